@@ -1,0 +1,195 @@
+// One dashboard socket's life: the hello/resume handshake, live delivery with backpressure, inbound
+// parsing, validation and rate limiting, and the heartbeat.
+
+import type { FastifyRequest } from 'fastify'
+import type { WebSocket } from 'ws'
+import type { AckFrame, ClientEvent, ControlFrame, ErrorCode, ErrorFrame } from '../schemas/events.js'
+import type { LogEntry, Replay } from './backplane/types.js'
+import { CloseCode } from './close-codes.js'
+import type { RateLimitOptions } from './options.js'
+import { validateClientEvent } from './validation.js'
+
+export interface ConnectionOptions {
+  maxPayload: number
+  maxBufferedBytes: number
+  rateLimit: Required<RateLimitOptions> | false
+  /** Runs a validated client event and says what to answer (nothing when there is no id to ack). */
+  runCommand: (event: ClientEvent, connection: Connection) => Promise<AckFrame | ErrorFrame | undefined>
+}
+
+// A socket is `joining` from the upgrade until its hello and replay are sent. Live entries that arrive
+// in the meantime wait in `pending`, so the hand-off from replay to live loses and repeats nothing.
+type Phase = 'joining' | 'live' | 'closed'
+
+export class Connection {
+  readonly socket: WebSocket
+  readonly request: FastifyRequest
+  readonly dagId: string
+  readonly #options: ConnectionOptions
+  #phase: Phase = 'joining'
+  #pending: LogEntry[] = []
+  #pendingBytes = 0
+  /** The epoch and seq of the last event this socket was sent. */
+  #epoch = ''
+  #seq = 0
+  #alive = true
+  #windowStart = 0
+  #messagesInWindow = 0
+  #invalidInWindow = 0
+
+  constructor (socket: WebSocket, request: FastifyRequest, dagId: string, options: ConnectionOptions) {
+    this.socket = socket
+    this.request = request
+    this.dagId = dagId
+    this.#options = options
+    socket.on('message', (data, isBinary) => this.#onMessage(data as Buffer, isBinary))
+    socket.on('pong', () => {
+      this.#alive = true
+    })
+    socket.on('close', () => {
+      this.#phase = 'closed'
+      this.#pending = []
+    })
+  }
+
+  get isOpen (): boolean {
+    return this.#phase !== 'closed'
+  }
+
+  /** Sends hello and the replayed events, then whatever arrived live meanwhile, and goes live. */
+  start (replay: Replay): void {
+    if (this.#phase !== 'joining') return
+    this.#epoch = replay.epoch
+    this.#seq = replay.seq
+    this.#sendControl({ type: 'hello', dag_id: this.dagId, epoch: replay.epoch, seq: replay.seq, recovered: replay.recovered })
+    if (replay.recovered) for (const entry of replay.entries) this.#sendFrame(entry.frame)
+    const pending = this.#pending
+    this.#pending = []
+    this.#phase = 'live'
+    for (const entry of pending) this.deliver(entry)
+  }
+
+  /** Called by the room for every new event of the DAG. */
+  deliver (entry: LogEntry): void {
+    if (this.#phase === 'joining') {
+      this.#pending.push(entry)
+      this.#pendingBytes += entry.frame.length
+      if (this.#pendingBytes > this.#options.maxBufferedBytes) this.#closeSlow()
+      return
+    }
+    if (this.#phase !== 'live') return
+    if (entry.epoch === this.#epoch && entry.seq <= this.#seq) return // already sent by the replay
+    if (entry.epoch !== this.#epoch && this.#seq > 0) {
+      // The DAG's log was replaced (evicted and started again, or lost): what this client holds no
+      // longer matches. Say so before the first event of the new log.
+      this.#sendControl({ type: 'resync_required', epoch: entry.epoch, seq: entry.seq - 1, reason: 'epoch_changed' })
+    }
+    this.#epoch = entry.epoch
+    this.#seq = entry.seq
+    this.#sendFrame(entry.frame)
+  }
+
+  /**
+   * One heartbeat tick: a peer that has not answered the previous ping is dead (a vanished laptop
+   * never sends a close frame) and is terminated, which frees its room slot at once.
+   */
+  heartbeat (): void {
+    if (!this.#alive) {
+      this.socket.terminate()
+      return
+    }
+    this.#alive = false
+    this.socket.ping()
+  }
+
+  close (code: CloseCode, reason: string): void {
+    if (this.#phase === 'closed') return
+    this.#phase = 'closed'
+    this.#pending = []
+    this.socket.close(code, reason)
+  }
+
+  #sendControl (frame: ControlFrame): void {
+    this.#sendFrame(Buffer.from(JSON.stringify(frame)))
+  }
+
+  #sendFrame (frame: Buffer): void {
+    if (this.socket.readyState !== this.socket.OPEN) return
+    // Past the cap we stop queueing rather than let a slow reader grow the server's memory. The client
+    // is told with a close code that means "reconnect and resume": it may get exactly what it missed.
+    if (this.socket.bufferedAmount + frame.length > this.#options.maxBufferedBytes) {
+      this.#closeSlow()
+      return
+    }
+    this.socket.send(frame, { binary: false })
+  }
+
+  #closeSlow (): void {
+    this.close(CloseCode.SLOW_CONSUMER, 'slow consumer: reconnect and resume')
+  }
+
+  #onMessage (data: Buffer, isBinary: boolean): void {
+    if (this.#phase === 'closed') return
+    if (!this.#withinRateLimit()) return
+    // ws already enforces maxPayload when this plugin registered @fastify/websocket; this covers an
+    // application that registered it itself with a larger limit.
+    if (data.length > this.#options.maxPayload) {
+      this.close(CloseCode.MESSAGE_TOO_BIG, 'message too big')
+      return
+    }
+    if (isBinary) {
+      this.#refuse('unsupported_binary', 'Binary frames are not supported: send JSON text')
+      return
+    }
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(data.toString('utf8'))
+    } catch {
+      this.#refuse('invalid_json', 'The message is not valid JSON')
+      return
+    }
+    const id = typeof (parsed as { id?: unknown } | null)?.id === 'string' ? (parsed as { id: string }).id : undefined
+    const result = validateClientEvent(parsed)
+    if (!result.ok) {
+      this.#refuse(result.code, result.message, id)
+      return
+    }
+    this.#options.runCommand(result.value, this).then(
+      (reply) => {
+        if (reply !== undefined && this.#phase !== 'closed') this.#sendControl(reply)
+      },
+      /* c8 ignore next 3 -- runCommand turns every failure into an error frame; this only guards the socket */
+      () => {
+        this.close(CloseCode.INTERNAL_ERROR, 'internal error')
+      }
+    )
+  }
+
+  #refuse (code: ErrorCode, message: string, id?: string): void {
+    const frame: ErrorFrame = { type: 'error', code, message }
+    if (id !== undefined) frame.id = id
+    this.#sendControl(frame)
+    if (this.#options.rateLimit !== false && ++this.#invalidInWindow > this.#options.rateLimit.maxInvalid) {
+      this.#rateLimited('too many invalid messages')
+    }
+  }
+
+  #withinRateLimit (): boolean {
+    const limit = this.#options.rateLimit
+    if (limit === false) return true
+    const now = Date.now()
+    if (now - this.#windowStart >= limit.timeWindow) {
+      this.#windowStart = now
+      this.#messagesInWindow = 0
+      this.#invalidInWindow = 0
+    }
+    if (++this.#messagesInWindow <= limit.max) return true
+    this.#rateLimited(`more than ${limit.max} messages in ${limit.timeWindow} ms`)
+    return false
+  }
+
+  #rateLimited (why: string): void {
+    this.#sendControl({ type: 'error', code: 'rate_limited', message: `Rate limited: ${why}` })
+    this.close(CloseCode.POLICY_VIOLATION, 'rate limited')
+  }
+}

@@ -1,0 +1,42 @@
+// Every error the plugin raises, as @fastify/error constructors, so users can `instanceof` them and
+// Fastify renders them with the right status code.
+
+import createError from '@fastify/error'
+
+/** A registration option has a bad value. Registration fails with it. */
+export const InvalidOptionError = createError('FST_DAG_STREAM_INVALID_OPTION', 'fastify-dag-stream: option %s', 500, TypeError)
+
+/** `broadcast` was given an event that does not match the protocol; the message names the field. */
+export const InvalidEventError = createError('FST_DAG_STREAM_INVALID_EVENT', 'Invalid DAG event for "%s": %s', 500, TypeError)
+
+/** A DAG id that cannot appear in a URL or event. */
+export const InvalidDagIdError = createError(
+  'FST_DAG_STREAM_INVALID_DAG_ID',
+  'Invalid DAG id %s: use 1-128 characters from A-Z a-z 0-9 . _ : ~ -',
+  400,
+  TypeError
+)
+
+export const DagNotFoundError = createError('FST_DAG_STREAM_DAG_NOT_FOUND', 'DAG "%s" not found', 404)
+
+/** Throw it from `authorize` when the caller is not authenticated: the upgrade is refused with 401. */
+export const UnauthorizedError = createError('FST_DAG_STREAM_UNAUTHORIZED', 'Authentication required', 401)
+
+/** `authorize` returned false. */
+export const ForbiddenError = createError('FST_DAG_STREAM_FORBIDDEN', 'Not allowed to %s DAG "%s"', 403)
+
+export const OriginNotAllowedError = createError(
+  'FST_DAG_STREAM_ORIGIN_NOT_ALLOWED',
+  'Origin %s is not allowed to open a DAG stream',
+  403
+)
+
+/** `broadcast` after `app.close()`. */
+export const ClosedError = createError('FST_DAG_STREAM_CLOSED', 'fastify-dag-stream is closed')
+
+/**
+ * Throw it from an `onClientEvent` handler to refuse an event with a message the user may see
+ * (any other error reaches the client as a generic "The engine refused this event").
+ * @example throw new EventRefusedError('Budget exhausted: raise it before approving')
+ */
+export const EventRefusedError = createError('FST_DAG_STREAM_EVENT_REFUSED', '%s', 409)

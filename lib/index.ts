@@ -1,0 +1,24 @@
+// The server entry point: `import dagStream from 'fastify-dag-stream'`.
+import { dagStream } from './plugin.js'
+
+export default dagStream
+export { dagStream }
+export type { DagStream } from './plugin.js'
+export type { ClientEventContext, ClientEventHandler } from './commands.js'
+export type { Action, Authorize, DagStreamOptions, RateLimitOptions } from './options.js'
+export {
+  DEFAULT_HEARTBEAT_MS,
+  DEFAULT_HISTORY_SIZE,
+  DEFAULT_MAX_BUFFERED_BYTES,
+  DEFAULT_MAX_PAYLOAD,
+  DEFAULT_PREFIX,
+  DEFAULT_RATE_LIMIT,
+  DEFAULT_RETAIN_FINISHED_MS
+} from './options.js'
+export * from './errors.js'
+export { CloseCode, closeCodeDescriptions, shouldReconnect } from './close-codes.js'
+export { applyEvent, createState, fromSnapshot, isFinished, toSnapshot, type DAGState } from './reducer.js'
+export { MemoryBackplane, type MemoryBackplaneOptions } from './backplane/memory.js'
+export type { Backplane, DagStatus, LogEntry, LogListener, Replay } from './backplane/types.js'
+export type { GateClaim } from './gates.js'
+export type * from '../schemas/index.js'

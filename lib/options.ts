@@ -1,0 +1,156 @@
+// The plugin's options: their defaults, and the checks that make a bad value fail `register` with a
+// message that says what to do, instead of misbehaving later.
+
+import type { FastifyRequest } from 'fastify'
+import type { Backplane } from './backplane/types.js'
+import { InvalidOptionError } from './errors.js'
+
+export const DEFAULT_PREFIX = '/api/dags'
+/** 64 KiB: a human decision with generous feedback fits; a flood does not. */
+export const DEFAULT_MAX_PAYLOAD = 64 * 1024
+/** Below the 60 s idle timeout of common proxies and load balancers, so they never cut a quiet stream. */
+export const DEFAULT_HEARTBEAT_MS = 25_000
+export const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024
+export const DEFAULT_HISTORY_SIZE = 1000
+export const DEFAULT_RETAIN_FINISHED_MS = 5 * 60_000
+export const DEFAULT_RATE_LIMIT: RateLimitOptions = { max: 100, timeWindow: 1000, maxInvalid: 10 }
+
+/** What a caller wants to do with a DAG: read it, decide its human gates, or pause/resume/cancel it. */
+export type Action = 'view' | 'decide' | 'control'
+
+/**
+ * Decides whether `request` may perform `action` on `dagId`. Return false to refuse (403, or an
+ * `error {code:'forbidden'}` frame); throw `UnauthorizedError` to ask for authentication (401).
+ */
+export type Authorize = (request: FastifyRequest, dagId: string, action: Action) => boolean | Promise<boolean>
+
+export interface RateLimitOptions {
+  /** Client messages allowed per socket in each window. */
+  max: number
+  /** The window, in milliseconds. */
+  timeWindow: number
+  /** Invalid messages tolerated per socket in each window before it is closed. @default 10 */
+  maxInvalid?: number
+}
+
+export interface DagStreamOptions {
+  /** Where the routes live: `${prefix}`, `${prefix}/:id`, `${prefix}/:id/stream`. @default '/api/dags' */
+  prefix?: string
+  /**
+   * Called at the WebSocket upgrade, on every REST route and for every client command.
+   * @default allow everything — set it in production.
+   * @example authorize: async (request, dagId, action) => (await getUser(request)).canAccess(dagId, action)
+   */
+  authorize?: Authorize
+  /**
+   * Origins (scheme://host[:port]) that may open a stream besides the server's own. Requests without an
+   * Origin header (non-browser clients) are allowed. @default []
+   */
+  allowedOrigins?: string[]
+  /** Largest client frame in bytes; larger ones close the socket with 1009. @default 65536 */
+  maxPayload?: number
+  /** Ping interval; a peer that has not answered the previous ping is terminated. @default 25000 */
+  heartbeatMs?: number
+  /** Per-socket cap on bytes waiting to be sent; past it the socket is closed with 4000. @default 1048576 */
+  maxBufferedBytes?: number
+  /** Events kept per DAG so a reconnecting client can resume. @default 1000 */
+  historySize?: number
+  /** How long a finished DAG stays readable before it is evicted. @default 300000 */
+  retainFinishedMs?: number
+  /** Per-socket inbound rate limit, or false to disable. @default { max: 100, timeWindow: 1000, maxInvalid: 10 } */
+  rateLimit?: RateLimitOptions | false
+  /** Where DAG logs live. @default an in-memory backplane built from historySize and retainFinishedMs */
+  backplane?: Backplane
+}
+
+export interface ResolvedOptions {
+  prefix: string
+  authorize: Authorize
+  allowedOrigins: Set<string>
+  maxPayload: number
+  heartbeatMs: number
+  maxBufferedBytes: number
+  historySize: number
+  retainFinishedMs: number
+  rateLimit: Required<RateLimitOptions> | false
+  backplane?: Backplane
+}
+
+const allowAll: Authorize = () => true
+
+export function resolveOptions (options: DagStreamOptions): ResolvedOptions {
+  const prefix = options.prefix ?? DEFAULT_PREFIX
+  if (typeof prefix !== 'string' || !/^(\/[\w.~-]+)*$/.test(prefix)) {
+    throw new InvalidOptionError(`"prefix" must be a path like "/api/dags" (no trailing slash), got ${show(prefix)}`)
+  }
+  const authorize = options.authorize ?? allowAll
+  if (typeof authorize !== 'function') {
+    throw new InvalidOptionError(`"authorize" must be a function (request, dagId, action) => boolean, got ${show(authorize)}`)
+  }
+  return {
+    prefix,
+    authorize,
+    allowedOrigins: resolveOrigins(options.allowedOrigins ?? []),
+    maxPayload: positiveInteger('maxPayload', options.maxPayload, DEFAULT_MAX_PAYLOAD),
+    heartbeatMs: positiveInteger('heartbeatMs', options.heartbeatMs, DEFAULT_HEARTBEAT_MS),
+    maxBufferedBytes: positiveInteger('maxBufferedBytes', options.maxBufferedBytes, DEFAULT_MAX_BUFFERED_BYTES),
+    historySize: positiveInteger('historySize', options.historySize, DEFAULT_HISTORY_SIZE),
+    retainFinishedMs: positiveInteger('retainFinishedMs', options.retainFinishedMs, DEFAULT_RETAIN_FINISHED_MS),
+    rateLimit: resolveRateLimit(options.rateLimit),
+    backplane: resolveBackplane(options.backplane)
+  }
+}
+
+function resolveOrigins (origins: unknown): Set<string> {
+  if (!Array.isArray(origins)) {
+    throw new InvalidOptionError(`"allowedOrigins" must be an array of origins like "https://app.example.com", got ${show(origins)}`)
+  }
+  return new Set(
+    origins.map((origin) => {
+      const parsed = typeof origin === 'string' && URL.canParse(origin) ? new URL(origin) : undefined
+      if (parsed?.origin !== origin) {
+        throw new InvalidOptionError(
+          `"allowedOrigins" entries must be exact origins (scheme://host[:port], no path or trailing slash), got ${show(origin)}`
+        )
+      }
+      return origin
+    })
+  )
+}
+
+function resolveRateLimit (rateLimit: unknown): Required<RateLimitOptions> | false {
+  if (rateLimit === false) return false
+  if (rateLimit === undefined) return { ...DEFAULT_RATE_LIMIT } as Required<RateLimitOptions>
+  if (typeof rateLimit !== 'object' || rateLimit === null) {
+    throw new InvalidOptionError(`"rateLimit" must be { max, timeWindow, maxInvalid? } or false, got ${show(rateLimit)}`)
+  }
+  const { max, timeWindow, maxInvalid } = rateLimit as Partial<RateLimitOptions>
+  return {
+    max: positiveInteger('rateLimit.max', max, undefined),
+    timeWindow: positiveInteger('rateLimit.timeWindow', timeWindow, undefined),
+    maxInvalid: positiveInteger('rateLimit.maxInvalid', maxInvalid, DEFAULT_RATE_LIMIT.maxInvalid as number)
+  }
+}
+
+const BACKPLANE_METHODS = ['append', 'snapshot', 'status', 'replay', 'list', 'subscribe', 'claimGate', 'settleGate', 'close']
+
+function resolveBackplane (backplane: unknown): Backplane | undefined {
+  if (backplane === undefined) return undefined
+  const missing = BACKPLANE_METHODS.filter((method) => typeof (backplane as Record<string, unknown> | null)?.[method] !== 'function')
+  if (missing.length > 0) {
+    throw new InvalidOptionError(`"backplane" must implement the Backplane interface; missing: ${missing.join(', ')}`)
+  }
+  return backplane as Backplane
+}
+
+function positiveInteger (name: string, value: unknown, fallback: number | undefined): number {
+  if (value === undefined && fallback !== undefined) return fallback
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
+    throw new InvalidOptionError(`"${name}" must be a positive integer, got ${show(value)}`)
+  }
+  return value
+}
+
+function show (value: unknown): string {
+  return typeof value === 'function' ? 'a function' : JSON.stringify(value) ?? String(value)
+}

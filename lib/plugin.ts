@@ -1,0 +1,214 @@
+// Fastify wiring: options, the three routes, the `dagStream` decorator, the heartbeat and shutdown.
+// The path of one event: engine → broadcast (validate) → backplane (seq, reducer, history, serialize
+// once) → rooms → each connection (backpressure) → the socket.
+
+import websocket from '@fastify/websocket'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { TypeCompiler } from '@sinclair/typebox/compiler'
+import type { DAGEvent, SequencedEvent } from '../schemas/events.js'
+import { Identifier } from '../schemas/events.js'
+import { ListRoute, SnapshotRoute, StreamRoute } from '../schemas/routes.js'
+import type { DAGSnapshot } from '../schemas/snapshot.js'
+import { MemoryBackplane } from './backplane/memory.js'
+import { CloseCode } from './close-codes.js'
+import { createCommandRunner, type ClientEventHandler } from './commands.js'
+import { Connection } from './connection.js'
+import {
+  DagNotFoundError,
+  ForbiddenError,
+  InvalidDagIdError,
+  InvalidEventError,
+  OriginNotAllowedError
+} from './errors.js'
+import { resolveOptions, type Action, type DagStreamOptions } from './options.js'
+import { Rooms } from './rooms.js'
+import { validateDagEvent } from './validation.js'
+
+/** The `app.dagStream` decorator: what the execution engine calls. */
+export interface DagStream {
+  /**
+   * Validates `event`, numbers it, applies it to the DAG's state and sends it to every dashboard
+   * watching `dagId`. Throws at once (InvalidEventError, naming the field) if the event is malformed.
+   * The returned promise resolves with the event as delivered; ignoring it is safe (a failure is logged
+   * and never becomes an unhandled rejection).
+   * @example app.dagStream.broadcast('run-42', { type: 'node_state', node_id: 'fetch', status: 'running' })
+   */
+  broadcast(dagId: string, event: DAGEvent): Promise<SequencedEvent>
+  /** The DAG's state as `GET {prefix}/:id` returns it, or undefined for an unknown DAG. */
+  snapshot(dagId: string): Promise<DAGSnapshot | undefined>
+  /**
+   * Receives human decisions and pause/resume/cancel from dashboards. Returns the unsubscribe function.
+   * @example app.dagStream.onClientEvent(async (event, { dagId }) => engine.handle(dagId, event))
+   */
+  onClientEvent(handler: ClientEventHandler): () => void
+  /** Open streams on this instance, for one DAG or all. */
+  connections(dagId?: string): number
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    dagStream: DagStream
+  }
+}
+
+const isIdentifier = TypeCompiler.Compile(Identifier)
+
+const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, rawOptions) => {
+  const options = resolveOptions(rawOptions)
+  const backplane =
+    options.backplane ??
+    new MemoryBackplane({ historySize: options.historySize, retainFinishedMs: options.retainFinishedMs })
+  const rooms = new Rooms<Connection>(backplane)
+  const handlers = new Set<ClientEventHandler>()
+  let closing = false
+
+  function broadcast (dagId: string, event: DAGEvent): Promise<SequencedEvent> {
+    if (!isIdentifier.Check(dagId)) throw new InvalidDagIdError(JSON.stringify(dagId))
+    const validation = validateDagEvent(event)
+    if (!validation.ok) throw new InvalidEventError(dagId, validation.message)
+    const appended = backplane.append(dagId, validation.value)
+    // The catch marks the promise handled, so a caller that ignores it never sees an unhandled
+    // rejection; a caller that awaits it still gets the error.
+    appended.catch((error: unknown) => fastify.log.error({ err: error, dagId }, 'fastify-dag-stream: broadcast failed'))
+    return appended
+  }
+
+  const runCommand = createCommandRunner({ backplane, authorize: options.authorize, handlers, broadcast, log: fastify.log })
+
+  fastify.decorate('dagStream', {
+    broadcast,
+    snapshot: (dagId: string) => backplane.snapshot(dagId),
+    onClientEvent (handler: ClientEventHandler) {
+      if (typeof handler !== 'function') throw new TypeError('onClientEvent expects a function (event, context) => void')
+      handlers.add(handler)
+      return () => {
+        handlers.delete(handler)
+      }
+    },
+    connections: (dagId?: string) => rooms.count(dagId)
+  } satisfies DagStream)
+
+  // ---------------------------------------------------------------------------------------------
+  // Shutdown. Added before @fastify/websocket registers, so its preClose (which closes sockets
+  // without a code) runs after ours and every client learns it should reconnect (1001).
+  // ---------------------------------------------------------------------------------------------
+  fastify.addHook('preClose', async () => {
+    closing = true
+    for (const connection of rooms.members()) connection.close(CloseCode.GOING_AWAY, 'server shutting down')
+  })
+  fastify.addHook('onClose', async () => {
+    clearInterval(heartbeat)
+    // Close only what we created: a backplane passed in belongs to the application.
+    if (options.backplane === undefined) await backplane.close()
+  })
+
+  if (!fastify.hasDecorator('websocketServer')) {
+    await fastify.register(websocket, { options: { maxPayload: options.maxPayload } })
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Heartbeat: one timer for all sockets, not one per socket. Each tick also asks `authorize` again,
+  // so a revoked permission or an expired token ends the stream instead of lasting as long as it.
+  // ---------------------------------------------------------------------------------------------
+  const heartbeat = setInterval(() => {
+    for (const connection of rooms.members()) {
+      connection.heartbeat()
+      checkStillAllowed(connection)
+    }
+  }, options.heartbeatMs).unref()
+
+  function checkStillAllowed (connection: Connection): void {
+    Promise.resolve()
+      .then(() => options.authorize(connection.request, connection.dagId, 'view'))
+      .then(
+        (allowed) => {
+          if (!allowed) connection.close(CloseCode.FORBIDDEN, 'no longer allowed to view this DAG')
+        },
+        (error: { statusCode?: number }) => {
+          const code = error?.statusCode === 401 ? CloseCode.UNAUTHORIZED : CloseCode.FORBIDDEN
+          connection.close(code, code === CloseCode.UNAUTHORIZED ? 'credentials expired' : 'authorization failed')
+        }
+      )
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Guards that run before a route's handler, hence before any WebSocket upgrade.
+  // ---------------------------------------------------------------------------------------------
+  async function requireAllowed (request: FastifyRequest, dagId: string, action: Action): Promise<void> {
+    if (!(await options.authorize(request, dagId, action))) throw new ForbiddenError(action, dagId)
+  }
+
+  // Cross-Site WebSocket Hijacking: a browser sends the victim's cookies with an upgrade from any page,
+  // so a foreign Origin must be refused unless the application listed it.
+  function checkOrigin (request: FastifyRequest): void {
+    const origin = request.headers.origin
+    if (origin === undefined || options.allowedOrigins.has(origin)) return
+    if (URL.canParse(origin) && new URL(origin).host === request.host) return
+    throw new OriginNotAllowedError(origin)
+  }
+
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
+  const { prefix } = options
+
+  app.get(`${prefix}`, { schema: { ...ListRoute, tags: ['dags'], summary: 'List the DAGs this server holds' } }, async (request) => {
+    const { limit, offset } = request.query
+    const page = await backplane.list(limit, offset)
+    const allowed = await Promise.all(page.dags.map((dag) => options.authorize(request, dag.dag_id, 'view')))
+    return { dags: page.dags.filter((_, index) => allowed[index]), total: page.total, limit, offset }
+  })
+
+  app.get(
+    `${prefix}/:id`,
+    {
+      schema: { ...SnapshotRoute, tags: ['dags'], summary: 'The state of one DAG, stamped with the seq it includes' },
+      preHandler: async (request) => requireAllowed(request, request.params.id, 'view')
+    },
+    async (request) => {
+      const snapshot = await backplane.snapshot(request.params.id)
+      if (snapshot === undefined) throw new DagNotFoundError(request.params.id)
+      return snapshot
+    }
+  )
+
+  app.get(
+    `${prefix}/:id/stream`,
+    {
+      schema: StreamRoute,
+      websocket: true,
+      onRequest: async (request) => checkOrigin(request),
+      preHandler: async (request) => requireAllowed(request, request.params.id, 'view')
+    },
+    async (socket, request) => {
+      if (closing) {
+        socket.close(CloseCode.GOING_AWAY, 'server shutting down')
+        return
+      }
+      const dagId = request.params.id
+      const connection = new Connection(socket, request, dagId, {
+        maxPayload: options.maxPayload,
+        maxBufferedBytes: options.maxBufferedBytes,
+        rateLimit: options.rateLimit,
+        runCommand: (event, from) => runCommand(event, { dagId: from.dagId, request: from.request })
+      })
+      // Join before reading the log: whatever is appended while the replay is read waits in the
+      // connection, and the hand-off drops what the replay already covered.
+      rooms.join(dagId, connection)
+      socket.on('close', () => rooms.leave(dagId, connection))
+      const { since, epoch } = request.query
+      try {
+        connection.start(await backplane.replay(dagId, since === undefined ? undefined : { epoch: epoch ?? '', seq: since }))
+      } catch (error) {
+        request.log.error({ err: error, dagId }, 'fastify-dag-stream: could not start the stream')
+        connection.close(CloseCode.INTERNAL_ERROR, 'could not read the DAG log')
+      }
+    }
+  )
+}
+
+/** The plugin, ready for `app.register(dagStream, options)`. */
+export const dagStream = fp(dagStreamPlugin, {
+  name: 'fastify-dag-stream',
+  fastify: '5.x'
+})

@@ -1,0 +1,31 @@
+/** A fixed-capacity FIFO: pushing past capacity drops the oldest item. O(1) push, no reallocation. */
+export class RingBuffer<T> {
+  readonly #items: Array<T | undefined>
+  #start = 0
+  #length = 0
+
+  constructor (readonly capacity: number) {
+    this.#items = new Array<T | undefined>(capacity)
+  }
+
+  get length (): number {
+    return this.#length
+  }
+
+  push (item: T): void {
+    if (this.capacity === 0) return
+    const end = (this.#start + this.#length) % this.capacity
+    this.#items[end] = item
+    if (this.#length < this.capacity) this.#length++
+    else this.#start = (this.#start + 1) % this.capacity
+  }
+
+  /** The items from position `from` (0 = oldest) to the newest, in order. */
+  slice (from: number): T[] {
+    const result: T[] = []
+    for (let i = Math.max(0, from); i < this.#length; i++) {
+      result.push(this.#items[(this.#start + i) % this.capacity] as T)
+    }
+    return result
+  }
+}

@@ -1,0 +1,328 @@
+// The wire protocol between the server and a dashboard.
+//
+// Everything a socket carries is described here once, as TypeBox schemas. The TypeScript types are
+// `Static<>` of these schemas, the plugin validates with them in both directions, and the OpenAPI /
+// AsyncAPI documents are generated from them. Never restate one of these shapes by hand elsewhere.
+
+import { Type, type Static } from '@sinclair/typebox'
+
+// ---------------------------------------------------------------------------------------------
+// Building blocks
+// ---------------------------------------------------------------------------------------------
+
+/** A DAG (or node) identifier as it appears in URLs and events. */
+export const Identifier = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:~-]+$' })
+
+export const NodeStatus = Type.Union(
+  [
+    Type.Literal('pending'),
+    Type.Literal('queued'),
+    Type.Literal('running'),
+    Type.Literal('waiting_human'),
+    Type.Literal('completed'),
+    Type.Literal('failed'),
+    Type.Literal('skipped'),
+    Type.Literal('cancelled')
+  ],
+  { $id: 'NodeStatus', description: 'Where one node of the DAG is in its life.' }
+)
+export type NodeStatus = Static<typeof NodeStatus>
+
+export const ExecutionStatus = Type.Union(
+  [
+    Type.Literal('running'),
+    Type.Literal('paused'),
+    Type.Literal('cancelled'),
+    Type.Literal('completed'),
+    Type.Literal('failed')
+  ],
+  { $id: 'ExecutionStatus', description: 'Where the whole run is. cancelled, completed and failed are final.' }
+)
+export type ExecutionStatus = Static<typeof ExecutionStatus>
+
+export const NodeMetrics = Type.Object(
+  {
+    tokens: Type.Optional(Type.Number({ minimum: 0 })),
+    latency_ms: Type.Optional(Type.Number({ minimum: 0 })),
+    cost: Type.Optional(Type.Number({ minimum: 0 }))
+  },
+  // Engines report more than we can foresee (model name, retries, cache hits): numbers only, so a
+  // dashboard can always render them in a metrics table.
+  { $id: 'NodeMetrics', additionalProperties: Type.Number() }
+)
+export type NodeMetrics = Static<typeof NodeMetrics>
+
+/** Free-form, JSON-serialisable data attached to a node by the engine (prompt, model, inputs …). */
+export const NodeData = Type.Record(Type.String(), Type.Unknown(), { $id: 'NodeData' })
+export type NodeData = Static<typeof NodeData>
+
+export const GraphNode = Type.Object(
+  { id: Identifier, label: Type.Optional(Type.String()), data: Type.Optional(NodeData) },
+  { $id: 'GraphNode' }
+)
+export type GraphNode = Static<typeof GraphNode>
+
+export const DAGMutation = Type.Union(
+  [
+    Type.Object({ op: Type.Literal('add_node'), node: GraphNode }, { additionalProperties: false }),
+    Type.Object({ op: Type.Literal('remove_node'), node_id: Identifier }, { additionalProperties: false }),
+    Type.Object({ op: Type.Literal('add_edge'), from: Identifier, to: Identifier }, { additionalProperties: false }),
+    Type.Object({ op: Type.Literal('remove_edge'), from: Identifier, to: Identifier }, { additionalProperties: false }),
+    Type.Object({ op: Type.Literal('update_node'), node_id: Identifier, data: NodeData }, { additionalProperties: false })
+  ],
+  { $id: 'DAGMutation', description: 'A change to the graph itself, made while the run is in flight.' }
+)
+export type DAGMutation = Static<typeof DAGMutation>
+
+export const GatePresentation = Type.Object(
+  {
+    title: Type.String({ minLength: 1 }),
+    description: Type.Optional(Type.String()),
+    payload: Type.Optional(Type.Unknown()),
+    options: Type.Optional(Type.Array(Type.String()))
+  },
+  { $id: 'GatePresentation', description: 'What a human is shown when a node waits for a decision.' }
+)
+export type GatePresentation = Static<typeof GatePresentation>
+
+export const Decision = Type.Union([Type.Literal('approve'), Type.Literal('reject'), Type.Literal('modify')], {
+  $id: 'Decision'
+})
+export type Decision = Static<typeof Decision>
+
+export const CostState = Type.Object(
+  { spent: Type.Number({ minimum: 0 }), budget: Type.Number({ minimum: 0 }), remaining: Type.Number() },
+  { $id: 'CostState' }
+)
+export type CostState = Static<typeof CostState>
+
+// ---------------------------------------------------------------------------------------------
+// DAG events: what the engine broadcasts. Each is delivered with `seq` and `epoch` (see below).
+// ---------------------------------------------------------------------------------------------
+
+const eventOptions = { additionalProperties: false } as const
+
+export const NodeStateEvent = Type.Object(
+  {
+    type: Type.Literal('node_state'),
+    node_id: Identifier,
+    status: NodeStatus,
+    output: Type.Optional(Type.Unknown()),
+    metrics: Type.Optional(NodeMetrics)
+  },
+  { ...eventOptions, $id: 'NodeStateEvent', description: 'A node changed state.' }
+)
+
+export const EdgeActiveEvent = Type.Object(
+  {
+    type: Type.Literal('edge_active'),
+    from: Identifier,
+    to: Identifier,
+    // Optional so the common case stays small; `false` lets the engine switch an edge off again.
+    active: Type.Optional(Type.Boolean({ default: true }))
+  },
+  { ...eventOptions, $id: 'EdgeActiveEvent', description: 'Data flows (or stops flowing) along an edge.' }
+)
+
+export const DAGMutatedEvent = Type.Object(
+  { type: Type.Literal('dag_mutated'), mutation: DAGMutation },
+  { ...eventOptions, $id: 'DAGMutatedEvent', description: 'The graph changed while running.' }
+)
+
+export const CostUpdateEvent = Type.Object(
+  {
+    type: Type.Literal('cost_update'),
+    spent: Type.Number({ minimum: 0 }),
+    budget: Type.Number({ minimum: 0 }),
+    remaining: Type.Number()
+  },
+  { ...eventOptions, $id: 'CostUpdateEvent', description: 'The run spent money against its budget.' }
+)
+
+export const ExecutionCompleteEvent = Type.Object(
+  { type: Type.Literal('execution_complete'), results: Type.Unknown() },
+  { ...eventOptions, $id: 'ExecutionCompleteEvent', description: 'The run finished; status becomes completed.' }
+)
+
+export const HumanGateWaitingEvent = Type.Object(
+  { type: Type.Literal('human_gate_waiting'), node_id: Identifier, presentation: GatePresentation },
+  { ...eventOptions, $id: 'HumanGateWaitingEvent', description: 'A node waits for a human decision.' }
+)
+
+export const HumanGateResolvedEvent = Type.Object(
+  {
+    type: Type.Literal('human_gate_resolved'),
+    node_id: Identifier,
+    decision: Decision,
+    feedback: Type.Optional(Type.String())
+  },
+  { ...eventOptions, $id: 'HumanGateResolvedEvent', description: 'A human decision was accepted by the engine.' }
+)
+
+export const DAGErrorEvent = Type.Object(
+  { type: Type.Literal('error'), node_id: Type.Optional(Identifier), message: Type.String() },
+  {
+    ...eventOptions,
+    $id: 'DAGErrorEvent',
+    description: 'The engine reports an error. Unlike the control `error` frame it carries `seq`.'
+  }
+)
+
+export const ExecutionStatusEvent = Type.Object(
+  { type: Type.Literal('execution_status'), status: ExecutionStatus },
+  { ...eventOptions, $id: 'ExecutionStatusEvent', description: 'The run was paused, resumed, cancelled or ended.' }
+)
+
+/** Every event the engine may pass to `broadcast`. */
+export const DAGEvent = Type.Union(
+  [
+    NodeStateEvent,
+    EdgeActiveEvent,
+    DAGMutatedEvent,
+    CostUpdateEvent,
+    ExecutionCompleteEvent,
+    HumanGateWaitingEvent,
+    HumanGateResolvedEvent,
+    DAGErrorEvent,
+    ExecutionStatusEvent
+  ],
+  { $id: 'DAGEvent' }
+)
+export type DAGEvent = Static<typeof DAGEvent>
+export type DAGEventType = DAGEvent['type']
+
+/** Position in a DAG's log. Events of one DAG are numbered 1, 2, 3 … without gaps within one epoch. */
+export const StreamPosition = Type.Object({
+  seq: Type.Integer({ minimum: 1, description: 'Position of this event in the DAG log: 1, 2, 3 … gapless.' }),
+  epoch: Type.String({ description: 'Identity of the log. A new epoch means the numbering restarted.' })
+})
+
+/** A DAG event as it travels to a client: the engine's event plus its position. */
+export const SequencedEvent = Type.Union(
+  DAGEvent.anyOf.map((event) => Type.Composite([event, StreamPosition], { ...eventOptions, $id: `Sequenced${event.$id}` })),
+  { $id: 'SequencedEvent' }
+)
+export type SequencedEvent = DAGEvent & { seq: number; epoch: string }
+
+// ---------------------------------------------------------------------------------------------
+// Control frames: server → one client, without `seq`.
+// ---------------------------------------------------------------------------------------------
+
+export const HelloFrame = Type.Object(
+  {
+    type: Type.Literal('hello'),
+    dag_id: Identifier,
+    epoch: Type.String({ description: 'The log identity. Empty when the DAG has no events yet.' }),
+    seq: Type.Integer({ minimum: 0, description: 'Head of the log when this connection joined.' }),
+    recovered: Type.Boolean({
+      description: 'true: the events after `since` follow, exactly. false: load the snapshot.'
+    })
+  },
+  { additionalProperties: false, $id: 'HelloFrame', description: 'First frame on every connection.' }
+)
+export type HelloFrame = Static<typeof HelloFrame>
+
+export const ResyncReason = Type.Union(
+  [Type.Literal('epoch_changed'), Type.Literal('history_exceeded'), Type.Literal('ahead_of_log')],
+  { $id: 'ResyncReason' }
+)
+export type ResyncReason = Static<typeof ResyncReason>
+
+export const ResyncRequiredFrame = Type.Object(
+  {
+    type: Type.Literal('resync_required'),
+    epoch: Type.String(),
+    seq: Type.Integer({ minimum: 0 }),
+    reason: ResyncReason
+  },
+  {
+    additionalProperties: false,
+    $id: 'ResyncRequiredFrame',
+    description: 'The server cannot give this client a gapless stream from where it was: load the snapshot.'
+  }
+)
+export type ResyncRequiredFrame = Static<typeof ResyncRequiredFrame>
+
+export const AckFrame = Type.Object(
+  { type: Type.Literal('ack'), id: Type.String() },
+  { additionalProperties: false, $id: 'AckFrame', description: 'A client event with this id took effect.' }
+)
+export type AckFrame = Static<typeof AckFrame>
+
+/** Every code a client can receive in an `error` control frame. */
+export const ErrorCode = Type.Union(
+  [
+    Type.Literal('invalid_json'),
+    Type.Literal('unsupported_binary'),
+    Type.Literal('unknown_type'),
+    Type.Literal('invalid_message'),
+    Type.Literal('rate_limited'),
+    Type.Literal('unauthorized'),
+    Type.Literal('forbidden'),
+    Type.Literal('dag_not_found'),
+    Type.Literal('execution_finished'),
+    Type.Literal('gate_not_waiting'),
+    Type.Literal('gate_already_decided'),
+    Type.Literal('not_handled'),
+    Type.Literal('handler_failed')
+  ],
+  { $id: 'ErrorCode' }
+)
+export type ErrorCode = Static<typeof ErrorCode>
+
+export const ErrorFrame = Type.Object(
+  {
+    type: Type.Literal('error'),
+    code: ErrorCode,
+    message: Type.String(),
+    id: Type.Optional(Type.String({ description: 'The id of the client event this answers, when it had one.' }))
+  },
+  { additionalProperties: false, $id: 'ErrorFrame', description: 'A client event was refused. The socket stays open.' }
+)
+export type ErrorFrame = Static<typeof ErrorFrame>
+
+export const ControlFrame = Type.Union([HelloFrame, ResyncRequiredFrame, AckFrame, ErrorFrame], { $id: 'ControlFrame' })
+export type ControlFrame = Static<typeof ControlFrame>
+
+/** Anything a client can receive. A DAG event has `seq`; a control frame has none. */
+export type ServerMessage = SequencedEvent | ControlFrame
+
+// ---------------------------------------------------------------------------------------------
+// Client events: client → server. `id` is the client's correlation and idempotency key.
+// ---------------------------------------------------------------------------------------------
+
+const ClientEventId = Type.Optional(
+  Type.String({ minLength: 1, maxLength: 128, description: 'Correlation and idempotency key, echoed in ack/error.' })
+)
+
+export const HumanDecisionEvent = Type.Object(
+  {
+    type: Type.Literal('human_decision'),
+    id: ClientEventId,
+    node_id: Identifier,
+    decision: Decision,
+    feedback: Type.Optional(Type.String({ maxLength: 16_384 }))
+  },
+  { additionalProperties: false, $id: 'HumanDecisionEvent', description: 'A human decides a waiting gate.' }
+)
+export type HumanDecisionEvent = Static<typeof HumanDecisionEvent>
+
+export const PauseExecutionEvent = Type.Object(
+  { type: Type.Literal('pause_execution'), id: ClientEventId },
+  { additionalProperties: false, $id: 'PauseExecutionEvent' }
+)
+export const ResumeExecutionEvent = Type.Object(
+  { type: Type.Literal('resume_execution'), id: ClientEventId },
+  { additionalProperties: false, $id: 'ResumeExecutionEvent' }
+)
+export const CancelExecutionEvent = Type.Object(
+  { type: Type.Literal('cancel_execution'), id: ClientEventId },
+  { additionalProperties: false, $id: 'CancelExecutionEvent' }
+)
+
+export const ClientEvent = Type.Union(
+  [HumanDecisionEvent, PauseExecutionEvent, ResumeExecutionEvent, CancelExecutionEvent],
+  { $id: 'ClientEvent' }
+)
+export type ClientEvent = Static<typeof ClientEvent>
+export type ClientEventType = ClientEvent['type']

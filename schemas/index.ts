@@ -1,0 +1,4 @@
+// The protocol of fastify-dag-stream: schemas and the types derived from them.
+export * from './events.js'
+export * from './snapshot.js'
+export * from './routes.js'

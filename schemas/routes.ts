@@ -1,0 +1,65 @@
+// Request and response schemas of the plugin's routes. The route definitions in lib/plugin.ts use
+// these directly, so validation, types and the OpenAPI document agree by construction.
+
+import { Type, type Static } from '@sinclair/typebox'
+import { Identifier } from './events.js'
+import { DAGSnapshot, DAGSummary } from './snapshot.js'
+
+export const DagParams = Type.Object({ id: Identifier })
+export type DagParams = Static<typeof DagParams>
+
+export const StreamQuery = Type.Object(
+  {
+    since: Type.Optional(Type.Integer({ minimum: 0, description: 'The last seq this client applied.' })),
+    epoch: Type.Optional(Type.String({ maxLength: 128, description: 'The epoch that seq belongs to.' }))
+  },
+  { additionalProperties: false }
+)
+export type StreamQuery = Static<typeof StreamQuery>
+
+export const ListQuery = Type.Object(
+  {
+    limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+    offset: Type.Integer({ minimum: 0, default: 0 })
+  },
+  { additionalProperties: false }
+)
+export type ListQuery = Static<typeof ListQuery>
+
+export const DAGList = Type.Object(
+  {
+    dags: Type.Array(DAGSummary),
+    total: Type.Integer({ minimum: 0, description: 'How many DAGs this server holds, before paging and authorization.' }),
+    limit: Type.Integer(),
+    offset: Type.Integer()
+  },
+  { $id: 'DAGList' }
+)
+export type DAGList = Static<typeof DAGList>
+
+/** The body of every error response of the plugin's routes (Fastify's own error shape). */
+export const HttpError = Type.Object(
+  {
+    statusCode: Type.Integer(),
+    code: Type.Optional(Type.String()),
+    error: Type.String(),
+    message: Type.String()
+  },
+  { $id: 'HttpError' }
+)
+export type HttpError = Static<typeof HttpError>
+
+export const SnapshotRoute = {
+  params: DagParams,
+  response: { 200: DAGSnapshot, 401: HttpError, 403: HttpError, 404: HttpError }
+} as const
+
+export const ListRoute = {
+  querystring: ListQuery,
+  response: { 200: DAGList, 401: HttpError }
+} as const
+
+export const StreamRoute = {
+  params: DagParams,
+  querystring: StreamQuery
+} as const

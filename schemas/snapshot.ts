@@ -1,0 +1,69 @@
+// The REST side of the protocol: a DAG's full state at one position of its log, and the list of DAGs.
+
+import { Type, type Static } from '@sinclair/typebox'
+import {
+  CostState,
+  ExecutionStatus,
+  GatePresentation,
+  Identifier,
+  NodeData,
+  NodeMetrics,
+  NodeStatus
+} from './events.js'
+
+export const NodeView = Type.Object(
+  {
+    id: Identifier,
+    status: NodeStatus,
+    label: Type.Optional(Type.String()),
+    data: Type.Optional(NodeData),
+    output: Type.Optional(Type.Unknown()),
+    metrics: Type.Optional(NodeMetrics)
+  },
+  { $id: 'NodeView' }
+)
+export type NodeView = Static<typeof NodeView>
+
+export const EdgeView = Type.Object(
+  { from: Identifier, to: Identifier, active: Type.Optional(Type.Boolean()) },
+  { $id: 'EdgeView' }
+)
+export type EdgeView = Static<typeof EdgeView>
+
+export const OpenGate = Type.Object({ node_id: Identifier, presentation: GatePresentation }, { $id: 'OpenGate' })
+export type OpenGate = Static<typeof OpenGate>
+
+export const ReportedError = Type.Object(
+  { node_id: Type.Optional(Identifier), message: Type.String() },
+  { $id: 'ReportedError' }
+)
+export type ReportedError = Static<typeof ReportedError>
+
+export const DAGSnapshot = Type.Object(
+  {
+    dag_id: Identifier,
+    epoch: Type.String(),
+    seq: Type.Integer({ minimum: 0, description: 'The last event this snapshot includes: apply only later ones.' }),
+    status: ExecutionStatus,
+    nodes: Type.Array(NodeView),
+    edges: Type.Array(EdgeView),
+    cost: Type.Union([CostState, Type.Null()]),
+    gates: Type.Array(OpenGate),
+    errors: Type.Array(ReportedError, { description: 'The most recent errors the engine reported (bounded).' }),
+    results: Type.Optional(Type.Unknown())
+  },
+  { $id: 'DAGSnapshot', description: 'A DAG at one position of its log.' }
+)
+export type DAGSnapshot = Static<typeof DAGSnapshot>
+
+export const DAGSummary = Type.Object(
+  {
+    dag_id: Identifier,
+    epoch: Type.String(),
+    seq: Type.Integer({ minimum: 0 }),
+    status: ExecutionStatus,
+    updated_at: Type.String({ format: 'date-time' })
+  },
+  { $id: 'DAGSummary' }
+)
+export type DAGSummary = Static<typeof DAGSummary>
