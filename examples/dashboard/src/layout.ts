@@ -1,0 +1,33 @@
+// Automatic layout with dagre: ranks top to bottom, so fan-out spreads sideways and the run reads
+// downwards. Positions depend only on the graph's structure, so callers recompute them only when a
+// node or an edge is added or removed, not on every status change.
+import dagre from '@dagrejs/dagre'
+import type { EdgeView, NodeView } from '../../../lib/index.js'
+
+export const NODE_WIDTH = 188
+export const NODE_HEIGHT = 64
+
+export type Positions = Map<string, { x: number; y: number }>
+
+export function layoutGraph (nodes: readonly NodeView[], edges: readonly EdgeView[]): Positions {
+  const graph = new dagre.graphlib.Graph()
+  graph.setGraph({ rankdir: 'TB', nodesep: 28, ranksep: 44, marginx: 16, marginy: 16 })
+  graph.setDefaultEdgeLabel(() => ({}))
+  for (const node of nodes) graph.setNode(node.id, { width: NODE_WIDTH, height: NODE_HEIGHT })
+  for (const edge of edges) {
+    if (graph.hasNode(edge.from) && graph.hasNode(edge.to)) graph.setEdge(edge.from, edge.to)
+  }
+  dagre.layout(graph)
+  const positions: Positions = new Map()
+  for (const node of nodes) {
+    const { x, y } = graph.node(node.id)
+    // dagre gives centres; React Flow wants top-left corners.
+    positions.set(node.id, { x: x - NODE_WIDTH / 2, y: y - NODE_HEIGHT / 2 })
+  }
+  return positions
+}
+
+/** A key that changes exactly when the layout could. */
+export function structureKey (nodes: readonly NodeView[], edges: readonly EdgeView[]): string {
+  return `${nodes.map((node) => node.id).join(',')}|${edges.map((edge) => `${edge.from}>${edge.to}`).join(',')}`
+}

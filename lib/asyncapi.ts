@@ -1,0 +1,124 @@
+// The AsyncAPI 3 document of the WebSocket protocol, generated from the TypeBox schemas in schemas/,
+// so it cannot drift from what the plugin validates and sends. The document is written from the
+// server's point of view: it *sends* DAG events and control frames, and *receives* client events.
+
+import type { TSchema } from '@sinclair/typebox'
+import { ClientEvent, ControlFrame, DAGEvent, Identifier, SequencedEvent } from '../schemas/events.js'
+import { StreamQuery } from '../schemas/routes.js'
+import { CloseCode, closeCodeDescriptions, shouldReconnect } from './close-codes.js'
+import { DEFAULT_PREFIX } from './options.js'
+
+export interface AsyncApiOptions {
+  /** The plugin's `prefix`; the channel is `${prefix}/{id}/stream`. @default '/api/dags' */
+  prefix?: string
+  /** @default 'fastify-dag-stream' */
+  title?: string
+  /** The version of *your* API, not of this library. @default '1.0.0' */
+  version?: string
+}
+
+type JsonObject = Record<string, unknown>
+
+/** A plain JSON object, ready for `JSON.stringify` or an AsyncAPI tool. */
+export interface AsyncApiDocument extends JsonObject {
+  asyncapi: '3.0.0'
+}
+
+const CHANNEL = 'dagStream'
+
+/**
+ * Builds the AsyncAPI 3.0.0 document for the stream: every message in both directions, the `id`
+ * parameter, the `since`/`epoch` query (WebSocket binding) and the close codes (`x-close-codes`).
+ * @example app.get('/asyncapi.json', async () => buildAsyncApiDocument({ prefix: '/api/dags' }))
+ */
+export function buildAsyncApiDocument (options: AsyncApiOptions = {}): AsyncApiDocument {
+  const { prefix = DEFAULT_PREFIX, title = 'fastify-dag-stream', version = '1.0.0' } = options
+  const schemas: Record<string, JsonObject> = {}
+  const messages: Record<string, JsonObject> = {}
+
+  // Each union member becomes one named message whose payload refers to the shared schemas. A
+  // sequenced event describes itself through the DAG event it wraps (Type.Composite drops descriptions).
+  function addMessages (union: { anyOf: TSchema[] }, fallback: string, wrapped: TSchema[] = []): string[] {
+    return union.anyOf.map((member, index) => {
+      const name = member.$id as string
+      messages[name] = {
+        name,
+        title: member.properties.type.const,
+        summary: member.description ?? wrapped[index]?.description ?? fallback,
+        payload: hoist(member, schemas, true)
+      }
+      return name
+    })
+  }
+  const sent = [
+    ...addMessages(SequencedEvent, 'A DAG event, numbered in the DAG log.', DAGEvent.anyOf),
+    ...addMessages(ControlFrame, 'A control frame.')
+  ]
+  const received = addMessages(ClientEvent, 'A command from a dashboard.')
+
+  const channelMessages = (names: string[]) => Object.fromEntries(names.map((name) => [name, { $ref: `#/components/messages/${name}` }]))
+  const operationMessages = (names: string[]) => names.map((name) => ({ $ref: `#/channels/${CHANNEL}/messages/${name}` }))
+
+  return {
+    asyncapi: '3.0.0',
+    info: {
+      title,
+      version,
+      description:
+        'Live DAG execution over WebSocket. The first frame is always `hello`. DAG events carry `seq` (1, 2, 3 … ' +
+        'gapless per epoch) and `epoch`; control frames carry neither. Reconnect with `?since=<last seq>&epoch=<epoch>` ' +
+        'to receive exactly the missed events, or `resync_required` / `hello.recovered=false` to load the REST snapshot.'
+    },
+    defaultContentType: 'application/json',
+    channels: {
+      [CHANNEL]: {
+        address: `${prefix}/{id}/stream`,
+        title: 'The stream of one DAG',
+        description: `Events of one DAG, and the commands its dashboards send.\n\n${closeCodeTable()}`,
+        parameters: { id: { description: `The DAG id (${Identifier.pattern as string}, at most ${Identifier.maxLength as number} characters).` } },
+        messages: channelMessages([...sent, ...received]),
+        bindings: { ws: { method: 'GET', query: hoist(StreamQuery, schemas, false), bindingVersion: '0.1.0' } },
+        'x-close-codes': Object.fromEntries(
+          Object.entries(CloseCode).map(([name, code]) => [code, { name, description: closeCodeDescriptions[code], reconnect: shouldReconnect(code) }])
+        )
+      }
+    },
+    operations: {
+      sendDagEvents: {
+        action: 'send',
+        channel: { $ref: `#/channels/${CHANNEL}` },
+        summary: 'DAG events (with seq and epoch) and control frames, from the server to a dashboard.',
+        messages: operationMessages(sent)
+      },
+      receiveClientEvents: {
+        action: 'receive',
+        channel: { $ref: `#/channels/${CHANNEL}` },
+        summary: 'Human decisions and pause / resume / cancel. Each is answered with `ack` or an `error` frame echoing its `id`.',
+        messages: operationMessages(received)
+      }
+    },
+    components: { schemas, messages }
+  }
+}
+
+/**
+ * Returns a JSON copy of `schema` in which every sub-schema with an `$id` (and the schema itself when
+ * `hoistRoot`) is moved to `components.schemas` and replaced by a `$ref`. TypeBox repeats shared
+ * schemas (NodeStatus, NodeMetrics …) inline; in the document they appear once, by name.
+ */
+function hoist (schema: unknown, schemas: Record<string, JsonObject>, hoistRoot: boolean): unknown {
+  if (Array.isArray(schema)) return schema.map((item) => hoist(item, schemas, true))
+  if (typeof schema !== 'object' || schema === null) return schema
+  const { $id, ...rest } = schema as JsonObject
+  const copy = Object.fromEntries(Object.entries(rest).map(([key, value]) => [key, hoist(value, schemas, true)]))
+  if (typeof $id !== 'string' || !hoistRoot) return copy
+  schemas[$id] ??= copy
+  return { $ref: `#/components/schemas/${$id}` }
+}
+
+function closeCodeTable (): string {
+  const rows = Object.entries(CloseCode).map(
+    ([name, code]) => `| ${code} | ${name} | ${shouldReconnect(code) ? 'yes' : 'no'} | ${closeCodeDescriptions[code]} |`
+  )
+  return ['Close codes (4000–4499: reconnect, 4500–4999: do not reconnect):', '', '| code | name | reconnect | meaning |', '|---|---|---|---|', ...rows].join('\n')
+}

@@ -1,0 +1,64 @@
+import { Parser, DiagnosticSeverity } from '@asyncapi/parser'
+import t from 'tap'
+import { buildAsyncApiDocument } from '../lib/asyncapi.js'
+import { CloseCode, closeCodeDescriptions } from '../lib/close-codes.js'
+import { ClientEvent, ControlFrame, SequencedEvent } from '../schemas/events.js'
+
+const namesOf = (union: { anyOf: Array<{ $id?: string }> }) => union.anyOf.map((member) => member.$id as string)
+const serverMessages = [...namesOf(SequencedEvent), ...namesOf(ControlFrame)]
+const clientMessages = namesOf(ClientEvent)
+
+t.test('the generated document is valid AsyncAPI 3.0.0', async (t) => {
+  const { document, diagnostics } = await new Parser().parse(buildAsyncApiDocument())
+  const errors = diagnostics.filter((diagnostic) => diagnostic.severity === DiagnosticSeverity.Error)
+  t.same(errors.map((error) => `${error.path.join('.')}: ${error.message}`), [], 'no validation errors')
+  t.ok(document, 'the parser produced a document')
+  t.equal(document?.version(), '3.0.0')
+
+  const channel = document?.channels().get('dagStream')
+  t.equal(channel?.address(), '/api/dags/{id}/stream', 'the default prefix')
+  t.ok(channel?.parameters().get('id'), 'the id parameter is documented')
+
+  // Every message of every union is reachable through the operation of its direction.
+  const operationNames = (id: string) => document?.operations().get(id)?.messages().all().map((message) => message.name())
+  t.same(operationNames('sendDagEvents'), serverMessages, 'server → client: each sequenced event and control frame')
+  t.same(operationNames('receiveClientEvents'), clientMessages, 'client → server: each client event')
+  t.equal(document?.operations().get('sendDagEvents')?.action(), 'send')
+  t.equal(document?.operations().get('receiveClientEvents')?.action(), 'receive')
+})
+
+t.test('messages carry the protocol schemas', async (t) => {
+  const doc = buildAsyncApiDocument() as any
+  const { schemas, messages } = doc.components
+  t.same(Object.keys(messages).sort(), [...serverMessages, ...clientMessages].sort())
+  t.same(messages.SequencedNodeStateEvent.payload, { $ref: '#/components/schemas/SequencedNodeStateEvent' })
+  t.equal(messages.SequencedNodeStateEvent.title, 'node_state')
+  t.equal(messages.SequencedNodeStateEvent.summary, 'A node changed state.', 'a sequenced event is described by the event it wraps')
+  t.equal(messages.HelloFrame.summary, 'First frame on every connection.')
+  t.equal(messages.PauseExecutionEvent.summary, 'A command from a dashboard.', 'a fallback summary when the schema has none')
+
+  const nodeState = schemas.SequencedNodeStateEvent
+  t.same(nodeState.required, ['type', 'node_id', 'status', 'seq', 'epoch'], 'seq and epoch are required on DAG events')
+  t.same(nodeState.properties.status, { $ref: '#/components/schemas/NodeStatus' }, 'shared schemas are referenced, not repeated')
+  t.ok(schemas.NodeStatus.anyOf.some((literal: { const: string }) => literal.const === 'waiting_human'))
+  t.notOk(JSON.stringify(doc).includes('"$id"'), 'no TypeBox $id is left in the document')
+})
+
+t.test('the query, the prefix and the close codes are documented', async (t) => {
+  const doc = buildAsyncApiDocument({ prefix: '/runs', title: 'My engine', version: '2.3.0' }) as any
+  t.equal(doc.info.title, 'My engine')
+  t.equal(doc.info.version, '2.3.0')
+  const channel = doc.channels.dagStream
+  t.equal(channel.address, '/runs/{id}/stream')
+  t.same(Object.keys(channel.bindings.ws.query.properties), ['since', 'epoch'])
+  t.equal(channel.bindings.ws.query.type, 'object')
+
+  const codes = channel['x-close-codes']
+  t.same(Object.keys(codes).map(Number).sort(), Object.values(CloseCode).sort())
+  t.same(codes[CloseCode.SLOW_CONSUMER], { name: 'SLOW_CONSUMER', description: closeCodeDescriptions[CloseCode.SLOW_CONSUMER], reconnect: true })
+  t.equal(codes[CloseCode.FORBIDDEN].reconnect, false)
+  t.match(channel.description, /\| 4503 \| FORBIDDEN \| no \|/, 'the close codes are in the human-readable description too')
+
+  const { diagnostics } = await new Parser().parse(doc)
+  t.equal(diagnostics.filter((diagnostic) => diagnostic.severity === DiagnosticSeverity.Error).length, 0, 'a custom prefix is valid too')
+})
