@@ -1,0 +1,77 @@
+// When to try again after a connection is lost.
+//
+// Full jitter: the n-th retry waits a uniformly random time in [0, min(max, min·2^n)]. After a deploy
+// every dashboard loses its socket at the same moment; without jitter they would all come back at
+// 1 s, 2 s, 4 s … together and knock the new instance over in waves. Spreading each wave over its
+// whole window keeps the load flat. The schedule starts over once a connection has stayed up for
+// `resetAfterMs`, so a flapping link keeps backing off while a link that was healthy for a long time
+// recovers fast.
+
+import { checkDelay } from './options.js'
+
+/** The first retry waits up to this long. */
+export const DEFAULT_MIN_DELAY_MS = 1000
+/** No retry waits longer than this. */
+export const DEFAULT_MAX_DELAY_MS = 30_000
+/** A connection that lasted this long counts as healthy: the next retry starts the schedule over. */
+export const DEFAULT_RESET_AFTER_MS = 10_000
+
+export interface BackoffOptions {
+  /** Upper bound of the first delay, doubled at each attempt. @default 1000 */
+  minDelayMs?: number
+  /** Cap on the upper bound. @default 30000 */
+  maxDelayMs?: number
+  /** How long a connection must stay up for the schedule to start over. @default 10000 */
+  resetAfterMs?: number
+  /** Source of randomness in [0, 1), replaceable for tests. @default Math.random */
+  random?: () => number
+}
+
+/**
+ * The retry schedule of one client.
+ * @example
+ * const backoff = new Backoff({ minDelayMs: 500 })
+ * setTimeout(reconnect, backoff.next()) // 0–500 ms, then 0–1 s, 0–2 s … 0–30 s
+ */
+export class Backoff {
+  readonly #min: number
+  readonly #max: number
+  readonly #resetAfter: number
+  readonly #random: () => number
+  #attempt = 0
+  #connectedAt: number | undefined
+
+  constructor (options: BackoffOptions = {}) {
+    this.#min = checkDelay('backoff.minDelayMs', options.minDelayMs, DEFAULT_MIN_DELAY_MS)
+    this.#max = checkDelay('backoff.maxDelayMs', options.maxDelayMs, Math.max(DEFAULT_MAX_DELAY_MS, this.#min))
+    this.#resetAfter = checkDelay('backoff.resetAfterMs', options.resetAfterMs, DEFAULT_RESET_AFTER_MS)
+    if (this.#max < this.#min) {
+      throw new RangeError(`backoff.maxDelayMs (${this.#max}) must be at least backoff.minDelayMs (${this.#min})`)
+    }
+    this.#random = options.random ?? Math.random
+  }
+
+  /** How many delays were handed out since the schedule last started over. */
+  get attempt (): number {
+    return this.#attempt
+  }
+
+  /** The delay before the next attempt, in ms; each call moves one step along the schedule. */
+  next (): number {
+    // The exponent is capped so that a client retrying for days never computes Infinity.
+    const ceiling = Math.min(this.#max, this.#min * 2 ** Math.min(this.#attempt, 32))
+    this.#attempt += 1
+    return Math.floor(this.#random() * ceiling)
+  }
+
+  /** A connection was established; how long it lasts decides whether the schedule starts over. */
+  connected (): void {
+    this.#connectedAt = Date.now()
+  }
+
+  /** The connection ended. */
+  disconnected (): void {
+    if (this.#connectedAt !== undefined && Date.now() - this.#connectedAt >= this.#resetAfter) this.#attempt = 0
+    this.#connectedAt = undefined
+  }
+}

@@ -1,0 +1,458 @@
+// The stream client: one DAG, one socket at a time, and the state machine that keeps the store equal
+// to the server's log through cuts, restarts and slow links.
+//
+//   connecting ──hello──▶ open ◀──snapshot loaded── resyncing
+//        │                 │  ▲                        ▲
+//        │                 │  └──────hello(resumed)──┐ │ hello(not resumed), resync_required, seq gap
+//        │                 └──socket lost──▶ reconnecting (backoff timer) ──▶ new socket
+//        └──────── close(), or a "do not reconnect" close code ────────▶ closed (final)
+//
+// The store only ever receives the event right after the last one it applied (same epoch, seq + 1).
+// Anything else means this client missed something: it loads the REST snapshot, which is stamped
+// with the seq it includes, while live events wait in a buffer; then it drops the buffered events the
+// snapshot already covers and applies the rest. Snapshot + later events = the server's state.
+
+import type {
+  ClientEvent,
+  ControlFrame,
+  Decision,
+  HelloFrame,
+  HumanDecisionEvent,
+  SequencedEvent,
+  ServerMessage
+} from '../../schemas/events.js'
+import type { DAGSnapshot } from '../../schemas/snapshot.js'
+import { shouldReconnect } from '../close-codes.js'
+import { assertNever, createState, toSnapshot } from '../reducer.js'
+import { Backoff } from './backoff.js'
+import { Commands } from './commands.js'
+import { Emitter, type Listener } from './emitter.js'
+import { DAGStreamError } from './errors.js'
+import {
+  checkDelay,
+  DEFAULT_COMMAND_TIMEOUT_MS,
+  DEFAULT_PREFIX,
+  resolveBaseUrl,
+  resolveImplementation,
+  type DAGStreamClientOptions
+} from './options.js'
+import { createDAGStore, type DAGStore, type DefaultDAGStore } from './store.js'
+import { snapshotUrl, streamUrl, type FetchLike, type WebSocketConstructor, type WebSocketLike } from './transport.js'
+
+/**
+ * - `connecting`: the first socket is opening.
+ * - `open`: live; the store is current.
+ * - `resyncing`: the socket is open and the snapshot is loading; live events wait.
+ * - `reconnecting`: the socket was lost; see `reconnect` for when the next attempt starts.
+ * - `closed`: final, after `close()` or a "do not reconnect" close code (see `error`).
+ */
+export type ConnectionStatus = 'connecting' | 'open' | 'reconnecting' | 'resyncing' | 'closed'
+
+/** When the next connection attempt starts, for a "reconnecting in N s" message. */
+export interface ReconnectInfo {
+  /** 1 for the first retry since the schedule last started over. */
+  readonly attempt: number
+  readonly delayMs: number
+  /** `Date.now()` at which the attempt starts. */
+  readonly retryAt: number
+}
+
+/** A position in the DAG's log: the last event the store includes. */
+export interface StreamPosition {
+  readonly epoch: string
+  readonly seq: number
+}
+
+/** What `on` can listen to, and what each listener receives. */
+export interface DAGStreamClientEvents {
+  status: ConnectionStatus
+  /** An event was applied to the store (each exactly once, in order). */
+  event: SequencedEvent
+  /** The store was replaced by a snapshot (the first load, or a resync). */
+  snapshot: DAGSnapshot
+  reconnecting: ReconnectInfo
+  /** A problem no promise reports: a refused frame without id, a failed snapshot, a final close. */
+  error: DAGStreamError
+}
+
+// The one frame type both kinds share: a DAG `error` event has a position, an `error` answer has none.
+function isControlFrame (message: ServerMessage): message is ControlFrame {
+  switch (message.type) {
+    case 'hello':
+    case 'resync_required':
+    case 'ack':
+      return true
+    case 'error':
+      return !('seq' in message)
+    default:
+      return false
+  }
+}
+
+/**
+ * A self-healing stream of one DAG. Create it with `createDAGStreamClient`.
+ * @example
+ * const client = createDAGStreamClient({ baseUrl: 'https://api.example.com', dagId: 'run-42' })
+ * client.on('status', (status) => console.log(status))
+ * client.store.subscribe(() => render(client.store.getSnapshot()))
+ * await client.decide('review', 'approve')
+ */
+export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
+  readonly dagId: string
+  /** Where the stream is applied. */
+  readonly store: Store
+  readonly #baseUrl: string
+  readonly #prefix: string
+  readonly #WebSocket: WebSocketConstructor
+  readonly #fetch: FetchLike
+  readonly #backoff: Backoff
+  readonly #commands: Commands
+  readonly #emitter = new Emitter<DAGStreamClientEvents>()
+  #status: ConnectionStatus = 'connecting'
+  #started = false
+  #error: DAGStreamError | undefined
+  #reconnect: ReconnectInfo | undefined
+  #retryTimer: ReturnType<typeof setTimeout> | undefined
+  /** The position of the store: what the next connection resumes from. */
+  #epoch = ''
+  #seq = 0
+  #socket: WebSocketLike | undefined
+  /** Bumped whenever a socket is given up, so that its late frames and its snapshot load are ignored. */
+  #generation = 0
+  /** The epoch of the newest frame the current socket carried: epochs only move forward on one socket. */
+  #wireEpoch = ''
+  /** Live events waiting while a snapshot loads; undefined when no snapshot is loading. */
+  #buffer: SequencedEvent[] | undefined
+
+  constructor (options: DAGStreamClientOptions<Store>) {
+    if (typeof options?.dagId !== 'string' || options.dagId === '') {
+      throw new TypeError('fastify-dag-stream/client: "dagId" must be a non-empty string')
+    }
+    this.dagId = options.dagId
+    this.#baseUrl = resolveBaseUrl(options.baseUrl)
+    this.#prefix = options.prefix ?? DEFAULT_PREFIX
+    this.#WebSocket = resolveImplementation<WebSocketConstructor>(
+      'WebSocket',
+      options.WebSocket,
+      globalThis.WebSocket,
+      'pass `WebSocket` (in Node 20, the default export of the "ws" package)'
+    )
+    this.#fetch = resolveImplementation<FetchLike>('fetch', options.fetch, globalThis.fetch, 'pass `fetch`')
+    this.#backoff = new Backoff(options.backoff)
+    this.#commands = new Commands(checkDelay('commandTimeoutMs', options.commandTimeoutMs, DEFAULT_COMMAND_TIMEOUT_MS))
+    // Without a store of the caller's, Store is its default, DefaultDAGStore.
+    this.store = (options.store ?? createDAGStore()) as Store
+    if (options.connect !== false) this.connect()
+  }
+
+  get status (): ConnectionStatus {
+    return this.#status
+  }
+
+  /** The last problem reported, until the next successful connection. */
+  get error (): DAGStreamError | undefined {
+    return this.#error
+  }
+
+  /** While `reconnecting`: when the next attempt starts. */
+  get reconnect (): ReconnectInfo | undefined {
+    return this.#reconnect
+  }
+
+  /** The last event the store includes. */
+  get position (): StreamPosition {
+    return { epoch: this.#epoch, seq: this.#seq }
+  }
+
+  /** Opens the stream; only needed after `connect: false`. Does nothing once started or closed. */
+  connect (): void {
+    if (this.#started || this.#status === 'closed') return
+    this.#started = true
+    this.#open()
+  }
+
+  /** Closes the stream for good: no reconnect, every timer cleared, waiting commands rejected. */
+  close (): void {
+    if (this.#status !== 'closed') this.#finish(undefined)
+  }
+
+  /**
+   * Sends a client event. Resolves on the server's `ack`; rejects with a DAGStreamError whose `code`
+   * is the server's (`gate_not_waiting`, `forbidden` …) or the client's (`timeout`, `connection_lost`,
+   * `client_closed`). Without an `id`, one is generated: it is the event's idempotency key.
+   * While disconnected, the event waits (see `commandTimeoutMs`).
+   */
+  send (event: ClientEvent): Promise<void> {
+    if (this.#status === 'closed') return Promise.reject(new DAGStreamError('client_closed', 'The stream is closed'))
+    return this.#commands.submit(event)
+  }
+
+  /**
+   * Decides a waiting human gate.
+   * @example await client.decide('review', 'modify', 'Use the cheaper model')
+   */
+  decide (nodeId: string, decision: Decision, feedback?: string): Promise<void> {
+    const event: HumanDecisionEvent = { type: 'human_decision', node_id: nodeId, decision }
+    if (feedback !== undefined) event.feedback = feedback
+    return this.send(event)
+  }
+
+  pause (): Promise<void> {
+    return this.send({ type: 'pause_execution' })
+  }
+
+  resume (): Promise<void> {
+    return this.send({ type: 'resume_execution' })
+  }
+
+  cancel (): Promise<void> {
+    return this.send({ type: 'cancel_execution' })
+  }
+
+  /**
+   * @returns the function that removes the listener
+   * @example const off = client.on('reconnecting', ({ retryAt }) => showCountdown(retryAt))
+   */
+  on<Type extends keyof DAGStreamClientEvents> (type: Type, listener: Listener<DAGStreamClientEvents[Type]>): () => void {
+    return this.#emitter.on(type, listener)
+  }
+
+  off<Type extends keyof DAGStreamClientEvents> (type: Type, listener: Listener<DAGStreamClientEvents[Type]>): void {
+    this.#emitter.off(type, listener)
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The socket's life
+  // -------------------------------------------------------------------------------------------
+
+  #open (): void {
+    const generation = ++this.#generation
+    // Always with a position: a client holding nothing asks for seq 0, which the server either
+    // resumes (an empty log) or answers with "load the snapshot".
+    const socket = new this.#WebSocket(streamUrl(this.#baseUrl, this.#prefix, this.dagId, this.position))
+    this.#socket = socket
+    socket.onmessage = (message) => {
+      if (generation === this.#generation) this.#onFrame(socket, message.data)
+    }
+    socket.onclose = (event) => {
+      if (generation === this.#generation) this.#onClose(event.code, event.reason)
+    }
+    // An error carries no detail in browsers and is always followed by close, which has the code. The
+    // listener must exist all the same: `ws` throws an error event that nobody listens to.
+    socket.onerror = () => {}
+  }
+
+  #onFrame (socket: WebSocketLike, data: unknown): void {
+    let message: ServerMessage
+    try {
+      message = JSON.parse(String(data)) as ServerMessage
+    } catch (cause) {
+      // A lost frame may have been an event; the next event's seq shows the gap and heals it.
+      this.#report(new DAGStreamError('invalid_frame', 'The server sent a frame that is not JSON', { cause }))
+      return
+    }
+    if (isControlFrame(message)) this.#onControl(socket, message)
+    else this.#onEvent(message)
+  }
+
+  #onControl (socket: WebSocketLike, frame: ControlFrame): void {
+    switch (frame.type) {
+      case 'hello':
+        this.#onHello(socket, frame)
+        break
+      case 'resync_required':
+        this.#wireEpoch = frame.epoch
+        this.#resync()
+        break
+      case 'ack':
+        this.#commands.acknowledged(frame.id)
+        break
+      case 'error': {
+        const error = new DAGStreamError(frame.code, frame.message)
+        if (frame.id === undefined) this.#report(error)
+        else this.#commands.refused(frame.id, error)
+        break
+      }
+      /* c8 ignore next 2 -- unreachable by type: the compiler proves every control frame is handled */
+      default:
+        assertNever(frame)
+    }
+  }
+
+  #onHello (socket: WebSocketLike, hello: HelloFrame): void {
+    this.#wireEpoch = hello.epoch
+    this.#backoff.connected()
+    this.#reconnect = undefined
+    this.#error = undefined
+    if (hello.recovered) this.#setStatus('open') // exactly the missed events follow
+    else if (hello.seq === 0) this.#load(toSnapshot(this.dagId, hello.epoch, 0, createState())) // an empty log: nothing to fetch
+    else this.#resync()
+    this.#commands.online((event) => socket.send(JSON.stringify(event)))
+  }
+
+  #onEvent (event: SequencedEvent): void {
+    this.#wireEpoch = event.epoch
+    this.#receive(event)
+  }
+
+  #receive (event: SequencedEvent): void {
+    if (this.#buffer !== undefined) {
+      this.#buffer.push(event)
+      return
+    }
+    if (this.#follows(event)) this.#apply(event)
+    else if (this.#missedBefore(event)) this.#resync(event)
+    // else: the store already includes it (the snapshot covered it), or its log was replaced.
+  }
+
+  /** Whether `event` is the one right after the store's position. */
+  #follows (event: SequencedEvent): boolean {
+    if (event.epoch === this.#epoch) return event.seq === this.#seq + 1
+    // A store holding nothing can start any log at its first event (a DAG's first event opens an epoch).
+    return this.#seq === 0 && event.seq === 1
+  }
+
+  /** Whether events between the store's position and `event` are missing. */
+  #missedBefore (event: SequencedEvent): boolean {
+    if (event.epoch === this.#epoch) return event.seq > this.#seq
+    // From another log: if it is the socket's current one, the store is behind it; if not, the socket
+    // has moved on since (an old event waiting in the buffer) and the event is history.
+    return event.epoch === this.#wireEpoch
+  }
+
+  #apply (event: SequencedEvent): void {
+    this.store.apply(event)
+    this.#epoch = event.epoch
+    this.#seq = event.seq
+    this.#emitter.emit('event', event)
+  }
+
+  #load (snapshot: DAGSnapshot): void {
+    this.store.reset(snapshot)
+    this.#epoch = snapshot.epoch
+    this.#seq = snapshot.seq
+    this.#emitter.emit('snapshot', snapshot)
+    this.#setStatus('open')
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Resync: snapshot + the live events that arrive while it loads
+  // -------------------------------------------------------------------------------------------
+
+  #resync (first?: SequencedEvent): void {
+    // One load at a time: whatever asks for another meanwhile (a gap, resync_required) waits in the
+    // buffer, and the hand-off below decides whether the snapshot covers it.
+    if (this.#buffer !== undefined) return
+    const buffer = first === undefined ? [] : [first]
+    this.#buffer = buffer
+    this.#setStatus('resyncing')
+    const generation = this.#generation
+    this.#loadSnapshot().then(
+      (snapshot) => {
+        if (generation === this.#generation) this.#handOff(snapshot, buffer)
+      },
+      (error: DAGStreamError) => {
+        if (generation === this.#generation) this.#drop(error)
+      }
+    )
+  }
+
+  #handOff (snapshot: DAGSnapshot, buffer: SequencedEvent[]): void {
+    this.#buffer = undefined
+    this.#load(snapshot)
+    // Events the snapshot includes are dropped by #receive (seq <= snapshot.seq); if the buffer shows
+    // yet another gap, a new resync starts and the rest of the buffer waits for it.
+    for (const event of buffer) this.#receive(event)
+  }
+
+  async #loadSnapshot (): Promise<DAGSnapshot> {
+    const url = snapshotUrl(this.#baseUrl, this.#prefix, this.dagId)
+    try {
+      const response = await this.#fetch(url, { headers: { accept: 'application/json' } })
+      // The DAG is gone (evicted after it finished, or the server restarted empty): its state is
+      // that of an empty log, and its next event starts a new one.
+      if (response.status === 404) return toSnapshot(this.dagId, '', 0, createState())
+      if (!response.ok) {
+        throw new DAGStreamError('snapshot_failed', `GET ${url} answered ${response.status}`, { status: response.status })
+      }
+      return (await response.json()) as DAGSnapshot
+    } catch (cause) {
+      throw cause instanceof DAGStreamError ? cause : new DAGStreamError('snapshot_failed', `GET ${url} failed`, { cause })
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Losing a socket, and getting another
+  // -------------------------------------------------------------------------------------------
+
+  #onClose (code: number, reason: string): void {
+    this.#detach()
+    if (shouldReconnect(code)) this.#scheduleReconnect()
+    else this.#finish(new DAGStreamError('closed_by_server', `The server closed the stream for good: ${code} ${reason}`, { closeCode: code }))
+  }
+
+  /** Gives up a socket that cannot serve (its snapshot failed to load) and tries again later. */
+  #drop (error: DAGStreamError): void {
+    this.#report(error)
+    const socket = this.#socket
+    this.#detach()
+    socket?.close(1000, 'snapshot failed')
+    this.#scheduleReconnect()
+  }
+
+  /** Forgets the current socket: its late frames, its snapshot load and its commands in flight. */
+  #detach (): void {
+    this.#generation += 1
+    this.#socket = undefined
+    this.#buffer = undefined
+    this.#backoff.disconnected()
+    this.#commands.offline()
+  }
+
+  #scheduleReconnect (): void {
+    const delayMs = this.#backoff.next()
+    this.#reconnect = { attempt: this.#backoff.attempt, delayMs, retryAt: Date.now() + delayMs }
+    this.#setStatus('reconnecting')
+    this.#emitter.emit('reconnecting', this.#reconnect)
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined
+      this.#open()
+    }, delayMs)
+  }
+
+  #finish (error: DAGStreamError | undefined): void {
+    // First, so that commands in flight learn the client closed rather than that the link dropped.
+    this.#commands.rejectAll(new DAGStreamError('client_closed', 'The stream is closed'))
+    const socket = this.#socket
+    this.#detach()
+    socket?.close(1000, 'client closed')
+    clearTimeout(this.#retryTimer)
+    this.#retryTimer = undefined
+    this.#reconnect = undefined
+    if (error !== undefined) this.#report(error)
+    this.#setStatus('closed')
+  }
+
+  #report (error: DAGStreamError): void {
+    this.#error = error
+    this.#emitter.emit('error', error)
+  }
+
+  #setStatus (status: ConnectionStatus): void {
+    if (status === this.#status) return
+    this.#status = status
+    this.#emitter.emit('status', status)
+  }
+}
+
+/**
+ * Creates a client and (unless `connect: false`) starts streaming.
+ * @example
+ * import WebSocket from 'ws' // Node 20 only; browsers have one
+ * const client = createDAGStreamClient({ baseUrl: 'http://localhost:3000', dagId: 'run-42', WebSocket })
+ */
+export function createDAGStreamClient<Store extends DAGStore = DefaultDAGStore> (
+  options: DAGStreamClientOptions<Store>
+): DAGStreamClient<Store> {
+  return new DAGStreamClient(options)
+}

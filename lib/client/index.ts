@@ -1,0 +1,25 @@
+// `fastify-dag-stream/client`: the framework-free stream client. No React, no Node built-ins: it runs
+// in browsers as is, and in Node 20 with `WebSocket` from `ws` passed in.
+
+export {
+  createDAGStreamClient,
+  DAGStreamClient,
+  type ConnectionStatus,
+  type DAGStreamClientEvents,
+  type ReconnectInfo,
+  type StreamPosition
+} from './client.js'
+export { createDAGStore, type DAGStore, type DAGView, type DefaultDAGStore } from './store.js'
+export {
+  Backoff,
+  DEFAULT_MAX_DELAY_MS,
+  DEFAULT_MIN_DELAY_MS,
+  DEFAULT_RESET_AFTER_MS,
+  type BackoffOptions
+} from './backoff.js'
+export { DAGStreamError, type ClientErrorCode, type DAGStreamErrorCode, type DAGStreamErrorDetails } from './errors.js'
+export { DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_PREFIX, type DAGStreamClientOptions } from './options.js'
+export type { FetchLike, WebSocketConstructor, WebSocketLike } from './transport.js'
+export type { Listener } from './emitter.js'
+export { shouldReconnect, CloseCode } from '../close-codes.js'
+export type * from '../../schemas/index.js'

@@ -1,0 +1,74 @@
+// The client's options: their defaults, and the checks that make a bad value throw at creation with
+// a message that says what to do, instead of misbehaving at the first reconnect.
+
+import type { BackoffOptions } from './backoff.js'
+import type { DAGStore } from './store.js'
+import type { FetchLike, WebSocketConstructor } from './transport.js'
+
+/** Where the plugin's routes live, unless it was registered with another `prefix`. */
+export const DEFAULT_PREFIX = '/api/dags'
+/** How long a command may wait for its `ack`, queued time included. */
+export const DEFAULT_COMMAND_TIMEOUT_MS = 10_000
+
+export interface DAGStreamClientOptions<Store extends DAGStore = DAGStore> {
+  /** The DAG to follow. */
+  dagId: string
+  /**
+   * The HTTP origin of the API (`http(s)://host[:port][/path]`); the stream URL is derived from it.
+   * @default location.origin in a browser; required elsewhere
+   */
+  baseUrl?: string
+  /** The plugin's `prefix` option. @default '/api/dags' */
+  prefix?: string
+  /**
+   * The WebSocket implementation. Node 20 has none built in: pass `WebSocket` from `ws`.
+   * @default globalThis.WebSocket
+   */
+  WebSocket?: WebSocketConstructor
+  /**
+   * Used to GET the snapshot. Wrap it to add credentials or an Authorization header.
+   * @default globalThis.fetch
+   */
+  fetch?: FetchLike
+  /** Where the stream is applied. @default createDAGStore() */
+  store?: Store
+  /** The reconnect schedule. @default { minDelayMs: 1000, maxDelayMs: 30000, resetAfterMs: 10000 } */
+  backoff?: BackoffOptions
+  /**
+   * How long `send` waits for the server's answer, counted from the call: time spent queued while
+   * disconnected counts too. Past it the promise rejects with code `timeout`. @default 10000
+   */
+  commandTimeoutMs?: number
+  /** Connect at once. With false, nothing happens until `connect()`. @default true */
+  connect?: boolean
+}
+
+/** A delay or duration in ms: a finite number ≥ 0, or the fallback when undefined. */
+export function checkDelay (name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new TypeError(`fastify-dag-stream/client: "${name}" must be a number of milliseconds ≥ 0, got ${String(value)}`)
+  }
+  return value
+}
+
+/** The API origin: the option, or the page's own origin in a browser. */
+export function resolveBaseUrl (baseUrl: string | undefined): string {
+  const resolved = baseUrl ?? globalThis.location?.origin
+  if (typeof resolved !== 'string' || !URL.canParse(resolved)) {
+    throw new TypeError(
+      `fastify-dag-stream/client: "baseUrl" must be an absolute URL like "https://api.example.com", got ${String(baseUrl)}`
+    )
+  }
+  // Without the trailing slash, so that baseUrl + prefix is one path whether or not the user wrote one.
+  return resolved.replace(/\/+$/, '')
+}
+
+/** Picks an implementation: the option, else the global one, else a message naming what to pass. */
+export function resolveImplementation<T> (name: string, option: T | undefined, global: T | undefined, hint: string): T {
+  const implementation = option ?? global
+  if (typeof implementation !== 'function') {
+    throw new TypeError(`fastify-dag-stream/client: no ${name} implementation: ${hint}`)
+  }
+  return implementation
+}

@@ -1,0 +1,37 @@
+// The little the client needs from a WebSocket and from fetch, so that the browser's globals and
+// Node's `ws` both fit without an adapter, and the URLs it builds from the options.
+
+// Declared as a method so that implementations whose handlers take a richer event type (the DOM's
+// CloseEvent, ws's WebSocket.CloseEvent) still fit: method parameters are compared bivariantly.
+type Handler<Event> = { bivarianceHack (event: Event): void }['bivarianceHack']
+
+/** The part of the WebSocket API the client uses; the browser's WebSocket and `ws` both have it. */
+export interface WebSocketLike {
+  send (data: string): void
+  close (code?: number, reason?: string): void
+  onmessage: Handler<{ data: unknown }> | null
+  onclose: Handler<{ code: number; reason: string }> | null
+  onerror: Handler<unknown> | null
+}
+
+export type WebSocketConstructor = new (url: string) => WebSocketLike
+
+/** The part of fetch the client uses to GET the snapshot. */
+export type FetchLike = (
+  url: string,
+  init: { headers: Record<string, string> }
+) => Promise<{ ok: boolean; status: number; json (): Promise<unknown> }>
+
+/** `GET {baseUrl}{prefix}/:id`: the snapshot. */
+export function snapshotUrl (baseUrl: string, prefix: string, dagId: string): string {
+  return `${baseUrl}${prefix}/${encodeURIComponent(dagId)}`
+}
+
+/** The stream URL, resuming after `since` (the last event the client holds). */
+export function streamUrl (baseUrl: string, prefix: string, dagId: string, since: { epoch: string; seq: number }): string {
+  const url = new URL(`${snapshotUrl(baseUrl, prefix, dagId)}/stream`)
+  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:'
+  url.searchParams.set('since', String(since.seq))
+  url.searchParams.set('epoch', since.epoch)
+  return url.href
+}
