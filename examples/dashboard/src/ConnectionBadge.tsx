@@ -1,7 +1,6 @@
 // The stream's health in one glance: live, reconnecting (with a countdown), resyncing, or closed.
 import { useEffect, useState } from 'react'
-
-export type ConnectionStatus = 'connecting' | 'open' | 'reconnecting' | 'resyncing' | 'closed'
+import type { ConnectionStatus } from '../../../lib/client/index.js'
 
 interface ConnectionBadgeProps {
   status: ConnectionStatus
