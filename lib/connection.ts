@@ -13,6 +13,8 @@ export interface ConnectionOptions {
   maxPayload: number
   maxBufferedBytes: number
   rateLimit: Required<RateLimitOptions> | false
+  /** Called once when the connection ends, whoever ended it. */
+  onClose: (connection: Connection) => void
   /** Runs a validated client event and says what to answer (nothing when there is no id to ack). */
   runCommand: (event: ClientEvent, connection: Connection) => Promise<AckFrame | ErrorFrame | undefined>
 }
@@ -46,14 +48,7 @@ export class Connection {
     socket.on('pong', () => {
       this.#alive = true
     })
-    socket.on('close', () => {
-      this.#phase = 'closed'
-      this.#pending = []
-    })
-  }
-
-  get isOpen (): boolean {
-    return this.#phase !== 'closed'
+    socket.on('close', () => this.#ended())
   }
 
   /** Sends hello and the replayed events, then whatever arrived live meanwhile, and goes live. */
@@ -96,17 +91,28 @@ export class Connection {
   heartbeat (): void {
     if (!this.#alive) {
       this.socket.terminate()
+      this.#ended()
       return
     }
     this.#alive = false
     this.socket.ping()
   }
 
+  /**
+   * Starts the closing handshake and leaves the room at once: a peer that never answers (a stalled
+   * reader) no longer counts, and ws destroys its socket after its close timeout.
+   */
   close (code: CloseCode, reason: string): void {
+    if (this.#phase === 'closed') return
+    this.socket.close(code, reason)
+    this.#ended()
+  }
+
+  #ended (): void {
     if (this.#phase === 'closed') return
     this.#phase = 'closed'
     this.#pending = []
-    this.socket.close(code, reason)
+    this.#options.onClose(this)
   }
 
   #sendControl (frame: ControlFrame): void {

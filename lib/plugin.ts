@@ -62,7 +62,6 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     new MemoryBackplane({ historySize: options.historySize, retainFinishedMs: options.retainFinishedMs })
   const rooms = new Rooms<Connection>(backplane)
   const handlers = new Set<ClientEventHandler>()
-  let closing = false
 
   function broadcast (dagId: string, event: DAGEvent): Promise<SequencedEvent> {
     if (!isIdentifier.Check(dagId)) throw new InvalidDagIdError(JSON.stringify(dagId))
@@ -95,7 +94,6 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
   // without a code) runs after ours and every client learns it should reconnect (1001).
   // ---------------------------------------------------------------------------------------------
   fastify.addHook('preClose', async () => {
-    closing = true
     for (const connection of rooms.members()) connection.close(CloseCode.GOING_AWAY, 'server shutting down')
   })
   fastify.addHook('onClose', async () => {
@@ -117,7 +115,7 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
       connection.heartbeat()
       checkStillAllowed(connection)
     }
-  }, options.heartbeatMs).unref()
+  }, options.heartbeatMs)
 
   function checkStillAllowed (connection: Connection): void {
     Promise.resolve()
@@ -181,21 +179,17 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
       preHandler: async (request) => requireAllowed(request, request.params.id, 'view')
     },
     async (socket, request) => {
-      if (closing) {
-        socket.close(CloseCode.GOING_AWAY, 'server shutting down')
-        return
-      }
       const dagId = request.params.id
       const connection = new Connection(socket, request, dagId, {
         maxPayload: options.maxPayload,
         maxBufferedBytes: options.maxBufferedBytes,
         rateLimit: options.rateLimit,
+        onClose: (closed) => rooms.leave(dagId, closed),
         runCommand: (event, from) => runCommand(event, { dagId: from.dagId, request: from.request })
       })
       // Join before reading the log: whatever is appended while the replay is read waits in the
       // connection, and the hand-off drops what the replay already covered.
       rooms.join(dagId, connection)
-      socket.on('close', () => rooms.leave(dagId, connection))
       const { since, epoch } = request.query
       try {
         connection.start(await backplane.replay(dagId, since === undefined ? undefined : { epoch: epoch ?? '', seq: since }))

@@ -1,4 +1,7 @@
-/** A fixed-capacity FIFO: pushing past capacity drops the oldest item. O(1) push, no reallocation. */
+/**
+ * A fixed-capacity FIFO (capacity >= 1): pushing past capacity drops the oldest item.
+ * O(1) push and no reallocation, where Array#shift would move every item on each event.
+ */
 export class RingBuffer<T> {
   readonly #items: Array<T | undefined>
   #start = 0
@@ -13,7 +16,6 @@ export class RingBuffer<T> {
   }
 
   push (item: T): void {
-    if (this.capacity === 0) return
     const end = (this.#start + this.#length) % this.capacity
     this.#items[end] = item
     if (this.#length < this.capacity) this.#length++

@@ -95,6 +95,6 @@ export function upgradeStatus (url: string, headers: Record<string, string> = {}
       socket.close()
       reject(new Error('the upgrade was accepted'))
     })
-    socket.on('error', () => {})
+    socket.on('error', reject)
   })
 }

@@ -149,10 +149,10 @@ export class MemoryBackplane implements Backplane {
     log.evictionTimer = undefined
     if (!isFinished(log.state.status)) return
     // Finished runs stay readable for a while (late dashboards, post-mortems), then go, so memory does
-    // not grow with the number of runs a server has ever seen. unref: a pending eviction must not keep
-    // the process alive.
+    // not grow with the number of runs a server has ever seen. Not unref'd: close() clears it, and a
+    // leak should show as a process that does not exit rather than hide.
     log.evictionTimer = setTimeout(() => {
       if (this.#logs.get(dagId) === log) this.#logs.delete(dagId)
-    }, this.#options.retainFinishedMs).unref()
+    }, this.#options.retainFinishedMs)
   }
 }

@@ -1,0 +1,57 @@
+import Fastify from 'fastify'
+import t from 'tap'
+import dagStream, { InvalidOptionError, MemoryBackplane, type DagStreamOptions } from '../lib/index.js'
+import { build, TestClient } from './helpers.js'
+
+t.test('a bad option fails registration with a message that says what to do', async (t) => {
+  const cases: Array<[unknown, RegExp]> = [
+    [{ prefix: 'api/dags' }, /"prefix" must be a path like "\/api\/dags"/],
+    [{ prefix: '/api/dags/' }, /no trailing slash/],
+    [{ authorize: true }, /"authorize" must be a function/],
+    [{ allowedOrigins: 'https://a.example' }, /"allowedOrigins" must be an array/],
+    [{ allowedOrigins: ['https://a.example/'] }, /exact origins .* got "https:\/\/a.example\/"/],
+    [{ allowedOrigins: ['*'] }, /exact origins/],
+    [{ maxPayload: 0 }, /"maxPayload" must be a positive integer, got 0/],
+    [{ heartbeatMs: 1.5 }, /"heartbeatMs" must be a positive integer/],
+    [{ maxBufferedBytes: '1mb' }, /"maxBufferedBytes" must be a positive integer, got "1mb"/],
+    [{ historySize: -1 }, /"historySize"/],
+    [{ retainFinishedMs: Number.NaN }, /"retainFinishedMs"/],
+    [{ rateLimit: 10 }, /"rateLimit" must be \{ max, timeWindow, maxInvalid\? \} or false/],
+    [{ rateLimit: { max: 10 } }, /"rateLimit.timeWindow" must be a positive integer, got undefined/],
+    [{ rateLimit: { max: 10, timeWindow: 1000, maxInvalid: 0 } }, /"rateLimit.maxInvalid"/],
+    [{ backplane: { append () {} } }, /"backplane" must implement the Backplane interface; missing: snapshot, status/]
+  ]
+  for (const [options, message] of cases) {
+    const app = Fastify()
+    const error = await app.register(dagStream, options as DagStreamOptions).ready().then(() => undefined, (e: unknown) => e)
+    t.ok(error instanceof InvalidOptionError, JSON.stringify(options))
+    t.match(error, { code: 'FST_DAG_STREAM_INVALID_OPTION', message })
+    await app.close()
+  }
+})
+
+t.test('prefix moves every route', async (t) => {
+  const { app, url, http } = await build(t, { prefix: '/v2/runs' })
+  await app.dagStream.broadcast('d', { type: 'execution_status', status: 'running' })
+  t.equal((await fetch(`${http}/v2/runs/d`)).status, 200)
+  t.equal((await fetch(`${http}/v2/runs`)).status, 200)
+  t.equal((await fetch(`${http}/api/dags/d`)).status, 404)
+  const client = await TestClient.open(url('/v2/runs/d/stream'))
+  t.match(await client.next(), { type: 'hello', seq: 1 })
+  client.close()
+})
+
+t.test('a backplane passed in is used and left open for its owner', async (t) => {
+  const backplane = new MemoryBackplane({ historySize: 10, retainFinishedMs: 1000 })
+  const { app } = await build(t, { backplane })
+  await app.dagStream.broadcast('d', { type: 'execution_status', status: 'running' })
+  t.match(await backplane.status('d'), { seq: 1, status: 'running' })
+  await app.close()
+  t.match(await backplane.append('d', { type: 'execution_status', status: 'paused' }), { seq: 2 }, 'still open after app.close()')
+  await backplane.close()
+})
+
+t.test('the plugin is named and declares the Fastify version it supports', async (t) => {
+  const meta = (dagStream as unknown as Record<symbol, { name: string; fastify: string }>)[Symbol.for('plugin-meta')]
+  t.match(meta, { name: 'fastify-dag-stream', fastify: '5.x' })
+})
