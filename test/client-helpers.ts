@@ -2,7 +2,15 @@
 
 import type { Test } from 'tap'
 import WebSocket from 'ws'
-import { createDAGStreamClient, type DAGStore, type DAGStreamClientOptions } from '../lib/client/index.js'
+import {
+  createDAGStreamClient,
+  type DAGStore,
+  type DefaultDAGStore,
+  type DAGStreamClientOptions,
+  type FetchLike,
+  type WebSocketConstructor,
+  type WebSocketLike
+} from '../lib/client/index.js'
 import type { DAGEvent } from '../schemas/index.js'
 import type { build } from './helpers.js'
 
@@ -12,7 +20,7 @@ export type Server = Awaited<ReturnType<typeof build>>
 export const fastBackoff = { minDelayMs: 20, maxDelayMs: 100 }
 
 /** A client on `server`, closed when the test ends. */
-export function streamClient<Store extends DAGStore> (
+export function streamClient<Store extends DAGStore = DefaultDAGStore> (
   t: Test,
   server: Server,
   dagId: string,
@@ -24,9 +32,9 @@ export function streamClient<Store extends DAGStore> (
 }
 
 /** Resolves once `condition()` holds; polls, so it also sees state changed in place. */
-export async function until (condition: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+export async function until (condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
     await new Promise((resolve) => setTimeout(resolve, 5))
   }
@@ -45,4 +53,67 @@ export function events (count: number, from = 0): DAGEvent[] {
 /** Resolves after pending I/O callbacks ran, so that frames already written can reach the client. */
 export function tick (): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve))
+}
+
+/**
+ * A faulty link in front of the real `ws` client: `rewrite` sees every frame from the server and
+ * returns it (maybe changed) or undefined to lose it. `frames` counts the frames that came in.
+ */
+export function faultyLink (rewrite: (frame: string) => string | undefined) {
+  const link = { frames: 0, WebSocket: undefined as unknown as WebSocketConstructor }
+  link.WebSocket = class FaultySocket implements WebSocketLike {
+    readonly #socket: WebSocket
+    onmessage: WebSocketLike['onmessage'] = null
+    onclose: WebSocketLike['onclose'] = null
+    onerror: WebSocketLike['onerror'] = null
+
+    constructor (url: string) {
+      this.#socket = new WebSocket(url)
+      this.#socket.onmessage = (event) => {
+        link.frames++
+        const frame = rewrite(String(event.data))
+        if (frame !== undefined) this.onmessage?.({ data: frame })
+      }
+      this.#socket.onclose = (event) => this.onclose?.(event)
+      this.#socket.onerror = (event) => this.onerror?.(event)
+    }
+
+    send (data: string): void {
+      this.#socket.send(data)
+    }
+
+    close (code?: number, reason?: string): void {
+      this.#socket.close(code, reason)
+    }
+  }
+  return link
+}
+
+/** The seq of a frame, if it is a DAG event. */
+export function seqOf (frame: string): number | undefined {
+  const message = JSON.parse(frame) as { type: string; seq?: number }
+  return message.type === 'hello' || message.type === 'resync_required' ? undefined : message.seq
+}
+
+/** A gate that holds promises until `open()`. */
+export function gate () {
+  let open!: () => void
+  const opened = new Promise<void>((resolve) => {
+    open = resolve
+  })
+  return { opened, open }
+}
+
+/** Node's fetch, counted, with a hook to delay the request or the response. */
+export function slowFetch (delay: { request?: Promise<void>; response?: Promise<void> } = {}) {
+  const counted = { calls: 0, answered: 0, fetch: undefined as unknown as FetchLike }
+  counted.fetch = async (url, init) => {
+    counted.calls++
+    await delay.request
+    const response = await fetch(url, init)
+    counted.answered++
+    await delay.response
+    return response
+  }
+  return counted
 }
