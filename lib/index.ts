@@ -5,7 +5,8 @@ export default dagStream
 export { dagStream }
 export type { DagStream } from './plugin.js'
 export type { ClientEventContext, ClientEventHandler } from './commands.js'
-export type { Action, Authorize, DagStreamOptions, RateLimitOptions } from './options.js'
+export type { Action, AsyncApiRouteOptions, Authorize, DagStreamOptions, RateLimitOptions } from './options.js'
+export { buildAsyncApiDocument, type AsyncApiDocument, type AsyncApiOptions } from './asyncapi.js'
 export {
   DEFAULT_HEARTBEAT_MS,
   DEFAULT_HISTORY_SIZE,

@@ -61,6 +61,18 @@ export interface DagStreamOptions {
   rateLimit?: RateLimitOptions | false
   /** Where DAG logs live. @default an in-memory backplane built from historySize and retainFinishedMs */
   backplane?: Backplane
+  /**
+   * Serve the AsyncAPI 3 document of the stream protocol at `path` (a GET route), or false.
+   * @default false
+   * @example asyncapi: { path: '/asyncapi.json', title: 'Runs API', version: '2.1.0' }
+   */
+  asyncapi?: AsyncApiRouteOptions | false
+}
+
+export interface AsyncApiRouteOptions {
+  path: string
+  title?: string
+  version?: string
 }
 
 export interface ResolvedOptions {
@@ -74,6 +86,7 @@ export interface ResolvedOptions {
   retainFinishedMs: number
   rateLimit: Required<RateLimitOptions> | false
   backplane?: Backplane
+  asyncapi: AsyncApiRouteOptions | false
 }
 
 const allowAll: Authorize = () => true
@@ -97,7 +110,8 @@ export function resolveOptions (options: DagStreamOptions): ResolvedOptions {
     historySize: positiveInteger('historySize', options.historySize, DEFAULT_HISTORY_SIZE),
     retainFinishedMs: positiveInteger('retainFinishedMs', options.retainFinishedMs, DEFAULT_RETAIN_FINISHED_MS),
     rateLimit: resolveRateLimit(options.rateLimit),
-    backplane: resolveBackplane(options.backplane)
+    backplane: resolveBackplane(options.backplane),
+    asyncapi: resolveAsyncApi(options.asyncapi)
   }
 }
 
@@ -141,6 +155,15 @@ function resolveBackplane (backplane: unknown): Backplane | undefined {
     throw new InvalidOptionError(`"backplane" must implement the Backplane interface; missing: ${missing.join(', ')}`)
   }
   return backplane as Backplane
+}
+
+function resolveAsyncApi (asyncapi: unknown): AsyncApiRouteOptions | false {
+  if (asyncapi === undefined || asyncapi === false) return false
+  const path = (asyncapi as Partial<AsyncApiRouteOptions> | null)?.path
+  if (typeof path !== 'string' || !path.startsWith('/')) {
+    throw new InvalidOptionError(`"asyncapi" must be false or { path: '/asyncapi.json', title?, version? }, got ${show(asyncapi)}`)
+  }
+  return asyncapi as AsyncApiRouteOptions
 }
 
 function positiveInteger (name: string, value: unknown, fallback: number | undefined): number {

@@ -11,6 +11,7 @@ import type { DAGEvent, SequencedEvent } from '../schemas/events.js'
 import { Identifier } from '../schemas/events.js'
 import { ListRoute, SnapshotRoute, StreamRoute } from '../schemas/routes.js'
 import type { DAGSnapshot } from '../schemas/snapshot.js'
+import { buildAsyncApiDocument } from './asyncapi.js'
 import { MemoryBackplane } from './backplane/memory.js'
 import { CloseCode } from './close-codes.js'
 import { createCommandRunner, type ClientEventHandler } from './commands.js'
@@ -149,6 +150,13 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
 
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
   const { prefix } = options
+
+  if (options.asyncapi !== false) {
+    const { path, title, version } = options.asyncapi
+    // Built once: the protocol cannot change while the server runs.
+    const document = buildAsyncApiDocument({ prefix, title, version })
+    app.get(path, { schema: { hide: true } }, async () => document)
+  }
 
   app.get(`${prefix}`, { schema: { ...ListRoute, tags: ['dags'], summary: 'List the DAGs this server holds' } }, async (request) => {
     const { limit, offset } = request.query

@@ -1,8 +1,8 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import type { ClientEvent } from '../schemas/index.js'
 import { build, TestClient } from './helpers.js'
 
-async function withGate (t: Parameters<Parameters<typeof t.test>[1]>[0], handler?: (event: ClientEvent) => void | Promise<void>) {
+async function withGate (t: Test, handler?: (event: ClientEvent) => void | Promise<void>) {
   const server = await build(t)
   const received: ClientEvent[] = []
   server.app.dagStream.onClientEvent(async (event) => {

@@ -1,8 +1,8 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { CloseCode } from '../lib/index.js'
 import { build, TestClient } from './helpers.js'
 
-async function connected (t: Parameters<Parameters<typeof t.test>[1]>[0], options = {}) {
+async function connected (t: Test, options = {}) {
   const server = await build(t, options)
   await server.app.dagStream.broadcast('d', { type: 'execution_status', status: 'running' })
   const client = await TestClient.open(server.url('/api/dags/d/stream'))

@@ -19,7 +19,9 @@ t.test('a bad option fails registration with a message that says what to do', as
     [{ rateLimit: 10 }, /"rateLimit" must be \{ max, timeWindow, maxInvalid\? \} or false/],
     [{ rateLimit: { max: 10 } }, /"rateLimit.timeWindow" must be a positive integer, got undefined/],
     [{ rateLimit: { max: 10, timeWindow: 1000, maxInvalid: 0 } }, /"rateLimit.maxInvalid"/],
-    [{ backplane: { append () {} } }, /"backplane" must implement the Backplane interface; missing: snapshot, status/]
+    [{ backplane: { append () {} } }, /"backplane" must implement the Backplane interface; missing: snapshot, status/],
+    [{ asyncapi: true }, /"asyncapi" must be false or \{ path: '\/asyncapi.json', title\?, version\? \}, got true/],
+    [{ asyncapi: { path: 'asyncapi.json' } }, /"asyncapi" must be false or/]
   ]
   for (const [options, message] of cases) {
     const app = Fastify()
@@ -54,4 +56,13 @@ t.test('a backplane passed in is used and left open for its owner', async (t) =>
 t.test('the plugin is named and declares the Fastify version it supports', async (t) => {
   const meta = (dagStream as unknown as Record<symbol, { name: string; fastify: string }>)[Symbol.for('plugin-meta')]
   t.match(meta, { name: 'fastify-dag-stream', fastify: '5.x' })
+})
+
+t.test('asyncapi serves the protocol document for the configured prefix', async (t) => {
+  const { http } = await build(t, { prefix: '/v2/runs', asyncapi: { path: '/docs/asyncapi.json', title: 'Runs', version: '2.0.0' } })
+  const response = await fetch(`${http}/docs/asyncapi.json`)
+  t.equal(response.status, 200)
+  t.match(await response.json(), { asyncapi: '3.0.0', info: { title: 'Runs', version: '2.0.0' }, channels: { dagStream: { address: '/v2/runs/{id}/stream' } } })
+  const off = await build(t)
+  t.equal((await fetch(`${off.http}/docs/asyncapi.json`)).status, 404, 'off by default')
 })

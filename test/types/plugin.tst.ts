@@ -1,0 +1,50 @@
+import Fastify from 'fastify'
+import { expect, test } from 'tstyche'
+import dagStream, {
+  type ClientEventHandler,
+  type DagStream,
+  type DagStreamOptions,
+  type DAGState
+} from '../../lib/index.js'
+import type { ClientEvent, DAGEvent, DAGSnapshot, SequencedEvent, ServerMessage } from '../../schemas/index.js'
+
+const app = Fastify()
+
+test('registering the plugin type-checks its options', () => {
+  expect(app.register(dagStream, { prefix: '/runs', heartbeatMs: 10_000, rateLimit: false })).type.not.toRaiseError()
+  expect(app.register(dagStream, { authorize: async (_request, dagId, action) => dagId === 'a' && action === 'view' })).type.not.toRaiseError()
+  expect(app.register(dagStream, { heartbeatMs: '10s' })).type.toRaiseError()
+  expect(app.register(dagStream, { authorize: (_r, _d, action: 'delete') => true })).type.toRaiseError()
+  expect<DagStreamOptions['rateLimit']>().type.toBe<{ max: number; timeWindow: number; maxInvalid?: number } | false | undefined>()
+})
+
+test('app.dagStream is declared on every Fastify instance', () => {
+  expect(app.dagStream).type.toBe<DagStream>()
+  expect(app.dagStream.broadcast('d', { type: 'node_state', node_id: 'a', status: 'running' })).type.toBe<Promise<SequencedEvent>>()
+  expect(app.dagStream.snapshot('d')).type.toBe<Promise<DAGSnapshot | undefined>>()
+  expect(app.dagStream.onClientEvent(() => {})).type.toBe<() => void>()
+})
+
+test('broadcast accepts only protocol events', () => {
+  expect(app.dagStream.broadcast('d', { type: 'node_state', node_id: 'a', status: 'finished' })).type.toRaiseError()
+  expect(app.dagStream.broadcast('d', { type: 'cost_update', spent: 1, budget: 2 })).type.toRaiseError()
+  expect(app.dagStream.broadcast('d', { type: 'dag_mutated', mutation: { op: 'add_edge', from: 'a', to: 'b' } })).type.not.toRaiseError()
+})
+
+test('the event unions are discriminated by type', () => {
+  expect<Extract<DAGEvent, { type: 'cost_update' }>>().type.toBe<{ type: 'cost_update'; spent: number; budget: number; remaining: number }>()
+  expect<ClientEvent['type']>().type.toBe<'human_decision' | 'pause_execution' | 'resume_execution' | 'cancel_execution'>()
+  expect<Extract<SequencedEvent, { type: 'edge_active' }>>().type.toHaveProperty('seq')
+  expect<Extract<ServerMessage, { type: 'hello' }>>().type.toHaveProperty('recovered')
+})
+
+test('client event handlers receive the event union and a context', () => {
+  const handler: ClientEventHandler = async (event, { dagId, request }) => {
+    expect(event).type.toBe<ClientEvent>()
+    expect(dagId).type.toBe<string>()
+    expect(request.headers).type.not.toBe<never>()
+  }
+  expect(app.dagStream.onClientEvent(handler)).type.not.toRaiseError()
+  expect(app.dagStream.onClientEvent((_event: DAGEvent) => {})).type.toRaiseError()
+  expect<DAGState['nodes']>().type.toBe<Map<string, DAGSnapshot['nodes'][number]>>()
+})
