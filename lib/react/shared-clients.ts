@@ -1,0 +1,113 @@
+// One client per DAG per page, shared by every hook that shows it, and closed when the last one goes.
+//
+// Reference counting happens in useSyncExternalStore's subscribe/unsubscribe, which React calls in
+// commit, never in a render it might throw away. The client itself is created during render (the
+// hook needs its store at once) but with `connect: false`, so a render that is never committed
+// costs an object, not a socket. The last release closes the client one microtask later: StrictMode
+// unsubscribes and subscribes again in the same commit, and that must not cost a reconnect.
+
+import {
+  createDAGStreamClient,
+  DEFAULT_PREFIX,
+  type ConnectionStatus,
+  type DAGStreamClient,
+  type DAGStreamClientOptions,
+  type DAGStreamError,
+  type DAGView,
+  type DefaultDAGStore,
+  type ReconnectInfo
+} from '../client/index.js'
+import { resolveBaseUrl } from '../client/options.js'
+
+/** The hook's options: the client's, but the hook owns the store and the connection. */
+export type UseDAGStreamOptions = Omit<DAGStreamClientOptions, 'dagId' | 'store' | 'connect'>
+
+/** What `useDAGStream` returns: a new object when something in it changed, the same one otherwise. */
+export interface DAGStreamHookResult {
+  /** The DAG, kept by the core reducer. */
+  state: DAGView
+  status: ConnectionStatus
+  /** The last problem, until the next successful connection. */
+  error: DAGStreamError | undefined
+  /** While `reconnecting`: when the next attempt starts ("reconnecting in N s"). */
+  reconnect: ReconnectInfo | undefined
+  send: DAGStreamClient['send']
+  decide: DAGStreamClient['decide']
+  pause: DAGStreamClient['pause']
+  resume: DAGStreamClient['resume']
+  cancel: DAGStreamClient['cancel']
+}
+
+export interface SharedClient {
+  readonly client: DAGStreamClient<DefaultDAGStore>
+  /** For useSyncExternalStore: counts the subscriber and connects on the first. */
+  subscribe (onChange: () => void): () => void
+  /** For useSyncExternalStore. */
+  getResult (): DAGStreamHookResult
+}
+
+const shared = new Map<string, SharedClient>()
+
+/** The client of `dagId` at this API, created (not connected) on first use. */
+export function sharedClient (dagId: string, options: UseDAGStreamOptions): SharedClient {
+  // The key names the stream, not the options: the first hook's options create the client.
+  const key = [resolveBaseUrl(options.baseUrl), options.prefix ?? DEFAULT_PREFIX, dagId].join('\u0000')
+  // A client the server closed for good stays shared while it is shown, with its error: creating a
+  // new one here would reconnect behind the "do not reconnect" close code at every render.
+  let entry = shared.get(key)
+  if (entry === undefined) {
+    entry = createShared(key, createDAGStreamClient({ ...options, dagId, connect: false }))
+    shared.set(key, entry)
+  }
+  return entry
+}
+
+function createShared (key: string, client: DAGStreamClient<DefaultDAGStore>): SharedClient {
+  let subscribers = 0
+  let result: DAGStreamHookResult | undefined
+  // Bound once, so that they are stable across renders (safe in effect dependencies).
+  const commands = {
+    send: client.send.bind(client),
+    decide: client.decide.bind(client),
+    pause: client.pause.bind(client),
+    resume: client.resume.bind(client),
+    cancel: client.cancel.bind(client)
+  }
+
+  function release (): void {
+    subscribers -= 1
+    queueMicrotask(() => {
+      if (subscribers > 0) return
+      client.close()
+      // Unless a newer client already took the key (two releases queue two checks).
+      if (shared.get(key) === entry) shared.delete(key)
+    })
+  }
+
+  const entry: SharedClient = {
+    client,
+    subscribe (onChange) {
+      subscribers += 1
+      const unsubscribe = [
+        client.store.subscribe(onChange),
+        client.on('status', onChange),
+        client.on('error', onChange),
+        client.on('reconnecting', onChange)
+      ]
+      client.connect()
+      return () => {
+        for (const off of unsubscribe) off()
+        release()
+      }
+    },
+    getResult () {
+      const state = client.store.getSnapshot()
+      const { status, error, reconnect } = client
+      if (result?.state !== state || result.status !== status || result.error !== error || result.reconnect !== reconnect) {
+        result = { state, status, error, reconnect, ...commands }
+      }
+      return result
+    }
+  }
+  return entry
+}

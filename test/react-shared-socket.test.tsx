@@ -1,0 +1,50 @@
+import { hookOptions } from './react-environment.js'
+import { render, screen, waitFor } from '@testing-library/react'
+import t from 'tap'
+import { build } from './helpers.js'
+import { until } from './client-helpers.js'
+import { RunView } from './react-run-view.js'
+
+t.test('hooks for the same DAG share one socket, released by the last to unmount', async (t) => {
+  const server = await build(t)
+  const options = hookOptions(server)
+  const graph = render(<RunView dagId='d' label='graph' options={options} />)
+  const sidebar = render(<RunView dagId='d' label='sidebar' options={options} />)
+  const other = render(<RunView dagId='e' options={options} />)
+  await server.app.dagStream.broadcast('d', { type: 'node_state', node_id: 'a', status: 'running' })
+  await waitFor(() => {
+    if (screen.getAllByText('a: running').length !== 2) throw new Error('not both yet')
+  }, { timeout: 20_000 })
+  t.equal(server.app.dagStream.connections('d'), 1, 'two hooks, one socket')
+  t.equal(server.app.dagStream.connections('e'), 1, 'another DAG has its own')
+
+  graph.unmount()
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  t.equal(server.app.dagStream.connections('d'), 1, 'the sidebar still holds it')
+  await server.app.dagStream.broadcast('d', { type: 'node_state', node_id: 'a', status: 'completed' })
+  await waitFor(() => screen.getByText('a: completed'), { timeout: 20_000 })
+
+  sidebar.unmount()
+  other.unmount()
+  await until(() => server.app.dagStream.connections() === 0, 'every socket to close')
+})
+
+t.test('hooks unmounted in one commit close their client once; a later mount gets a new one', async (t) => {
+  const server = await build(t)
+  const options = hookOptions(server)
+  const both = render(
+    <>
+      <RunView dagId='d' label='one' options={options} />
+      <RunView dagId='d' label='two' options={options} />
+    </>
+  )
+  await waitFor(() => screen.getByTestId('one-status').textContent === 'open' || Promise.reject(new Error('not open')), {
+    timeout: 20_000
+  })
+  both.unmount()
+  await until(() => server.app.dagStream.connections('d') === 0, 'the socket to close')
+  const again = render(<RunView dagId='d' options={options} />)
+  await waitFor(() => screen.getByText('open'), { timeout: 20_000 })
+  t.equal(server.app.dagStream.connections('d'), 1, 'a fresh client connected')
+  again.unmount()
+})
