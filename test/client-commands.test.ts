@@ -1,0 +1,105 @@
+// Commands: ack and error answers, idempotency across a reconnect, deadlines.
+
+import t from 'tap'
+import type { ClientEvent } from '../schemas/index.js'
+import { build } from './helpers.js'
+import { gate, streamClient, until } from './client-helpers.js'
+
+const waiting = { type: 'human_gate_waiting', node_id: 'review', presentation: { title: 'Approve?' } } as const
+
+t.test('a decision resolves on ack; a decision for a gate that is not waiting rejects with the server code', async (t) => {
+  const received: ClientEvent[] = []
+  const server = await build(t, {}, (app) => {
+    app.dagStream.onClientEvent((event) => {
+      received.push(event)
+    })
+  })
+  await server.app.dagStream.broadcast('d', waiting)
+  const client = streamClient(t, server, 'd')
+  await client.decide('review', 'modify', 'cheaper model')
+  t.match(received, [{ type: 'human_decision', node_id: 'review', decision: 'modify', feedback: 'cheaper model', id: String }])
+  await t.rejects(client.decide('other', 'approve'), { name: 'DAGStreamError', code: 'gate_not_waiting' })
+  await until(() => client.store.getSnapshot().gates.size === 0, 'the gate to close')
+})
+
+t.test('a decision re-sent after a reconnect reaches the engine once, with the same id', async (t) => {
+  const received: ClientEvent[] = []
+  const engine = gate()
+  const server = await build(t, {}, (app) => {
+    app.dagStream.onClientEvent(async (event) => {
+      received.push(event)
+      await engine.opened
+    })
+  })
+  await server.app.dagStream.broadcast('d', waiting)
+  const upgrades: string[] = []
+  server.app.websocketServer.on('connection', (_socket, request) => upgrades.push(request.url ?? ''))
+  const client = streamClient(t, server, 'd')
+  await until(() => client.position.seq === 1, 'the gate to be loaded')
+  const decided = client.decide('review', 'approve')
+  await until(() => received.length === 1, 'the engine to get the decision')
+  for (const socket of server.app.websocketServer.clients) socket.terminate()
+  await until(() => upgrades.length === 2 && client.status === 'open', 'the client to be back')
+  // The re-sent copy joins the first one, still with the engine: releasing it answers both.
+  engine.open()
+  await decided
+  t.equal(received.length, 1, 'the engine saw the decision once')
+  t.match(upgrades[1], /since=1&epoch=/, 'the reconnect resumed after the gate event')
+})
+
+t.test('a pause in flight when the socket drops rejects with connection_lost', async (t) => {
+  const engine = gate()
+  let calls = 0
+  const server = await build(t, {}, (app) => {
+    app.dagStream.onClientEvent(async () => {
+      calls++
+      await engine.opened
+    })
+  })
+  await server.app.dagStream.broadcast('d', { type: 'execution_status', status: 'running' })
+  const client = streamClient(t, server, 'd')
+  const paused = client.pause()
+  await until(() => calls === 1, 'the engine to get the pause')
+  for (const socket of server.app.websocketServer.clients) socket.terminate()
+  await t.rejects(paused, { code: 'connection_lost' })
+  engine.open()
+  await until(() => client.status === 'open', 'the client to be back')
+  t.equal(calls, 1, 'not sent again')
+})
+
+t.test('no answer within commandTimeoutMs rejects with timeout; a late answer is ignored', async (t) => {
+  const engine = gate()
+  let answered = 0
+  const server = await build(t, {}, (app) => {
+    app.dagStream.onClientEvent(async () => {
+      await engine.opened
+      answered++
+    })
+  })
+  await server.app.dagStream.broadcast('d', { type: 'execution_status', status: 'running' })
+  const client = streamClient(t, server, 'd', { commandTimeoutMs: 200 })
+  await t.rejects(client.resume(), { code: 'timeout' })
+  engine.open()
+  await until(() => answered === 1, 'the engine to answer late')
+  await client.cancel()
+  t.pass('the late ack did not disturb the next command')
+})
+
+t.test('the same id while the first is unanswered is the same command', async (t) => {
+  const engine = gate()
+  let calls = 0
+  const server = await build(t, {}, (app) => {
+    app.dagStream.onClientEvent(async () => {
+      calls++
+      await engine.opened
+    })
+  })
+  await server.app.dagStream.broadcast('d', { type: 'execution_status', status: 'running' })
+  const client = streamClient(t, server, 'd')
+  const first = client.send({ type: 'pause_execution', id: 'pause-1' })
+  const second = client.send({ type: 'pause_execution', id: 'pause-1' })
+  t.equal(second, first)
+  engine.open()
+  await first
+  t.equal(calls, 1)
+})

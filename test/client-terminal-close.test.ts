@@ -1,0 +1,64 @@
+// Close codes: "do not reconnect" ends the client for good; "reconnect" codes come back.
+
+import t, { type Test } from 'tap'
+import { UnauthorizedError } from '../lib/index.js'
+import { build } from './helpers.js'
+import { streamClient, until } from './client-helpers.js'
+
+/** A server that counts stream upgrades and asks `allowed` at each periodic check. */
+async function watchedServer (t: Test, allowed: () => boolean, options = {}) {
+  const counts = { upgrades: 0 }
+  const server = await build(t, { heartbeatMs: 30, authorize: (request) => !request.url.includes('/stream') || allowed(), ...options }, (app) => {
+    app.addHook('onRequest', async (request) => {
+      if (request.url.includes('/stream')) counts.upgrades++
+    })
+  })
+  return { server, counts }
+}
+
+t.test('4503 (no longer allowed): closed for good, with the code, and no reconnect', async (t) => {
+  let allowed = true
+  const { server, counts } = await watchedServer(t, () => allowed)
+  const client = streamClient(t, server, 'd')
+  await until(() => client.status === 'open', 'open')
+  allowed = false
+  await until(() => client.status === 'closed', 'closed')
+  t.match(client.error, { name: 'DAGStreamError', code: 'closed_by_server', closeCode: 4503 })
+  allowed = true
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  t.equal(counts.upgrades, 1, 'no reconnect')
+})
+
+t.test('4401 (credentials expired): reconnects', async (t) => {
+  let expired = false
+  const { server, counts } = await watchedServer(t, () => {
+    if (expired) {
+      expired = false
+      throw new UnauthorizedError()
+    }
+    return true
+  })
+  const client = streamClient(t, server, 'd')
+  await until(() => client.status === 'open', 'open')
+  const statuses: string[] = []
+  client.on('status', (status) => statuses.push(status))
+  expired = true
+  await until(() => counts.upgrades === 2 && client.status === 'open', 'the reconnect')
+  t.same(statuses, ['reconnecting', 'open'])
+})
+
+t.test('1008 (rate limited): the error is reported, waiting commands rejected, no reconnect', async (t) => {
+  const { server, counts } = await watchedServer(t, () => true, { rateLimit: { max: 2, timeWindow: 60_000 } })
+  const client = streamClient(t, server, 'd')
+  const errors: string[] = []
+  client.on('error', (error) => errors.push(error.code))
+  const answers = [client.pause(), client.pause(), client.pause()].map((answer) => answer.catch((error) => error.code))
+  const [first, second, third] = await Promise.all(answers)
+  // The first two may be answered before the close or be cut off by it; the third never is.
+  t.ok(['not_handled', 'connection_lost'].includes(first) && ['not_handled', 'connection_lost'].includes(second))
+  t.equal(third, 'connection_lost', 'the refused command was in flight when the socket closed')
+  await until(() => client.status === 'closed', 'closed')
+  t.same(errors, ['rate_limited', 'closed_by_server'])
+  t.equal(client.error?.closeCode, 1008)
+  t.equal(counts.upgrades, 1)
+})
