@@ -1,0 +1,41 @@
+import { expect, test } from 'tstyche'
+import {
+  useDAGStream,
+  type ConnectionStatus,
+  type DAGStreamError,
+  type DAGStreamHookResult,
+  type DAGView,
+  type ReconnectInfo,
+  type UseDAGStreamOptions
+} from '../../lib/react/index.js'
+
+test('useDAGStream returns state, status, error, the countdown and the commands', () => {
+  const stream = useDAGStream('run-42')
+  expect(stream).type.toBe<DAGStreamHookResult>()
+  expect(stream.state).type.toBe<DAGView>()
+  expect(stream.status).type.toBe<ConnectionStatus>()
+  expect(stream.error).type.toBe<DAGStreamError | undefined>()
+  expect(stream.reconnect).type.toBe<ReconnectInfo | undefined>()
+  expect(stream.decide('review', 'approve', 'looks good')).type.toBe<Promise<void>>()
+  expect(stream.pause()).type.toBe<Promise<void>>()
+  expect(stream.resume()).type.toBe<Promise<void>>()
+  expect(stream.cancel()).type.toBe<Promise<void>>()
+  expect(stream.send({ type: 'cancel_execution' })).type.toBe<Promise<void>>()
+  expect(stream.decide('review', 'later')).type.toRaiseError()
+})
+
+test('the hook takes the client options, except those it owns', () => {
+  expect(useDAGStream('d', { baseUrl: 'https://api.example.com', commandTimeoutMs: 5000 })).type.not.toRaiseError()
+  expect<UseDAGStreamOptions>().type.not.toHaveProperty('store')
+  expect<UseDAGStreamOptions>().type.not.toHaveProperty('dagId')
+  expect<UseDAGStreamOptions>().type.not.toHaveProperty('connect')
+  expect(useDAGStream('d', { connect: false })).type.toRaiseError()
+})
+
+test('the DAG view is read-only', () => {
+  const { state } = useDAGStream('d')
+  expect(state.nodes.set).type.toRaiseError()
+  expect(state.nodes.get('a')?.status).type.toBe<
+    'pending' | 'queued' | 'running' | 'waiting_human' | 'completed' | 'failed' | 'skipped' | 'cancelled' | undefined
+  >()
+})
