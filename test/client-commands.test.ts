@@ -1,7 +1,7 @@
 // Commands: ack and error answers, idempotency across a reconnect, deadlines.
 
-import t from 'tap'
-import type { ClientEvent } from '../schemas/index.js'
+import t, { type Test } from 'tap'
+import type { ClientEvent, DAGEvent } from '../schemas/index.js'
 import { build } from './helpers.js'
 import { gate, streamClient, until } from './client-helpers.js'
 
@@ -22,84 +22,72 @@ t.test('a decision resolves on ack; a decision for a gate that is not waiting re
   await until(() => client.store.getSnapshot().gates.size === 0, 'the gate to close')
 })
 
-t.test('a decision re-sent after a reconnect reaches the engine once, with the same id', async (t) => {
-  const received: ClientEvent[] = []
-  const engine = gate()
+/**
+ * A server whose engine takes every client event (in `received`) but answers only once `release()`
+ * is called, so a test can act while commands are in flight. `answered` counts the answers.
+ */
+async function heldEngine (t: Test, first: DAGEvent) {
+  const held = gate()
+  const engine = { received: [] as ClientEvent[], answered: 0, release: held.open }
   const server = await build(t, {}, (app) => {
     app.dagStream.onClientEvent(async (event) => {
-      received.push(event)
-      await engine.opened
+      engine.received.push(event)
+      await held.opened
+      engine.answered++
     })
   })
-  await server.app.dagStream.broadcast('d', waiting)
+  await server.app.dagStream.broadcast('d', first)
+  return { server, engine }
+}
+
+const running: DAGEvent = { type: 'execution_status', status: 'running' }
+
+t.test('a decision re-sent after a reconnect reaches the engine once, with the same id', async (t) => {
+  const { server, engine } = await heldEngine(t, waiting)
   const upgrades: string[] = []
   server.app.websocketServer.on('connection', (_socket, request) => upgrades.push(request.url ?? ''))
   const client = streamClient(t, server, 'd')
   await until(() => client.position.seq === 1, 'the gate to be loaded')
   const decided = client.decide('review', 'approve')
-  await until(() => received.length === 1, 'the engine to get the decision')
+  await until(() => engine.received.length === 1, 'the engine to get the decision')
   for (const socket of server.app.websocketServer.clients) socket.terminate()
   await until(() => upgrades.length === 2 && client.status === 'open', 'the client to be back')
   // The re-sent copy joins the first one, still with the engine: releasing it answers both.
-  engine.open()
+  engine.release()
   await decided
-  t.equal(received.length, 1, 'the engine saw the decision once')
+  t.equal(engine.received.length, 1, 'the engine saw the decision once')
   t.match(upgrades[1], /since=1&epoch=/, 'the reconnect resumed after the gate event')
 })
 
 t.test('a pause in flight when the socket drops rejects with connection_lost', async (t) => {
-  const engine = gate()
-  let calls = 0
-  const server = await build(t, {}, (app) => {
-    app.dagStream.onClientEvent(async () => {
-      calls++
-      await engine.opened
-    })
-  })
-  await server.app.dagStream.broadcast('d', { type: 'execution_status', status: 'running' })
+  const { server, engine } = await heldEngine(t, running)
   const client = streamClient(t, server, 'd')
   const paused = client.pause()
-  await until(() => calls === 1, 'the engine to get the pause')
+  await until(() => engine.received.length === 1, 'the engine to get the pause')
   for (const socket of server.app.websocketServer.clients) socket.terminate()
   await t.rejects(paused, { code: 'connection_lost' })
-  engine.open()
+  engine.release()
   await until(() => client.status === 'open', 'the client to be back')
-  t.equal(calls, 1, 'not sent again')
+  t.equal(engine.received.length, 1, 'not sent again')
 })
 
 t.test('no answer within commandTimeoutMs rejects with timeout; a late answer is ignored', async (t) => {
-  const engine = gate()
-  let answered = 0
-  const server = await build(t, {}, (app) => {
-    app.dagStream.onClientEvent(async () => {
-      await engine.opened
-      answered++
-    })
-  })
-  await server.app.dagStream.broadcast('d', { type: 'execution_status', status: 'running' })
+  const { server, engine } = await heldEngine(t, running)
   const client = streamClient(t, server, 'd', { commandTimeoutMs: 200 })
   await t.rejects(client.resume(), { code: 'timeout' })
-  engine.open()
-  await until(() => answered === 1, 'the engine to answer late')
+  engine.release()
+  await until(() => engine.answered === 1, 'the engine to answer late')
   await client.cancel()
   t.pass('the late ack did not disturb the next command')
 })
 
 t.test('the same id while the first is unanswered is the same command', async (t) => {
-  const engine = gate()
-  let calls = 0
-  const server = await build(t, {}, (app) => {
-    app.dagStream.onClientEvent(async () => {
-      calls++
-      await engine.opened
-    })
-  })
-  await server.app.dagStream.broadcast('d', { type: 'execution_status', status: 'running' })
+  const { server, engine } = await heldEngine(t, running)
   const client = streamClient(t, server, 'd')
   const first = client.send({ type: 'pause_execution', id: 'pause-1' })
   const second = client.send({ type: 'pause_execution', id: 'pause-1' })
   t.equal(second, first)
-  engine.open()
+  engine.release()
   await first
-  t.equal(calls, 1)
+  t.equal(engine.received.length, 1)
 })
