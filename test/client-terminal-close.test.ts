@@ -5,10 +5,13 @@ import { UnauthorizedError } from '../lib/index.js'
 import { build } from './helpers.js'
 import { streamClient, until } from './client-helpers.js'
 
-/** A server that counts stream upgrades and asks `allowed` at each periodic check. */
+/**
+ * A server that counts stream upgrades and asks `allowed` at each periodic check. The check comes
+ * with the heartbeat, which also ends a peer that misses a pong: 150 ms leaves a busy machine room.
+ */
 async function watchedServer (t: Test, allowed: () => boolean, options = {}) {
   const counts = { upgrades: 0 }
-  const server = await build(t, { heartbeatMs: 30, authorize: (request) => !request.url.includes('/stream') || allowed(), ...options }, (app) => {
+  const server = await build(t, { heartbeatMs: 150, authorize: (request) => !request.url.includes('/stream') || allowed(), ...options }, (app) => {
     app.addHook('onRequest', async (request) => {
       if (request.url.includes('/stream')) counts.upgrades++
     })
@@ -24,9 +27,10 @@ t.test('4503 (no longer allowed): closed for good, with the code, and no reconne
   allowed = false
   await until(() => client.status === 'closed', 'closed')
   t.match(client.error, { name: 'DAGStreamError', code: 'closed_by_server', closeCode: 4503 })
+  const upgrades = counts.upgrades
   allowed = true
   await new Promise((resolve) => setTimeout(resolve, 300))
-  t.equal(counts.upgrades, 1, 'no reconnect')
+  t.equal(counts.upgrades, upgrades, 'no reconnect after it')
 })
 
 t.test('4401 (credentials expired): reconnects', async (t) => {
@@ -42,13 +46,17 @@ t.test('4401 (credentials expired): reconnects', async (t) => {
   await until(() => client.status === 'open', 'open')
   const statuses: string[] = []
   client.on('status', (status) => statuses.push(status))
+  const upgrades = counts.upgrades
   expired = true
-  await until(() => counts.upgrades === 2 && client.status === 'open', 'the reconnect')
-  t.same(statuses, ['reconnecting', 'open'])
+  await until(() => counts.upgrades > upgrades && client.status === 'open', 'the reconnect')
+  t.same(statuses.slice(0, 2), ['reconnecting', 'open'])
 })
 
 t.test('1008 (rate limited): the error is reported, waiting commands rejected, no reconnect', async (t) => {
-  const { server, counts } = await watchedServer(t, () => true, { rateLimit: { max: 2, timeWindow: 60_000 } })
+  const { server, counts } = await watchedServer(t, () => true, {
+    rateLimit: { max: 2, timeWindow: 60_000 },
+    heartbeatMs: 60_000
+  })
   const client = streamClient(t, server, 'd')
   const errors: string[] = []
   client.on('error', (error) => errors.push(error.code))

@@ -49,10 +49,11 @@ t.test('a client that keeps sending garbage is closed with 1008', async (t) => {
 })
 
 t.test('the rate limit window slides on, and can be turned off', async (t) => {
-  const limited = await connected(t, { rateLimit: { max: 2, timeWindow: 50 } })
+  const limited = await connected(t, { rateLimit: { max: 2, timeWindow: 100 } })
   limited.client.send('x')
   limited.client.send('x')
-  await new Promise((resolve) => setTimeout(resolve, 80))
+  await limited.client.waitFor(3)
+  await new Promise((resolve) => setTimeout(resolve, 400))
   limited.client.send('x')
   limited.client.send('x')
   await limited.client.waitFor(5)

@@ -4,27 +4,27 @@ import { build, TestClient } from './helpers.js'
 const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 t.test('a finished DAG stays readable for retainFinishedMs, then is evicted', async (t) => {
-  const { app, http } = await build(t, { retainFinishedMs: 100 })
+  const { app, http } = await build(t, { retainFinishedMs: 500 })
   for (const [dag, status] of [['done', 'completed'], ['stopped', 'cancelled'], ['broken', 'failed']] as const) {
     await app.dagStream.broadcast(dag, { type: 'node_state', node_id: 'a', status: 'running' })
     await app.dagStream.broadcast(dag, { type: 'execution_status', status })
   }
   await app.dagStream.broadcast('live', { type: 'node_state', node_id: 'a', status: 'running' })
   t.equal((await fetch(`${http}/api/dags/done`)).status, 200, 'readable right after it finished')
-  await settle(250)
+  await settle(1000)
   for (const dag of ['done', 'stopped', 'broken']) t.equal((await fetch(`${http}/api/dags/${dag}`)).status, 404, `${dag} evicted`)
   t.equal((await fetch(`${http}/api/dags/live`)).status, 200, 'a running DAG is kept')
 })
 
 t.test('activity after finishing postpones eviction; a restart of the run cancels it', async (t) => {
-  const { app } = await build(t, { retainFinishedMs: 150 })
+  const { app } = await build(t, { retainFinishedMs: 1000 })
   await app.dagStream.broadcast('d', { type: 'execution_complete', results: 1 })
-  await settle(100)
+  await settle(600)
   await app.dagStream.broadcast('d', { type: 'error', message: 'late report' })
-  await settle(100)
+  await settle(600)
   t.ok(await app.dagStream.snapshot('d'), 'the late event restarted the retention period')
   await app.dagStream.broadcast('d', { type: 'execution_status', status: 'running' })
-  await settle(250)
+  await settle(1500)
   t.ok(await app.dagStream.snapshot('d'), 'running again: not evicted')
 })
 
