@@ -155,7 +155,7 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     const { path, title, version } = options.asyncapi
     // Built once: the protocol cannot change while the server runs.
     const document = buildAsyncApiDocument({ prefix, title, version })
-    app.get(path, { schema: { hide: true } }, async () => document)
+    app.get(path, async () => document)
   }
 
   app.get(`${prefix}`, { schema: { ...ListRoute, tags: ['dags'], summary: 'List the DAGs this server holds' } }, async (request) => {
