@@ -14,7 +14,7 @@ const CHROMIUM = '/usr/bin/chromium'
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const SCREENSHOTS = join(ROOT, 'artifacts', 'screenshots')
 /** Fast enough to finish a run in seconds, slow enough to see every state. */
-const SPEED = 4
+const SPEED = 2
 
 if (!existsSync(CHROMIUM)) {
   // Locally a missing browser is an environment gap; in CI it is a broken pipeline.
@@ -69,31 +69,20 @@ async function run (): Promise<void> {
     t.match(await page.getByTestId('cost-budget').textContent(), /^\$\d/)
   })
 
-  await t.test('a human gate can be approved and the run continues', async (t) => {
-    const gate = page.getByTestId('gate-panel')
-    await gate.waitFor({ timeout: 30_000 })
-    t.equal(await page.getByTestId('node-review').getAttribute('data-status'), 'waiting_human')
-    await shoot('02-gate-waiting')
-    await page.getByTestId('gate-approve').click()
-    await gate.waitFor({ state: 'detached' })
-    await page.locator('[data-testid="node-review"][data-status="completed"]').waitFor()
-    // What follows the gate only runs because it was approved.
-    await page.locator('[data-testid="node-polish"][data-status="completed"]').waitFor({ timeout: 20_000 })
-    t.pass('polish ran after the approval')
-  })
-
   await t.test('after every socket is cut, the page reconnects and matches the snapshot', async (t) => {
     const { dropped } = await api<{ dropped: number }>('api/debug/drop-connections', { method: 'POST' })
     t.ok(dropped >= 1, `the server dropped ${dropped} socket(s)`)
+    const atCut = await api<DAGSnapshot>(`api/dags/${encodeURIComponent(dagId)}`)
     await page.locator('[data-testid="connection"][data-state="reconnecting"]').waitFor()
     t.match(await page.getByTestId('connection').textContent(), /Reconnecting/)
-    await shoot('03-reconnecting')
+    await shoot('02-reconnecting')
     // Events keep coming while the page is away; it must get exactly those on resume.
     await page.locator('[data-testid="connection"][data-state="open"]').waitFor({ timeout: 20_000 })
     // Pause so the comparison below looks at a state that holds still.
     await page.getByTestId('control-pause').click()
     await page.locator('[data-testid="execution-status"][data-status="paused"]').waitFor()
     const snapshot = await api<DAGSnapshot>(`api/dags/${encodeURIComponent(dagId)}`)
+    t.ok(snapshot.seq > atCut.seq, `events ${atCut.seq + 1}–${snapshot.seq} were sent after the cut`)
     await page.waitForFunction((count) => document.querySelectorAll('[data-testid^="node-"][data-status]').length === count, snapshot.nodes.length)
     t.same(await nodeStatuses(page), Object.fromEntries(snapshot.nodes.map((node) => [node.id, node.status])), 'every node as the server has it')
     t.equal(await page.getByTestId('cost-spent').textContent(), `$${snapshot.cost?.spent.toFixed(4)}`, 'the same cost')
@@ -103,8 +92,9 @@ async function run (): Promise<void> {
   await t.test('pause stops progress and resume continues it', async (t) => {
     const paused = await api<DAGSnapshot>(`api/dags/${encodeURIComponent(dagId)}`)
     const done = await doneCount(page)
-    await shoot('04-paused')
-    // At SPEED 4 this is several steps' worth of simulated time.
+    t.ok(await page.locator('[data-testid^="node-"][data-status="running"]').count() > 0, 'steps were in flight when paused')
+    await shoot('03-paused')
+    // At SPEED 2 this is longer than most steps take.
     await page.waitForTimeout(1500)
     t.equal(await doneCount(page), done, 'nothing finished while paused')
     t.equal((await api<DAGSnapshot>(`api/dags/${encodeURIComponent(dagId)}`)).seq, paused.seq, 'the engine sent nothing while paused')
@@ -112,6 +102,19 @@ async function run (): Promise<void> {
     await page.locator('[data-testid="execution-status"][data-status="running"]').waitFor()
     await page.waitForFunction((count) => Number(document.querySelector('[data-testid="progress"]')?.getAttribute('data-done')) > count, done)
     t.pass('steps finish again after resume')
+  })
+
+  await t.test('a human gate can be approved and the run continues', async (t) => {
+    const gate = page.getByTestId('gate-panel')
+    await gate.waitFor({ timeout: 30_000 })
+    t.equal(await page.getByTestId('node-review').getAttribute('data-status'), 'waiting_human')
+    await shoot('04-gate-waiting')
+    await page.getByTestId('gate-approve').click()
+    await gate.waitFor({ state: 'detached' })
+    await page.locator('[data-testid="node-review"][data-status="completed"]').waitFor()
+    // What follows the gate only runs because it was approved.
+    await page.locator('[data-testid="node-polish"][data-status="completed"]').waitFor({ timeout: 20_000 })
+    t.pass('polish ran after the approval')
     await page.locator('[data-testid="execution-status"][data-status="completed"]').waitFor({ timeout: 30_000 })
     t.same(new Set(Object.values(await nodeStatuses(page))), new Set(['completed']), 'every step completed')
     await page.getByTestId('run-results').waitFor()

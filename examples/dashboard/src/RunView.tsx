@@ -11,8 +11,12 @@ import { Progress } from './Progress.js'
 import { RunControls } from './RunControls.js'
 import { RunSummary } from './RunSummary.js'
 
+// Browsers throw "Illegal invocation" when fetch is called as a method of another object, which is how
+// the client calls the fetch it was given; a wrapper keeps `this` out of it.
+const STREAM_OPTIONS = { fetch: (input: string, init?: RequestInit) => window.fetch(input, init) }
+
 export function RunView ({ dagId }: { dagId: string }) {
-  const stream = useDAGStream(dagId)
+  const stream = useDAGStream(dagId, STREAM_OPTIONS)
   const { state } = stream
   // The view object changes exactly when the DAG did, so these lists are rebuilt once per change.
   const nodes = useMemo(() => [...state.nodes.values()], [state])
