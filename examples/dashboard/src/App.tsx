@@ -1,6 +1,7 @@
 // The page: the list of runs on the left, the selected run on the right. The selection lives in the
 // URL hash (#run-001-…), so a reload or a shared link shows the same run.
 import { useCallback, useEffect, useState } from 'react'
+import type { ExecutionStatus } from '../../../lib/index.js'
 import { RunList } from './RunList.js'
 import { RunView } from './RunView.js'
 
@@ -11,6 +12,7 @@ function runFromHash (): string | undefined {
 
 export function App () {
   const [dagId, setDagId] = useState(runFromHash)
+  const [status, setStatus] = useState<ExecutionStatus | undefined>()
   useEffect(() => {
     const onHashChange = () => setDagId(runFromHash())
     window.addEventListener('hashchange', onHashChange)
@@ -32,11 +34,11 @@ export function App () {
         <a className="topbar__link" href="documentation" target="_blank" rel="noreferrer">API docs ↗</a>
       </header>
       <aside className="sidebar">
-        <RunList selected={dagId} onSelect={select} />
+        <RunList selected={dagId} selectedStatus={status} onSelect={select} />
       </aside>
       <main className="main">
         {/* A new key per run: the previous run's stream closes and nothing of its state leaks over. */}
-        {dagId === undefined ? <p className="empty">Start a run to watch it execute.</p> : <RunView key={dagId} dagId={dagId} />}
+        {dagId === undefined ? <p className="empty">Start a run to watch it execute.</p> : <RunView key={dagId} dagId={dagId} onStatus={setStatus} />}
       </main>
     </div>
   )

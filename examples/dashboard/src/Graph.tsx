@@ -39,8 +39,8 @@ function FlowCanvas ({ nodes, edges, selected, onSelect }: GraphProps) {
     id: view.id,
     type: 'step',
     position: positions.get(view.id) ?? { x: 0, y: 0 },
-    data: { view },
-    selected: view.id === selected
+    // Our selection, not React Flow's: it survives re-renders without an onNodesChange round trip.
+    data: { view, selected: view.id === selected }
   }))
   const flowEdges: Edge[] = edges.map((edge) => ({
     id: `${edge.from}->${edge.to}`,

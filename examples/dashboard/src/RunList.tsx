@@ -1,6 +1,6 @@
 // The runs this server holds, newest first, and the button that starts another.
 import { useCallback, useEffect, useState } from 'react'
-import type { DAGSummary } from '../../../lib/index.js'
+import type { DAGSummary, ExecutionStatus } from '../../../lib/index.js'
 import { listRuns, startRun } from './api.js'
 import { EXECUTION_STATUS_LABELS } from './status.js'
 import { useAction } from './useAction.js'
@@ -10,10 +10,12 @@ const REFRESH_MS = 2000
 
 interface RunListProps {
   selected: string | undefined
+  /** The selected run's live status: when it changes, the list refreshes at once. */
+  selectedStatus: ExecutionStatus | undefined
   onSelect: (dagId: string) => void
 }
 
-export function RunList ({ selected, onSelect }: RunListProps) {
+export function RunList ({ selected, selectedStatus, onSelect }: RunListProps) {
   const [runs, setRuns] = useState<DAGSummary[]>([])
   const { run, pending, error } = useAction()
 
@@ -22,7 +24,7 @@ export function RunList ({ selected, onSelect }: RunListProps) {
     void refresh().catch(() => {})
     const timer = setInterval(() => void refresh().catch(() => {}), REFRESH_MS)
     return () => clearInterval(timer)
-  }, [refresh])
+  }, [refresh, selectedStatus])
 
   // Nothing selected yet: show the newest run rather than an empty page.
   const newest = runs[0]?.dag_id

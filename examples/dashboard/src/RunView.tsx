@@ -1,6 +1,7 @@
 // One run, live: its header (connection, progress, cost, controls), the graph, and the side panel
 // (open gates, then the selected step or the run's summary). All of it comes from useDAGStream.
-import { useMemo, useState } from 'react'
+import { useEffect, useMemo, useState } from 'react'
+import type { ExecutionStatus } from '../../../lib/index.js'
 import { useDAGStream } from '../../../lib/react/index.js'
 import { ConnectionBadge } from './ConnectionBadge.js'
 import { CostTicker } from './CostTicker.js'
@@ -15,9 +16,16 @@ import { RunSummary } from './RunSummary.js'
 // the client calls the fetch it was given; a wrapper keeps `this` out of it.
 const STREAM_OPTIONS = { fetch: (input: string, init?: RequestInit) => window.fetch(input, init) }
 
-export function RunView ({ dagId }: { dagId: string }) {
+interface RunViewProps {
+  dagId: string
+  /** Told when the run's status changes, so the list of runs can show it without waiting for its poll. */
+  onStatus: (status: ExecutionStatus) => void
+}
+
+export function RunView ({ dagId, onStatus }: RunViewProps) {
   const stream = useDAGStream(dagId, STREAM_OPTIONS)
   const { state } = stream
+  useEffect(() => onStatus(state.status), [state.status, onStatus])
   // The view object changes exactly when the DAG did, so these lists are rebuilt once per change.
   const nodes = useMemo(() => [...state.nodes.values()], [state])
   const edges = useMemo(() => [...state.edges.values()], [state])

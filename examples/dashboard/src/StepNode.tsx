@@ -3,13 +3,13 @@ import { Handle, Position, type Node, type NodeProps } from '@xyflow/react'
 import type { NodeView } from '../../../lib/index.js'
 import { NODE_STATUS_COLORS, NODE_STATUS_LABELS, formatDollars } from './status.js'
 
-export type StepNodeData = { view: NodeView }
+export type StepNodeData = { view: NodeView; selected: boolean }
 export type StepNodeType = Node<StepNodeData, 'step'>
 
 const KIND_ICONS: Record<string, string> = { llm: '✦', tool: '⚙', human: '☺' }
 
-export function StepNode ({ data, selected }: NodeProps<StepNodeType>) {
-  const { view } = data
+export function StepNode ({ data }: NodeProps<StepNodeType>) {
+  const { view, selected } = data
   const kind = typeof view.data?.kind === 'string' ? view.data.kind : 'tool'
   const model = typeof view.data?.model === 'string' ? view.data.model : undefined
   const color = NODE_STATUS_COLORS[view.status]
