@@ -357,21 +357,29 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
     )
   }
 
-  #handOff (snapshot: DAGSnapshot, buffer: SequencedEvent[]): void {
+  #handOff (snapshot: DAGSnapshot | undefined, buffer: SequencedEvent[]): void {
     this.#buffer = undefined
-    this.#load(snapshot)
+    if (snapshot === undefined) {
+      // The DAG is gone (evicted after it finished, or the server restarted empty): its state is that
+      // of an empty log. The log this socket was following is gone with it, so its buffered events are
+      // history; taking them for a gap would load the same 404 again and again. The next log announces
+      // itself (resync_required, or its event seq 1).
+      this.#wireEpoch = ''
+      this.#load(toSnapshot(this.dagId, '', 0, createState()))
+    } else {
+      this.#load(snapshot)
+    }
     // Events the snapshot includes are dropped by #receive (seq <= snapshot.seq); if the buffer shows
     // yet another gap, a new resync starts and the rest of the buffer waits for it.
     for (const event of buffer) this.#receive(event)
   }
 
-  async #loadSnapshot (): Promise<DAGSnapshot> {
+  /** The snapshot, or undefined when the server has no such DAG (any more). */
+  async #loadSnapshot (): Promise<DAGSnapshot | undefined> {
     const url = snapshotUrl(this.#baseUrl, this.#prefix, this.dagId)
     try {
       const response = await this.#fetch(url, { headers: { accept: 'application/json' } })
-      // The DAG is gone (evicted after it finished, or the server restarted empty): its state is
-      // that of an empty log, and its next event starts a new one.
-      if (response.status === 404) return toSnapshot(this.dagId, '', 0, createState())
+      if (response.status === 404) return undefined
       if (!response.ok) {
         throw new DAGStreamError('snapshot_failed', `GET ${url} answered ${response.status}`, { status: response.status })
       }
