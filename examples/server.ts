@@ -1,7 +1,7 @@
 // The example: one Fastify process that serves the dashboard, the REST API, the WebSocket stream and
 // the OpenAPI documentation, with a simulated engine producing runs. `npm start` runs this file.
 //
-//   npm start -- --port 8080 --speed 2 --seed 42
+//   npm start -- --port 8080 --speed 2 --seed 42 [--runs 1] [--host 0.0.0.0] [--chaos] [--quiet | --verbose]
 //
 // `createExampleServer` is exported so tests can start the same thing on a free port.
 
@@ -31,8 +31,8 @@ export interface ExampleServerOptions extends EngineOptions {
    * demonstrate (and test) that dashboards recover. Never enable it in a real deployment. @default false
    */
   chaos?: boolean
-  /** @default true */
-  logger?: boolean
+  /** @default 'warn': the URL line is what a first-time user needs to see */
+  logLevel?: 'silent' | 'warn' | 'info'
 }
 
 export interface ExampleServer {
@@ -49,7 +49,7 @@ export async function createExampleServer (options: ExampleServerOptions = {}): 
   const { port = Number(process.env.PORT) || DEFAULT_PORT, host = 'localhost', initialRuns = 1, build = true, chaos = false } = options
   if (build) await ensureDashboardBuilt()
 
-  const app = Fastify({ logger: options.logger ?? true }).withTypeProvider<TypeBoxTypeProvider>()
+  const app = Fastify({ logger: { level: options.logLevel ?? 'warn' } }).withTypeProvider<TypeBoxTypeProvider>()
   // Registered before the plugin so it sees the plugin's routes and their TypeBox schemas.
   await app.register(swagger, {
     openapi: {
@@ -58,7 +58,11 @@ export async function createExampleServer (options: ExampleServerOptions = {}): 
     }
   })
   await app.register(swaggerUi, { routePrefix: '/documentation' })
-  await app.register(dagStream, { retainFinishedMs: 30 * 60_000 })
+  await app.register(dagStream, {
+    // Finished runs stay listed for half an hour, so a demo can go back to them.
+    retainFinishedMs: 30 * 60_000,
+    asyncapi: { path: '/asyncapi.json', title: 'fastify-dag-stream example' }
+  })
   const engine = createEngine(app, options)
 
   app.post(
@@ -104,7 +108,8 @@ async function main (): Promise<void> {
       seed: { type: 'string' },
       runs: { type: 'string' },
       chaos: { type: 'boolean' },
-      quiet: { type: 'boolean' }
+      quiet: { type: 'boolean' },
+      verbose: { type: 'boolean' }
     }
   })
   const number = (value: string | undefined) => (value === undefined ? undefined : Number(value))
@@ -115,10 +120,10 @@ async function main (): Promise<void> {
     seed: number(values.seed),
     initialRuns: number(values.runs),
     chaos: values.chaos,
-    logger: values.quiet !== true
+    logLevel: values.quiet === true ? 'silent' : values.verbose === true ? 'info' : undefined
   })
   // Tests read this line to find the port; keep its shape.
-  console.log(`fastify-dag-stream example listening on ${server.url} (API docs: ${server.url}documentation)`)
+  console.log(`fastify-dag-stream example listening on ${server.url} (OpenAPI: ${server.url}documentation, AsyncAPI: ${server.url}asyncapi.json)`)
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
       // app.close() tells every dashboard 1001 (going away), so they reconnect to the next server.

@@ -127,6 +127,12 @@ export class Run {
     this.#emit({ type: 'dag_mutated', mutation: { op: 'add_edge', from, to } })
   }
 
+  #unlink (from: string, to: string): void {
+    this.#parents.get(to)?.delete(from)
+    this.#children.get(from)?.delete(to)
+    this.#emit({ type: 'dag_mutated', mutation: { op: 'remove_edge', from, to } })
+  }
+
   /** Queues a pending step once every step before it has ended; skips it if one of them was skipped. */
   #tryStart (id: string): void {
     const step = this.#steps.get(id)
@@ -229,6 +235,8 @@ export class Run {
       this.#setStatus(step, 'completed', output)
       if (decision === 'modify') {
         this.#context.feedback = feedback
+        // The revision goes between the review and what followed it, instead of beside them.
+        for (const child of REVISION_STEP.before) this.#unlink(nodeId, child)
         this.#addStep(REVISION_STEP, REVISION_STEP.before)
       }
       this.#finish(nodeId, decision === 'reject' ? 'rejected' : 'completed')

@@ -31,7 +31,10 @@ export function App () {
           <span className="brand__name">DAG runs</span>
           <span className="brand__sub">fastify-dag-stream demo</span>
         </div>
-        <a className="topbar__link" href="documentation" target="_blank" rel="noreferrer">API docs ↗</a>
+        <nav className="topbar__links">
+          <a className="topbar__link" href="documentation" target="_blank" rel="noreferrer">REST API (OpenAPI) ↗</a>
+          <a className="topbar__link" href="asyncapi.json" target="_blank" rel="noreferrer">Stream protocol (AsyncAPI) ↗</a>
+        </nav>
       </header>
       <aside className="sidebar">
         <RunList selected={dagId} selectedStatus={status} onSelect={select} />
