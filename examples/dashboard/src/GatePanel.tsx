@@ -24,7 +24,7 @@ export function GatePanel ({ gate, connected, decide }: GatePanelProps) {
       {presentation.description !== undefined && <p className="gate__description">{presentation.description}</p>}
       {presentation.payload !== undefined && <pre className="code" data-testid="gate-payload">{JSON.stringify(presentation.payload, null, 2)}</pre>}
       <label className="gate__feedback">
-        Feedback <span className="stat__muted">(required to modify)</span>
+        <span>Feedback <span className="stat__muted">(required to modify)</span></span>
         <textarea
           data-testid="gate-feedback"
           rows={3}
