@@ -50,7 +50,8 @@ export const NodeMetrics = Type.Object(
   // dashboard can always render them in a metrics table.
   { $id: 'NodeMetrics', additionalProperties: Type.Number() }
 )
-export type NodeMetrics = Static<typeof NodeMetrics>
+// Static<> ignores `additionalProperties`; the index signature says what the schema allows.
+export type NodeMetrics = Static<typeof NodeMetrics> & Record<string, number>
 
 /** Free-form, JSON-serialisable data attached to a node by the engine (prompt, model, inputs …). */
 export const NodeData = Type.Record(Type.String(), Type.Unknown(), { $id: 'NodeData' })
@@ -309,15 +310,15 @@ export type HumanDecisionEvent = Static<typeof HumanDecisionEvent>
 
 export const PauseExecutionEvent = Type.Object(
   { type: Type.Literal('pause_execution'), id: ClientEventId },
-  { additionalProperties: false, $id: 'PauseExecutionEvent' }
+  { additionalProperties: false, $id: 'PauseExecutionEvent', description: 'Ask the engine to pause the run.' }
 )
 export const ResumeExecutionEvent = Type.Object(
   { type: Type.Literal('resume_execution'), id: ClientEventId },
-  { additionalProperties: false, $id: 'ResumeExecutionEvent' }
+  { additionalProperties: false, $id: 'ResumeExecutionEvent', description: 'Ask the engine to resume a paused run.' }
 )
 export const CancelExecutionEvent = Type.Object(
   { type: Type.Literal('cancel_execution'), id: ClientEventId },
-  { additionalProperties: false, $id: 'CancelExecutionEvent' }
+  { additionalProperties: false, $id: 'CancelExecutionEvent', description: 'Ask the engine to cancel the run.' }
 )
 
 export const ClientEvent = Type.Union(

@@ -26,9 +26,6 @@ export interface RunOptions {
 /** How a step ended, as far as the steps after it care. */
 type Outcome = 'completed' | 'skipped' | 'rejected'
 
-// The schema lets engines report extra numeric metrics, which its static type does not spell out.
-type Metrics = NodeMetrics & Record<string, number>
-
 interface Step {
   spec: StepSpec
   status: NodeStatus
@@ -186,7 +183,7 @@ export class Run {
 
     const tokens = spec.tokens === undefined ? 0 : random.int(...spec.tokens)
     const cost = spec.model === undefined ? 0 : round((tokens / 1000) * MODELS[spec.model])
-    const metrics: Metrics = { latency_ms: latency, cost, attempts: step.attempts }
+    const metrics: NodeMetrics = { latency_ms: latency, cost, attempts: step.attempts }
     if (spec.tokens !== undefined) metrics.tokens = tokens
     step.output = spec.output(random, this.#context)
     this.#setStatus(step, 'completed', step.output, metrics)
@@ -247,7 +244,7 @@ export class Run {
   // Reporting
   // -------------------------------------------------------------------------------------------
 
-  #setStatus (step: Step, status: NodeStatus, output?: unknown, metrics?: Metrics): void {
+  #setStatus (step: Step, status: NodeStatus, output?: unknown, metrics?: NodeMetrics): void {
     step.status = status
     const event: DAGEvent = { type: 'node_state', node_id: step.spec.id, status }
     if (output !== undefined) event.output = output

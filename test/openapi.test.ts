@@ -1,0 +1,24 @@
+import swagger from '@fastify/swagger'
+import { validate, compileErrors } from '@readme/openapi-parser'
+import Fastify from 'fastify'
+import t from 'tap'
+import dagStream from '../lib/index.js'
+
+t.test('the OpenAPI document generated from the route schemas validates and has every REST route', async (t) => {
+  const app = Fastify()
+  await app.register(swagger, { openapi: { openapi: '3.1.0', info: { title: 'runs', version: '1.0.0' } } })
+  await app.register(dagStream, { prefix: '/api/dags' })
+  await app.ready()
+  t.teardown(() => app.close())
+  const document = app.swagger() as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> }
+
+  const result = await validate(structuredClone(document) as never)
+  t.ok(result.valid, result.valid ? 'valid OpenAPI 3.1' : compileErrors(result))
+
+  t.same(Object.keys(document.paths).sort(), ['/api/dags', '/api/dags/{id}'], 'the WebSocket route is in the AsyncAPI document instead')
+  t.same(Object.keys(document.paths['/api/dags/{id}']?.get?.responses ?? {}).sort(), ['200', '401', '403', '404'])
+  t.match(document.paths['/api/dags/{id}']?.get?.responses['200'], {
+    content: { 'application/json': { schema: { properties: { seq: { type: 'integer' }, nodes: { type: 'array' } } } } }
+  })
+  t.match(document.paths['/api/dags']?.get, { parameters: [{ name: 'limit', in: 'query' }, { name: 'offset', in: 'query' }] })
+})
