@@ -3,7 +3,7 @@
 // server's point of view: it *sends* DAG events and control frames, and *receives* client events.
 
 import type { TSchema } from '@sinclair/typebox'
-import { ClientEvent, ControlFrame, DAGEvent, Identifier, SequencedEvent } from '../schemas/events.js'
+import { ClientEvent, ControlFrame, Identifier, SequencedEvent } from '../schemas/events.js'
 import { StreamQuery } from '../schemas/routes.js'
 import { CloseCode, closeCodeDescriptions, shouldReconnect } from './close-codes.js'
 import { DEFAULT_PREFIX } from './options.js'
@@ -36,25 +36,16 @@ export function buildAsyncApiDocument (options: AsyncApiOptions = {}): AsyncApiD
   const schemas: Record<string, JsonObject> = {}
   const messages: Record<string, JsonObject> = {}
 
-  // Each union member becomes one named message whose payload refers to the shared schemas. A
-  // sequenced event describes itself through the DAG event it wraps (Type.Composite drops descriptions).
-  function addMessages (union: { anyOf: TSchema[] }, fallback: string, wrapped: TSchema[] = []): string[] {
-    return union.anyOf.map((member, index) => {
+  // Each union member becomes one named message whose payload refers to the shared schemas.
+  function addMessages (union: { anyOf: TSchema[] }): string[] {
+    return union.anyOf.map((member) => {
       const name = member.$id as string
-      messages[name] = {
-        name,
-        title: member.properties.type.const,
-        summary: member.description ?? wrapped[index]?.description ?? fallback,
-        payload: hoist(member, schemas, true)
-      }
+      messages[name] = { name, title: member.properties.type.const, summary: member.description, payload: hoist(member, schemas, true) }
       return name
     })
   }
-  const sent = [
-    ...addMessages(SequencedEvent, 'A DAG event, numbered in the DAG log.', DAGEvent.anyOf),
-    ...addMessages(ControlFrame, 'A control frame.')
-  ]
-  const received = addMessages(ClientEvent, 'A command from a dashboard.')
+  const sent = [...addMessages(SequencedEvent), ...addMessages(ControlFrame)]
+  const received = addMessages(ClientEvent)
 
   const channelMessages = (names: string[]) => Object.fromEntries(names.map((name) => [name, { $ref: `#/components/messages/${name}` }]))
   const operationMessages = (names: string[]) => names.map((name) => ({ $ref: `#/channels/${CHANNEL}/messages/${name}` }))

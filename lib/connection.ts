@@ -3,7 +3,7 @@
 
 import type { FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
-import type { AckFrame, ClientEvent, ControlFrame, ErrorCode, ErrorFrame } from '../schemas/events.js'
+import type { AckFrame, ClientEvent, ControlFrame, ErrorCode, ErrorFrame, HelloFrame } from '../schemas/events.js'
 import type { LogEntry, Replay } from './backplane/types.js'
 import { CloseCode } from './close-codes.js'
 import type { RateLimitOptions } from './options.js'
@@ -56,7 +56,9 @@ export class Connection {
     if (this.#phase !== 'joining') return
     this.#epoch = replay.epoch
     this.#seq = replay.seq
-    this.#sendControl({ type: 'hello', dag_id: this.dagId, epoch: replay.epoch, seq: replay.seq, recovered: replay.recovered })
+    const hello: HelloFrame = { type: 'hello', dag_id: this.dagId, epoch: replay.epoch, seq: replay.seq, recovered: replay.recovered }
+    if (!replay.recovered && replay.reason !== undefined) hello.reason = replay.reason
+    this.#sendControl(hello)
     if (replay.recovered) for (const entry of replay.entries) this.#sendFrame(entry.frame)
     const pending = this.#pending
     this.#pending = []

@@ -200,7 +200,9 @@ export const StreamPosition = Type.Object({
 
 /** A DAG event as it travels to a client: the engine's event plus its position. */
 export const SequencedEvent = Type.Union(
-  DAGEvent.anyOf.map((event) => Type.Composite([event, StreamPosition], { ...eventOptions, $id: `Sequenced${event.$id}` })),
+  DAGEvent.anyOf.map((event) =>
+    Type.Composite([event, StreamPosition], { ...eventOptions, $id: `Sequenced${event.$id}`, description: event.description })
+  ),
   { $id: 'SequencedEvent' }
 )
 export type SequencedEvent = DAGEvent & { seq: number; epoch: string }
@@ -208,6 +210,12 @@ export type SequencedEvent = DAGEvent & { seq: number; epoch: string }
 // ---------------------------------------------------------------------------------------------
 // Control frames: server → one client, without `seq`.
 // ---------------------------------------------------------------------------------------------
+
+export const ResyncReason = Type.Union(
+  [Type.Literal('epoch_changed'), Type.Literal('history_exceeded'), Type.Literal('ahead_of_log')],
+  { $id: 'ResyncReason', description: 'Why the server cannot continue a client from where it was.' }
+)
+export type ResyncReason = Static<typeof ResyncReason>
 
 export const HelloFrame = Type.Object(
   {
@@ -217,17 +225,12 @@ export const HelloFrame = Type.Object(
     seq: Type.Integer({ minimum: 0, description: 'Head of the log when this connection joined.' }),
     recovered: Type.Boolean({
       description: 'true: the events after `since` follow, exactly. false: load the snapshot.'
-    })
+    }),
+    reason: Type.Optional(ResyncReason)
   },
   { additionalProperties: false, $id: 'HelloFrame', description: 'First frame on every connection.' }
 )
 export type HelloFrame = Static<typeof HelloFrame>
-
-export const ResyncReason = Type.Union(
-  [Type.Literal('epoch_changed'), Type.Literal('history_exceeded'), Type.Literal('ahead_of_log')],
-  { $id: 'ResyncReason' }
-)
-export type ResyncReason = Static<typeof ResyncReason>
 
 export const ResyncRequiredFrame = Type.Object(
   {

@@ -13,7 +13,8 @@ export const StreamQuery = Type.Object(
     since: Type.Optional(Type.Integer({ minimum: 0, description: 'The last seq this client applied.' })),
     epoch: Type.Optional(Type.String({ maxLength: 128, description: 'The epoch that seq belongs to.' }))
   },
-  { additionalProperties: false }
+  // Other parameters are the application's (an access token, say): kept for `authorize` to read.
+  { additionalProperties: true }
 )
 export type StreamQuery = Static<typeof StreamQuery>
 

@@ -36,7 +36,7 @@ t.test('no partial replay past the window: recovered false and only live events'
   const epoch = (await app.dagStream.snapshot('d'))?.epoch as string
   // 20 is the oldest event kept; a client at 18 misses 19, which is gone.
   const client = await TestClient.open(url(`/api/dags/d/stream?since=18&epoch=${epoch}`))
-  t.same(await client.next(), { type: 'hello', dag_id: 'd', epoch, seq: 30, recovered: false })
+  t.same(await client.next(), { type: 'hello', dag_id: 'd', epoch, seq: 30, recovered: false, reason: 'history_exceeded' })
   await app.dagStream.broadcast('d', { type: 'execution_status', status: 'paused' })
   t.match(await client.next(), { seq: 31 }, 'the next frame is live, nothing from the history')
   // History now holds 22 … 31: a client at 21 misses nothing that is gone.
@@ -51,10 +51,10 @@ t.test('no replay across epochs, or from ahead of the log', async (t) => {
   const { app, url } = await build(t)
   await broadcastMany(app, 'd', 5)
   const other = await TestClient.open(url('/api/dags/d/stream?since=2&epoch=some-old-epoch'))
-  t.match(await other.next(), { type: 'hello', seq: 5, recovered: false })
+  t.match(await other.next(), { type: 'hello', seq: 5, recovered: false, reason: 'epoch_changed' })
   const epoch = (await app.dagStream.snapshot('d'))?.epoch as string
   const ahead = await TestClient.open(url(`/api/dags/d/stream?since=9&epoch=${epoch}`))
-  t.match(await ahead.next(), { type: 'hello', seq: 5, recovered: false })
+  t.match(await ahead.next(), { type: 'hello', seq: 5, recovered: false, reason: 'ahead_of_log' })
   other.close()
   ahead.close()
 })
@@ -68,7 +68,7 @@ t.test('a restarted server has a new epoch: the old position is refused', async 
   await broadcastMany(second.app, 'd', 7)
   const client = await TestClient.open(second.url(`/api/dags/d/stream?since=5&epoch=${oldEpoch}`))
   const hello = (await client.next()) as HelloFrame
-  t.match(hello, { recovered: false, seq: 7 })
+  t.match(hello, { recovered: false, seq: 7, reason: 'epoch_changed' })
   t.not(hello.epoch, oldEpoch)
   client.close()
 })

@@ -55,6 +55,8 @@ export interface ReconnectInfo {
   readonly delayMs: number
   /** `Date.now()` at which the attempt starts. */
   readonly retryAt: number
+  /** How the last connection ended, when the server or the network closed it (4401: credentials expired …). */
+  readonly closeCode?: number
 }
 
 /** A position in the DAG's log: the last event the store includes. */
@@ -105,6 +107,7 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
   readonly #prefix: string
   readonly #WebSocket: WebSocketConstructor
   readonly #fetch: FetchLike
+  readonly #streamParams: (() => Record<string, string>) | undefined
   readonly #backoff: Backoff
   readonly #commands: Commands
   readonly #emitter = new Emitter<DAGStreamClientEvents>()
@@ -137,7 +140,11 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
       globalThis.WebSocket,
       'pass `WebSocket` (in Node 20, the default export of the "ws" package)'
     )
-    this.#fetch = resolveImplementation<FetchLike>('fetch', options.fetch, globalThis.fetch, 'pass `fetch`')
+    const fetchImplementation = resolveImplementation<FetchLike>('fetch', options.fetch, globalThis.fetch, 'pass `fetch`')
+    // Called as a plain function: browsers throw "Illegal invocation" when their fetch is called as a
+    // method of any object but `window`, and `this.#fetch(…)` would be exactly that.
+    this.#fetch = (url, init) => fetchImplementation(url, init)
+    this.#streamParams = options.streamParams
     this.#backoff = new Backoff(options.backoff)
     this.#commands = new Commands(checkDelay('commandTimeoutMs', options.commandTimeoutMs, DEFAULT_COMMAND_TIMEOUT_MS))
     // Without a store of the caller's, Store is its default, DefaultDAGStore.
@@ -229,7 +236,8 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
     const generation = ++this.#generation
     // Always with a position: a client holding nothing asks for seq 0, which the server either
     // resumes (an empty log) or answers with "load the snapshot".
-    const socket = new this.#WebSocket(streamUrl(this.#baseUrl, this.#prefix, this.dagId, this.position))
+    const url = streamUrl(this.#baseUrl, this.#prefix, this.dagId, this.position, this.#streamParams?.())
+    const socket = new this.#WebSocket(url)
     this.#socket = socket
     socket.onmessage = (message) => {
       if (generation === this.#generation) this.#onFrame(socket, message.data)
@@ -395,7 +403,7 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
 
   #onClose (code: number, reason: string): void {
     this.#detach()
-    if (shouldReconnect(code)) this.#scheduleReconnect()
+    if (shouldReconnect(code)) this.#scheduleReconnect(code)
     else this.#finish(new DAGStreamError('closed_by_server', `The server closed the stream for good: ${code} ${reason}`, { closeCode: code }))
   }
 
@@ -417,9 +425,9 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
     this.#commands.offline()
   }
 
-  #scheduleReconnect (): void {
+  #scheduleReconnect (closeCode?: number): void {
     const delayMs = this.#backoff.next()
-    this.#reconnect = { attempt: this.#backoff.attempt, delayMs, retryAt: Date.now() + delayMs }
+    this.#reconnect = { attempt: this.#backoff.attempt, delayMs, retryAt: Date.now() + delayMs, ...(closeCode === undefined ? {} : { closeCode }) }
     this.#setStatus('reconnecting')
     this.#emitter.emit('reconnecting', this.#reconnect)
     this.#retryTimer = setTimeout(() => {

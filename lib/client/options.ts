@@ -30,6 +30,13 @@ export interface DAGStreamClientOptions<Store extends DAGStore = DAGStore> {
    * @default globalThis.fetch
    */
   fetch?: FetchLike
+  /**
+   * Extra query parameters for the stream URL, read again before every connection attempt. Browsers
+   * cannot set headers on a WebSocket, so this is where a fresh access token goes after the server
+   * closed with 4401 (credentials expired). `since` and `epoch` are the client's own and win.
+   * @example streamParams: () => ({ token: auth.currentToken() })
+   */
+  streamParams?: () => Record<string, string>
   /** Where the stream is applied. @default createDAGStore() */
   store?: Store
   /** The reconnect schedule. @default { minDelayMs: 1000, maxDelayMs: 30000, resetAfterMs: 10000 } */

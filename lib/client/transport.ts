@@ -27,10 +27,17 @@ export function snapshotUrl (baseUrl: string, prefix: string, dagId: string): st
   return `${baseUrl}${prefix}/${encodeURIComponent(dagId)}`
 }
 
-/** The stream URL, resuming after `since` (the last event the client holds). */
-export function streamUrl (baseUrl: string, prefix: string, dagId: string, since: { epoch: string; seq: number }): string {
+/** The stream URL, resuming after `since` (the last event the client holds), with the app's own parameters. */
+export function streamUrl (
+  baseUrl: string,
+  prefix: string,
+  dagId: string,
+  since: { epoch: string; seq: number },
+  params: Record<string, string> = {}
+): string {
   const url = new URL(`${snapshotUrl(baseUrl, prefix, dagId)}/stream`)
   url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:'
+  for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value)
   url.searchParams.set('since', String(since.seq))
   url.searchParams.set('epoch', since.epoch)
   return url.href

@@ -12,10 +12,6 @@ import { Progress } from './Progress.js'
 import { RunControls } from './RunControls.js'
 import { RunSummary } from './RunSummary.js'
 
-// Browsers throw "Illegal invocation" when fetch is called as a method of another object, which is how
-// the client calls the fetch it was given; a wrapper keeps `this` out of it.
-const STREAM_OPTIONS = { fetch: (input: string, init?: RequestInit) => window.fetch(input, init) }
-
 interface RunViewProps {
   dagId: string
   /** Told when the run's status changes, so the list of runs can show it without waiting for its poll. */
@@ -23,7 +19,7 @@ interface RunViewProps {
 }
 
 export function RunView ({ dagId, onStatus }: RunViewProps) {
-  const stream = useDAGStream(dagId, STREAM_OPTIONS)
+  const stream = useDAGStream(dagId)
   const { state } = stream
   useEffect(() => onStatus(state.status), [state.status, onStatus])
   // The view object changes exactly when the DAG did, so these lists are rebuilt once per change.
