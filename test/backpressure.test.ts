@@ -4,7 +4,7 @@ import type { SequencedEvent } from '../schemas/index.js'
 import { build, TestClient } from './helpers.js'
 
 t.test('a stalled reader is cut off at maxBufferedBytes and told to resume; nothing is lost silently', async (t) => {
-  const maxBufferedBytes = 64 * 1024
+  const maxBufferedBytes = 256 * 1024
   const { app, url } = await build(t, { maxBufferedBytes })
   const stalled = await TestClient.open(url('/api/dags/d/stream'))
   const healthy = await TestClient.open(url('/api/dags/d/stream'))
@@ -18,7 +18,8 @@ t.test('a stalled reader is cut off at maxBufferedBytes and told to resume; noth
   const total = 20_000 // ~20 MiB: far more than the kernel's socket buffers can hide
   for (let i = 0; i < total; i++) {
     void app.dagStream.broadcast('d', { type: 'node_state', node_id: `n${i % 100}`, status: 'running', output })
-    if (i % 500 === 0) await new Promise((resolve) => setImmediate(resolve))
+    // Yield often enough (20 KiB at a time) for a healthy reader in this process to keep up.
+    if (i % 20 === 0) await new Promise((resolve) => setImmediate(resolve))
   }
   t.equal(app.dagStream.connections('d'), 1, 'the stalled socket left its room: the server stopped queueing for it')
   await healthy.waitFor(total + 1, 60_000)
