@@ -74,7 +74,6 @@ export class Connection {
       if (this.#pendingBytes > this.#options.maxBufferedBytes) this.#closeSlow()
       return
     }
-    if (this.#phase !== 'live') return
     if (entry.epoch === this.#epoch && entry.seq <= this.#seq) return // already sent by the replay
     if (entry.epoch !== this.#epoch && this.#seq > 0) {
       // The DAG's log was replaced (evicted and started again, or lost): what this client holds no

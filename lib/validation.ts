@@ -25,36 +25,34 @@ function createValidator<U extends TUnion<TObject[]>> (union: U): Validator<Stat
       return { ok: false, code: 'unknown_type', message: `"type" must be one of: ${known}` }
     }
     if (check.Check(value)) return { ok: true, value: value as Static<U> }
-    return { ok: false, code: 'invalid_message', message: `${type}: ${describe(check.Errors(value).First())}` }
+    // Check() failed, so there is at least one error.
+    return { ok: false, code: 'invalid_message', message: `${type}: ${describe(check.Errors(value).First() as ValueError)}` }
   }
 }
 
 /** Turns TypeBox's first error into a sentence that names the field and what it should be. */
-function describe (error: ValueError | undefined): string {
-  /* c8 ignore next -- Check() failed, so there is at least one error */
-  if (error === undefined) return 'invalid'
-  const field = error.path === '' ? 'the event' : `"${error.path.slice(1).replaceAll('/', '.')}"`
+function describe (error: ValueError): string {
+  // Every error has a path: events are objects (checked before), so errors point inside them.
+  const field = `"${error.path.slice(1).replaceAll('/', '.')}"`
+  if (error.message === 'Expected required property') return `${field} is required`
   const members = (error.schema as { anyOf?: TSchema[] }).anyOf
-  if (members === undefined) {
-    const message = error.message === 'Expected required property' ? 'is required' : error.message
-    return `${field} ${message.charAt(0).toLowerCase()}${message.slice(1)}`
-  }
+  if (members === undefined) return `${field} ${error.message.charAt(0).toLowerCase()}${error.message.slice(1)}`
   // A union of literals: list what is allowed.
   if (members.every((member) => member.const !== undefined)) {
     return `${field} must be one of: ${members.map((member) => member.const).join(', ')}`
   }
   // A union of objects told apart by a literal field (DAGMutation's `op`): explain against the member
   // the value claims to be, so the message reaches the real culprit.
-  const value = error.value as Record<string, unknown> | undefined
+  const value = error.value as Record<string, unknown> | null
   const member = members.find((candidate) =>
-    Object.entries(candidate.properties ?? {}).some(
-      ([key, property]) => (property as TSchema).const !== undefined && value?.[key] === (property as TSchema).const
+    Object.entries<TSchema>(candidate.properties).some(
+      ([key, property]) => property.const !== undefined && value?.[key] === property.const
     )
   )
   if (member === undefined) return `${field} does not match any allowed shape`
-  const inner = Value.Errors(member, value).First()
-  /* c8 ignore next -- the member check failed, so it reports an error */
-  return inner === undefined ? `${field} is invalid` : describe({ ...inner, path: error.path + inner.path })
+  // The member's check failed on this value, so it reports at least one error.
+  const inner = Value.Errors(member, value).First() as ValueError
+  return describe({ ...inner, path: error.path + inner.path })
 }
 
 export const validateDagEvent: Validator<DAGEvent> = createValidator(DAGEvent)

@@ -114,3 +114,22 @@ t.test('an authorize that throws something unexpected refuses, and says so in th
   t.same(await client.next(), { type: 'error', code: 'forbidden', message: 'Could not authorize control on DAG "d"', id: 'p' })
   t.same(await client.closed, { code: CloseCode.FORBIDDEN, reason: 'authorization failed' })
 })
+
+t.test('a re-check that answers after the client left changes nothing', async (t) => {
+  let answer!: (allowed: boolean) => void
+  let phase = 'connect'
+  const { app, url } = await build(t, {
+    heartbeatMs: 50,
+    authorize: () => (phase === 'connect' ? true : new Promise<boolean>((resolve) => { answer = resolve }))
+  })
+  const client = await TestClient.open(url('/api/dags/d/stream'))
+  await client.next()
+  phase = 'slow'
+  while (answer === undefined) await new Promise((resolve) => setTimeout(resolve, 10))
+  client.close()
+  await client.closed
+  while (app.dagStream.connections('d') > 0) await new Promise((resolve) => setTimeout(resolve, 10))
+  answer(false)
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  t.equal(app.dagStream.connections(), 0)
+})

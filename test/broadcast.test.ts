@@ -13,6 +13,12 @@ t.test('an invalid event throws at the call site, naming the field, and is not n
   t.throws(() => app.dagStream.broadcast('d', { type: 'dag_mutated', mutation: { op: 'add_edge', from: 'a' } } as never), {
     message: /"mutation.to" is required/
   })
+  t.throws(() => app.dagStream.broadcast('d', { type: 'dag_mutated', mutation: { op: 'explode' } } as never), {
+    message: /"mutation" does not match any allowed shape/
+  })
+  t.throws(() => app.dagStream.broadcast('d', { type: 'dag_mutated', mutation: null } as never), {
+    message: /"mutation" does not match any allowed shape/
+  })
   t.throws(() => app.dagStream.broadcast('d', { type: 'teleport' } as never), { message: /"type" must be one of/ })
   t.throws(() => app.dagStream.broadcast('d', { type: 'node_state', node_id: 'a', status: 'running', extra: 1 } as never), {
     message: /"extra" unexpected property/

@@ -1,5 +1,7 @@
 import t, { type Test } from 'tap'
 import type { ClientEvent } from '../schemas/index.js'
+import { GateBook } from '../lib/gates.js'
+import { MemoryBackplane } from '../lib/index.js'
 import { build, TestClient } from './helpers.js'
 
 async function withGate (t: Test, handler?: (event: ClientEvent) => void | Promise<void>) {
@@ -122,5 +124,35 @@ t.test('a decision for an unknown DAG', async (t) => {
   await client.next()
   client.send({ type: 'human_decision', id: 'x', node_id: 'a', decision: 'approve' })
   t.same(await client.next(), { type: 'error', code: 'dag_not_found', message: 'DAG "ghost" has no execution', id: 'x' })
+  client.close()
+})
+
+t.test('the gate book on its own: a key in flight, and settling a claim that is not yours', async (t) => {
+  const book = new GateBook()
+  t.same(book.claim('n', 'a', true), { kind: 'claimed' })
+  t.same(book.claim('n', 'a', true), { kind: 'in_flight' }, 'the same key while it is being applied')
+  book.settle('n', 'other-key', false)
+  t.same(book.claim('n', 'b', true), { kind: 'refused', code: 'gate_already_decided' }, 'a stranger cannot release the claim')
+  book.settle('n', 'a', true)
+  t.same(book.claim('n', 'a', true), { kind: 'duplicate' })
+  book.settle('missing', 'a', true)
+  t.same(book.claim('missing', 'a', false), { kind: 'refused', code: 'gate_not_waiting' })
+})
+
+t.test('a decision in flight on another instance (as a shared backplane reports it) is refused', async (t) => {
+  class ElsewhereBackplane extends MemoryBackplane {
+    override async claimGate () {
+      return { kind: 'in_flight' as const }
+    }
+  }
+  const { app, url } = await build(t, { backplane: new ElsewhereBackplane({ historySize: 10, retainFinishedMs: 1000 }) })
+  const received: unknown[] = []
+  app.dagStream.onClientEvent((event) => { received.push(event) })
+  await app.dagStream.broadcast('d', { type: 'human_gate_waiting', node_id: 'review', presentation: { title: 'ok?' } })
+  const client = await TestClient.open(url('/api/dags/d/stream'))
+  await client.next()
+  client.send({ type: 'human_decision', id: 'k', node_id: 'review', decision: 'approve' })
+  t.same(await client.next(), { type: 'error', code: 'gate_already_decided', message: 'The gate of "review" is being decided', id: 'k' })
+  t.same(received, [])
   client.close()
 })

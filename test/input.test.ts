@@ -35,9 +35,10 @@ t.test('each kind of bad input gets its own error code, and the socket stays ope
 
 t.test('more messages than the rate limit: rate_limited, then close 1008', async (t) => {
   const { client } = await connected(t, { rateLimit: { max: 5, timeWindow: 60_000 } })
-  for (let i = 0; i < 6; i++) client.send({ type: 'pause_execution', id: `p${i}` })
+  for (let i = 0; i < 20; i++) client.send({ type: 'pause_execution', id: `p${i}` })
   const { code, reason } = await client.closed
   t.match(client.received.at(-1), { type: 'error', code: 'rate_limited', message: 'Rate limited: more than 5 messages in 60000 ms' })
+  t.equal(client.received.filter((frame) => (frame as { code?: string }).code === 'rate_limited').length, 1, 'nothing is read after the limit')
   t.same({ code, reason }, { code: CloseCode.POLICY_VIOLATION, reason: 'rate limited' })
 })
 

@@ -53,6 +53,9 @@ t.test('no replay across epochs, or from ahead of the log', async (t) => {
   const other = await TestClient.open(url('/api/dags/d/stream?since=2&epoch=some-old-epoch'))
   t.match(await other.next(), { type: 'hello', seq: 5, recovered: false, reason: 'epoch_changed' })
   const epoch = (await app.dagStream.snapshot('d'))?.epoch as string
+  const noEpoch = await TestClient.open(url('/api/dags/d/stream?since=2'))
+  t.match(await noEpoch.next(), { type: 'hello', recovered: false, reason: 'epoch_changed' }, 'a position without its epoch')
+  noEpoch.close()
   const ahead = await TestClient.open(url(`/api/dags/d/stream?since=9&epoch=${epoch}`))
   t.match(await ahead.next(), { type: 'hello', seq: 5, recovered: false, reason: 'ahead_of_log' })
   other.close()
