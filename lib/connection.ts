@@ -88,15 +88,17 @@ export class Connection {
   /**
    * One heartbeat tick: a peer that has not answered the previous ping is dead (a vanished laptop
    * never sends a close frame) and is terminated, which frees its room slot at once.
+   * @returns whether the peer is still alive
    */
-  heartbeat (): void {
+  heartbeat (): boolean {
     if (!this.#alive) {
       this.socket.terminate()
       this.#ended()
-      return
+      return false
     }
     this.#alive = false
     this.socket.ping()
+    return true
   }
 
   /**

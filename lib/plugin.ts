@@ -113,8 +113,7 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
   // ---------------------------------------------------------------------------------------------
   const heartbeat = setInterval(() => {
     for (const connection of rooms.members()) {
-      connection.heartbeat()
-      checkStillAllowed(connection)
+      if (connection.heartbeat()) checkStillAllowed(connection)
     }
   }, options.heartbeatMs)
 
@@ -126,8 +125,12 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
           if (!allowed) connection.close(CloseCode.FORBIDDEN, 'no longer allowed to view this DAG')
         },
         (error: { statusCode?: number }) => {
-          const code = error?.statusCode === 401 ? CloseCode.UNAUTHORIZED : CloseCode.FORBIDDEN
-          connection.close(code, code === CloseCode.UNAUTHORIZED ? 'credentials expired' : 'authorization failed')
+          if (error?.statusCode === 401) {
+            connection.close(CloseCode.UNAUTHORIZED, 'credentials expired')
+            return
+          }
+          fastify.log.error({ err: error, dagId: connection.dagId }, 'fastify-dag-stream: authorize threw')
+          connection.close(CloseCode.FORBIDDEN, 'authorization failed')
         }
       )
   }

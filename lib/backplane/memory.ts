@@ -37,14 +37,14 @@ export class MemoryBackplane implements Backplane {
   }
 
   async append (dagId: string, event: DAGEvent): Promise<SequencedEvent> {
-    return this.appendNow(dagId, event)
+    return this.#appendNow(dagId, event)
   }
 
   /**
    * The synchronous core of `append`. Everything from numbering to fan-out happens in one tick, so
    * two broadcasts can never interleave and a snapshot taken between them is exact.
    */
-  appendNow (dagId: string, event: DAGEvent): SequencedEvent {
+  #appendNow (dagId: string, event: DAGEvent): SequencedEvent {
     if (this.#closed) throw new ClosedError()
     const log = this.#logs.get(dagId) ?? this.#create(dagId)
     log.seq += 1
