@@ -167,7 +167,7 @@ export class Connection {
       (reply) => {
         if (reply !== undefined && this.#phase !== 'closed') this.#sendControl(reply)
       },
-      /* c8 ignore next 3 -- runCommand turns every failure into an error frame; this only guards the socket */
+      // runCommand answers every refusal with an error frame; only a failing backplane gets here.
       () => {
         this.close(CloseCode.INTERNAL_ERROR, 'internal error')
       }

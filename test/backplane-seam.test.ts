@@ -70,3 +70,17 @@ t.test('a backplane that fails to read the log closes the socket with 1011 (reco
   const client = await TestClient.open(url('/api/dags/d/stream'))
   t.same(await client.closed, { code: CloseCode.INTERNAL_ERROR, reason: 'could not read the DAG log' })
 })
+
+t.test('a backplane that fails while a command runs closes the socket with 1011 (reconnect)', async (t) => {
+  class FlakyBackplane extends MemoryBackplane {
+    override async status (): Promise<undefined> {
+      throw new Error('connection to the log store lost')
+    }
+  }
+  const { app, url } = await build(t, { backplane: new FlakyBackplane({ historySize: 10, retainFinishedMs: 1000 }) })
+  app.dagStream.onClientEvent(() => {})
+  const client = await TestClient.open(url('/api/dags/d/stream'))
+  await client.next()
+  client.send({ type: 'pause_execution', id: 'p' })
+  t.same(await client.closed, { code: CloseCode.INTERNAL_ERROR, reason: 'internal error' })
+})
