@@ -146,7 +146,13 @@ function resolveRateLimit (rateLimit: unknown): Required<RateLimitOptions> | fal
   }
 }
 
-const BACKPLANE_METHODS = ['append', 'snapshot', 'status', 'replay', 'list', 'subscribe', 'claimGate', 'settleGate', 'close']
+const BACKPLANE_METHODS = [
+  'append', 'snapshot', 'status', 'replay', 'list', 'subscribe', 'claimGate', 'settleGate', 'close'
+] as const satisfies ReadonlyArray<keyof Backplane>
+// The list restates the interface for the runtime check; this makes a method added to Backplane but
+// not listed here a compile error, so the two cannot drift apart.
+type UnlistedMethod = Exclude<keyof Backplane, (typeof BACKPLANE_METHODS)[number]>
+const everyBackplaneMethodListed: [UnlistedMethod] extends [never] ? true : never = true
 
 function resolveBackplane (backplane: unknown): Backplane | undefined {
   if (backplane === undefined) return undefined
