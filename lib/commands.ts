@@ -1,36 +1,65 @@
-// What happens when a dashboard sends a client event: authorization for its action, the gate rules
-// for human decisions, then the engine's handlers, and one answer (ack or error) for the sender.
+// What happens when a dashboard sends a client event. Two halves, which may run on two instances:
+//   - `run`, where the event arrived: authorization for its action, the checks that need no engine,
+//     the gate claim for human decisions, then `dispatch` through the backplane, and one answer
+//     (ack or error) for the sender;
+//   - `execute`, on the instance that drives the DAG: the engine's `onClientEvent` handlers, and for a
+//     decision the rest of the gate's life (begin, settle, `human_gate_resolved`).
 
 import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { AckFrame, ClientEvent, DAGEvent, ErrorCode, ErrorFrame, HumanDecisionEvent } from '../schemas/events.js'
-import type { Backplane } from './backplane/types.js'
-import { EventRefusedError } from './errors.js'
+import type { Backplane, CommandOutcome, CommandSender } from './backplane/types.js'
+import { BackplaneUnavailableError, EventRefusedError } from './errors.js'
+import { errorFrame } from './frames.js'
+import { beginGate, claimGate, claimProgress, releaseGate, renewGate, settleGate, type ClaimProgress } from './gates.js'
 import { isFinished } from './reducer.js'
-import type { Action, Authorize } from './options.js'
+import { isUnauthenticated, type Action, type Authorize } from './options.js'
 
 /** What an `onClientEvent` handler learns about the event besides its content. */
 export interface ClientEventContext {
   dagId: string
-  /** The upgrade request of the sender's socket: its headers, cookies and anything your hooks set on it. */
-  request: FastifyRequest
+  /**
+   * The upgrade request of the sender's socket (headers, cookies, what your hooks set on it) when the
+   * event arrived on this instance; undefined when another instance forwarded it here.
+   */
+  request: FastifyRequest | undefined
+  /** What the plugin's `describeSender(request)` returned for the sender, on whichever instance it arrived. */
+  sender: unknown
 }
 
 /**
  * Receives client events. Resolve to accept the event (the sender gets `ack`); throw or reject to
  * refuse it (the sender gets `error {code:'handler_failed'}`; a human gate stays open).
+ * A human decision always carries an `id`: the client's idempotency key, or one made up for it.
  */
 export type ClientEventHandler = (event: ClientEvent, context: ClientEventContext) => void | Promise<void>
 
 export interface CommandDeps {
-  backplane: Backplane
+  /** A getter: the backplane is created with `execute`, so it exists only after these commands. */
+  backplane: () => Backplane
   authorize: Authorize
+  describeSender: (request: FastifyRequest) => unknown
   handlers: ReadonlySet<ClientEventHandler>
   broadcast: (dagId: string, event: DAGEvent) => Promise<unknown>
+  /** How long a gate's claim holds before it lapses (its instance may have died). */
+  leaseMs: number
   log: FastifyBaseLogger
 }
 
 type Reply = AckFrame | ErrorFrame | undefined
+
+/** How often a decision waiting on a copy of itself (or on a slow engine) looks at the gate's claim. */
+const CLAIM_POLL_MS = 50
+/** How many leases a sender waits for an engine that keeps renewing its claim (5 min by default). */
+const CLAIM_FOLLOW_LEASES = 30
+
+function engineStillDeciding (nodeId: string): CommandOutcome {
+  return {
+    ok: false,
+    code: 'engine_unavailable',
+    message: `The engine is still deciding the gate of "${nodeId}": its outcome will show as human_gate_resolved`
+  }
+}
 
 const actionOf: Record<ClientEvent['type'], Action> = {
   human_decision: 'decide',
@@ -39,22 +68,34 @@ const actionOf: Record<ClientEvent['type'], Action> = {
   cancel_execution: 'control'
 }
 
-export function createCommandRunner (deps: CommandDeps) {
+export function createCommands (deps: CommandDeps) {
   // A decision re-sent while its first copy is still with the engine (a reconnect mid-flight) waits for
   // that copy's answer instead of being refused or run twice.
   const inFlight = new Map<string, Promise<Reply>>()
 
-  return async function runCommand (event: ClientEvent, { dagId, request }: ClientEventContext): Promise<Reply> {
+  /** The receiving half: what the sender of `event` on this instance is answered. */
+  async function run (event: ClientEvent, from: { dagId: string; request: FastifyRequest }): Promise<Reply> {
+    try {
+      return await receive(event, from)
+    } catch (error) {
+      if (!(error instanceof BackplaneUnavailableError)) throw error
+      // Redis is down: the event did not take effect, and the socket stays open to send it again.
+      deps.log.warn({ err: error, dagId: from.dagId }, 'fastify-dag-stream: a client event met an unavailable backplane')
+      return answer(event.id).error('engine_unavailable', 'The backplane is unavailable: nothing was done, try again shortly')
+    }
+  }
+
+  async function receive (event: ClientEvent, { dagId, request }: { dagId: string; request: FastifyRequest }): Promise<Reply> {
     const reply = answer(event.id)
     const refusal = await authorizationRefusal(request, dagId, actionOf[event.type])
     if (refusal !== undefined) return reply.error(refusal.code, refusal.message)
+    const sender: CommandSender = { info: deps.describeSender(request), request }
 
     if (event.type !== 'human_decision') {
-      const status = await deps.backplane.status(dagId)
+      const status = await deps.backplane().status(dagId)
       if (status === undefined) return reply.error('dag_not_found', `DAG "${dagId}" has no execution`)
       if (isFinished(status.status)) return reply.error('execution_finished', `The execution is already ${status.status}`)
-      const failure = await callHandlers(event, dagId, request)
-      return failure === undefined ? reply.ack() : reply.error(failure.code, failure.message)
+      return reply.outcome(await deps.backplane().dispatch(dagId, event, sender))
     }
 
     // Without an id a decision cannot be deduplicated, but the first-decision-wins rule still applies.
@@ -62,32 +103,91 @@ export function createCommandRunner (deps: CommandDeps) {
     const flightKey = `${dagId}\u0000${key}`
     const running = inFlight.get(flightKey)
     if (running !== undefined) return running
-    const decided = decide(event, key, { dagId, request }).finally(() => inFlight.delete(flightKey))
+    const decided = decide(event, key, dagId, sender).finally(() => inFlight.delete(flightKey))
     inFlight.set(flightKey, decided)
     return decided
   }
 
-  async function decide (decision: HumanDecisionEvent, key: string, context: ClientEventContext): Promise<Reply> {
-    const { dagId, request } = context
+  async function decide (decision: HumanDecisionEvent, key: string, dagId: string, sender: CommandSender): Promise<Reply> {
     const reply = answer(decision.id)
-    const claim = await deps.backplane.claimGate(dagId, decision.node_id, key)
-    switch (claim.kind) {
-      case 'duplicate':
-        return reply.ack()
-      case 'in_flight': // claimed under this key on another instance, still running there
-        return reply.error('gate_already_decided', `The gate of "${decision.node_id}" is being decided`)
-      case 'refused':
-        return reply.error(claim.code, refusalMessage(claim.code, dagId, decision.node_id))
-      case 'claimed':
-        break
+    const backplane = deps.backplane()
+    const nodeId = decision.node_id
+    // A copy of this decision in flight elsewhere either takes effect (its ack is this one's) or goes
+    // (lapsed, refused): then this copy may claim the gate itself. Each further round follows an
+    // attempt of the same decision that ended without effect, and a client re-sends only so often.
+    for (;;) {
+      const claim = await backplane.updateGate(dagId, nodeId, claimGate(key, Date.now(), deps.leaseMs))
+      switch (claim?.kind) {
+        case undefined:
+          return reply.error('dag_not_found', `DAG "${dagId}" has no execution`)
+        case 'duplicate':
+          return reply.ack()
+        case 'refused':
+          return reply.error(claim.code, refusalMessage(claim.code, nodeId))
+        case 'in_flight': {
+          // The same key through another instance (a reconnect landed elsewhere mid-decision).
+          const progress = await claimSettled(dagId, nodeId, key)
+          if (progress === 'accepted') return reply.ack()
+          if (progress === 'pending') return reply.outcome(engineStillDeciding(nodeId))
+          continue
+        }
+        case 'claimed': {
+          const outcome = await backplane.dispatch(dagId, { ...decision, id: key }, sender)
+          if (outcome.ok || outcome.code !== 'engine_unavailable') return reply.outcome(outcome)
+          // No answer in time. If the engine never began it, the claim goes and the gate stays open.
+          // If it did (a slow handler renews its claim), the engine's verdict is the answer.
+          await backplane.updateGate(dagId, nodeId, releaseGate(key))
+          const progress = await claimSettled(dagId, nodeId, key)
+          if (progress === 'accepted') return reply.ack()
+          return reply.outcome(progress === 'pending' ? engineStillDeciding(nodeId) : outcome)
+        }
+      }
     }
-    const failure = await callHandlers(decision, dagId, request)
-    await deps.backplane.settleGate(dagId, decision.node_id, key, failure === undefined)
-    if (failure !== undefined) return reply.error(failure.code, failure.message)
-    const resolved: DAGEvent = { type: 'human_gate_resolved', node_id: decision.node_id, decision: decision.decision }
-    if (decision.feedback !== undefined) resolved.feedback = decision.feedback
+  }
+
+  /**
+   * Waits until the claim `key` has taken effect or is gone; a live engine renews it while it works.
+   * An engine that renews for ever (a handler that never returns) is given up on after
+   * `CLAIM_FOLLOW_LEASES` leases, so no waiting decision outlives reason: `pending` then.
+   */
+  async function claimSettled (dagId: string, nodeId: string, key: string): Promise<ClaimProgress | undefined> {
+    const giveUpAt = Date.now() + CLAIM_FOLLOW_LEASES * deps.leaseMs
+    for (;;) {
+      // Undefined when the DAG itself went: as good as gone for the callers.
+      const progress = await deps.backplane().updateGate(dagId, nodeId, claimProgress(key, Date.now()))
+      if (progress !== 'pending' || Date.now() >= giveUpAt) return progress
+      await new Promise((resolve) => setTimeout(resolve, CLAIM_POLL_MS))
+    }
+  }
+
+  /** The engine's half, on the instance that drives `dagId`. */
+  async function execute (dagId: string, event: ClientEvent, sender: CommandSender): Promise<CommandOutcome> {
+    if (event.type !== 'human_decision') return callHandlers(event, dagId, sender)
+    const backplane = deps.backplane()
+    const key = event.id as string // `decide` always sends one
+    const began = await backplane.updateGate(dagId, event.node_id, beginGate(key, Date.now(), deps.leaseMs))
+    if (began !== true) {
+      return { ok: false, code: 'gate_already_decided', message: `The decision for "${event.node_id}" arrived after its claim lapsed` }
+    }
+    const renewal = setInterval(() => {
+      backplane.updateGate(dagId, event.node_id, renewGate(key, Date.now(), deps.leaseMs)).catch((error: unknown) => {
+        deps.log.warn({ err: error, dagId }, 'fastify-dag-stream: could not renew a gate claim')
+      })
+    }, deps.leaseMs / 3)
+    // A handler that never returns must not keep the process alive after app.close().
+    renewal.unref()
+    let outcome: CommandOutcome
+    try {
+      outcome = await callHandlers(event, dagId, sender)
+    } finally {
+      clearInterval(renewal)
+    }
+    await backplane.updateGate(dagId, event.node_id, settleGate(key, outcome.ok))
+    if (!outcome.ok) return outcome
+    const resolved: DAGEvent = { type: 'human_gate_resolved', node_id: event.node_id, decision: event.decision }
+    if (event.feedback !== undefined) resolved.feedback = event.feedback
     await deps.broadcast(dagId, resolved)
-    return reply.ack()
+    return outcome
   }
 
   async function authorizationRefusal (request: FastifyRequest, dagId: string, action: Action) {
@@ -95,7 +195,7 @@ export function createCommandRunner (deps: CommandDeps) {
       if (await deps.authorize(request, dagId, action)) return undefined
       return { code: 'forbidden' as const, message: `Not allowed to ${action} DAG "${dagId}"` }
     } catch (error) {
-      if ((error as { statusCode?: number }).statusCode === 401) {
+      if (isUnauthenticated(error)) {
         return { code: 'unauthorized' as const, message: 'Authentication required' }
       }
       deps.log.error({ err: error, dagId, action }, 'fastify-dag-stream: authorize threw')
@@ -103,41 +203,37 @@ export function createCommandRunner (deps: CommandDeps) {
     }
   }
 
-  async function callHandlers (event: ClientEvent, dagId: string, request: FastifyRequest) {
+  async function callHandlers (event: ClientEvent, dagId: string, sender: CommandSender): Promise<CommandOutcome> {
     if (deps.handlers.size === 0) {
-      return { code: 'not_handled' as const, message: 'No engine is listening for client events on this server' }
+      return { ok: false, code: 'not_handled', message: 'No engine is listening for client events on this server' }
     }
+    const context: ClientEventContext = { dagId, request: sender.request, sender: sender.info }
     try {
       // Sequential, in registration order: a handler may rely on an earlier one having run.
-      for (const handler of deps.handlers) await handler(event, { dagId, request })
-      return undefined
+      for (const handler of deps.handlers) await handler(event, context)
+      return { ok: true }
     } catch (error) {
       deps.log.warn({ err: error, dagId, event }, 'fastify-dag-stream: a client event handler refused an event')
       // The engine's own message reaches the user only when the engine marked it safe to show.
       const message = error instanceof EventRefusedError ? error.message : 'The engine refused this event'
-      return { code: 'handler_failed' as const, message }
+      return { ok: false, code: 'handler_failed', message }
     }
   }
+
+  return { run, execute }
 }
 
 function answer (id: string | undefined) {
-  return {
+  const reply = {
     ack: (): Reply => (id === undefined ? undefined : { type: 'ack', id }),
-    error: (code: ErrorCode, message: string): Reply => {
-      const frame: ErrorFrame = { type: 'error', code, message }
-      if (id !== undefined) frame.id = id
-      return frame
-    }
+    error: (code: ErrorCode, message: string): Reply => errorFrame(code, message, id),
+    outcome: (outcome: CommandOutcome): Reply => (outcome.ok ? reply.ack() : reply.error(outcome.code, outcome.message))
   }
+  return reply
 }
 
-function refusalMessage (code: 'gate_not_waiting' | 'gate_already_decided' | 'dag_not_found', dagId: string, nodeId: string): string {
-  switch (code) {
-    case 'gate_not_waiting':
-      return `Node "${nodeId}" is not waiting for a decision`
-    case 'gate_already_decided':
-      return `The gate of "${nodeId}" was already decided`
-    case 'dag_not_found':
-      return `DAG "${dagId}" has no execution`
-  }
+function refusalMessage (code: 'gate_not_waiting' | 'gate_already_decided', nodeId: string): string {
+  return code === 'gate_not_waiting'
+    ? `Node "${nodeId}" is not waiting for a decision`
+    : `The gate of "${nodeId}" was already decided`
 }

@@ -7,6 +7,7 @@ import type { AckFrame, ClientEvent, ControlFrame, ErrorCode, ErrorFrame, HelloF
 import type { LogEntry, Replay } from './backplane/types.js'
 import { CloseCode } from './close-codes.js'
 import type { RateLimitOptions } from './options.js'
+import { errorFrame } from './frames.js'
 import { validateClientEvent } from './validation.js'
 
 export interface ConnectionOptions {
@@ -38,6 +39,8 @@ export class Connection {
   #windowStart = 0
   #messagesInWindow = 0
   #invalidInWindow = 0
+  /** The client events of this socket, run one after the other. */
+  #commands: Promise<void> = Promise.resolve()
 
   constructor (socket: WebSocket, request: FastifyRequest, dagId: string, options: ConnectionOptions) {
     this.socket = socket
@@ -60,6 +63,9 @@ export class Connection {
     if (!replay.recovered && replay.reason !== undefined) hello.reason = replay.reason
     this.#sendControl(hello)
     if (replay.recovered) for (const entry of replay.entries) this.#sendFrame(entry.frame)
+    // The replay alone may pass maxBufferedBytes: the socket is then closed, and stays so.
+    // (The cast: TypeScript cannot see that sending may close the connection.)
+    if ((this.#phase as Phase) === 'closed') return
     const pending = this.#pending
     this.#pending = []
     this.#phase = 'live'
@@ -74,8 +80,14 @@ export class Connection {
       if (this.#pendingBytes > this.#options.maxBufferedBytes) this.#closeSlow()
       return
     }
-    if (entry.epoch === this.#epoch && entry.seq <= this.#seq) return // already sent by the replay
-    if (entry.epoch !== this.#epoch && this.#seq > 0) {
+    if (entry.epoch === this.#epoch) {
+      if (entry.seq <= this.#seq) return // already sent by the replay
+      // The last line of "never a silent gap": events this socket never got and the backplane could not
+      // recover (trimmed from the log while its instance was cut off from the others).
+      if (entry.seq > this.#seq + 1) {
+        this.#sendControl({ type: 'resync_required', epoch: entry.epoch, seq: entry.seq - 1, reason: 'history_exceeded' })
+      }
+    } else if (this.#seq > 0) {
       // The DAG's log was replaced (evicted and started again, or lost): what this client holds no
       // longer matches. Say so before the first event of the new log.
       this.#sendControl({ type: 'resync_required', epoch: entry.epoch, seq: entry.seq - 1, reason: 'epoch_changed' })
@@ -163,7 +175,10 @@ export class Connection {
       this.#refuse(result.code, result.message, id)
       return
     }
-    this.#options.runCommand(result.value, this).then(
+    const event = result.value
+    // One at a time, in the order sent: a dashboard's pause, decision and resume reach the engine as
+    // the user made them, even when a decision takes longer to check than a pause.
+    this.#commands = this.#commands.then(() => this.#options.runCommand(event, this)).then(
       (reply) => {
         if (reply !== undefined && this.#phase !== 'closed') this.#sendControl(reply)
       },
@@ -175,9 +190,7 @@ export class Connection {
   }
 
   #refuse (code: ErrorCode, message: string, id?: string): void {
-    const frame: ErrorFrame = { type: 'error', code, message }
-    if (id !== undefined) frame.id = id
-    this.#sendControl(frame)
+    this.#sendControl(errorFrame(code, message, id))
     if (this.#options.rateLimit !== false && ++this.#invalidInWindow > this.#options.rateLimit.maxInvalid) {
       this.#rateLimited('too many invalid messages')
     }

@@ -31,6 +31,16 @@ export const OriginNotAllowedError = createError(
   403
 )
 
+/**
+ * The backplane's store (Redis) cannot be reached: `broadcast` rejects with it, REST routes and new
+ * stream upgrades answer 503 with it. Open streams stay open and catch up when the store is back.
+ */
+export const BackplaneUnavailableError = createError(
+  'FST_DAG_STREAM_BACKPLANE_UNAVAILABLE',
+  'fastify-dag-stream: the backplane is unavailable (%s)',
+  503
+)
+
 /** `broadcast` after `app.close()`. */
 export const ClosedError = createError('FST_DAG_STREAM_CLOSED', 'fastify-dag-stream is closed')
 

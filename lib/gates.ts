@@ -1,55 +1,155 @@
-// The rules of human gates, for one DAG:
-//   - a decision is only taken for a gate that is open (human_gate_waiting seen, not yet resolved);
+// The rules of human gates, as pure functions over one gate's record. Every backplane stores records
+// and applies these functions atomically (memory: in one tick; Redis: compare-and-set), so one set of
+// rules holds on one process and on N instances:
+//   - a decision is only taken for a gate that is open (human_gate_waiting seen, not yet resolved,
+//     run not finished);
 //   - the first decision wins: while it is being applied, and after it was accepted, another decision
 //     for the same gate is refused;
 //   - the same decision key again gets the same answer, and the engine is not asked twice;
-//   - if the engine refuses the decision, the gate stays open and the key is forgotten, so the same
-//     decision may be sent again.
-// The book only holds the latest round per node, so it is bounded by the number of nodes.
+//   - if the engine refuses the decision, or never got it, the gate stays open and the key is
+//     forgotten, so the same decision may be sent again;
+//   - a claim is a lease: if the instance applying it dies, the claim lapses after `leaseMs` and the
+//     gate can be decided again. An accepted decision never lapses.
+// A DAG keeps one record per gated node (the latest round), so the book is bounded by the DAG's size.
+
+import type { DAGEvent } from '../schemas/events.js'
+import type { DagStatus, GateTransition } from './backplane/types.js'
+import { isFinished } from './reducer.js'
 
 export type GateClaim =
   | { kind: 'claimed' }
   /** This key already took effect: answer with the same ack. */
   | { kind: 'duplicate' }
-  /** This key is being applied right now (e.g. re-sent after a reconnect). */
+  /** This key is being applied right now (e.g. re-sent through another instance after a reconnect). */
   | { kind: 'in_flight' }
   | { kind: 'refused'; code: 'gate_not_waiting' | 'gate_already_decided' }
 
-interface Claim {
+/** `waiting`: a human may decide. `decided`: the engine resolved the gate (by a decision or itself). */
+export type GatePhase = 'waiting' | 'decided'
+
+export interface ClaimRecord {
   key: string
-  accepted: boolean
+  /** claimed: on its way to the engine; applying: the engine's handlers run; accepted: it took effect. */
+  state: 'claimed' | 'applying' | 'accepted'
+  /** When a claim that has not taken effect lapses (ms since the epoch). */
+  expiresAt: number
 }
 
-export class GateBook {
-  readonly #claims = new Map<string, Claim>()
+export interface GateRecord {
+  phase?: GatePhase
+  claim?: ClaimRecord
+}
 
-  /** Asks to decide the gate of `nodeId` under `key`. `gateOpen` comes from the DAG's state. */
-  claim (nodeId: string, key: string, gateOpen: boolean): GateClaim {
-    const existing = this.#claims.get(nodeId)
+/**
+ * What a DAG event does to the gate book. It never depends on the stored record, so a backplane can
+ * write it together with the append, in the same atomic step.
+ */
+export interface GateWrite {
+  nodeId: string
+  /** The new phase; undefined removes the gate (its node was removed). */
+  phase: GatePhase | undefined
+  /** A new round (or a removed node) forgets the previous round's claim. */
+  clearClaim: boolean
+}
+
+export function gateWriteFor (event: DAGEvent): GateWrite | undefined {
+  switch (event.type) {
+    case 'human_gate_waiting':
+      return { nodeId: event.node_id, phase: 'waiting', clearClaim: true }
+    case 'human_gate_resolved':
+      return { nodeId: event.node_id, phase: 'decided', clearClaim: false }
+    case 'dag_mutated':
+      return event.mutation.op === 'remove_node' ? { nodeId: event.mutation.node_id, phase: undefined, clearClaim: true } : undefined
+    default:
+      return undefined
+  }
+}
+
+export function applyGateWrite (record: GateRecord, write: GateWrite): GateRecord {
+  const next: GateRecord = {}
+  if (write.phase !== undefined) next.phase = write.phase
+  if (!write.clearClaim && record.claim !== undefined) next.claim = record.claim
+  return next
+}
+
+/** The claim that still counts: accepted, or not yet lapsed. */
+function liveClaim (record: GateRecord, now: number): ClaimRecord | undefined {
+  const claim = record.claim
+  return claim !== undefined && (claim.state === 'accepted' || claim.expiresAt > now) ? claim : undefined
+}
+
+function withClaim (record: GateRecord, claim: ClaimRecord | undefined): GateRecord {
+  const next: GateRecord = {}
+  if (record.phase !== undefined) next.phase = record.phase
+  if (claim !== undefined) next.claim = claim
+  return next
+}
+
+/** A dashboard asks to decide the gate under `key`. */
+export function claimGate (key: string, now: number, leaseMs: number): GateTransition<GateClaim> {
+  return (record: GateRecord, dag: DagStatus) => {
+    const existing = liveClaim(record, now)
     if (existing !== undefined) {
-      if (existing.key !== key) return { kind: 'refused', code: 'gate_already_decided' }
-      return existing.accepted ? { kind: 'duplicate' } : { kind: 'in_flight' }
+      if (existing.key !== key) return { result: { kind: 'refused', code: 'gate_already_decided' }, next: record }
+      return { result: { kind: existing.state === 'accepted' ? 'duplicate' : 'in_flight' }, next: record }
     }
-    if (!gateOpen) return { kind: 'refused', code: 'gate_not_waiting' }
-    this.#claims.set(nodeId, { key, accepted: false })
-    return { kind: 'claimed' }
+    if (record.phase === 'decided') return { result: { kind: 'refused', code: 'gate_already_decided' }, next: record }
+    if (record.phase !== 'waiting' || isFinished(dag.status)) {
+      return { result: { kind: 'refused', code: 'gate_not_waiting' }, next: record }
+    }
+    return { result: { kind: 'claimed' }, next: withClaim(record, { key, state: 'claimed', expiresAt: now + leaseMs }) }
   }
+}
 
-  /** Records what the engine did with a claimed decision. */
-  settle (nodeId: string, key: string, accepted: boolean): void {
-    const claim = this.#claims.get(nodeId)
-    if (claim?.key !== key) return
-    if (accepted) claim.accepted = true
-    else this.#claims.delete(nodeId)
+/**
+ * The engine's instance is about to run its handlers for the claim `key`: true if the claim still
+ * holds (it renews the lease for the handlers), false if it lapsed or was replaced meanwhile.
+ */
+export function beginGate (key: string, now: number, leaseMs: number): GateTransition<boolean> {
+  return (record: GateRecord) => {
+    const claim = liveClaim(record, now)
+    if (claim?.key !== key || claim.state !== 'claimed') return { result: false, next: record }
+    return { result: true, next: withClaim(record, { key, state: 'applying', expiresAt: now + leaseMs }) }
   }
+}
 
-  /** A new `human_gate_waiting` for this node starts a new round. */
-  reopen (nodeId: string): void {
-    this.#claims.delete(nodeId)
+/**
+ * The engine's instance is still running its handlers for the claim `key`: it keeps the claim alive,
+ * so a slow handler is not mistaken for a dead instance. Only an instance that stops renewing (it
+ * died, or its event loop is stuck) lets the claim lapse.
+ */
+export function renewGate (key: string, now: number, leaseMs: number): GateTransition<void> {
+  return (record: GateRecord) => {
+    const claim = liveClaim(record, now)
+    if (claim?.key !== key || claim.state !== 'applying') return { result: undefined, next: record }
+    return { result: undefined, next: withClaim(record, { ...claim, expiresAt: now + leaseMs }) }
   }
+}
 
-  /** The engine resolved the gate itself (e.g. a timeout): later decisions are "already decided". */
-  resolvedByEngine (nodeId: string): void {
-    if (!this.#claims.get(nodeId)?.accepted) this.#claims.set(nodeId, { key: '', accepted: true })
+/** Where the claim `key` stands: taken effect, still on its way or being applied, or gone (lapsed or refused). */
+export type ClaimProgress = 'accepted' | 'pending' | 'gone'
+
+/** Reads the progress of the claim `key` without changing anything. */
+export function claimProgress (key: string, now: number): GateTransition<ClaimProgress> {
+  return (record: GateRecord) => {
+    const claim = liveClaim(record, now)
+    const progress: ClaimProgress = claim?.key !== key ? 'gone' : claim.state === 'accepted' ? 'accepted' : 'pending'
+    return { result: progress, next: record }
+  }
+}
+
+/** Records what the engine did with the claim `key`: accepted, or refused (the gate stays open). */
+export function settleGate (key: string, accepted: boolean): GateTransition<void> {
+  return (record: GateRecord) => {
+    if (record.claim?.key !== key) return { result: undefined, next: record }
+    return { result: undefined, next: withClaim(record, accepted ? { ...record.claim, state: 'accepted' } : undefined) }
+  }
+}
+
+/** The claim `key` never reached the engine (its instance is gone): forget it, unless it already began. */
+export function releaseGate (key: string): GateTransition<void> {
+  return (record: GateRecord) => {
+    if (record.claim?.key !== key || record.claim.state !== 'claimed') return { result: undefined, next: record }
+    return { result: undefined, next: withClaim(record, undefined) }
   }
 }

@@ -8,9 +8,11 @@ export type { ClientEventContext, ClientEventHandler } from './commands.js'
 export type { Action, AsyncApiRouteOptions, Authorize, DagStreamOptions, RateLimitOptions } from './options.js'
 export { buildAsyncApiDocument, type AsyncApiDocument, type AsyncApiOptions } from './asyncapi.js'
 export {
+  DEFAULT_COMMAND_TIMEOUT_MS,
   DEFAULT_HEARTBEAT_MS,
   DEFAULT_HISTORY_SIZE,
   DEFAULT_MAX_BUFFERED_BYTES,
+  DEFAULT_MAX_IDLE_MS,
   DEFAULT_MAX_PAYLOAD,
   DEFAULT_PREFIX,
   DEFAULT_RATE_LIMIT,
@@ -19,7 +21,19 @@ export {
 export * from './errors.js'
 export { CloseCode, closeCodeDescriptions, shouldReconnect } from './close-codes.js'
 export { applyEvent, createState, fromSnapshot, isFinished, toSnapshot, type DAGState } from './reducer.js'
-export { MemoryBackplane, type MemoryBackplaneOptions } from './backplane/memory.js'
-export type { Backplane, DagStatus, LogEntry, LogListener, Replay } from './backplane/types.js'
-export type { GateClaim } from './gates.js'
+export { MemoryBackplane, memoryBackplane } from './backplane/memory.js'
+export type {
+  Backplane,
+  BackplaneProvider,
+  BackplaneSettings,
+  CommandExecutor,
+  CommandOutcome,
+  CommandSender,
+  DagStatus,
+  GateTransition,
+  LogEntry,
+  LogListener,
+  Replay
+} from './backplane/types.js'
+export type { ClaimRecord, GateClaim, GatePhase, GateRecord } from './gates.js'
 export type * from '../schemas/index.js'

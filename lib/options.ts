@@ -2,10 +2,12 @@
 // message that says what to do, instead of misbehaving later.
 
 import type { FastifyRequest } from 'fastify'
-import type { Backplane } from './backplane/types.js'
+import { memoryBackplane } from './backplane/memory.js'
+import type { BackplaneProvider } from './backplane/types.js'
 import { InvalidOptionError } from './errors.js'
+import { DEFAULT_PREFIX } from './prefix.js'
 
-export const DEFAULT_PREFIX = '/api/dags'
+export { DEFAULT_PREFIX } from './prefix.js'
 /** 64 KiB: a human decision with generous feedback fits; a flood does not. */
 export const DEFAULT_MAX_PAYLOAD = 64 * 1024
 /** Below the 60 s idle timeout of common proxies and load balancers, so they never cut a quiet stream. */
@@ -13,6 +15,10 @@ export const DEFAULT_HEARTBEAT_MS = 25_000
 export const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024
 export const DEFAULT_HISTORY_SIZE = 1000
 export const DEFAULT_RETAIN_FINISHED_MS = 5 * 60_000
+/** A day: far longer than any run's quiet spell, short enough that dead engines' runs go away. */
+export const DEFAULT_MAX_IDLE_MS = 24 * 60 * 60_000
+/** Long enough for an engine's handler to do real work, short enough for a person waiting on a click. */
+export const DEFAULT_COMMAND_TIMEOUT_MS = 10_000
 export const DEFAULT_RATE_LIMIT: RateLimitOptions = { max: 100, timeWindow: 1000, maxInvalid: 10 }
 
 /** What a caller wants to do with a DAG: read it, decide its human gates, or pause/resume/cancel it. */
@@ -59,8 +65,31 @@ export interface DagStreamOptions {
   retainFinishedMs?: number
   /** Per-socket inbound rate limit, or false to disable. @default { max: 100, timeWindow: 1000, maxInvalid: 10 } */
   rateLimit?: RateLimitOptions | false
-  /** Where DAG logs live. @default an in-memory backplane built from historySize and retainFinishedMs */
-  backplane?: Backplane
+  /**
+   * A DAG with no event for this long is evicted, whatever its status (its engine died mid-run).
+   * @default 86400000 (24 h)
+   */
+  maxIdleMs?: number
+  /**
+   * How long a client event may wait for the engine (on this instance or the one that drives the DAG)
+   * before the sender gets `error {code:'engine_unavailable'}`; also the lease of a human gate's claim.
+   * @default 10000
+   */
+  commandTimeoutMs?: number
+  /**
+   * What `onClientEvent` handlers learn about the sender, as `context.sender`: return JSON (the user
+   * behind a decision, say), since it may travel to the instance that drives the DAG.
+   * @default () => undefined
+   * @example describeSender: (request) => ({ user: request.user.id })
+   */
+  describeSender?: (request: FastifyRequest) => unknown
+  /**
+   * Where DAG logs live: `'memory'` (one process) or a provider such as `redisBackplane({ url })` from
+   * `fastify-dag-stream/redis` (N instances). `historySize`, `retainFinishedMs`, `maxIdleMs` and
+   * `commandTimeoutMs` apply to either. The plugin creates it and closes it with the app.
+   * @default 'memory'
+   */
+  backplane?: 'memory' | BackplaneProvider
   /**
    * Serve the AsyncAPI 3 document of the stream protocol at `path` (a GET route), or false.
    * @default false
@@ -84,12 +113,20 @@ export interface ResolvedOptions {
   maxBufferedBytes: number
   historySize: number
   retainFinishedMs: number
+  maxIdleMs: number
+  commandTimeoutMs: number
+  describeSender: (request: FastifyRequest) => unknown
   rateLimit: Required<RateLimitOptions> | false
-  backplane?: Backplane
+  backplane: BackplaneProvider
   asyncapi: AsyncApiRouteOptions | false
 }
 
 const allowAll: Authorize = () => true
+
+/** Whether `authorize` threw to ask for authentication (UnauthorizedError, or any error with status 401). */
+export function isUnauthenticated (error: unknown): boolean {
+  return (error as { statusCode?: unknown } | null)?.statusCode === 401
+}
 
 export function resolveOptions (options: DagStreamOptions): ResolvedOptions {
   const prefix = options.prefix ?? DEFAULT_PREFIX
@@ -109,6 +146,9 @@ export function resolveOptions (options: DagStreamOptions): ResolvedOptions {
     maxBufferedBytes: positiveInteger('maxBufferedBytes', options.maxBufferedBytes, DEFAULT_MAX_BUFFERED_BYTES),
     historySize: positiveInteger('historySize', options.historySize, DEFAULT_HISTORY_SIZE),
     retainFinishedMs: positiveInteger('retainFinishedMs', options.retainFinishedMs, DEFAULT_RETAIN_FINISHED_MS),
+    maxIdleMs: positiveInteger('maxIdleMs', options.maxIdleMs, DEFAULT_MAX_IDLE_MS),
+    commandTimeoutMs: positiveInteger('commandTimeoutMs', options.commandTimeoutMs, DEFAULT_COMMAND_TIMEOUT_MS),
+    describeSender: resolveDescribeSender(options.describeSender),
     rateLimit: resolveRateLimit(options.rateLimit),
     backplane: resolveBackplane(options.backplane),
     asyncapi: resolveAsyncApi(options.asyncapi)
@@ -146,21 +186,23 @@ function resolveRateLimit (rateLimit: unknown): Required<RateLimitOptions> | fal
   }
 }
 
-const BACKPLANE_METHODS = [
-  'append', 'snapshot', 'status', 'replay', 'list', 'subscribe', 'claimGate', 'settleGate', 'close'
-] as const satisfies ReadonlyArray<keyof Backplane>
-// The list restates the interface for the runtime check; this makes a method added to Backplane but
-// not listed here a compile error, so the two cannot drift apart.
-type UnlistedMethod = Exclude<keyof Backplane, (typeof BACKPLANE_METHODS)[number]>
-const everyBackplaneMethodListed: [UnlistedMethod] extends [never] ? true : never = true
-
-function resolveBackplane (backplane: unknown): Backplane | undefined {
-  if (backplane === undefined) return undefined
-  const missing = BACKPLANE_METHODS.filter((method) => typeof (backplane as Record<string, unknown> | null)?.[method] !== 'function')
-  if (missing.length > 0) {
-    throw new InvalidOptionError(`"backplane" must implement the Backplane interface; missing: ${missing.join(', ')}`)
+function resolveBackplane (backplane: unknown): BackplaneProvider {
+  if (backplane === undefined || backplane === 'memory') return memoryBackplane
+  const provider = backplane as Partial<BackplaneProvider> | null
+  if (typeof provider?.create !== 'function' || typeof provider.kind !== 'string') {
+    throw new InvalidOptionError(
+      `"backplane" must be 'memory' or a provider such as redisBackplane({ url }) from 'fastify-dag-stream/redis', got ${show(backplane)}`
+    )
   }
-  return backplane as Backplane
+  return provider as BackplaneProvider
+}
+
+function resolveDescribeSender (describeSender: unknown): (request: FastifyRequest) => unknown {
+  if (describeSender === undefined) return () => undefined
+  if (typeof describeSender !== 'function') {
+    throw new InvalidOptionError(`"describeSender" must be a function (request) => JSON, got ${show(describeSender)}`)
+  }
+  return describeSender as (request: FastifyRequest) => unknown
 }
 
 function resolveAsyncApi (asyncapi: unknown): AsyncApiRouteOptions | false {

@@ -12,18 +12,18 @@ import { Identifier } from '../schemas/events.js'
 import { ListRoute, SnapshotRoute, StreamRoute } from '../schemas/routes.js'
 import type { DAGSnapshot } from '../schemas/snapshot.js'
 import { buildAsyncApiDocument } from './asyncapi.js'
-import { MemoryBackplane } from './backplane/memory.js'
 import { CloseCode } from './close-codes.js'
-import { createCommandRunner, type ClientEventHandler } from './commands.js'
+import { createCommands, type ClientEventHandler } from './commands.js'
 import { Connection } from './connection.js'
 import {
+  BackplaneUnavailableError,
   DagNotFoundError,
   ForbiddenError,
   InvalidDagIdError,
   InvalidEventError,
   OriginNotAllowedError
 } from './errors.js'
-import { resolveOptions, type Action, type DagStreamOptions } from './options.js'
+import { isUnauthenticated, resolveOptions, type Action, type DagStreamOptions } from './options.js'
 import { Rooms } from './rooms.js'
 import { validateDagEvent } from './validation.js'
 
@@ -31,16 +31,20 @@ import { validateDagEvent } from './validation.js'
 export interface DagStream {
   /**
    * Validates `event`, numbers it, applies it to the DAG's state and sends it to every dashboard
-   * watching `dagId`. Throws at once (InvalidEventError, naming the field) if the event is malformed.
-   * The returned promise resolves with the event as delivered; ignoring it is safe (a failure is logged
-   * and never becomes an unhandled rejection).
+   * watching `dagId`, on every instance. Throws at once (InvalidEventError, naming the field) if the
+   * event is malformed. The returned promise resolves with the event as delivered, or rejects with
+   * BackplaneUnavailableError when Redis cannot be reached; ignoring it is safe (a failure is logged
+   * and never becomes an unhandled rejection). Calls for one DAG take effect in call order, awaited
+   * or not.
    * @example app.dagStream.broadcast('run-42', { type: 'node_state', node_id: 'fetch', status: 'running' })
    */
   broadcast(dagId: string, event: DAGEvent): Promise<SequencedEvent>
   /** The DAG's state as `GET {prefix}/:id` returns it, or undefined for an unknown DAG. */
   snapshot(dagId: string): Promise<DAGSnapshot | undefined>
   /**
-   * Receives human decisions and pause/resume/cancel from dashboards. Returns the unsubscribe function.
+   * Receives human decisions and pause/resume/cancel from dashboards, on the instance that drives the
+   * DAG (the last one that broadcast to it), wherever the dashboard is connected. Returns the
+   * unsubscribe function.
    * @example app.dagStream.onClientEvent(async (event, { dagId }) => engine.handle(dagId, event))
    */
   onClientEvent(handler: ClientEventHandler): () => void
@@ -58,10 +62,6 @@ const isIdentifier = TypeCompiler.Compile(Identifier)
 
 const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, rawOptions) => {
   const options = resolveOptions(rawOptions)
-  const backplane =
-    options.backplane ??
-    new MemoryBackplane({ historySize: options.historySize, retainFinishedMs: options.retainFinishedMs })
-  const rooms = new Rooms<Connection>(backplane)
   const handlers = new Set<ClientEventHandler>()
 
   function broadcast (dagId: string, event: DAGEvent): Promise<SequencedEvent> {
@@ -70,12 +70,41 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     if (!validation.ok) throw new InvalidEventError(dagId, validation.message)
     const appended = backplane.append(dagId, validation.value)
     // The catch marks the promise handled, so a caller that ignores it never sees an unhandled
-    // rejection; a caller that awaits it still gets the error.
-    appended.catch((error: unknown) => fastify.log.error({ err: error, dagId }, 'fastify-dag-stream: broadcast failed'))
+    // rejection; a caller that awaits it still gets the error. An outage is logged once by the
+    // backplane, not once per broadcast.
+    appended.catch((error: unknown) => {
+      if (!(error instanceof BackplaneUnavailableError)) fastify.log.error({ err: error, dagId }, 'fastify-dag-stream: broadcast failed')
+    })
     return appended
   }
 
-  const runCommand = createCommandRunner({ backplane, authorize: options.authorize, handlers, broadcast, log: fastify.log })
+  const commands = createCommands({
+    backplane: () => backplane,
+    authorize: options.authorize,
+    describeSender: options.describeSender,
+    handlers,
+    broadcast,
+    leaseMs: options.commandTimeoutMs,
+    log: fastify.log
+  })
+  const backplane = options.backplane.create({
+    historySize: options.historySize,
+    retainFinishedMs: options.retainFinishedMs,
+    maxIdleMs: options.maxIdleMs,
+    commandTimeoutMs: options.commandTimeoutMs,
+    execute: commands.execute,
+    log: fastify.log
+  })
+  const rooms = new Rooms<Connection>(backplane)
+  fastify.addHook('onClose', async () => backplane.close())
+  try {
+    await backplane.ready()
+  } catch (error) {
+    // Registration fails loudly when the backplane cannot serve (Redis unreachable at boot), and
+    // leaves no connection retrying behind, whether or not the application closes the app.
+    await backplane.close()
+    throw error
+  }
 
   fastify.decorate('dagStream', {
     broadcast,
@@ -99,8 +128,6 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
   })
   fastify.addHook('onClose', async () => {
     clearInterval(heartbeat)
-    // Close only what we created: a backplane passed in belongs to the application.
-    if (options.backplane === undefined) await backplane.close()
   })
 
   if (!fastify.hasDecorator('websocketServer')) {
@@ -124,8 +151,8 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
         (allowed) => {
           if (!allowed) connection.close(CloseCode.FORBIDDEN, 'no longer allowed to view this DAG')
         },
-        (error: { statusCode?: number }) => {
-          if (error?.statusCode === 401) {
+        (error: unknown) => {
+          if (isUnauthenticated(error)) {
             connection.close(CloseCode.UNAUTHORIZED, 'credentials expired')
             return
           }
@@ -138,6 +165,11 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
   // ---------------------------------------------------------------------------------------------
   // Guards that run before a route's handler, hence before any WebSocket upgrade.
   // ---------------------------------------------------------------------------------------------
+  // Refused before the upgrade: a socket opened now could neither replay nor follow the log.
+  function requireBackplane (): void {
+    if (!backplane.isAvailable()) throw new BackplaneUnavailableError('cannot open a stream now')
+  }
+
   async function requireAllowed (request: FastifyRequest, dagId: string, action: Action): Promise<void> {
     if (!(await options.authorize(request, dagId, action))) throw new ForbiddenError(action, dagId)
   }
@@ -161,7 +193,7 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     app.get(path, async () => document)
   }
 
-  app.get(`${prefix}`, { schema: { ...ListRoute, tags: ['dags'], summary: 'List the DAGs this server holds' } }, async (request) => {
+  app.get(`${prefix}`, { schema: { ...ListRoute, tags: ['dags'], summary: 'List the DAGs of every instance, most recently updated first' } }, async (request) => {
     const { limit, offset } = request.query
     const page = await backplane.list(limit, offset)
     const allowed = await Promise.all(page.dags.map((dag) => options.authorize(request, dag.dag_id, 'view')))
@@ -187,7 +219,10 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
       schema: StreamRoute,
       websocket: true,
       onRequest: async (request) => checkOrigin(request),
-      preHandler: async (request) => requireAllowed(request, request.params.id, 'view')
+      preHandler: async (request) => {
+        await requireAllowed(request, request.params.id, 'view')
+        requireBackplane()
+      }
     },
     async (socket, request) => {
       const dagId = request.params.id
@@ -196,13 +231,13 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
         maxBufferedBytes: options.maxBufferedBytes,
         rateLimit: options.rateLimit,
         onClose: (closed) => rooms.leave(dagId, closed),
-        runCommand: (event, from) => runCommand(event, { dagId: from.dagId, request: from.request })
+        runCommand: (event, from) => commands.run(event, { dagId: from.dagId, request: from.request })
       })
-      // Join before reading the log: whatever is appended while the replay is read waits in the
-      // connection, and the hand-off drops what the replay already covered.
-      rooms.join(dagId, connection)
       const { since, epoch } = request.query
       try {
+        // Join before reading the log: whatever is appended while the replay is read waits in the
+        // connection, and the hand-off drops what the replay already covered.
+        await rooms.join(dagId, connection)
         connection.start(await backplane.replay(dagId, since === undefined ? undefined : { epoch: epoch ?? '', seq: since }))
       } catch (error) {
         request.log.error({ err: error, dagId }, 'fastify-dag-stream: could not start the stream')

@@ -1,3 +1,6 @@
+// `fastify-dag-stream/reducer` (browser-safe: type imports only, so a custom React Flow store can use it
+// without pulling in fastify or ws).
+//
 // The one place that knows what an event does to a DAG's state. The server uses it to keep the
 // snapshot current; the client store uses it to apply the stream. Both therefore agree by construction.
 //
@@ -49,6 +52,16 @@ export function edgeKey (from: string, to: string): string {
   return `${from}\u0000${to}`
 }
 
+/**
+ * The run's status after `event`, or undefined when the event leaves it as it was. The reducer sets
+ * the status through it, and a backplane that keeps the status beside the log (Redis) uses it too.
+ */
+export function statusAfter (event: DAGEvent): ExecutionStatus | undefined {
+  if (event.type === 'execution_complete') return 'completed'
+  if (event.type === 'execution_status') return event.status
+  return undefined
+}
+
 /** Applies one event to `state` and returns it. */
 export function applyEvent (state: DAGState, event: DAGEvent): DAGState {
   switch (event.type) {
@@ -73,7 +86,7 @@ export function applyEvent (state: DAGState, event: DAGEvent): DAGState {
       state.cost = { spent: event.spent, budget: event.budget, remaining: event.remaining }
       break
     case 'execution_complete':
-      state.status = 'completed'
+      state.status = statusAfter(event) as ExecutionStatus
       state.results = event.results
       state.gates.clear()
       break
@@ -94,7 +107,7 @@ export function applyEvent (state: DAGState, event: DAGEvent): DAGState {
       break
     }
     case 'execution_status':
-      state.status = event.status
+      state.status = statusAfter(event) as ExecutionStatus
       // A finished run waits for nobody: its gates can no longer be decided.
       if (isFinished(event.status)) state.gates.clear()
       break

@@ -9,7 +9,8 @@ export interface RoomMember {
 
 interface Room<Member extends RoomMember> {
   members: Set<Member>
-  unsubscribe: () => void
+  /** Resolves with the unsubscribe function once the backplane delivers live entries. */
+  subscribed: Promise<() => void>
 }
 
 export class Rooms<Member extends RoomMember> {
@@ -20,25 +21,35 @@ export class Rooms<Member extends RoomMember> {
     this.#backplane = backplane
   }
 
-  /** Adds a member; from now on it receives every entry appended to the DAG. */
-  join (dagId: string, member: Member): void {
+  /**
+   * Adds a member. Once the promise resolves, it receives every entry appended to the DAG; read the
+   * log only then, so that nothing appended in between is missed. Rejects if the backplane cannot
+   * subscribe (the caller closes the member, which then leaves).
+   */
+  async join (dagId: string, member: Member): Promise<void> {
     let room = this.#rooms.get(dagId)
     if (room === undefined) {
       const members = new Set<Member>()
-      const unsubscribe = this.#backplane.subscribe(dagId, (entry) => {
+      const subscribed = this.#backplane.subscribe(dagId, (entry) => {
         for (const each of members) each.deliver(entry)
       })
-      this.#rooms.set(dagId, (room = { members, unsubscribe }))
+      const created: Room<Member> = (room = { members, subscribed })
+      this.#rooms.set(dagId, created)
+      // A failed subscription must not stay behind for the next socket of this DAG to wait on.
+      subscribed.catch(() => {
+        if (this.#rooms.get(dagId) === created) this.#rooms.delete(dagId)
+      })
     }
     room.members.add(member)
+    await room.subscribed
   }
 
   /** Removes a member; an empty room unsubscribes and is dropped, so rooms never outlive their sockets. */
   leave (dagId: string, member: Member): void {
     const room = this.#rooms.get(dagId)
     if (room === undefined || !room.members.delete(member) || room.members.size > 0) return
-    room.unsubscribe()
     this.#rooms.delete(dagId)
+    room.subscribed.then((unsubscribe) => unsubscribe(), () => {})
   }
 
   /** How many members watch `dagId`, or all DAGs when omitted. */

@@ -268,9 +268,14 @@ export const ErrorCode = Type.Union(
     Type.Literal('gate_not_waiting'),
     Type.Literal('gate_already_decided'),
     Type.Literal('not_handled'),
-    Type.Literal('handler_failed')
+    Type.Literal('handler_failed'),
+    Type.Literal('engine_unavailable')
   ],
-  { $id: 'ErrorCode' }
+  {
+    $id: 'ErrorCode',
+    description:
+      'engine_unavailable: the instance that drives the DAG is gone or did not answer in time; the event did not take effect (a gate stays open), so it may be sent again.'
+  }
 )
 export type ErrorCode = Static<typeof ErrorCode>
 

@@ -30,7 +30,7 @@ export type ListQuery = Static<typeof ListQuery>
 export const DAGList = Type.Object(
   {
     dags: Type.Array(DAGSummary),
-    total: Type.Integer({ minimum: 0, description: 'How many DAGs this server holds, before paging and authorization.' }),
+    total: Type.Integer({ minimum: 0, description: 'How many DAGs the backplane holds (every instance), before paging and authorization.' }),
     limit: Type.Integer(),
     offset: Type.Integer()
   },
@@ -52,12 +52,12 @@ export type HttpError = Static<typeof HttpError>
 
 export const SnapshotRoute = {
   params: DagParams,
-  response: { 200: DAGSnapshot, 401: HttpError, 403: HttpError, 404: HttpError }
+  response: { 200: DAGSnapshot, 401: HttpError, 403: HttpError, 404: HttpError, 503: HttpError }
 } as const
 
 export const ListRoute = {
   querystring: ListQuery,
-  response: { 200: DAGList, 401: HttpError }
+  response: { 200: DAGList, 401: HttpError, 503: HttpError }
 } as const
 
 export const StreamRoute = {

@@ -1,7 +1,7 @@
 // The plugin against backplanes that answer slowly or fail, as a networked one (Redis) can.
 
 import t from 'tap'
-import { CloseCode, MemoryBackplane, type Replay } from '../lib/index.js'
+import { BackplaneUnavailableError, CloseCode, MemoryBackplane, type BackplaneSettings, type CommandExecutor, type LogListener, type Replay } from '../lib/index.js'
 import type { SequencedEvent } from '../schemas/index.js'
 import { build, TestClient } from './helpers.js'
 
@@ -14,8 +14,8 @@ class SlowReplayBackplane extends MemoryBackplane {
   readonly #gate = new Promise<void>((resolve) => { this.release = resolve })
   readonly #readFirst: boolean
 
-  constructor (readFirst: boolean) {
-    super({ historySize: 100, retainFinishedMs: 1000 })
+  constructor (settings: BackplaneSettings, readFirst: boolean) {
+    super(settings)
     this.#readFirst = readFirst
   }
 
@@ -32,8 +32,8 @@ class SlowReplayBackplane extends MemoryBackplane {
 
 for (const readFirst of [true, false]) {
   t.test(`events appended while a resume is served arrive once each, in order (log read ${readFirst ? 'before' : 'after'} them)`, async (t) => {
-    const backplane = new SlowReplayBackplane(readFirst)
-    const { app, url } = await build(t, { backplane })
+    let backplane!: SlowReplayBackplane
+    const { app, url } = await build(t, { backplane: { kind: 'slow', create: (settings) => (backplane = new SlowReplayBackplane(settings, readFirst)) } })
     for (let i = 0; i < 5; i++) await app.dagStream.broadcast('d', { type: 'node_state', node_id: `n${i}`, status: 'running' })
     const epoch = (await app.dagStream.snapshot('d'))?.epoch as string
     const client = await TestClient.open(url(`/api/dags/d/stream?since=2&epoch=${epoch}`))
@@ -50,8 +50,11 @@ for (const readFirst of [true, false]) {
 }
 
 t.test('a socket whose join takes too long for the live traffic is closed as a slow consumer', async (t) => {
-  const backplane = new SlowReplayBackplane(true)
-  const { app, url } = await build(t, { backplane, maxBufferedBytes: 4096 })
+  let backplane!: SlowReplayBackplane
+  const { app, url } = await build(t, {
+    backplane: { kind: 'slow', create: (settings) => (backplane = new SlowReplayBackplane(settings, true)) },
+    maxBufferedBytes: 4096
+  })
   const client = await TestClient.open(url('/api/dags/d/stream'))
   for (let i = 0; i < 100; i++) await app.dagStream.broadcast('d', { type: 'node_state', node_id: `n${i}`, status: 'running', output: 'x'.repeat(100) })
   t.equal(app.dagStream.connections('d'), 0, 'it left its room as soon as its pending events passed the cap')
@@ -66,7 +69,7 @@ t.test('a backplane that fails to read the log closes the socket with 1011 (reco
       throw new Error('connection to the log store lost')
     }
   }
-  const { url } = await build(t, { backplane: new BrokenBackplane({ historySize: 10, retainFinishedMs: 1000 }) })
+  const { url } = await build(t, { backplane: { kind: 'broken', create: (settings) => new BrokenBackplane(settings) } })
   const client = await TestClient.open(url('/api/dags/d/stream'))
   t.same(await client.closed, { code: CloseCode.INTERNAL_ERROR, reason: 'could not read the DAG log' })
 })
@@ -77,10 +80,125 @@ t.test('a backplane that fails while a command runs closes the socket with 1011 
       throw new Error('connection to the log store lost')
     }
   }
-  const { app, url } = await build(t, { backplane: new FlakyBackplane({ historySize: 10, retainFinishedMs: 1000 }) })
+  const { app, url } = await build(t, { backplane: { kind: 'flaky', create: (settings) => new FlakyBackplane(settings) } })
   app.dagStream.onClientEvent(() => {})
   const client = await TestClient.open(url('/api/dags/d/stream'))
   await client.next()
   client.send({ type: 'pause_execution', id: 'p' })
   t.same(await client.closed, { code: CloseCode.INTERNAL_ERROR, reason: 'internal error' })
+})
+
+t.test('a backplane that cannot subscribe closes the socket with 1011 and leaves no room behind', async (t) => {
+  class DeafBackplane extends MemoryBackplane {
+    override async subscribe (): Promise<() => void> {
+      throw new Error('subscriber connection lost')
+    }
+  }
+  const { app, url } = await build(t, { backplane: { kind: 'deaf', create: (settings) => new DeafBackplane(settings) } })
+  const clients = await Promise.all([1, 2].map(() => TestClient.open(url('/api/dags/d/stream'))))
+  for (const client of clients) t.same(await client.closed, { code: CloseCode.INTERNAL_ERROR, reason: 'could not read the DAG log' })
+  t.equal(app.dagStream.connections('d'), 0)
+})
+
+t.test('a gap the backplane could not fill reaches the socket as resync_required, never silently', async (t) => {
+  class LossyBackplane extends MemoryBackplane {
+    override subscribe (dagId: string, listener: LogListener) {
+      return super.subscribe(dagId, (entry) => {
+        if (entry.seq !== 3) listener(entry)
+      })
+    }
+  }
+  const { app, url } = await build(t, { backplane: { kind: 'lossy', create: (settings) => new LossyBackplane(settings) } })
+  const client = await TestClient.open(url('/api/dags/d/stream'))
+  t.match(await client.next(), { type: 'hello', seq: 0 })
+  for (let i = 0; i < 4; i++) await app.dagStream.broadcast('d', { type: 'node_state', node_id: `n${i}`, status: 'running' })
+  const frames = (await client.waitFor(5)).slice(1)
+  t.match(frames, [{ seq: 1 }, { seq: 2 }, { type: 'resync_required', seq: 3, reason: 'history_exceeded' }, { seq: 4 }])
+  client.close()
+})
+
+t.test('a client event that meets an unavailable backplane is answered engine_unavailable; the socket stays open', async (t) => {
+  class DownBackplane extends MemoryBackplane {
+    override async status (): Promise<undefined> {
+      throw new BackplaneUnavailableError('Redis is not connected')
+    }
+  }
+  const { app, url } = await build(t, { backplane: { kind: 'down', create: (settings) => new DownBackplane(settings) } })
+  app.dagStream.onClientEvent(() => {})
+  const client = await TestClient.open(url('/api/dags/d/stream'))
+  await client.next()
+  client.send({ type: 'pause_execution', id: 'p' })
+  t.same(await client.next(), { type: 'error', code: 'engine_unavailable', message: 'The backplane is unavailable: nothing was done, try again shortly', id: 'p' })
+  await app.dagStream.broadcast('d', { type: 'execution_status', status: 'paused' })
+  t.match(await client.next(), { type: 'execution_status', seq: 1 }, 'still streaming')
+  client.close()
+})
+
+t.test('a decision that reaches the engine after its claim lapsed is refused, and no handler runs', async (t) => {
+  let execute!: CommandExecutor
+  const { app } = await build(t, {
+    backplane: {
+      kind: 'spy',
+      create: (settings) => {
+        execute = settings.execute
+        return new MemoryBackplane(settings)
+      }
+    }
+  })
+  const handled: unknown[] = []
+  app.dagStream.onClientEvent((event) => { handled.push(event) })
+  await app.dagStream.broadcast('d', { type: 'human_gate_waiting', node_id: 'g', presentation: { title: 'Go?' } })
+  // As a forwarded decision arrives on the engine's instance when its sender's claim has lapsed.
+  t.same(await execute('d', { type: 'human_decision', id: 'late', node_id: 'g', decision: 'approve' }, { info: null }), {
+    ok: false,
+    code: 'gate_already_decided',
+    message: 'The decision for "g" arrived after its claim lapsed'
+  })
+  t.same(handled, [])
+})
+
+t.test('a claim that cannot be renewed while the engine works is logged, and the decision still takes effect', async (t) => {
+  let failing = false
+  class FlakyGates extends MemoryBackplane {
+    override updateGate: MemoryBackplane['updateGate'] = async (...args) => {
+      if (failing) throw new BackplaneUnavailableError('Redis is not connected')
+      return super.updateGate(...args)
+    }
+  }
+  const logged: unknown[] = []
+  const { app, url } = await build(t, { commandTimeoutMs: 300, backplane: { kind: 'flaky-gates', create: (settings) => new FlakyGates(settings) } }, (app) => {
+    app.log.warn = (...args: unknown[]) => { logged.push(args[1]) }
+  })
+  app.dagStream.onClientEvent(async () => {
+    failing = true
+    await new Promise((resolve) => setTimeout(resolve, 250)) // renewals, every 100 ms, fall in here
+    failing = false
+  })
+  await app.dagStream.broadcast('d', { type: 'human_gate_waiting', node_id: 'g', presentation: { title: 'Go?' } })
+  const client = await TestClient.open(url('/api/dags/d/stream'))
+  await client.next()
+  client.send({ type: 'human_decision', id: 'k', node_id: 'g', decision: 'approve' })
+  t.match((await client.waitFor(3)).slice(1), [{ type: 'human_gate_resolved' }, { type: 'ack', id: 'k' }])
+  t.ok(logged.includes('fastify-dag-stream: could not renew a gate claim'))
+  client.close()
+})
+
+t.test('an engine that renews its claim for ever is given up on after 30 leases; the gate stays claimed', async (t) => {
+  const { app, url } = await build(t, { commandTimeoutMs: 50 })
+  app.dagStream.onClientEvent(() => new Promise(() => {})) // a handler that never returns
+  await app.dagStream.broadcast('d', { type: 'human_gate_waiting', node_id: 'g', presentation: { title: 'Go?' } })
+  const client = await TestClient.open(url('/api/dags/d/stream'))
+  await client.next()
+  const sent = Date.now()
+  client.send({ type: 'human_decision', id: 'k', node_id: 'g', decision: 'approve' })
+  t.same(await client.next(), {
+    type: 'error',
+    code: 'engine_unavailable',
+    message: 'The engine is still deciding the gate of "g": its outcome will show as human_gate_resolved',
+    id: 'k'
+  })
+  t.ok(Date.now() - sent >= 30 * 50, 'after 30 leases, not at the first deadline')
+  client.send({ type: 'human_decision', id: 'rival', node_id: 'g', decision: 'reject' })
+  t.match(await client.next(), { type: 'error', code: 'gate_already_decided', id: 'rival' }, 'the live engine still holds the gate')
+  client.close()
 })

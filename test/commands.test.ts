@@ -7,7 +7,7 @@ t.test('pause, resume and cancel reach the engine with the DAG id and the upgrad
   const { app, url } = await build(t)
   const seen: Array<{ event: ClientEvent; dagId: string; user: unknown }> = []
   app.dagStream.onClientEvent((event, { dagId, request }) => {
-    seen.push({ event, dagId, user: request.headers['x-user'] })
+    seen.push({ event, dagId, user: request?.headers['x-user'] })
   })
   await app.dagStream.broadcast('d', { type: 'execution_status', status: 'running' })
   const client = await TestClient.open(url('/api/dags/d/stream'), { headers: { 'x-user': 'ada' } })
@@ -78,4 +78,27 @@ t.test('commands for an unknown or finished DAG are refused before the engine', 
   t.same(seen, [])
   ghost.close()
   done.close()
+})
+
+t.test('one socket\'s events reach the engine in the order sent, even when an earlier one takes longer', async (t) => {
+  const { app, url } = await build(t)
+  const seen: string[] = []
+  let release!: () => void
+  const held = new Promise<void>((resolve) => { release = resolve })
+  app.dagStream.onClientEvent(async (event) => {
+    seen.push(`${event.type} start`)
+    if (event.type === 'human_decision') await held
+    seen.push(`${event.type} end`)
+  })
+  await app.dagStream.broadcast('d', { type: 'human_gate_waiting', node_id: 'g', presentation: { title: 'Go?' } })
+  const client = await TestClient.open(url('/api/dags/d/stream'))
+  await client.next()
+  client.send({ type: 'human_decision', id: 'k', node_id: 'g', decision: 'approve' })
+  client.send({ type: 'pause_execution', id: 'p' })
+  await client.waitFor(1)
+  await new Promise((resolve) => setImmediate(resolve))
+  release()
+  t.match((await client.waitFor(4)).slice(1).map((frame) => frame.type), ['human_gate_resolved', 'ack', 'ack'])
+  t.same(seen, ['human_decision start', 'human_decision end', 'pause_execution start', 'pause_execution end'])
+  client.close()
 })

@@ -1,7 +1,8 @@
 import t, { type Test } from 'tap'
 import type { ClientEvent } from '../schemas/index.js'
-import { GateBook } from '../lib/gates.js'
-import { MemoryBackplane } from '../lib/index.js'
+import { beginGate, claimGate, claimProgress, releaseGate, renewGate, settleGate, type GateRecord } from '../lib/gates.js'
+import type { DagStatus } from '../lib/index.js'
+import { until } from './client-helpers.js'
 import { build, TestClient } from './helpers.js'
 
 async function withGate (t: Test, handler?: (event: ClientEvent) => void | Promise<void>) {
@@ -61,19 +62,21 @@ t.test('two copies of one decision in flight at once: one engine call, two acks'
   const gate = new Promise<void>((resolve) => { release = resolve })
   const { received, client, url } = await withGate(t, () => gate)
   const other = await TestClient.open(url('/api/dags/d/stream'))
+  const rival = await TestClient.open(url('/api/dags/d/stream'))
   await other.next()
+  await rival.next()
   client.send({ type: 'human_decision', id: 'same', node_id: 'review', decision: 'approve' })
-  await new Promise((resolve) => setTimeout(resolve, 30))
+  await until(() => received.length === 1, 'the engine holds the first copy')
   other.send({ type: 'human_decision', id: 'same', node_id: 'review', decision: 'approve' })
-  client.send({ type: 'human_decision', id: 'rival', node_id: 'review', decision: 'reject' })
-  t.same(await client.next(), { type: 'error', code: 'gate_already_decided', message: 'The gate of "review" was already decided', id: 'rival' }, 'a rival is refused while the first is applied')
+  rival.send({ type: 'human_decision', id: 'rival', node_id: 'review', decision: 'reject' })
+  t.same(await rival.next(), { type: 'error', code: 'gate_already_decided', message: 'The gate of "review" was already decided', id: 'rival' }, 'a rival is refused while the first is applied')
   release()
-  await client.waitFor(4)
-  t.same(client.received.slice(2).map((frame) => frame.type).sort(), ['ack', 'human_gate_resolved'])
+  t.same((await client.waitFor(3)).slice(1).map((frame) => frame.type).sort(), ['ack', 'human_gate_resolved'])
   t.same((await other.waitFor(3)).slice(1).map((frame) => frame.type).sort(), ['ack', 'human_gate_resolved'])
   t.equal(received.length, 1)
   client.close()
   other.close()
+  rival.close()
 })
 
 t.test('if the engine throws, the gate stays open and the decision may be sent again', async (t) => {
@@ -127,32 +130,37 @@ t.test('a decision for an unknown DAG', async (t) => {
   client.close()
 })
 
-t.test('the gate book on its own: a key in flight, and settling a claim that is not yours', async (t) => {
-  const book = new GateBook()
-  t.same(book.claim('n', 'a', true), { kind: 'claimed' })
-  t.same(book.claim('n', 'a', true), { kind: 'in_flight' }, 'the same key while it is being applied')
-  book.settle('n', 'other-key', false)
-  t.same(book.claim('n', 'b', true), { kind: 'refused', code: 'gate_already_decided' }, 'a stranger cannot release the claim')
-  book.settle('n', 'a', true)
-  t.same(book.claim('n', 'a', true), { kind: 'duplicate' })
-  book.settle('missing', 'a', true)
-  t.same(book.claim('missing', 'a', false), { kind: 'refused', code: 'gate_not_waiting' })
+t.test('the gate rules on their own: a key in flight, leases, and claims that are not yours', async (t) => {
+  const running: DagStatus = { epoch: 'e', seq: 1, status: 'running' }
+  let record: GateRecord = { phase: 'waiting' }
+  const step = <R>(transition: (record: GateRecord, dag: typeof running) => { result: R; next: GateRecord }, dag = running): R => {
+    const { result, next } = transition(record, dag)
+    record = next
+    return result
+  }
+  t.same(step(claimGate('a', 0, 100)), { kind: 'claimed' })
+  t.same(step(claimGate('a', 10, 100)), { kind: 'in_flight' }, 'the same key while it is being applied')
+  step(settleGate('other-key', false))
+  t.same(step(claimGate('b', 20, 100)), { kind: 'refused', code: 'gate_already_decided' }, 'a stranger cannot release the claim')
+  step(releaseGate('other-key'))
+  t.same(step(claimGate('b', 20, 100)), { kind: 'refused', code: 'gate_already_decided' }, 'nor give it up')
+  t.same(step(claimGate('b', 100, 100)), { kind: 'claimed' }, 'a claim that was never begun lapses with its lease')
+  t.equal(step(beginGate('a', 110, 100)), false, 'the lapsed key can no longer begin')
+  t.equal(step(beginGate('b', 110, 100)), true)
+  t.equal(step(claimProgress('b', 150)), 'pending')
+  step(renewGate('b', 190, 100))
+  t.equal(step(claimProgress('b', 250)), 'pending', 'a renewed claim outlives its first lease')
+  step(renewGate('a', 260, 100))
+  t.equal(step(claimProgress('a', 260)), 'gone', 'only the holder renews')
+  step(releaseGate('b'))
+  t.same(step(claimGate('c', 150, 100)), { kind: 'refused', code: 'gate_already_decided' }, 'a begun claim is not released: the engine has it')
+  step(settleGate('b', true))
+  t.same(step(claimGate('b', 10_000, 100)), { kind: 'duplicate' }, 'an accepted decision never lapses')
+  t.equal(step(claimProgress('b', 10_000)), 'accepted')
+  t.same(step(claimGate('c', 10_000, 100)), { kind: 'refused', code: 'gate_already_decided' })
+  record = { phase: 'waiting' }
+  t.same(step(claimGate('a', 0, 100), { ...running, status: 'completed' }), { kind: 'refused', code: 'gate_not_waiting' }, 'a finished run waits for nobody')
+  record = {}
+  t.same(step(claimGate('a', 0, 100)), { kind: 'refused', code: 'gate_not_waiting' })
 })
 
-t.test('a decision in flight on another instance (as a shared backplane reports it) is refused', async (t) => {
-  class ElsewhereBackplane extends MemoryBackplane {
-    override async claimGate () {
-      return { kind: 'in_flight' as const }
-    }
-  }
-  const { app, url } = await build(t, { backplane: new ElsewhereBackplane({ historySize: 10, retainFinishedMs: 1000 }) })
-  const received: unknown[] = []
-  app.dagStream.onClientEvent((event) => { received.push(event) })
-  await app.dagStream.broadcast('d', { type: 'human_gate_waiting', node_id: 'review', presentation: { title: 'ok?' } })
-  const client = await TestClient.open(url('/api/dags/d/stream'))
-  await client.next()
-  client.send({ type: 'human_decision', id: 'k', node_id: 'review', decision: 'approve' })
-  t.same(await client.next(), { type: 'error', code: 'gate_already_decided', message: 'The gate of "review" is being decided', id: 'k' })
-  t.same(received, [])
-  client.close()
-})

@@ -16,7 +16,7 @@ t.test('the OpenAPI document generated from the route schemas validates and has 
   t.ok(result.valid, result.valid ? 'valid OpenAPI 3.1' : compileErrors(result))
 
   t.same(Object.keys(document.paths).sort(), ['/api/dags', '/api/dags/{id}'], 'the WebSocket route is in the AsyncAPI document instead')
-  t.same(Object.keys(document.paths['/api/dags/{id}']?.get?.responses ?? {}).sort(), ['200', '401', '403', '404'])
+  t.same(Object.keys(document.paths['/api/dags/{id}']?.get?.responses ?? {}).sort(), ['200', '401', '403', '404', '503'])
   t.match(document.paths['/api/dags/{id}']?.get?.responses['200'], {
     content: { 'application/json': { schema: { properties: { seq: { type: 'integer' }, nodes: { type: 'array' } } } } }
   })

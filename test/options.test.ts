@@ -1,6 +1,6 @@
 import Fastify from 'fastify'
 import t from 'tap'
-import dagStream, { InvalidOptionError, MemoryBackplane, type DagStreamOptions } from '../lib/index.js'
+import dagStream, { InvalidOptionError, MemoryBackplane, type BackplaneSettings, type DagStreamOptions } from '../lib/index.js'
 import { build, TestClient } from './helpers.js'
 
 t.test('a bad option fails registration with a message that says what to do', async (t) => {
@@ -20,7 +20,11 @@ t.test('a bad option fails registration with a message that says what to do', as
     [{ rateLimit: 10 }, /"rateLimit" must be \{ max, timeWindow, maxInvalid\? \} or false/],
     [{ rateLimit: { max: 10 } }, /"rateLimit.timeWindow" must be a positive integer, got undefined/],
     [{ rateLimit: { max: 10, timeWindow: 1000, maxInvalid: 0 } }, /"rateLimit.maxInvalid"/],
-    [{ backplane: { append () {} } }, /"backplane" must implement the Backplane interface; missing: snapshot, status/],
+    [{ backplane: { append () {} } }, /"backplane" must be 'memory' or a provider such as redisBackplane\(\{ url \}\)/],
+    [{ backplane: 'redis' }, /"backplane" must be 'memory' or a provider/],
+    [{ maxIdleMs: 0 }, /"maxIdleMs" must be a positive integer, got 0/],
+    [{ commandTimeoutMs: '10s' }, /"commandTimeoutMs" must be a positive integer, got "10s"/],
+    [{ describeSender: { user: 1 } }, /"describeSender" must be a function \(request\) => JSON/],
     [{ asyncapi: true }, /"asyncapi" must be false or \{ path: '\/asyncapi.json', title\?, version\? \}, got true/],
     [{ asyncapi: { path: 'asyncapi.json' } }, /"asyncapi" must be false or/]
   ]
@@ -44,14 +48,21 @@ t.test('prefix moves every route', async (t) => {
   client.close()
 })
 
-t.test('a backplane passed in is used and left open for its owner', async (t) => {
-  const backplane = new MemoryBackplane({ historySize: 10, retainFinishedMs: 1000 })
-  const { app } = await build(t, { backplane })
+t.test('a backplane provider is created with the plugin\'s settings and closed with the app', async (t) => {
+  let created: MemoryBackplane | undefined
+  let settings: BackplaneSettings | undefined
+  const { app } = await build(t, {
+    historySize: 7,
+    retainFinishedMs: 1234,
+    maxIdleMs: 5678,
+    commandTimeoutMs: 910,
+    backplane: { kind: 'test', create: (given) => (created = new MemoryBackplane((settings = given))) }
+  })
+  t.match(settings, { historySize: 7, retainFinishedMs: 1234, maxIdleMs: 5678, commandTimeoutMs: 910 })
   await app.dagStream.broadcast('d', { type: 'execution_status', status: 'running' })
-  t.match(await backplane.status('d'), { seq: 1, status: 'running' })
+  t.match(await created?.status('d'), { seq: 1, status: 'running' })
   await app.close()
-  t.match(await backplane.append('d', { type: 'execution_status', status: 'paused' }), { seq: 2 }, 'still open after app.close()')
-  await backplane.close()
+  await t.rejects(created?.append('d', { type: 'execution_status', status: 'paused' }) as Promise<unknown>, { code: 'FST_DAG_STREAM_CLOSED' }, 'closed with the app')
 })
 
 t.test('the plugin is named and declares the Fastify version it supports', async (t) => {

@@ -43,9 +43,9 @@ t.test('unmounting while reconnecting closes everything: retry timer, command de
   await waitFor(() => screen.getByText('open'), { timeout: 20_000 })
   for (const socket of server.app.websocketServer.clients) socket.terminate()
   await waitFor(() => screen.getByText('reconnecting'), { timeout: 20_000 })
-  t.equal(stream?.reconnect?.delayMs, 59_940, 'the retry delay is exposed, for a countdown')
+  t.equal(stream?.reconnect?.delayMs, 59_970, 'the retry delay is exposed, for a countdown: 30 s + 0.999 × (60 s − 30 s)')
   const queued = stream?.pause() as Promise<void>
-  t.same([...pending.values()].sort(), [55_000, 59_940], 'a command deadline and the retry timer are pending')
+  t.same([...pending.values()].sort(), [55_000, 59_970], 'a command deadline and the retry timer are pending')
   view.unmount()
   await t.rejects(queued, { code: 'client_closed' }, 'the queued command is given up')
   t.same([...pending.values()], [], 'no timer left')

@@ -37,16 +37,21 @@ t.test('an unknown DAG is a 404 with a typed JSON error', async (t) => {
   t.equal((await fetch(`${http}/api/dags/bad%20id`)).status, 400, 'a malformed id is refused by the schema')
 })
 
-t.test('GET /api/dags lists DAGs with status and seq, paged', async (t) => {
+t.test('GET /api/dags lists DAGs with status and seq, most recently updated first, paged', async (t) => {
   const { app, http } = await build(t)
-  for (const dag of ['a', 'b', 'c']) await app.dagStream.broadcast(dag, { type: 'execution_status', status: 'running' })
+  // Apart in time, so that "most recently updated" has one answer.
+  const later = () => new Promise((resolve) => setTimeout(resolve, 5))
+  for (const dag of ['a', 'b', 'c']) {
+    await app.dagStream.broadcast(dag, { type: 'execution_status', status: 'running' })
+    await later()
+  }
   await app.dagStream.broadcast('b', { type: 'execution_status', status: 'paused' })
   const all = (await (await fetch(`${http}/api/dags`)).json()) as DAGList
   t.match(all, { total: 3, limit: 100, offset: 0 })
-  t.match(all.dags, [{ dag_id: 'a', seq: 1, status: 'running' }, { dag_id: 'b', seq: 2, status: 'paused' }, { dag_id: 'c' }])
+  t.match(all.dags, [{ dag_id: 'b', seq: 2, status: 'paused' }, { dag_id: 'c', seq: 1, status: 'running' }, { dag_id: 'a' }])
   t.ok(all.dags.every((dag) => !Number.isNaN(Date.parse(dag.updated_at))))
   const page = (await (await fetch(`${http}/api/dags?limit=1&offset=1`)).json()) as DAGList
-  t.same(page.dags.map((dag) => dag.dag_id), ['b'])
+  t.same(page.dags.map((dag) => dag.dag_id), ['c'])
   t.equal((await fetch(`${http}/api/dags?limit=5000`)).status, 400, 'the page size is bounded')
 })
 

@@ -1,7 +1,7 @@
 // Builds the dashboard with Vite when its output is missing or older than any of its sources, so
 // `npm start` on a fresh clone (or after an edit) serves what the code says, and a second start is instant.
 
-import { existsSync, readdirSync, statSync } from 'node:fs'
+import { existsSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -17,7 +17,17 @@ export async function ensureDashboardBuilt ({ force = false } = {}): Promise<'bu
   if (!force && existsSync(index) && statSync(index).mtimeMs >= newestSource()) return 'up to date'
   // Loaded only when needed: Vite is a dev dependency and takes a moment to import.
   const { build } = await import('vite')
-  await build({ root: dashboardDir, configFile: join(dashboardDir, 'vite.config.ts'), logLevel: 'warn' })
+  // Two servers started together (two instances on one Redis) may both build. Each builds aside and
+  // swaps its bundle in, so neither serves a half-written one; if the other swapped first, ours goes.
+  const staging = join(repoRoot, 'node_modules', '.cache', 'dashboard-build', String(process.pid))
+  await build({ root: dashboardDir, configFile: join(dashboardDir, 'vite.config.ts'), logLevel: 'warn', build: { outDir: staging } })
+  rmSync(distDir, { recursive: true, force: true })
+  try {
+    renameSync(staging, distDir)
+  } catch (error) {
+    rmSync(staging, { recursive: true, force: true })
+    if (!existsSync(index)) throw error
+  }
   return 'built'
 }
 

@@ -2,6 +2,12 @@
 // the whole run (work in flight keeps the time it has left), one call cancels it, and a speed factor
 // makes tests fast without changing the story the run tells.
 
+/**
+ * Why a clock stands still: a user paused the run, or the run's events cannot reach the dashboards
+ * (the backplane is unavailable). Each is lifted on its own; time moves only when none holds.
+ */
+export type Hold = 'paused' | 'unsent'
+
 interface Pending {
   /** Milliseconds of simulated time still to wait (already divided by the speed factor). */
   remaining: number
@@ -13,7 +19,7 @@ interface Pending {
 export class Clock {
   readonly #speed: number
   readonly #pending = new Set<Pending>()
-  #paused = false
+  readonly #holds = new Set<Hold>()
   #stopped = false
 
   /** @param speed how many times faster than real time the run goes, e.g. 10 in tests. */
@@ -27,7 +33,7 @@ export class Clock {
     if (this.#stopped) return
     const pending: Pending = { remaining: ms / this.#speed, startedAt: 0, timer: undefined, fire }
     this.#pending.add(pending)
-    if (!this.#paused) this.#arm(pending)
+    if (this.#holds.size === 0) this.#arm(pending)
   }
 
   /** Resolves after `ms` of unpaused simulated time; never resolves once the clock is stopped. */
@@ -35,9 +41,10 @@ export class Clock {
     return new Promise((resolve) => this.after(ms, resolve))
   }
 
-  pause (): void {
-    if (this.#paused) return
-    this.#paused = true
+  pause (reason: Hold = 'paused'): void {
+    if (this.#holds.has(reason)) return
+    this.#holds.add(reason)
+    if (this.#holds.size > 1) return
     const now = Date.now()
     for (const pending of this.#pending) {
       clearTimeout(pending.timer)
@@ -45,9 +52,8 @@ export class Clock {
     }
   }
 
-  resume (): void {
-    if (!this.#paused) return
-    this.#paused = false
+  resume (reason: Hold = 'paused'): void {
+    if (!this.#holds.delete(reason) || this.#holds.size > 0) return
     for (const pending of this.#pending) this.#arm(pending)
   }
 

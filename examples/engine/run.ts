@@ -3,7 +3,7 @@
 // It keeps its own view of the graph, as a real engine would; the plugin's state is only what the
 // events describe.
 
-import { EventRefusedError, type ClientEvent, type DAGEvent, type Decision, type ExecutionStatus, type NodeMetrics, type NodeStatus } from '../../lib/index.js'
+import { EventRefusedError, isFinished, type ClientEvent, type DAGEvent, type Decision, type ExecutionStatus, type NodeMetrics, type NodeStatus } from '../../lib/index.js'
 import { Clock } from './clock.js'
 import { GATE_STEP, MODELS, PLANNED_STEP, REVISION_STEP, STEPS, gatePresentation, pickTopic, type StepContext, type StepSpec } from './pipeline.js'
 import type { Random } from './random.js'
@@ -32,6 +32,8 @@ interface Step {
   attempts: number
   outcome?: Outcome
   output?: unknown
+  /** What dashboards were last shown of the step, to show it again on a log that started over. */
+  shown: { output?: unknown; metrics?: NodeMetrics }
 }
 
 /** How long a human decision takes to "sink in", and how long a failed step waits before its retry. */
@@ -71,27 +73,30 @@ export class Run {
     for (const id of this.#steps.keys()) this.#tryStart(id)
   }
 
-  /** Applies a dashboard's event, or throws EventRefusedError with a message for the user. */
-  handle (event: ClientEvent): void {
+  /**
+   * Applies a dashboard's event, or throws EventRefusedError with a message for the user.
+   * @param receivedBy the server the user clicked on, when known: with Redis, not always this one
+   */
+  handle (event: ClientEvent, receivedBy?: string): void {
     switch (event.type) {
       case 'pause_execution':
         if (this.#status !== 'running') throw new EventRefusedError(`The run is ${this.#status}, it cannot be paused`)
         this.#status = 'paused'
-        this.#clock.pause()
+        this.#clock.pause('paused')
         this.#emit({ type: 'execution_status', status: 'paused' })
         return
       case 'resume_execution':
         if (this.#status !== 'paused') throw new EventRefusedError(`The run is ${this.#status}, not paused`)
         this.#status = 'running'
         this.#emit({ type: 'execution_status', status: 'running' })
-        this.#clock.resume()
+        this.#clock.resume('paused')
         this.#pump()
         return
       case 'cancel_execution':
         this.#end('cancelled')
         return
       case 'human_decision':
-        this.#decide(event.node_id, event.decision, event.feedback)
+        this.#decide(event.node_id, event.decision, event.feedback, receivedBy)
         return
       default: {
         const unhandled: never = event
@@ -100,9 +105,58 @@ export class Run {
     }
   }
 
-  /** Stops every timer without reporting anything: the server is shutting down. */
-  dispose (): void {
-    this.#clock.stop()
+  /** Stops the run's time while its events cannot reach the dashboards (Redis is down). */
+  hold (): void {
+    this.#clock.pause('unsent')
+  }
+
+  /** Lets the run go on once its events flow again. */
+  release (): void {
+    this.#clock.resume('unsent')
+  }
+
+  /**
+   * The process is going away, and the run's work with it: report the run as failed, with `reason`,
+   * rather than leave other servers' dashboards showing it running forever.
+   */
+  abandon (reason: string): void {
+    if (this.#finished) return
+    this.#emit({ type: 'error', message: reason })
+    this.#end('failed')
+  }
+
+  /**
+   * The run as it stands, as events. Sent when the DAG's log started over under the run (Redis lost
+   * its data): the new log would otherwise hold only what happened since, and every dashboard that
+   * resyncs would see a run without most of its graph.
+   */
+  picture (): DAGEvent[] {
+    const events: DAGEvent[] = [{ type: 'execution_status', status: this.#status }]
+    for (const step of this.#steps.values()) events.push(addNode(step.spec))
+    for (const [to, parents] of this.#parents) {
+      for (const from of parents) events.push({ type: 'dag_mutated', mutation: { op: 'add_edge', from, to } })
+    }
+    for (const step of this.#steps.values()) {
+      if (step.status === 'waiting_human') {
+        events.push(this.#gateWaiting(step))
+        continue
+      }
+      if (step.status === 'pending') continue
+      const event: DAGEvent = { type: 'node_state', node_id: step.spec.id, status: step.status }
+      if (step.shown.output !== undefined) event.output = step.shown.output
+      if (step.shown.metrics !== undefined) event.metrics = step.shown.metrics
+      events.push(event)
+      if (step.status === 'running') {
+        for (const from of this.#parents.get(step.spec.id) ?? []) events.push({ type: 'edge_active', from, to: step.spec.id, active: true })
+      }
+    }
+    const { budget } = this.#options
+    events.push({ type: 'cost_update', spent: this.#spent, budget, remaining: round(budget - this.#spent) })
+    return events
+  }
+
+  get #finished (): boolean {
+    return isFinished(this.#status)
   }
 
   // -------------------------------------------------------------------------------------------
@@ -110,10 +164,8 @@ export class Run {
   // -------------------------------------------------------------------------------------------
 
   #addStep (spec: StepSpec, before: string[] = []): void {
-    this.#steps.set(spec.id, { spec, status: 'pending', attempts: 0 })
-    const data: Record<string, unknown> = { kind: spec.kind }
-    if (spec.model !== undefined) data.model = spec.model
-    this.#emit({ type: 'dag_mutated', mutation: { op: 'add_node', node: { id: spec.id, label: spec.label, data } } })
+    this.#steps.set(spec.id, { spec, status: 'pending', attempts: 0, shown: {} })
+    this.#emit(addNode(spec))
     for (const parent of spec.after) this.#link(parent, spec.id)
     for (const child of before) this.#link(spec.id, child)
   }
@@ -209,12 +261,16 @@ export class Run {
   // -------------------------------------------------------------------------------------------
 
   #openGate (step: Step): void {
-    const draft = this.#steps.get('draft')?.output
     step.status = 'waiting_human'
-    this.#emit({ type: 'human_gate_waiting', node_id: step.spec.id, presentation: gatePresentation(this.#context, draft) })
+    this.#emit(this.#gateWaiting(step))
   }
 
-  #decide (nodeId: string, decision: Decision, feedback: string | undefined): void {
+  #gateWaiting (step: Step): DAGEvent {
+    const draft = this.#steps.get('draft')?.output
+    return { type: 'human_gate_waiting', node_id: step.spec.id, presentation: gatePresentation(this.#context, draft) }
+  }
+
+  #decide (nodeId: string, decision: Decision, feedback: string | undefined, receivedBy: string | undefined): void {
     const step = this.#steps.get(nodeId)
     if (nodeId !== GATE_STEP || step?.status !== 'waiting_human') {
       throw new EventRefusedError(`"${nodeId}" is not waiting for a decision`)
@@ -227,7 +283,9 @@ export class Run {
     step.status = 'running'
     this.#decision = decision
     this.#clock.after(DECISION_DELAY_MS, () => {
-      const output = feedback === undefined ? { decision } : { decision, feedback }
+      const output: Record<string, unknown> = { decision }
+      if (feedback !== undefined) output.feedback = feedback
+      if (receivedBy !== undefined) output.received_by = receivedBy
       step.output = output
       this.#setStatus(step, 'completed', output)
       if (decision === 'modify') {
@@ -247,8 +305,11 @@ export class Run {
   #setStatus (step: Step, status: NodeStatus, output?: unknown, metrics?: NodeMetrics): void {
     step.status = status
     const event: DAGEvent = { type: 'node_state', node_id: step.spec.id, status }
-    if (output !== undefined) event.output = output
-    if (metrics !== undefined) event.metrics = metrics
+    if (output !== undefined) event.output = step.shown.output = output
+    if (metrics !== undefined) {
+      event.metrics = metrics
+      step.shown.metrics = { ...step.shown.metrics, ...metrics }
+    }
     this.#emit(event)
   }
 
@@ -273,7 +334,7 @@ export class Run {
   }
 
   #end (status: 'completed' | 'cancelled' | 'failed'): void {
-    if (this.#status === 'completed' || this.#status === 'cancelled' || this.#status === 'failed') return
+    if (this.#finished) return
     this.#status = status
     this.#clock.stop()
     for (const step of this.#steps.values()) {
@@ -302,6 +363,12 @@ export class Run {
   #emit (event: DAGEvent): void {
     this.#options.broadcast(event)
   }
+}
+
+function addNode (spec: StepSpec): DAGEvent {
+  const data: Record<string, unknown> = { kind: spec.kind }
+  if (spec.model !== undefined) data.model = spec.model
+  return { type: 'dag_mutated', mutation: { op: 'add_node', node: { id: spec.id, label: spec.label, data } } }
 }
 
 function setOf (map: Map<string, Set<string>>, key: string): Set<string> {

@@ -1,39 +1,60 @@
 // The in-memory backplane: one process, logs lost on restart (which the epoch tells clients).
 
 import { randomUUID } from 'node:crypto'
-import type { DAGEvent, SequencedEvent } from '../../schemas/events.js'
+import type { ClientEvent, DAGEvent, SequencedEvent } from '../../schemas/events.js'
 import type { DAGSnapshot, DAGSummary } from '../../schemas/snapshot.js'
 import { ClosedError } from '../errors.js'
-import { GateBook } from '../gates.js'
+import { applyGateWrite, gateWriteFor, type GateRecord } from '../gates.js'
 import { applyEvent, createState, isFinished, toSnapshot, type DAGState } from '../reducer.js'
 import { RingBuffer } from '../ring-buffer.js'
-import type { Backplane, DagStatus, LogEntry, LogListener, Replay } from './types.js'
+import { withDeadline } from './deadline.js'
+import { planReplay, replayOf } from './replay.js'
+import type {
+  Backplane,
+  BackplaneProvider,
+  BackplaneSettings,
+  CommandOutcome,
+  CommandSender,
+  DagStatus,
+  GateTransition,
+  LogEntry,
+  LogListener,
+  Replay
+} from './types.js'
 
-export interface MemoryBackplaneOptions {
-  /** Events kept per DAG for resume. */
-  historySize: number
-  /** How long a finished DAG stays readable before it is evicted. */
-  retainFinishedMs: number
-}
+/** setTimeout's longest delay; a later expiry is reached in several steps. */
+const MAX_TIMER_DELAY = 2 ** 31 - 1
 
 interface DagLog {
   epoch: string
   seq: number
   state: DAGState
   history: RingBuffer<LogEntry>
-  gates: GateBook
+  gates: Map<string, GateRecord>
   updatedAt: number
-  evictionTimer?: NodeJS.Timeout
+  expiry?: { at: number; timer: NodeJS.Timeout }
+}
+
+/** The default backplane, as a `backplane` option value. */
+export const memoryBackplane: BackplaneProvider = {
+  kind: 'memory',
+  create: (settings) => new MemoryBackplane(settings)
 }
 
 export class MemoryBackplane implements Backplane {
   readonly #logs = new Map<string, DagLog>()
   readonly #listeners = new Map<string, Set<LogListener>>()
-  readonly #options: MemoryBackplaneOptions
+  readonly #settings: BackplaneSettings
   #closed = false
 
-  constructor (options: MemoryBackplaneOptions) {
-    this.#options = options
+  constructor (settings: BackplaneSettings) {
+    this.#settings = settings
+  }
+
+  async ready (): Promise<void> {}
+
+  isAvailable (): boolean {
+    return !this.#closed
   }
 
   async append (dagId: string, event: DAGEvent): Promise<SequencedEvent> {
@@ -50,9 +71,9 @@ export class MemoryBackplane implements Backplane {
     log.seq += 1
     log.updatedAt = Date.now()
     applyEvent(log.state, event)
-    if (event.type === 'human_gate_waiting') log.gates.reopen(event.node_id)
-    if (event.type === 'human_gate_resolved') log.gates.resolvedByEngine(event.node_id)
-    this.#scheduleEviction(dagId, log)
+    const gateWrite = gateWriteFor(event)
+    if (gateWrite !== undefined) this.#storeGate(log, gateWrite.nodeId, applyGateWrite(log.gates.get(gateWrite.nodeId) ?? {}, gateWrite))
+    this.#scheduleExpiry(dagId, log)
 
     const sequenced = { ...event, seq: log.seq, epoch: log.epoch } as SequencedEvent
     const entry: LogEntry = { epoch: log.epoch, seq: log.seq, frame: Buffer.from(JSON.stringify(sequenced)) }
@@ -68,43 +89,32 @@ export class MemoryBackplane implements Backplane {
 
   async status (dagId: string): Promise<DagStatus | undefined> {
     const log = this.#logs.get(dagId)
-    return log && { epoch: log.epoch, seq: log.seq, status: log.state.status }
+    return log && statusOf(log)
   }
 
   async replay (dagId: string, since?: { epoch: string; seq: number }): Promise<Replay> {
     const log = this.#logs.get(dagId)
     const epoch = log?.epoch ?? ''
     const seq = log?.seq ?? 0
-    if (since === undefined) return { recovered: false, epoch, seq }
-    if (log === undefined || since.epoch !== log.epoch) {
-      // A client that saw nothing yet has nothing to lose: it can follow any log from its start.
-      if (since.seq === 0 && seq === 0) return { recovered: true, epoch, seq, entries: [] }
-      return { recovered: false, epoch, seq, reason: 'epoch_changed' }
-    }
-    if (since.seq > log.seq) return { recovered: false, epoch, seq, reason: 'ahead_of_log' }
-    const oldestKept = log.seq - log.history.length + 1
-    if (since.seq + 1 < oldestKept) return { recovered: false, epoch, seq, reason: 'history_exceeded' }
-    return { recovered: true, epoch, seq, entries: log.history.slice(since.seq + 1 - oldestKept) }
+    const oldestKept = seq - (log?.history.length ?? 0) + 1
+    const plan = planReplay(log && { epoch, seq, oldestKept }, since)
+    return replayOf(plan, epoch, seq, (from) => log?.history.slice(from - oldestKept) ?? [])
   }
 
   async list (limit: number, offset: number): Promise<{ dags: DAGSummary[]; total: number }> {
-    const dags: DAGSummary[] = []
-    let index = 0
-    for (const [dagId, log] of this.#logs) {
-      if (index++ < offset) continue
-      if (dags.length === limit) break
-      dags.push({
-        dag_id: dagId,
-        epoch: log.epoch,
-        seq: log.seq,
-        status: log.state.status,
-        updated_at: new Date(log.updatedAt).toISOString()
-      })
-    }
+    const newestFirst = [...this.#logs].sort(([, a], [, b]) => b.updatedAt - a.updatedAt)
+    const dags = newestFirst.slice(offset, offset + limit).map(([dagId, log]): DAGSummary => ({
+      dag_id: dagId,
+      epoch: log.epoch,
+      seq: log.seq,
+      status: log.state.status,
+      updated_at: new Date(log.updatedAt).toISOString()
+    }))
     return { dags, total: this.#logs.size }
   }
 
-  subscribe (dagId: string, listener: LogListener): () => void {
+  async subscribe (dagId: string, listener: LogListener): Promise<() => void> {
+    if (this.#closed) throw new ClosedError()
     let listeners = this.#listeners.get(dagId)
     if (listeners === undefined) this.#listeners.set(dagId, (listeners = new Set()))
     listeners.add(listener)
@@ -114,19 +124,24 @@ export class MemoryBackplane implements Backplane {
     }
   }
 
-  async claimGate (dagId: string, nodeId: string, key: string): ReturnType<Backplane['claimGate']> {
+  async updateGate<Result> (dagId: string, nodeId: string, transition: GateTransition<Result>): Promise<Result | undefined> {
     const log = this.#logs.get(dagId)
-    if (log === undefined) return { kind: 'refused', code: 'dag_not_found' }
-    return log.gates.claim(nodeId, key, log.state.gates.has(nodeId))
+    if (log === undefined) return undefined
+    const { result, next } = transition(log.gates.get(nodeId) ?? {}, statusOf(log))
+    this.#storeGate(log, nodeId, next)
+    return result
   }
 
-  async settleGate (dagId: string, nodeId: string, key: string, accepted: boolean): Promise<void> {
-    this.#logs.get(dagId)?.gates.settle(nodeId, key, accepted)
+  async dispatch (dagId: string, event: ClientEvent, sender: CommandSender): Promise<CommandOutcome> {
+    if (!this.#logs.has(dagId)) return { ok: false, code: 'dag_not_found', message: `DAG "${dagId}" has no execution` }
+    // One process: the engine is here. The bound still applies, so a hung handler cannot hold a
+    // dashboard (or a gate's claim) forever.
+    return withDeadline(this.#settings.execute(dagId, event, sender), this.#settings.commandTimeoutMs)
   }
 
   async close (): Promise<void> {
     this.#closed = true
-    for (const log of this.#logs.values()) clearTimeout(log.evictionTimer)
+    for (const log of this.#logs.values()) clearTimeout(log.expiry?.timer)
     this.#logs.clear()
     this.#listeners.clear()
   }
@@ -136,23 +151,43 @@ export class MemoryBackplane implements Backplane {
       epoch: randomUUID(),
       seq: 0,
       state: createState(),
-      history: new RingBuffer(this.#options.historySize),
-      gates: new GateBook(),
+      history: new RingBuffer(this.#settings.historySize),
+      gates: new Map(),
       updatedAt: Date.now()
     }
     this.#logs.set(dagId, log)
     return log
   }
 
-  #scheduleEviction (dagId: string, log: DagLog): void {
-    clearTimeout(log.evictionTimer)
-    log.evictionTimer = undefined
-    if (!isFinished(log.state.status)) return
-    // Finished runs stay readable for a while (late dashboards, post-mortems), then go, so memory does
-    // not grow with the number of runs a server has ever seen. Not unref'd: close() clears it, and a
-    // leak should show as a process that does not exit rather than hide.
-    log.evictionTimer = setTimeout(() => {
-      if (this.#logs.get(dagId) === log) this.#logs.delete(dagId)
-    }, this.#options.retainFinishedMs)
+  #storeGate (log: DagLog, nodeId: string, record: GateRecord): void {
+    if (record.phase === undefined && record.claim === undefined) log.gates.delete(nodeId)
+    else log.gates.set(nodeId, record)
   }
+
+  /**
+   * Finished runs stay readable for `retainFinishedMs` (late dashboards, post-mortems), and runs whose
+   * engine went silent for `maxIdleMs`, then go, so memory does not grow with the number of runs a
+   * server has ever seen. One timer per DAG, moved only when the expiry comes closer: an event on a
+   * busy DAG only writes `updatedAt`, and a timer that fires early schedules the rest.
+   * Not unref'd: close() clears it, and a leak should show as a process that does not exit.
+   */
+  #scheduleExpiry (dagId: string, log: DagLog): void {
+    const at = this.#expiryOf(log)
+    if (log.expiry !== undefined && log.expiry.at <= at) return
+    clearTimeout(log.expiry?.timer)
+    const timer = setTimeout(() => {
+      log.expiry = undefined
+      if (Date.now() >= this.#expiryOf(log)) this.#logs.delete(dagId)
+      else this.#scheduleExpiry(dagId, log)
+    }, Math.max(0, Math.min(at - Date.now(), MAX_TIMER_DELAY)))
+    log.expiry = { at, timer }
+  }
+
+  #expiryOf (log: DagLog): number {
+    return log.updatedAt + (isFinished(log.state.status) ? this.#settings.retainFinishedMs : this.#settings.maxIdleMs)
+  }
+}
+
+function statusOf (log: DagLog): DagStatus {
+  return { epoch: log.epoch, seq: log.seq, status: log.state.status }
 }

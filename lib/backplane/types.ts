@@ -1,14 +1,15 @@
 // The seam between the plugin and where DAG logs live.
 //
 // A backplane owns, per DAG: the epoch, the sequence counter, the state (through the reducer), the
-// bounded history used for resume, the gate book, and the fan-out of new events to every subscriber.
-// The plugin only talks to this interface, so a Redis implementation (several instances, a log that
-// survives restarts) can replace the in-memory one without changing the public API. Every method is
-// async for that reason, even where the in-memory implementation answers at once.
+// bounded history used for resume, the gate book, and the fan-out of new events to every subscriber
+// of this instance. It also carries client events to the instance that drives the DAG. The plugin only
+// talks to this interface; `memory.ts` (one process) and `redis/` (N instances) implement it, and
+// test/backplane-contract.test.ts runs one suite against both.
 
-import type { DAGEvent, ExecutionStatus, ResyncReason, SequencedEvent } from '../../schemas/events.js'
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
+import type { ClientEvent, DAGEvent, ErrorCode, ExecutionStatus, ResyncReason, SequencedEvent } from '../../schemas/events.js'
 import type { DAGSnapshot, DAGSummary } from '../../schemas/snapshot.js'
-import type { GateClaim } from '../gates.js'
+import type { GateRecord } from '../gates.js'
 
 /** One event of a DAG's log, serialized once for every socket that will carry it. */
 export interface LogEntry {
@@ -32,20 +33,87 @@ export interface DagStatus {
 
 export type LogListener = (entry: LogEntry) => void
 
+/** Who sent a client event. */
+export interface CommandSender {
+  /** What the plugin's `describeSender(request)` returned for the sender's socket: JSON, so it travels. */
+  info: unknown
+  /** The sender's upgrade request: only on the instance where the event arrived (it does not travel). */
+  request?: FastifyRequest
+}
+
+/** What became of a client event at the engine. */
+export type CommandOutcome = { ok: true } | { ok: false; code: ErrorCode; message: string }
+
+/**
+ * Runs a client event on the instance that drives its DAG: the plugin's part (gate rules, the
+ * `onClientEvent` handlers, the `human_gate_resolved` broadcast). A backplane calls it for events
+ * dispatched to this instance, from here or from another one.
+ */
+export type CommandExecutor = (dagId: string, event: ClientEvent, sender: CommandSender) => Promise<CommandOutcome>
+
+/** What the plugin hands a backplane when it creates it: its options apply to every backplane. */
+export interface BackplaneSettings {
+  /** Events kept per DAG for resume. */
+  historySize: number
+  /** How long a finished DAG stays readable before it is evicted. */
+  retainFinishedMs: number
+  /** How long a DAG with no event at all is kept (an engine that died mid-run). */
+  maxIdleMs: number
+  /** How long a client event may wait for the engine before the sender gets `engine_unavailable`. */
+  commandTimeoutMs: number
+  execute: CommandExecutor
+  log: FastifyBaseLogger
+}
+
+/**
+ * What the plugin's `backplane` option takes: a recipe the plugin calls once, with its own settings,
+ * when it registers. The plugin then owns the backplane and closes it with the app.
+ */
+export interface BackplaneProvider {
+  /** Shown in logs and errors, e.g. 'memory' or 'redis'. */
+  readonly kind: string
+  create(settings: BackplaneSettings): Backplane
+}
+
+/** A rule of lib/gates.ts applied to one gate's record: what to answer, and the record to store. */
+export type GateTransition<Result> = (
+  record: GateRecord,
+  dag: DagStatus
+) => { result: Result; next: GateRecord }
+
 export interface Backplane {
-  /** Numbers the event, applies it to the DAG's state, stores it, and delivers it to every subscriber. */
+  /** Resolves once the backplane can serve (connected, listening for commands); rejects if it cannot. */
+  ready(): Promise<void>
+  /** Whether the backplane can serve right now; false while its store is unreachable. */
+  isAvailable(): boolean
+  /**
+   * Numbers the event, applies it to the DAG's state, stores it, and delivers it to every subscriber
+   * on every instance. Calls for one DAG from one process take effect in call order, awaited or not.
+   */
   append(dagId: string, event: DAGEvent): Promise<SequencedEvent>
   /** The DAG's full state, stamped with the seq of the last event it includes; undefined if unknown. */
   snapshot(dagId: string): Promise<DAGSnapshot | undefined>
   status(dagId: string): Promise<DagStatus | undefined>
   /** Exactly the events after `since` in `epoch`, or `recovered: false` when that cannot be guaranteed. */
   replay(dagId: string, since?: { epoch: string; seq: number }): Promise<Replay>
+  /** The DAGs of every instance, most recently updated first. */
   list(limit: number, offset: number): Promise<{ dags: DAGSummary[]; total: number }>
-  /** Receives every entry appended to the DAG from now on, in seq order. Returns the unsubscribe function. */
-  subscribe(dagId: string, listener: LogListener): () => void
-  /** Applies the gate rules of lib/gates.ts to a decision for `nodeId`. */
-  claimGate(dagId: string, nodeId: string, key: string): Promise<GateClaim | { kind: 'refused'; code: 'dag_not_found' }>
-  settleGate(dagId: string, nodeId: string, key: string, accepted: boolean): Promise<void>
-  /** Releases timers and connections. Appending afterwards rejects. */
+  /**
+   * Delivers every entry appended to the DAG once the returned promise resolves, in seq order and
+   * without gaps (a gap that cannot be filled shows as a jump in seq, which the socket turns into
+   * `resync_required`). Resolves with the unsubscribe function.
+   */
+  subscribe(dagId: string, listener: LogListener): Promise<() => void>
+  /**
+   * Applies `transition` to the gate of `nodeId` atomically (no other instance changes that gate in
+   * between). Resolves undefined when the DAG is unknown.
+   */
+  updateGate<Result>(dagId: string, nodeId: string, transition: GateTransition<Result>): Promise<Result | undefined>
+  /**
+   * Carries a client event to the instance that drives the DAG (the last one that appended to it) and
+   * resolves with its outcome, or `engine_unavailable` when that instance is gone or too slow.
+   */
+  dispatch(dagId: string, event: ClientEvent, sender: CommandSender): Promise<CommandOutcome>
+  /** Releases timers and connections (only those it opened). Appending afterwards rejects. */
   close(): Promise<void>
 }

@@ -1,9 +1,12 @@
 // When to try again after a connection is lost.
 //
-// Full jitter: the n-th retry waits a uniformly random time in [0, min(max, min·2^n)]. After a deploy
-// every dashboard loses its socket at the same moment; without jitter they would all come back at
-// 1 s, 2 s, 4 s … together and knock the new instance over in waves. Spreading each wave over its
-// whole window keeps the load flat. The schedule starts over once a connection has stayed up for
+// Full jitter with a floor: the n-th retry waits a uniformly random whole number of ms in
+// [⌊min/2⌋, min(max, min·2^n)).
+// After a deploy every dashboard loses its socket at the same moment; without jitter they would all
+// come back at 1 s, 2 s, 4 s … together and knock the new instance over in waves. Spreading each wave
+// over its whole window keeps the load flat. The floor keeps the first wave off the first few
+// milliseconds after a restart, when the new instance is still warming up: with plain full jitter
+// the earliest of 5,000 dashboards would be back almost at once. The schedule starts over once a connection has stayed up for
 // `resetAfterMs`, so a flapping link keeps backing off while a link that was healthy for a long time
 // recovers fast.
 
@@ -17,7 +20,7 @@ export const DEFAULT_MAX_DELAY_MS = 30_000
 export const DEFAULT_RESET_AFTER_MS = 10_000
 
 export interface BackoffOptions {
-  /** Upper bound of the first delay, doubled at each attempt. @default 1000 */
+  /** Upper bound of the first delay, doubled at each attempt; every delay is at least half of it. @default 1000 */
   minDelayMs?: number
   /** Cap on the upper bound. @default 30000 */
   maxDelayMs?: number
@@ -31,7 +34,7 @@ export interface BackoffOptions {
  * The retry schedule of one client.
  * @example
  * const backoff = new Backoff({ minDelayMs: 500 })
- * setTimeout(reconnect, backoff.next()) // 0–500 ms, then 0–1 s, 0–2 s … 0–30 s
+ * setTimeout(reconnect, backoff.next()) // 250–500 ms, then 250 ms–1 s, 250 ms–2 s … 250 ms–30 s
  */
 export class Backoff {
   readonly #min: number
@@ -60,8 +63,11 @@ export class Backoff {
   next (): number {
     // The exponent is capped so that a client retrying for days never computes Infinity.
     const ceiling = Math.min(this.#max, this.#min * 2 ** Math.min(this.#attempt, 32))
+    // Whole milliseconds, so the sum below is exact: adding a fractional floor after the product could
+    // round a draw just under 1 up to the ceiling itself (0.5 + 0.49999999999999994 === 1).
+    const floor = Math.floor(this.#min / 2)
     this.#attempt += 1
-    return Math.floor(this.#random() * ceiling)
+    return floor + Math.floor(this.#random() * (ceiling - floor))
   }
 
   /** A connection was established; how long it lasts decides whether the schedule starts over. */

@@ -5,8 +5,7 @@ import type { BackoffOptions } from './backoff.js'
 import type { DAGStore } from './store.js'
 import type { FetchLike, WebSocketConstructor } from './transport.js'
 
-/** Where the plugin's routes live, unless it was registered with another `prefix`. */
-export const DEFAULT_PREFIX = '/api/dags'
+export { DEFAULT_PREFIX } from '../prefix.js'
 /** How long a command may wait for its `ack`, queued time included. */
 export const DEFAULT_COMMAND_TIMEOUT_MS = 10_000
 

@@ -2,4 +2,6 @@
 
 export { useDAGStream } from './use-dag-stream.js'
 export type { DAGStreamHookResult, UseDAGStreamOptions } from './shared-clients.js'
-export type { ConnectionStatus, DAGStreamError, DAGView, ReconnectInfo } from '../client/index.js'
+// A value, not only a type: `error instanceof DAGStreamError` needs no second import.
+export { DAGStreamError } from '../client/index.js'
+export type { ConnectionStatus, DAGStreamErrorCode, DAGView, ReconnectInfo } from '../client/index.js'

@@ -1,4 +1,6 @@
-import Fastify from 'fastify'
+import Fastify, { type FastifyRequest } from 'fastify'
+import { Redis } from 'ioredis'
+import { redisBackplane, type RedisBackplaneOptions } from '../../lib/backplane/redis/index.js'
 import { expect, test } from 'tstyche'
 import dagStream, {
   type ClientEventHandler,
@@ -39,12 +41,23 @@ test('the event unions are discriminated by type', () => {
 })
 
 test('client event handlers receive the event union and a context', () => {
-  const handler: ClientEventHandler = async (event, { dagId, request }) => {
+  const handler: ClientEventHandler = async (event, { dagId, request, sender }) => {
     expect(event).type.toBe<ClientEvent>()
     expect(dagId).type.toBe<string>()
-    expect(request.headers).type.not.toBe<never>()
+    // Undefined when another instance forwarded the event: the request does not travel.
+    expect(request).type.toBe<FastifyRequest | undefined>()
+    expect(sender).type.toBe<unknown>()
   }
   expect(app.dagStream.onClientEvent(handler)).type.not.toRaiseError()
   expect(app.dagStream.onClientEvent((_event: DAGEvent) => {})).type.toRaiseError()
   expect<DAGState['nodes']>().type.toBe<Map<string, DAGSnapshot['nodes'][number]>>()
+})
+
+test('the backplane option takes \'memory\' or a provider such as redisBackplane(...)', () => {
+  expect(app.register(dagStream, { backplane: 'memory' })).type.not.toRaiseError()
+  expect(app.register(dagStream, { backplane: redisBackplane({ url: 'redis://127.0.0.1:6379' }), maxIdleMs: 60_000 })).type.not.toRaiseError()
+  expect(app.register(dagStream, { backplane: redisBackplane({ client: new Redis({ lazyConnect: true }), keyPrefix: 'app' }) })).type.not.toRaiseError()
+  expect(app.register(dagStream, { backplane: 'redis' })).type.toRaiseError()
+  expect<RedisBackplaneOptions['keyPrefix']>().type.toBe<string | undefined>()
+  expect(app.register(dagStream, { describeSender: (request) => ({ ip: request.ip }), commandTimeoutMs: 5000 })).type.not.toRaiseError()
 })

@@ -1,4 +1,5 @@
-// The runs this server holds, newest first, and the button that starts another.
+// The runs of every instance (with --redis, several servers share them), and the button that starts
+// another on this one.
 import { useCallback, useEffect, useState } from 'react'
 import type { DAGSummary, ExecutionStatus } from '../../../lib/index.js'
 import { listRuns, startRun } from './api.js'
@@ -19,18 +20,21 @@ export function RunList ({ selected, selectedStatus, onSelect }: RunListProps) {
   const [runs, setRuns] = useState<DAGSummary[]>([])
   const { run, pending, error } = useAction()
 
-  const refresh = useCallback(async () => setRuns(await listRuns()), [])
+  const refresh = useCallback(async () => {
+    const latest = await listRuns()
+    setRuns((shown) => keepPlaces(shown, latest))
+  }, [])
   useEffect(() => {
     void refresh().catch(() => {})
     const timer = setInterval(() => void refresh().catch(() => {}), REFRESH_MS)
     return () => clearInterval(timer)
   }, [refresh, selectedStatus])
 
-  // Nothing selected yet: show the newest run rather than an empty page.
-  const newest = runs[0]?.dag_id
+  // Nothing selected yet: show the top run (the most recently active) rather than an empty page.
+  const top = runs[0]?.dag_id
   useEffect(() => {
-    if (selected === undefined && newest !== undefined) onSelect(newest)
-  }, [selected, newest, onSelect])
+    if (selected === undefined && top !== undefined) onSelect(top)
+  }, [selected, top, onSelect])
 
   const create = () =>
     run(async () => {
@@ -64,4 +68,17 @@ export function RunList ({ selected, selectedStatus, onSelect }: RunListProps) {
       </ul>
     </nav>
   )
+}
+
+/**
+ * The server lists runs most recently updated first, so two running runs would swap places on every
+ * poll, under the user's pointer. Runs already shown keep their places (with fresh status and time);
+ * runs new to this page go on top, in the server's order; runs the server no longer lists go.
+ */
+function keepPlaces (shown: DAGSummary[], latest: DAGSummary[]): DAGSummary[] {
+  const byId = new Map(latest.map((summary) => [summary.dag_id, summary]))
+  const known = new Set(shown.map((summary) => summary.dag_id))
+  const added = latest.filter((summary) => !known.has(summary.dag_id))
+  const kept = shown.flatMap((summary) => byId.get(summary.dag_id) ?? [])
+  return [...added, ...kept]
 }

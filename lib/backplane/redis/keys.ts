@@ -1,0 +1,37 @@
+// Where things live in Redis. Every key of one DAG carries the hash tag `{dagId}`, so the per-DAG
+// scripts touch one slot and run on Redis Cluster; only the list index spans DAGs, and no script
+// touches it.
+
+export interface DagKeys {
+  /** Hash: epoch, seq, ckpt_seq, status, driver, updated_at, ttl. */
+  meta: string
+  /** Stream: one entry per event, entry id `<seq>-0`, field `f` = the frame. */
+  log: string
+  /** String: the JSON snapshot at meta.ckpt_seq. */
+  checkpoint: string
+  /** Hash: `p:<node>` = gate phase, `c:<node>` = the claim's JSON. */
+  gates: string
+  /** Pub/sub channel: `<seq> <epoch> <frame>` for every append. */
+  channel: string
+}
+
+export function dagKeys (keyPrefix: string, dagId: string): DagKeys {
+  const tagged = `${keyPrefix}:{${dagId}}`
+  return {
+    meta: `${tagged}:meta`,
+    log: `${tagged}:log`,
+    checkpoint: `${tagged}:ckpt`,
+    gates: `${tagged}:gates`,
+    channel: `${tagged}:events`
+  }
+}
+
+/** Sorted set of DAG ids by the time of their last event: `GET {prefix}` on every instance. */
+export function indexKey (keyPrefix: string): string {
+  return `${keyPrefix}:dags`
+}
+
+/** Pub/sub channel of one backplane instance: client events forwarded to it, and their replies. */
+export function instanceChannel (keyPrefix: string, instanceId: string): string {
+  return `${keyPrefix}:instance:${instanceId}`
+}

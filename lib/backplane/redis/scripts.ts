@@ -1,0 +1,154 @@
+// The Lua scripts. Each one does what must be atomic for one DAG and nothing more: no DAG state is
+// computed here (the reducer in lib/reducer.ts is the only definition of state) and no gate rule
+// (lib/gates.ts): scripts number, store, trim, expire, publish and compare-and-set.
+// The read and gate scripts go by SHA (ioredis's EVALSHA, with EVAL after Redis lost its cache); the
+// append goes by EVAL, so that losing the cache cannot reorder appends (see RedisBackplane.append).
+
+export interface ScriptDefinition {
+  numberOfKeys: number
+  lua: string
+}
+
+/** The script as sent: no comments or indentation, since the append's body travels with every call. */
+function compact (lua: string): string {
+  return lua.split('\n').map((line) => line.trim()).filter((line) => line !== '' && !line.startsWith('--')).join('\n')
+}
+
+/**
+ * KEYS: meta, log, checkpoint, gates.
+ * ARGV: 1 event JSON, 2 epoch to use if the DAG has none, 3 appending instance, 4 now (ms),
+ * 5 history window, 6 idle TTL (ms), 7 status to set or '', 8 TTL (ms) that comes with that status,
+ * 9 channel, 10 gate node or '', 11 gate phase or '' (remove), 12 '1' to clear the gate's claim.
+ * Returns { seq, epoch, ckpt_seq }.
+ */
+export const appendScript: ScriptDefinition = {
+  numberOfKeys: 4,
+  lua: compact(`
+local meta, log, ckpt, gates = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local epoch = redis.call('HGET', meta, 'epoch')
+if not epoch then
+  -- A new DAG, or one whose data is gone: a new log, whose new epoch tells every client so.
+  epoch = ARGV[2]
+  redis.call('DEL', log, ckpt, gates)
+  redis.call('HSET', meta, 'epoch', epoch, 'seq', 0, 'ckpt_seq', 0, 'status', 'running', 'ttl', ARGV[6])
+end
+local seq = redis.call('HINCRBY', meta, 'seq', 1)
+-- The event is a JSON object: its position goes in before the closing brace, as JSON.stringify would.
+local frame = string.sub(ARGV[1], 1, -2) .. ',"seq":' .. seq .. ',"epoch":"' .. epoch .. '"}'
+redis.call('XADD', log, seq .. '-0', 'f', frame)
+-- Keep the history window, and never an entry after the checkpoint: the snapshot is built from them.
+local ckpt_seq = tonumber(redis.call('HGET', meta, 'ckpt_seq'))
+redis.call('XTRIM', log, 'MAXLEN', math.max(tonumber(ARGV[5]), seq - ckpt_seq))
+redis.call('HSET', meta, 'driver', ARGV[3], 'updated_at', ARGV[4])
+if ARGV[7] ~= '' then redis.call('HSET', meta, 'status', ARGV[7], 'ttl', ARGV[8]) end
+if ARGV[10] ~= '' then
+  if ARGV[11] == '' then redis.call('HDEL', gates, 'p:' .. ARGV[10]) else redis.call('HSET', gates, 'p:' .. ARGV[10], ARGV[11]) end
+  if ARGV[12] == '1' then redis.call('HDEL', gates, 'c:' .. ARGV[10]) end
+end
+local ttl = redis.call('HGET', meta, 'ttl')
+for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, ttl) end
+redis.call('PUBLISH', ARGV[9], seq .. ' ' .. epoch .. ' ' .. frame)
+return { seq, epoch, ckpt_seq }
+`)
+}
+
+/**
+ * KEYS: meta, log, checkpoint. Returns nil for an unknown DAG, else
+ * { epoch, seq, ckpt_seq, checkpoint JSON or nil, stream entries after ckpt_seq }.
+ */
+const readState: ScriptDefinition = {
+  numberOfKeys: 3,
+  lua: compact(`
+local m = redis.call('HMGET', KEYS[1], 'epoch', 'seq', 'ckpt_seq')
+if not m[1] then return nil end
+local ckpt_seq = tonumber(m[3])
+local checkpoint = false
+if ckpt_seq > 0 then checkpoint = redis.call('GET', KEYS[3]) end
+return { m[1], m[2], m[3], checkpoint, redis.call('XRANGE', KEYS[2], (ckpt_seq + 1) .. '-0', '+') }
+`)
+}
+
+/**
+ * KEYS: meta, log. ARGV: epoch and seq the reader has, history window.
+ * Returns nil for an unknown DAG, else { epoch, seq, oldest seq kept for replay, entries after the
+ * reader's seq (only when its epoch matches and they are all kept) }.
+ */
+const readAfter: ScriptDefinition = {
+  numberOfKeys: 2,
+  lua: compact(`
+local m = redis.call('HMGET', KEYS[1], 'epoch', 'seq')
+if not m[1] then return nil end
+local head = tonumber(m[2])
+local oldest = head + 1
+local first = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
+if #first > 0 then oldest = tonumber(string.match(first[1][1], '^%d+')) end
+oldest = math.max(oldest, head - tonumber(ARGV[3]) + 1)
+local since = tonumber(ARGV[2])
+local entries = {}
+if ARGV[1] == m[1] and since + 1 >= oldest and since < head then
+  entries = redis.call('XRANGE', KEYS[2], (since + 1) .. '-0', '+')
+end
+return { m[1], head, oldest, entries }
+`)
+}
+
+/**
+ * KEYS: meta, log, checkpoint. ARGV: epoch, seq, snapshot JSON, history window.
+ * Stores the checkpoint if the log is still that epoch and it is newer than the stored one; then
+ * the entries it covers may be trimmed. Returns 1 if stored.
+ */
+const checkpoint: ScriptDefinition = {
+  numberOfKeys: 3,
+  lua: compact(`
+local m = redis.call('HMGET', KEYS[1], 'epoch', 'seq', 'ckpt_seq')
+if m[1] ~= ARGV[1] or tonumber(ARGV[2]) <= tonumber(m[3]) then return 0 end
+redis.call('SET', KEYS[3], ARGV[3])
+redis.call('HSET', KEYS[1], 'ckpt_seq', ARGV[2])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then redis.call('PEXPIRE', KEYS[3], ttl) end
+redis.call('XTRIM', KEYS[2], 'MAXLEN', math.max(tonumber(ARGV[4]), tonumber(m[2]) - tonumber(ARGV[2])))
+return 1
+`)
+}
+
+/** KEYS: meta, gates. ARGV: node. Returns nil for an unknown DAG, else { epoch, seq, status, phase, claim }. */
+const readGate: ScriptDefinition = {
+  numberOfKeys: 2,
+  lua: compact(`
+local m = redis.call('HMGET', KEYS[1], 'epoch', 'seq', 'status')
+if not m[1] then return nil end
+local g = redis.call('HMGET', KEYS[2], 'p:' .. ARGV[1], 'c:' .. ARGV[1])
+return { m[1], m[2], m[3], g[1] or '', g[2] or '' }
+`)
+}
+
+/**
+ * KEYS: meta, gates. ARGV: node, epoch, phase and claim as read, phase and claim to write ('' removes).
+ * Writes only if nothing changed since the read, the DAG's log included. Returns 1 written, 0 not.
+ */
+const compareAndSetGate: ScriptDefinition = {
+  numberOfKeys: 2,
+  lua: compact(`
+if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[2] then return 0 end
+local phase_field, claim_field = 'p:' .. ARGV[1], 'c:' .. ARGV[1]
+local phase = redis.call('HGET', KEYS[2], phase_field) or ''
+local claim = redis.call('HGET', KEYS[2], claim_field) or ''
+if phase ~= ARGV[3] or claim ~= ARGV[4] then return 0 end
+if ARGV[5] == '' then redis.call('HDEL', KEYS[2], phase_field) else redis.call('HSET', KEYS[2], phase_field, ARGV[5]) end
+if ARGV[6] == '' then redis.call('HDEL', KEYS[2], claim_field) else redis.call('HSET', KEYS[2], claim_field, ARGV[6]) end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
+return 1
+`)
+}
+
+/** Registered on the command connection under these names (and `<name>Buffer` for Buffer replies). */
+export const scripts = {
+  dagStreamReadState: readState,
+  dagStreamReadAfter: readAfter,
+  dagStreamCheckpoint: checkpoint,
+  dagStreamReadGate: readGate,
+  dagStreamCompareAndSetGate: compareAndSetGate
+} as const
+
+export type ScriptName = keyof typeof scripts

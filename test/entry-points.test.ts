@@ -1,0 +1,25 @@
+// The package's entry points: what each gives, and that the browser-side ones stay free of the server.
+
+import { readFileSync } from 'node:fs'
+import t from 'tap'
+import { DAGStreamError } from '../lib/react/index.js'
+import { applyEvent, createState, fromSnapshot, toSnapshot } from '../lib/reducer.js'
+
+const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { exports: Record<string, { default: string }> }
+
+t.test('fastify-dag-stream/reducer: the reducer, for a store of your own, with nothing of the server', async (t) => {
+  t.equal(manifest.exports['./reducer']?.default, './dist/lib/reducer.js')
+  const state = applyEvent(createState(), { type: 'node_state', node_id: 'a', status: 'running' })
+  t.same(toSnapshot('d', 'e', 1, fromSnapshot(toSnapshot('d', 'e', 1, state))), toSnapshot('d', 'e', 1, state))
+  // A browser bundle of this entry must not reach fastify, ws or Node's built-ins: it imports types only.
+  const source = readFileSync(new URL('../lib/reducer.ts', import.meta.url), 'utf8')
+  const imports = source.split('\n').filter((line) => line.startsWith('import '))
+  t.ok(imports.length > 0 && imports.every((line) => line.startsWith('import type ')), imports.join('\n'))
+})
+
+t.test('fastify-dag-stream/react: DAGStreamError is a value, so instanceof needs no second import', async (t) => {
+  const error = new DAGStreamError('timeout', 'no answer')
+  t.ok(error instanceof DAGStreamError)
+  t.ok(error instanceof Error)
+  t.equal(error.code, 'timeout')
+})

@@ -1,0 +1,101 @@
+// The command bus on its own: what a sender is answered when the other instance is gone, slow, broken
+// or answers garbage, and that nothing is left waiting when the instance closes.
+
+import t from 'tap'
+import { CommandBus, type BusOptions } from '../lib/backplane/redis/bus.js'
+import type { CommandOutcome } from '../lib/index.js'
+
+const pause = { type: 'pause_execution', id: 'p' } as const
+
+/** Two buses wired to each other through `publish`, as Redis pub/sub would. */
+function pair (overrides: Partial<BusOptions> = {}) {
+  const errors: string[] = []
+  const buses = new Map<string, CommandBus>()
+  const options = (self: string): BusOptions => ({
+    self,
+    timeoutMs: 200,
+    publish: async (to, message) => {
+      const bus = buses.get(to)
+      if (bus === undefined) return 0
+      setImmediate(() => bus.receive(message))
+      return 1
+    },
+    execute: async () => ({ ok: true }),
+    onError: (_error, what) => errors.push(what),
+    ...overrides
+  })
+  buses.set('a', new CommandBus(options('a')))
+  buses.set('b', new CommandBus(options('b')))
+  return { a: buses.get('a') as CommandBus, b: buses.get('b') as CommandBus, errors, buses }
+}
+
+t.test('a command reaches the other instance and its outcome comes back', async (t) => {
+  const seen: unknown[] = []
+  const { a } = pair({ execute: async (dagId, event, sender) => { seen.push([dagId, event.type, sender]); return { ok: true } } })
+  t.same(await a.send('b', 'd', pause, { info: { user: 'ada' }, request: undefined }), { ok: true })
+  t.same(seen, [['d', 'pause_execution', { info: { user: 'ada' } }]], 'only the description travels')
+})
+
+t.test('an instance nobody listens for: engine_unavailable at once', async (t) => {
+  const { a } = pair()
+  t.match(await a.send('gone', 'd', pause, { info: null }), { ok: false, code: 'engine_unavailable', message: /its instance is gone/ })
+})
+
+t.test('publish failing (Redis down): engine_unavailable, and the failure is reported', async (t) => {
+  const { a, errors } = pair({ publish: async () => { throw new Error('Connection is closed.') } })
+  t.match(await a.send('b', 'd', pause, { info: null }), { code: 'engine_unavailable', message: /backplane is unavailable/ })
+  t.same(errors, ['could not forward a client event'])
+})
+
+t.test('a silent instance: engine_unavailable after the bound; a late answer changes nothing', async (t) => {
+  let answer!: (outcome: CommandOutcome) => void
+  const { a } = pair({ execute: () => new Promise((resolve) => { answer = resolve }) })
+  t.match(await a.send('b', 'd', pause, { info: null }), { code: 'engine_unavailable', message: /no answer within 200 ms/ })
+  answer({ ok: true })
+  await new Promise((resolve) => setTimeout(resolve, 20))
+})
+
+t.test('a command that arrives after its deadline is not run: its sender has answered already', async (t) => {
+  let runs = 0
+  const { b } = pair({ execute: async () => { runs++; return { ok: true } } })
+  b.receive(JSON.stringify({ kind: 'command', id: 'x', from: 'a', dagId: 'd', event: pause, sender: null, deadline: Date.now() - 1 }))
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  t.equal(runs, 0)
+})
+
+t.test('an executor that throws: the sender gets engine_unavailable and the error is reported', async (t) => {
+  const { a, errors } = pair({ execute: async () => { throw new Error('boom') } })
+  t.match(await a.send('b', 'd', pause, { info: null }), { code: 'engine_unavailable', message: /failed while handling the event/ })
+  t.same(errors, ['a forwarded client event failed'])
+})
+
+t.test('a reply that cannot be published is reported; the sender times out', async (t) => {
+  const errors: string[] = []
+  let calls = 0
+  const b = new CommandBus({
+    self: 'b',
+    timeoutMs: 100,
+    publish: async () => { calls++; throw new Error('down') },
+    execute: async () => ({ ok: true }),
+    onError: (_error, what) => errors.push(what)
+  })
+  b.receive(JSON.stringify({ kind: 'command', id: 'x', from: 'a', dagId: 'd', event: pause, sender: null, deadline: Date.now() + 1000 }))
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  t.equal(calls, 1)
+  t.same(errors, ['could not answer a forwarded client event'])
+})
+
+t.test('garbage on the channel is reported and ignored; a reply for nobody is ignored', async (t) => {
+  const { a, errors } = pair()
+  a.receive('not json')
+  a.receive(JSON.stringify({ kind: 'reply', id: 'unknown', outcome: { ok: true } }))
+  t.same(errors, ['unreadable message on the instance channel'])
+})
+
+t.test('closing answers every waiting sender at once', async (t) => {
+  const { a } = pair({ execute: () => new Promise(() => {}) })
+  const waiting = a.send('b', 'd', pause, { info: null })
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  a.close()
+  t.match(await waiting, { code: 'engine_unavailable', message: /shutting down/ })
+})
