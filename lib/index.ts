@@ -29,6 +29,7 @@ export type {
   CommandExecutor,
   CommandOutcome,
   CommandSender,
+  DagListQuery,
   DagStatus,
   GateTransition,
   LogEntry,

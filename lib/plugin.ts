@@ -4,7 +4,7 @@
 
 import websocket from '@fastify/websocket'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
+import type { FastifyPluginAsync, FastifyRequest, FastifySchemaValidationError } from 'fastify'
 import fp from 'fastify-plugin'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { DAGEvent, SequencedEvent } from '../schemas/events.js'
@@ -193,11 +193,14 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     app.get(path, async () => document)
   }
 
-  app.get(`${prefix}`, { schema: { ...ListRoute, tags: ['dags'], summary: 'List the DAGs of every instance, most recently updated first' } }, async (request) => {
-    const { limit, offset } = request.query
-    const page = await backplane.list(limit, offset)
+  app.get(`${prefix}`, {
+    schema: { ...ListRoute, tags: ['dags'], summary: 'List the DAGs of every instance, newest first unless asked otherwise' },
+    schemaErrorFormatter: describeSchemaErrors
+  }, async (request) => {
+    const { limit, offset, order = 'newest', status } = request.query
+    const page = await backplane.list({ limit, offset, order, status })
     const allowed = await Promise.all(page.dags.map((dag) => options.authorize(request, dag.dag_id, 'view')))
-    return { dags: page.dags.filter((_, index) => allowed[index]), total: page.total, limit, offset }
+    return { dags: page.dags.filter((_, index) => allowed[index]), total: page.total, limit, offset, order }
   })
 
   app.get(
@@ -245,6 +248,15 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
       }
     }
   )
+}
+
+/** Fastify's own wording, plus the allowed values of an enum: `querystring/order must be one of: newest, oldest`. */
+function describeSchemaErrors (errors: FastifySchemaValidationError[], dataVar: string): Error {
+  return new Error(errors.map((error) => {
+    const allowed = (error.params as { allowedValues?: unknown[] }).allowedValues
+    const message = allowed === undefined ? error.message : `must be one of: ${allowed.join(', ')}`
+    return `${dataVar}${error.instancePath} ${message}`
+  }).join(', '))
 }
 
 /** The plugin, ready for `app.register(dagStream, options)`. */

@@ -2,7 +2,7 @@
 // these directly, so validation, types and the OpenAPI document agree by construction.
 
 import { Type, type Static } from '@sinclair/typebox'
-import { Identifier } from './events.js'
+import { ExecutionStatus, Identifier } from './events.js'
 import { DAGSnapshot, DAGSummary } from './snapshot.js'
 
 export const DagParams = Type.Object({ id: Identifier })
@@ -18,10 +18,29 @@ export const StreamQuery = Type.Object(
 )
 export type StreamQuery = Static<typeof StreamQuery>
 
+// Query parameters take `enum` rather than a union of literals, so that a wrong value gets one error
+// that lists the allowed values instead of one "must be equal to constant" per member.
+export const ListOrder = Type.Unsafe<'newest' | 'oldest'>({
+  type: 'string',
+  enum: ['newest', 'oldest'],
+  description: 'By the time of the last event: newest first (a dashboard\'s run list) or oldest first.'
+})
+export type ListOrder = Static<typeof ListOrder>
+
+const StatusParameter = Type.Unsafe<ExecutionStatus>({ type: 'string', enum: ExecutionStatus.anyOf.map((member) => member.const) })
+
 export const ListQuery = Type.Object(
   {
     limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
-    offset: Type.Integer({ minimum: 0, default: 0 })
+    offset: Type.Integer({ minimum: 0, default: 0 }),
+    order: Type.Optional(ListOrder),
+    status: Type.Optional(
+      Type.Array(StatusParameter, {
+        minItems: 1,
+        uniqueItems: true,
+        description: 'Only DAGs in one of these statuses; repeat the parameter for several (status=running&status=paused).'
+      })
+    )
   },
   { additionalProperties: false }
 )
@@ -30,9 +49,13 @@ export type ListQuery = Static<typeof ListQuery>
 export const DAGList = Type.Object(
   {
     dags: Type.Array(DAGSummary),
-    total: Type.Integer({ minimum: 0, description: 'How many DAGs the backplane holds (every instance), before paging and authorization.' }),
+    total: Type.Integer({
+      minimum: 0,
+      description: 'How many DAGs of every instance match the status filter, before paging and authorization.'
+    }),
     limit: Type.Integer(),
-    offset: Type.Integer()
+    offset: Type.Integer(),
+    order: ListOrder
   },
   { $id: 'DAGList' }
 )
@@ -57,7 +80,7 @@ export const SnapshotRoute = {
 
 export const ListRoute = {
   querystring: ListQuery,
-  response: { 200: DAGList, 401: HttpError, 503: HttpError }
+  response: { 200: DAGList, 400: HttpError, 401: HttpError, 503: HttpError }
 } as const
 
 export const StreamRoute = {

@@ -15,6 +15,7 @@ import {
   type BackplaneProvider,
   type BackplaneSettings,
   type CommandOutcome,
+  type DagListQuery,
   type LogEntry
 } from '../lib/index.js'
 import type { DAGEvent, SequencedEvent } from '../schemas/index.js'
@@ -46,6 +47,10 @@ const kinds: Array<[string, (t: Test) => BackplaneProvider]> = [
     }
   ]
 ]
+
+function page (limit: number, offset: number, order: 'newest' | 'oldest' = 'newest'): DagListQuery {
+  return { limit, offset, order }
+}
 
 function nodeState (n: number): DAGEvent {
   return { type: 'node_state', node_id: `n${n % 7}`, status: n % 2 === 0 ? 'running' : 'completed', metrics: { tokens: n } }
@@ -236,9 +241,9 @@ for (const [kind, provider] of kinds) {
       t.match(await backplane.status('done'), { status: 'completed' }, 'readable for a while')
       await until(async () => (await backplane.status('done')) === undefined, 5000)
       t.ok(await backplane.status('silent'), 'a running DAG outlives a finished one')
-      t.same((await backplane.list(10, 0)).dags.map((dag) => dag.dag_id), ['silent'])
+      t.same((await backplane.list(page(10, 0))).dags.map((dag) => dag.dag_id), ['silent'])
       await until(async () => (await backplane.status('silent')) === undefined, 8000)
-      t.same(await backplane.list(10, 0), { dags: [], total: 0 })
+      t.same(await backplane.list(page(10, 0)), { dags: [], total: 0 })
       const again = await backplane.append('done', nodeState(2))
       t.equal(again.seq, 1)
       t.not(again.epoch, first.epoch, 'a DAG that comes back starts a new log, which clients can tell')
@@ -259,12 +264,30 @@ for (const [kind, provider] of kinds) {
         await new Promise((resolve) => setTimeout(resolve, 5))
       }
       await backplane.append('b', nodeState(2))
-      const page = await backplane.list(2, 0)
-      t.same(page.dags.map((dag) => [dag.dag_id, dag.seq, dag.status]), [['b', 2, 'running'], ['d', 1, 'running']])
-      t.equal(page.total, 4)
-      t.same((await backplane.list(2, 2)).dags.map((dag) => dag.dag_id), ['c', 'a'])
-      t.ok(page.dags.every((dag) => !Number.isNaN(Date.parse(dag.updated_at))))
-      t.same((await backplane.list(5, 4)).dags, [])
+      const first = await backplane.list(page(2, 0))
+      t.same(first.dags.map((dag) => [dag.dag_id, dag.seq, dag.status]), [['b', 2, 'running'], ['d', 1, 'running']])
+      t.equal(first.total, 4)
+      t.same((await backplane.list(page(2, 2))).dags.map((dag) => dag.dag_id), ['c', 'a'])
+      t.ok(first.dags.every((dag) => !Number.isNaN(Date.parse(dag.updated_at))))
+      t.same((await backplane.list(page(5, 4))).dags, [])
+      t.same((await backplane.list(page(3, 0, 'oldest'))).dags.map((dag) => dag.dag_id), ['a', 'c', 'd'], 'oldest first when asked')
+    })
+
+    t.test('list: filtered by status, total counts the matches, paged within them', async (t) => {
+      const backplane = await open(t)
+      const statuses = { r1: 'running', p1: 'paused', r2: 'running', c1: 'completed', r3: 'running', f1: 'failed' } as const
+      for (const [dagId, status] of Object.entries(statuses)) {
+        await backplane.append(dagId, { type: 'execution_status', status })
+        await new Promise((resolve) => setTimeout(resolve, 5))
+      }
+      const running = await backplane.list({ ...page(2, 0), status: ['running'] })
+      t.same(running, { dags: running.dags, total: 3 })
+      t.same(running.dags.map((dag) => dag.dag_id), ['r3', 'r2'])
+      t.same((await backplane.list({ ...page(2, 2), status: ['running'] })).dags.map((dag) => dag.dag_id), ['r1'])
+      const finished = await backplane.list({ ...page(10, 0, 'oldest'), status: ['completed', 'failed', 'cancelled'] })
+      t.same(finished.dags.map((dag) => [dag.dag_id, dag.status]), [['c1', 'completed'], ['f1', 'failed']])
+      t.equal(finished.total, 2)
+      t.same(await backplane.list({ ...page(10, 0), status: ['cancelled'] }), { dags: [], total: 0 })
     })
 
     t.test('closed: appends and subscriptions are refused', async (t) => {

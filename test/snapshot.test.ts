@@ -37,7 +37,7 @@ t.test('an unknown DAG is a 404 with a typed JSON error', async (t) => {
   t.equal((await fetch(`${http}/api/dags/bad%20id`)).status, 400, 'a malformed id is refused by the schema')
 })
 
-t.test('GET /api/dags lists DAGs with status and seq, most recently updated first, paged', async (t) => {
+t.test('GET /api/dags lists DAGs with status and seq, newest first, paged, in either order, filtered by status', async (t) => {
   const { app, http } = await build(t)
   // Apart in time, so that "most recently updated" has one answer.
   const later = () => new Promise((resolve) => setTimeout(resolve, 5))
@@ -53,6 +53,22 @@ t.test('GET /api/dags lists DAGs with status and seq, most recently updated firs
   const page = (await (await fetch(`${http}/api/dags?limit=1&offset=1`)).json()) as DAGList
   t.same(page.dags.map((dag) => dag.dag_id), ['c'])
   t.equal((await fetch(`${http}/api/dags?limit=5000`)).status, 400, 'the page size is bounded')
+
+  const oldest = (await (await fetch(`${http}/api/dags?order=oldest`)).json()) as DAGList
+  t.same(oldest.dags.map((dag) => dag.dag_id), ['a', 'c', 'b'], 'oldest first when asked')
+  t.equal(oldest.order, 'oldest')
+  const one = (await (await fetch(`${http}/api/dags?status=paused`)).json()) as DAGList
+  t.same([one.dags.map((dag) => dag.dag_id), one.total, one.order], [['b'], 1, 'newest'], 'a single status')
+  const several = (await (await fetch(`${http}/api/dags?status=paused&status=running&limit=2`)).json()) as DAGList
+  t.same([several.dags.map((dag) => dag.dag_id), several.total], [['b', 'c'], 3], 'several statuses: repeat the parameter')
+  const unknownStatus = await fetch(`${http}/api/dags?status=done`)
+  t.equal(unknownStatus.status, 400)
+  t.match(await unknownStatus.json(), { message: 'querystring/status/0 must be one of: running, paused, cancelled, completed, failed' })
+  const unknownOrder = await fetch(`${http}/api/dags?order=random`)
+  t.equal(unknownOrder.status, 400)
+  t.match(await unknownOrder.json(), { message: 'querystring/order must be one of: newest, oldest' })
+  const twice = await fetch(`${http}/api/dags?status=paused&status=paused`)
+  t.match([twice.status, await twice.json()], [400, { message: /querystring\/status must NOT have duplicate items/ }], 'other errors keep Fastify\'s wording')
 })
 
 t.test('snapshot + stream hand-off under concurrent broadcasting loses and duplicates nothing', async (t) => {

@@ -15,6 +15,7 @@ import type {
   BackplaneSettings,
   CommandOutcome,
   CommandSender,
+  DagListQuery,
   DagStatus,
   GateTransition,
   LogEntry,
@@ -101,16 +102,18 @@ export class MemoryBackplane implements Backplane {
     return replayOf(plan, epoch, seq, (from) => log?.history.slice(from - oldestKept) ?? [])
   }
 
-  async list (limit: number, offset: number): Promise<{ dags: DAGSummary[]; total: number }> {
-    const newestFirst = [...this.#logs].sort(([, a], [, b]) => b.updatedAt - a.updatedAt)
-    const dags = newestFirst.slice(offset, offset + limit).map(([dagId, log]): DAGSummary => ({
+  async list ({ limit, offset, order, status }: DagListQuery): Promise<{ dags: DAGSummary[]; total: number }> {
+    const matching = [...this.#logs].filter(([, log]) => status === undefined || status.includes(log.state.status))
+    const direction = order === 'newest' ? -1 : 1
+    matching.sort(([, a], [, b]) => direction * (a.updatedAt - b.updatedAt))
+    const dags = matching.slice(offset, offset + limit).map(([dagId, log]): DAGSummary => ({
       dag_id: dagId,
       epoch: log.epoch,
       seq: log.seq,
       status: log.state.status,
       updated_at: new Date(log.updatedAt).toISOString()
     }))
-    return { dags, total: this.#logs.size }
+    return { dags, total: matching.length }
   }
 
   async subscribe (dagId: string, listener: LogListener): Promise<() => void> {

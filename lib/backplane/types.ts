@@ -8,6 +8,7 @@
 
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { ClientEvent, DAGEvent, ErrorCode, ExecutionStatus, ResyncReason, SequencedEvent } from '../../schemas/events.js'
+import type { ListOrder } from '../../schemas/routes.js'
 import type { DAGSnapshot, DAGSummary } from '../../schemas/snapshot.js'
 import type { GateRecord } from '../gates.js'
 
@@ -32,6 +33,14 @@ export interface DagStatus {
 }
 
 export type LogListener = (entry: LogEntry) => void
+
+/** Which DAGs `list` returns: a page of those in `status` (all when absent), by the time of their last event. */
+export interface DagListQuery {
+  limit: number
+  offset: number
+  order: ListOrder
+  status?: readonly ExecutionStatus[]
+}
 
 /** Who sent a client event. */
 export interface CommandSender {
@@ -96,8 +105,8 @@ export interface Backplane {
   status(dagId: string): Promise<DagStatus | undefined>
   /** Exactly the events after `since` in `epoch`, or `recovered: false` when that cannot be guaranteed. */
   replay(dagId: string, since?: { epoch: string; seq: number }): Promise<Replay>
-  /** The DAGs of every instance, most recently updated first. */
-  list(limit: number, offset: number): Promise<{ dags: DAGSummary[]; total: number }>
+  /** One page of the DAGs of every instance, in the order asked; `total` counts every DAG that matches. */
+  list(query: DagListQuery): Promise<{ dags: DAGSummary[]; total: number }>
   /**
    * Delivers every entry appended to the DAG once the returned promise resolves, in seq order and
    * without gaps (a gap that cannot be filled shows as a jump in seq, which the socket turns into

@@ -24,6 +24,7 @@ import type {
   BackplaneSettings,
   CommandOutcome,
   CommandSender,
+  DagListQuery,
   DagStatus,
   GateTransition,
   LogEntry,
@@ -55,6 +56,9 @@ export interface RedisBackplaneConfig {
 type ScriptCall = (...args: Array<string | number>) => Promise<unknown>
 /** [id, [field, value]] as XRANGE returns it. */
 type StreamEntry = [Buffer, Buffer[]]
+
+/** DAG summaries read per round trip when the list is filtered by status. */
+const LIST_SCAN_CHUNK = 1000
 
 interface FollowedDag {
   dagId: string
@@ -184,27 +188,44 @@ export class RedisBackplane implements Backplane {
     return replayOf(planReplay({ epoch, seq, oldestKept }, since), epoch, seq, entries)
   }
 
-  async list (limit: number, offset: number): Promise<{ dags: DAGSummary[]; total: number }> {
+  async list ({ limit, offset, order, status }: DagListQuery): Promise<{ dags: DAGSummary[]; total: number }> {
     const redis = this.#connections.commands
     const index = indexKey(this.#config.keyPrefix)
+    // (ioredis types ZRANGE's stop as a string only.)
+    const range = (start: number, stop: number) => order === 'newest' ? redis.zrevrange(index, start, stop) : redis.zrange(index, start, String(stop))
     return this.#redis('list', async () => {
-      // Idle DAGs expired in Redis; finished ones expire sooner, so some ids may name nothing: those
-      // are dropped from the index as they are met, and the page read again.
       await redis.zremrangebyscore(index, '-inf', Date.now() - this.#settings.maxIdleMs)
-      for (;;) {
-        const ids = await redis.zrevrange(index, offset, offset + limit - 1)
-        const metas = await Promise.all(ids.map((id) => redis.hmget(this.#keys(id).meta, 'epoch', 'seq', 'status', 'updated_at')))
-        const gone = ids.filter((_, index) => metas[index]?.[0] === null)
-        if (gone.length > 0) {
-          await redis.zrem(index, ...gone)
-          continue
+      if (status === undefined) {
+        // Some ids may name nothing (finished DAGs expire sooner than the index): #present drops them
+        // from the index, and the page is read again.
+        for (;;) {
+          const ids = await range(offset, offset + limit - 1)
+          const dags = await this.#present(ids)
+          if (dags.length === ids.length) return { dags, total: await redis.zcard(index) }
         }
-        const dags = ids.map((dagId, index): DAGSummary => {
-          const [epoch, seq, status, updatedAt] = metas[index] as [string, string, string, string]
-          return { dag_id: dagId, epoch, seq: Number(seq), status: status as ExecutionStatus, updated_at: new Date(Number(updatedAt)).toISOString() }
-        })
-        return { dags, total: await redis.zcard(index) }
       }
+      // The index is ordered by time, not by status: a filter reads every DAG's status, so that
+      // `total` is exact. One ZRANGE for a consistent order, then a round trip per chunk of DAGs.
+      const ids = await range(0, -1)
+      const matching: DAGSummary[] = []
+      for (let start = 0; start < ids.length; start += LIST_SCAN_CHUNK) {
+        const present = await this.#present(ids.slice(start, start + LIST_SCAN_CHUNK))
+        matching.push(...present.filter((dag) => status.includes(dag.status)))
+      }
+      return { dags: matching.slice(offset, offset + limit), total: matching.length }
+    })
+  }
+
+  /** The summaries of those of `ids` that still exist; the others are dropped from the index. */
+  async #present (ids: string[]): Promise<DAGSummary[]> {
+    const redis = this.#connections.commands
+    const metas = await Promise.all(ids.map((id) => redis.hmget(this.#keys(id).meta, 'epoch', 'seq', 'status', 'updated_at')))
+    const gone = ids.filter((_, index) => metas[index]?.[0] === null)
+    if (gone.length > 0) await redis.zrem(indexKey(this.#config.keyPrefix), ...gone)
+    return ids.flatMap((dagId, index): DAGSummary[] => {
+      const [epoch, seq, status, updatedAt] = metas[index] as [string | null, string, string, string]
+      if (epoch === null) return []
+      return [{ dag_id: dagId, epoch, seq: Number(seq), status: status as ExecutionStatus, updated_at: new Date(Number(updatedAt)).toISOString() }]
     })
   }
 
