@@ -96,9 +96,14 @@ export function applyEvent (state: DAGState, event: DAGEvent): DAGState {
       state.gates.set(event.node_id, { node_id: event.node_id, presentation: event.presentation })
       break
     }
-    case 'human_gate_resolved':
+    case 'human_gate_resolved': {
       state.gates.delete(event.node_id)
+      // Decided, not done: the engine now acts on the decision, so the node is running until the
+      // engine says what it became. A node_state the engine sent before this event already said so.
+      const node = state.nodes.get(event.node_id)
+      if (node?.status === 'waiting_human') state.nodes.set(event.node_id, { ...node, status: 'running' })
       break
+    }
     case 'error': {
       const reported: ReportedError = { message: event.message }
       if (event.node_id !== undefined) reported.node_id = event.node_id

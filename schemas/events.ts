@@ -157,7 +157,7 @@ export const HumanGateResolvedEvent = Type.Object(
     decision: Decision,
     feedback: Type.Optional(Type.String())
   },
-  { ...eventOptions, $id: 'HumanGateResolvedEvent', description: 'A human decision was accepted by the engine.' }
+  { ...eventOptions, $id: 'HumanGateResolvedEvent', description: 'A human decision was accepted by the engine. The node, if still waiting_human, becomes running.' }
 )
 
 export const DAGErrorEvent = Type.Object(
