@@ -52,6 +52,9 @@ type Reply = AckFrame | ErrorFrame | undefined
 const CLAIM_POLL_MS = 50
 /** How many leases a sender waits for an engine that keeps renewing its claim (5 min by default). */
 const CLAIM_FOLLOW_LEASES = 30
+/** Backoff between attempts to record an accepted decision while the backplane is unavailable. */
+const RECORD_RETRY_MIN_MS = 50
+const RECORD_RETRY_MAX_MS = 2000
 
 function engineStillDeciding (nodeId: string): CommandOutcome {
   return {
@@ -136,10 +139,16 @@ export function createCommands (deps: CommandDeps) {
           if (outcome.ok || outcome.code !== 'engine_unavailable') return reply.outcome(outcome)
           // No answer in time. If the engine never began it, the claim goes and the gate stays open.
           // If it did (a slow handler renews its claim), the engine's verdict is the answer.
-          await backplane.updateGate(dagId, nodeId, releaseGate(key))
-          const progress = await claimSettled(dagId, nodeId, key)
-          if (progress === 'accepted') return reply.ack()
-          return reply.outcome(progress === 'pending' ? engineStillDeciding(nodeId) : outcome)
+          try {
+            await backplane.updateGate(dagId, nodeId, releaseGate(key))
+            const progress = await claimSettled(dagId, nodeId, key)
+            if (progress === 'accepted') return reply.ack()
+            return reply.outcome(progress === 'pending' ? engineStillDeciding(nodeId) : outcome)
+          } catch (error) {
+            if (!(error instanceof BackplaneUnavailableError)) throw error
+            // The decision went to the engine: unlike a refusal before dispatch, it may have taken effect.
+            return reply.outcome(engineStillDeciding(nodeId))
+          }
         }
       }
     }
@@ -169,6 +178,8 @@ export function createCommands (deps: CommandDeps) {
     if (began !== true) {
       return { ok: false, code: 'gate_already_decided', message: `The decision for "${event.node_id}" arrived after its claim lapsed` }
     }
+    // The claim is renewed for as long as this instance works on it: while the handlers run, and while
+    // an accepted decision waits for the backplane to record it.
     const renewal = setInterval(() => {
       backplane.updateGate(dagId, event.node_id, renewGate(key, Date.now(), deps.leaseMs)).catch((error: unknown) => {
         deps.log.warn({ err: error, dagId }, 'fastify-dag-stream: could not renew a gate claim')
@@ -176,18 +187,56 @@ export function createCommands (deps: CommandDeps) {
     }, deps.leaseMs / 3)
     // A handler that never returns must not keep the process alive after app.close().
     renewal.unref()
-    let outcome: CommandOutcome
     try {
-      outcome = await callHandlers(event, dagId, sender)
+      const outcome = await callHandlers(event, dagId, sender)
+      if (outcome.ok) return await recordAcceptance(dagId, event, key)
+      // Refused: the gate stays open. Should this write fail, the claim lapses by itself, to the same effect.
+      await backplane.updateGate(dagId, event.node_id, settleGate(key, false)).catch((error: unknown) => {
+        deps.log.warn({ err: error, dagId }, 'fastify-dag-stream: could not release a refused decision\'s claim; it lapses')
+      })
+      return outcome
     } finally {
       clearInterval(renewal)
     }
-    await backplane.updateGate(dagId, event.node_id, settleGate(key, outcome.ok))
-    if (!outcome.ok) return outcome
-    const resolved: DAGEvent = { type: 'human_gate_resolved', node_id: event.node_id, decision: event.decision }
-    if (event.feedback !== undefined) resolved.feedback = event.feedback
-    await deps.broadcast(dagId, resolved)
-    return outcome
+  }
+
+  /**
+   * The engine took the decision, so it must show: in the gate book (a copy of it is acked, a rival
+   * refused) and in the log (every dashboard sees the gate resolved). A backplane that fails meanwhile
+   * is retried for as long as a sender waits for a claim; only then is the failure the sender's answer.
+   */
+  async function recordAcceptance (dagId: string, decision: HumanDecisionEvent, key: string): Promise<CommandOutcome> {
+    const nodeId = decision.node_id
+    const resolved: DAGEvent = { type: 'human_gate_resolved', node_id: nodeId, decision: decision.decision }
+    if (decision.feedback !== undefined) resolved.feedback = decision.feedback
+    const giveUpAt = Date.now() + CLAIM_FOLLOW_LEASES * deps.leaseMs
+    try {
+      await untilRecorded(dagId, giveUpAt, () => deps.backplane().updateGate(dagId, nodeId, settleGate(key, true)))
+      await untilRecorded(dagId, giveUpAt, () => deps.broadcast(dagId, resolved))
+      return { ok: true }
+    } catch (error) {
+      deps.log.error({ err: error, dagId, nodeId }, 'fastify-dag-stream: the engine accepted a decision that could not be recorded')
+      return {
+        ok: false,
+        code: 'engine_unavailable',
+        message: `The engine accepted the decision for "${nodeId}", but it could not be recorded: dashboards may not show it`
+      }
+    }
+  }
+
+  /** Runs `write` until it succeeds; an unavailable backplane is retried (with backoff) until `giveUpAt`. */
+  async function untilRecorded (dagId: string, giveUpAt: number, write: () => Promise<unknown>): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await write()
+        return
+      } catch (error) {
+        if (!(error instanceof BackplaneUnavailableError) || Date.now() >= giveUpAt) throw error
+        if (attempt === 0) deps.log.warn({ err: error, dagId }, 'fastify-dag-stream: recording an accepted decision failed; retrying')
+        const delay = Math.min(RECORD_RETRY_MAX_MS, RECORD_RETRY_MIN_MS * 2 ** attempt, Math.max(0, giveUpAt - Date.now()))
+        await new Promise((resolve) => setTimeout(resolve, delay))
+      }
+    }
   }
 
   async function authorizationRefusal (request: FastifyRequest, dagId: string, action: Action) {

@@ -138,11 +138,19 @@ export function claimProgress (key: string, now: number): GateTransition<ClaimPr
   }
 }
 
-/** Records what the engine did with the claim `key`: accepted, or refused (the gate stays open). */
+/**
+ * Records what the engine did with the claim `key`. Refused: the claim goes and the gate stays open.
+ * Accepted: the engine's word is final, so the claim becomes `key`'s even if it lapsed meanwhile (the
+ * backplane was unreachable) and another decision claimed the gate: that one then finds its claim gone.
+ */
 export function settleGate (key: string, accepted: boolean): GateTransition<void> {
   return (record: GateRecord) => {
+    if (accepted && record.phase !== undefined) {
+      // (An accepted claim never lapses: its expiresAt is never read.)
+      return { result: undefined, next: withClaim(record, { key, state: 'accepted', expiresAt: 0 }) }
+    }
     if (record.claim?.key !== key) return { result: undefined, next: record }
-    return { result: undefined, next: withClaim(record, accepted ? { ...record.claim, state: 'accepted' } : undefined) }
+    return { result: undefined, next: withClaim(record, undefined) }
   }
 }
 

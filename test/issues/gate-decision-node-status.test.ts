@@ -9,7 +9,7 @@ import type { DAGEvent } from '../../schemas/index.js'
 import { build, TestClient } from '../helpers.js'
 
 const waiting: DAGEvent[] = [
-  { type: 'dag_mutated', mutation: { op: 'add_node', node: { id: 'review', status: 'pending' } } },
+  { type: 'dag_mutated', mutation: { op: 'add_node', node: { id: 'review' } } },
   { type: 'human_gate_waiting', node_id: 'review', presentation: { title: 'Approve?' } }
 ]
 const resolved: DAGEvent = { type: 'human_gate_resolved', node_id: 'review', decision: 'approve' }
