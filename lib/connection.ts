@@ -9,6 +9,7 @@ import { CloseCode } from './close-codes.js'
 import type { RateLimitOptions } from './options.js'
 import { errorFrame } from './frames.js'
 import { validateClientEvent } from './validation.js'
+import { rawSocketOf, sendText } from './wire.js'
 
 export interface ConnectionOptions {
   maxPayload: number
@@ -29,6 +30,8 @@ export class Connection {
   readonly request: FastifyRequest
   readonly dagId: string
   readonly #options: ConnectionOptions
+  /** The TCP socket under `socket`, for frames built once for every socket (see wire.ts). */
+  readonly #raw: ReturnType<typeof rawSocketOf>
   #phase: Phase = 'joining'
   #pending: LogEntry[] = []
   #pendingBytes = 0
@@ -47,6 +50,7 @@ export class Connection {
     this.request = request
     this.dagId = dagId
     this.#options = options
+    this.#raw = rawSocketOf(socket)
     socket.on('message', (data, isBinary) => this.#onMessage(data as Buffer, isBinary))
     socket.on('pong', () => {
       this.#alive = true
@@ -142,7 +146,7 @@ export class Connection {
       this.#closeSlow()
       return
     }
-    this.socket.send(frame, { binary: false })
+    sendText(this.socket, this.#raw, frame)
   }
 
   #closeSlow (): void {

@@ -1,0 +1,96 @@
+// Writing WebSocket text frames to many sockets at the cost of one.
+//
+// `ws` frames every send() on its own: a header allocated per call and one write (one syscall) per
+// message per socket. A DAG event goes unchanged to every dashboard of its DAG, and a server's frames
+// are not masked, so the bytes on the wire are the same for every socket: the header is built once
+// per event and written, with the payload the backplane serialized once, straight to each socket's
+// TCP stream. Writes are also coalesced: a socket written to is corked until the event loop's check
+// phase, so a burst of N events (a fan-out that starts 100 nodes in one tick) costs one write per
+// socket, not N.
+//
+// This is the one module that reaches into `ws` internals (`_socket`, `_sender`); test/wire.test.ts
+// fails loudly if they change. A socket whose frames `ws` must transform (permessage-deflate) or
+// queue takes the public `send` instead.
+
+import { Socket } from 'node:net'
+import type { WebSocket } from 'ws'
+
+const FIN_TEXT = 0x81
+
+/** The header of an unmasked, final text frame carrying `length` bytes (RFC 6455, section 5.2). */
+export function textFrameHeader (length: number): Buffer {
+  if (length < 126) return Buffer.from([FIN_TEXT, length])
+  if (length < 65_536) {
+    const header = Buffer.allocUnsafe(4)
+    header[0] = FIN_TEXT
+    header[1] = 126
+    header.writeUInt16BE(length, 2)
+    return header
+  }
+  const header = Buffer.allocUnsafe(10)
+  header[0] = FIN_TEXT
+  header[1] = 127
+  header.writeBigUInt64BE(BigInt(length), 2)
+  return header
+}
+
+// The fan-out hands one payload to every socket of a room in a row: remembering the last header
+// built makes every socket after the first free of allocations.
+let lastPayload: Buffer | undefined
+let lastHeader: Buffer = Buffer.alloc(0)
+
+function headerFor (payload: Buffer): Buffer {
+  if (payload !== lastPayload) {
+    lastHeader = textFrameHeader(payload.length)
+    lastPayload = payload
+  }
+  return lastHeader
+}
+
+interface WsInternals {
+  _socket?: unknown
+  /** `_state` is 0 (DEFAULT) unless the sender is compressing a frame or reading a Blob. */
+  _sender?: { _state?: unknown }
+}
+
+const SENDER_IDLE = 0
+
+/**
+ * The TCP socket under `socket` when pre-built frames may be written to it, or undefined when they
+ * must go through `ws` (a compression extension was negotiated, or `ws` no longer looks as expected).
+ */
+export function rawSocketOf (socket: WebSocket): Socket | undefined {
+  if (socket.extensions !== '') return undefined
+  const internals = socket as unknown as WsInternals
+  const raw = internals._socket
+  return raw instanceof Socket && internals._sender?._state === SENDER_IDLE ? raw : undefined
+}
+
+const corked: Socket[] = []
+
+function uncorkAll (): void {
+  for (const socket of corked) socket.uncork()
+  corked.length = 0
+}
+
+/** Corks `socket` until the check phase of this turn of the event loop, unless it already is. */
+function corkForThisTurn (socket: Socket): void {
+  if (socket.writableCorked > 0) return
+  socket.cork()
+  if (corked.push(socket) === 1) setImmediate(uncorkAll)
+}
+
+const TEXT = { binary: false }
+
+/** Sends one text frame whose payload is UTF-8 JSON; `raw` is what `rawSocketOf` returned for `socket`. */
+export function sendText (socket: WebSocket, raw: Socket | undefined, payload: Buffer): void {
+  // ws holds frames back while it compresses or reads a Blob; a frame written past them would
+  // overtake them. The plugin sends neither, but an application holding the socket might.
+  if (raw === undefined || (socket as unknown as Required<WsInternals>)._sender._state !== SENDER_IDLE) {
+    socket.send(payload, TEXT)
+    return
+  }
+  corkForThisTurn(raw)
+  raw.write(headerFor(payload))
+  raw.write(payload)
+}
