@@ -16,7 +16,8 @@ export {
   DEFAULT_MAX_PAYLOAD,
   DEFAULT_PREFIX,
   DEFAULT_RATE_LIMIT,
-  DEFAULT_RETAIN_FINISHED_MS
+  DEFAULT_RETAIN_FINISHED_MS,
+  DEFAULT_SNAPSHOT_CACHE_BYTES
 } from './options.js'
 export * from './errors.js'
 export { CloseCode, closeCodeDescriptions, shouldReconnect } from './close-codes.js'

@@ -19,6 +19,8 @@ export const DEFAULT_RETAIN_FINISHED_MS = 5 * 60_000
 export const DEFAULT_MAX_IDLE_MS = 24 * 60 * 60_000
 /** Long enough for an engine's handler to do real work, short enough for a person waiting on a click. */
 export const DEFAULT_COMMAND_TIMEOUT_MS = 10_000
+/** Serialized snapshots kept for reuse, all DAGs together (the latest of each DAG, least recently read dropped first). */
+export const DEFAULT_SNAPSHOT_CACHE_BYTES = 64 * 1024 * 1024
 export const DEFAULT_RATE_LIMIT: RateLimitOptions = { max: 100, timeWindow: 1000, maxInvalid: 10 }
 
 /** What a caller wants to do with a DAG: read it, decide its human gates, or pause/resume/cancel it. */
@@ -61,6 +63,11 @@ export interface DagStreamOptions {
   maxBufferedBytes?: number
   /** Events kept per DAG so a reconnecting client can resume. @default 1000 */
   historySize?: number
+  /**
+   * Bytes of serialized (and compressed) snapshots kept so that requests for a DAG at the same seq share
+   * one serialization; the least recently read DAGs' go first, the latest read always stays. @default 67108864
+   */
+  snapshotCacheBytes?: number
   /** How long a finished DAG stays readable before it is evicted. @default 300000 */
   retainFinishedMs?: number
   /** Per-socket inbound rate limit, or false to disable. @default { max: 100, timeWindow: 1000, maxInvalid: 10 } */
@@ -112,6 +119,7 @@ export interface ResolvedOptions {
   heartbeatMs: number
   maxBufferedBytes: number
   historySize: number
+  snapshotCacheBytes: number
   retainFinishedMs: number
   maxIdleMs: number
   commandTimeoutMs: number
@@ -145,6 +153,7 @@ export function resolveOptions (options: DagStreamOptions): ResolvedOptions {
     heartbeatMs: positiveInteger('heartbeatMs', options.heartbeatMs, DEFAULT_HEARTBEAT_MS),
     maxBufferedBytes: positiveInteger('maxBufferedBytes', options.maxBufferedBytes, DEFAULT_MAX_BUFFERED_BYTES),
     historySize: positiveInteger('historySize', options.historySize, DEFAULT_HISTORY_SIZE),
+    snapshotCacheBytes: positiveInteger('snapshotCacheBytes', options.snapshotCacheBytes, DEFAULT_SNAPSHOT_CACHE_BYTES),
     retainFinishedMs: positiveInteger('retainFinishedMs', options.retainFinishedMs, DEFAULT_RETAIN_FINISHED_MS),
     maxIdleMs: positiveInteger('maxIdleMs', options.maxIdleMs, DEFAULT_MAX_IDLE_MS),
     commandTimeoutMs: positiveInteger('commandTimeoutMs', options.commandTimeoutMs, DEFAULT_COMMAND_TIMEOUT_MS),

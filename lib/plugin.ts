@@ -25,6 +25,7 @@ import {
 } from './errors.js'
 import { isUnauthenticated, resolveOptions, type Action, type DagStreamOptions } from './options.js'
 import { Rooms } from './rooms.js'
+import { acceptedEncodings, SnapshotCache } from './snapshots.js'
 import { validateDagEvent } from './validation.js'
 
 /** The `app.dagStream` decorator: what the execution engine calls. */
@@ -96,6 +97,7 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     log: fastify.log
   })
   const rooms = new Rooms<Connection>(backplane)
+  const snapshots = new SnapshotCache(backplane, options.snapshotCacheBytes)
   fastify.addHook('onClose', async () => backplane.close())
   try {
     await backplane.ready()
@@ -209,10 +211,14 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
       schema: { ...SnapshotRoute, tags: ['dags'], summary: 'The state of one DAG, stamped with the seq it includes' },
       preHandler: async (request) => requireAllowed(request, request.params.id, 'view')
     },
-    async (request) => {
-      const snapshot = await backplane.snapshot(request.params.id)
-      if (snapshot === undefined) throw new DagNotFoundError(request.params.id)
-      return snapshot
+    async (request, reply) => {
+      const served = await snapshots.read(request.params.id, acceptedEncodings(request.headers['accept-encoding']))
+      if (served === undefined) throw new DagNotFoundError(request.params.id)
+      reply.header('content-type', 'application/json; charset=utf-8').header('vary', 'accept-encoding')
+      if (served.encoding !== undefined) reply.header('content-encoding', served.encoding)
+      // Bytes serialized once per seq (lib/snapshots.ts): Fastify sends a Buffer as is, and the schema
+      // above documents what it holds.
+      return reply.send(served.body as unknown as DAGSnapshot)
     }
   )
 
