@@ -6,8 +6,12 @@
 //
 // `applyEvent` has no I/O and no clock: the same events in the same order always give the same state.
 // For speed it updates the state it is given (an event must cost O(1), whatever the DAG's size, and
-// copying a 100,000-entry map per event would not), but it never mutates a node, edge or gate record:
-// it replaces them. A UI can therefore compare records by reference to find what changed.
+// copying a 100,000-entry map per event would not). Records are replaced, not mutated, so a UI can
+// compare them by reference to find what changed; a server's state (`createState({ inPlace: true })`)
+// updates node and edge records in place instead. Replacing makes every event's record a new object
+// that lives until its node changes again: in a DAG of a million nodes that is long enough to survive
+// the young generation, and the garbage collector's cost per event grew with the DAG (3.6 µs at 10
+// nodes, 6.8 µs at 1,000,000). In place, the cost per event stays flat.
 
 import type { DAGEvent, DAGMutation, ExecutionStatus } from '../schemas/events.js'
 import type { DAGSnapshot, EdgeView, NodeView, OpenGate, ReportedError } from '../schemas/snapshot.js'
@@ -28,10 +32,18 @@ export interface DAGState {
   gates: Map<string, OpenGate>
   errors: ReportedError[]
   results?: unknown
+  /** Whether node and edge records are updated in place; `toSnapshot` then copies them. */
+  readonly inPlace: boolean
 }
 
-export function createState (): DAGState {
+export interface StateOptions {
+  /** Update node and edge records in place rather than replace them (for a long-lived server state). @default false */
+  inPlace?: boolean
+}
+
+export function createState ({ inPlace = false }: StateOptions = {}): DAGState {
   return {
+    inPlace,
     status: 'running',
     nodes: new Map(),
     edges: new Map(),
@@ -66,17 +78,22 @@ export function statusAfter (event: DAGEvent): ExecutionStatus | undefined {
 export function applyEvent (state: DAGState, event: DAGEvent): DAGState {
   switch (event.type) {
     case 'node_state': {
-      const previous = state.nodes.get(event.node_id)
-      const node: NodeView = { ...previous, id: event.node_id, status: event.status }
+      const node = writableNode(state, event.node_id)
+      node.status = event.status
       if (event.output !== undefined) node.output = event.output
-      if (event.metrics !== undefined) node.metrics = { ...previous?.metrics, ...event.metrics }
-      state.nodes.set(event.node_id, node)
+      if (event.metrics !== undefined) node.metrics = state.inPlace && node.metrics !== undefined ? Object.assign(node.metrics, event.metrics) : { ...node.metrics, ...event.metrics }
       break
     }
     case 'edge_active': {
       const key = edgeKey(event.from, event.to)
+      const active = event.active ?? true
+      const edge = state.edges.get(key)
+      if (state.inPlace && edge !== undefined) {
+        edge.active = active
+        break
+      }
       addEdgeIndex(state, key, event.from, event.to)
-      state.edges.set(key, { from: event.from, to: event.to, active: event.active ?? true })
+      state.edges.set(key, { from: event.from, to: event.to, active })
       break
     }
     case 'dag_mutated':
@@ -90,20 +107,16 @@ export function applyEvent (state: DAGState, event: DAGEvent): DAGState {
       state.results = event.results
       state.gates.clear()
       break
-    case 'human_gate_waiting': {
-      const previous = state.nodes.get(event.node_id)
-      state.nodes.set(event.node_id, { ...previous, id: event.node_id, status: 'waiting_human' })
+    case 'human_gate_waiting':
+      writableNode(state, event.node_id).status = 'waiting_human'
       state.gates.set(event.node_id, { node_id: event.node_id, presentation: event.presentation })
       break
-    }
-    case 'human_gate_resolved': {
+    case 'human_gate_resolved':
       state.gates.delete(event.node_id)
       // Decided, not done: the engine now acts on the decision, so the node is running until the
       // engine says what it became. A node_state the engine sent before this event already said so.
-      const node = state.nodes.get(event.node_id)
-      if (node?.status === 'waiting_human') state.nodes.set(event.node_id, { ...node, status: 'running' })
+      if (state.nodes.get(event.node_id)?.status === 'waiting_human') writableNode(state, event.node_id).status = 'running'
       break
-    }
     case 'error': {
       const reported: ReportedError = { message: event.message }
       if (event.node_id !== undefined) reported.node_id = event.node_id
@@ -121,6 +134,18 @@ export function applyEvent (state: DAGState, event: DAGEvent): DAGState {
       assertNever(event)
   }
   return state
+}
+
+/**
+ * The record of `nodeId`, ready to be written: the stored one in place, else a copy (or a new record)
+ * already stored under its id. Its status is set by the caller.
+ */
+function writableNode (state: DAGState, nodeId: string): NodeView {
+  const previous = state.nodes.get(nodeId)
+  if (state.inPlace && previous !== undefined) return previous
+  const node: NodeView = { ...previous, id: nodeId, status: previous?.status ?? 'pending' }
+  state.nodes.set(nodeId, node)
+  return node
 }
 
 function applyMutation (state: DAGState, mutation: DAGMutation): void {
@@ -187,14 +212,19 @@ export function toSnapshot (dagId: string, epoch: string, seq: number, state: DA
     epoch,
     seq,
     status: state.status,
-    nodes: [...state.nodes.values()],
-    edges: [...state.edges.values()],
+    // Records that will be written in place later are copied, so the snapshot stays as it was.
+    nodes: state.inPlace ? Array.from(state.nodes.values(), copyNode) : [...state.nodes.values()],
+    edges: state.inPlace ? Array.from(state.edges.values(), (edge) => ({ ...edge })) : [...state.edges.values()],
     cost: state.cost,
     gates: [...state.gates.values()],
     errors: [...state.errors]
   }
   if (state.results !== undefined) snapshot.results = state.results
   return snapshot
+}
+
+function copyNode (node: NodeView): NodeView {
+  return node.metrics === undefined ? { ...node } : { ...node, metrics: { ...node.metrics } }
 }
 
 /** Rebuilds a state from a snapshot, so a client can continue from it with `applyEvent`. */

@@ -153,7 +153,8 @@ export class MemoryBackplane implements Backplane {
     const log: DagLog = {
       epoch: randomUUID(),
       seq: 0,
-      state: createState(),
+      // This state lives as long as the DAG and only ever leaves as a snapshot: updated in place.
+      state: createState({ inPlace: true }),
       history: new RingBuffer(this.#settings.historySize),
       gates: new Map(),
       updatedAt: Date.now()
