@@ -2,10 +2,12 @@
 // (bench/server.ts) and the client process (bench/client.ts), each driven over IPC.
 
 import { execFileSync } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { ClientCommands } from './client.js'
 import { Child, killChildren, now, sleep } from './redis-ipc.js'
-import type { ServerCommands } from './server.js'
+import type { Mark, ServerCommands } from './server.js'
 
 const SERVER_FILE = new URL('./server.ts', import.meta.url)
 const CLIENT_FILE = new URL('./client.ts', import.meta.url)
@@ -23,6 +25,13 @@ export type Clients = Child<ClientCommands>
 export function startServer (name: string, profileDir?: string): Promise<Server> {
   const profile = profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDir]
   return Child.start<ServerCommands>(name, SERVER_FILE, ['--expose-gc', ...profile])
+}
+
+/** Beside a profile: the measured window, so that bench/profile-summary.ts can leave out the rest (startup, connecting). */
+export const PROFILE_WINDOW_FILE = 'window.json'
+
+export function saveProfileWindow (profileDir: string, from: Mark, to: Mark): void {
+  writeFileSync(join(profileDir, PROFILE_WINDOW_FILE), JSON.stringify({ fromUs: from.monotonicUs, toUs: to.monotonicUs }))
 }
 
 export function startClients (name: string): Promise<Clients> {

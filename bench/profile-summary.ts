@@ -5,12 +5,15 @@
 //   node --import tsx bench/profile-summary.ts --top 20 a.cpuprofile b.cpuprofile
 //
 // A folder stands for every main-thread profile under it, summed: tsx runs its loader in a worker
-// thread that writes a profile of its own, which is not the server's work.
+// thread that writes a profile of its own, which is not the server's work. Where bench/run.ts left
+// the measured window beside a profile (window.json), only the samples inside it count: the rest is
+// the process starting, clients connecting and the run winding down.
 
-import { readdirSync, readFileSync, statSync } from 'node:fs'
-import { basename, join, relative } from 'node:path'
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import { basename, dirname, join, relative } from 'node:path'
 import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
+import { PROFILE_WINDOW_FILE } from './processes.js'
 import { fixed, ms, printTable } from './stats.js'
 
 const USAGE = `Usage: node --import tsx bench/profile-summary.ts [--top N] PATH...
@@ -20,6 +23,8 @@ Prints the N functions (default 10) with the most self time, idle time left out.
 
 interface CpuProfile {
   nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number } }>
+  /** µs on the monotonic clock (process.hrtime's). */
+  startTime: number
   samples: number[]
   timeDeltas: number[]
 }
@@ -49,15 +54,24 @@ function label ({ functionName, url, lineNumber }: CpuProfile['nodes'][number]['
   return `${name} ${shown}${lineNumber > 0 ? `:${lineNumber + 1}` : ''}`
 }
 
-/** Adds each function's self time (ms) in `profile` to `self`; returns the profile's busy ms. */
-function accumulate (profile: CpuProfile, self: Map<string, number>): number {
+/** The measured window saved beside `file`, in µs, or the whole profile. */
+function windowOf (file: string): { fromUs: number; toUs: number } {
+  const path = join(dirname(file), PROFILE_WINDOW_FILE)
+  if (!existsSync(path)) return { fromUs: Number.NEGATIVE_INFINITY, toUs: Number.POSITIVE_INFINITY }
+  return JSON.parse(readFileSync(path, 'utf8')) as { fromUs: number; toUs: number }
+}
+
+/** Adds each function's self time (ms) within the window to `self`; returns the busy ms counted. */
+function accumulate (profile: CpuProfile, window: { fromUs: number; toUs: number }, self: Map<string, number>): number {
   const frames = new Map(profile.nodes.map((node) => [node.id, node.callFrame]))
   let busy = 0
+  let at = profile.startTime
   profile.samples.forEach((id, i) => {
+    at += profile.timeDeltas[i] ?? 0
     // A sample's time is the delta to the next one: what ran from this sample on.
     const deltaMs = (profile.timeDeltas[i + 1] ?? 0) / 1000
     const frame = frames.get(id)
-    if (frame === undefined || frame.functionName === '(idle)') return
+    if (at < window.fromUs || at > window.toUs || frame === undefined || frame.functionName === '(idle)') return
     const key = label(frame)
     self.set(key, (self.get(key) ?? 0) + deltaMs)
     busy += deltaMs
@@ -90,8 +104,14 @@ function main (): void {
   }
   const self = new Map<string, number>()
   let busy = 0
-  for (const file of files) busy += accumulate(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile, self)
-  console.log(`${files.length} profile(s), ${ms(busy)} busy (idle left out); top ${top} by self time:\n`)
+  let windowed = 0
+  for (const file of files) {
+    const window = windowOf(file)
+    if (Number.isFinite(window.fromUs)) windowed++
+    busy += accumulate(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile, window, self)
+  }
+  const scope = windowed === files.length ? 'the measured window only' : windowed === 0 ? 'whole processes, startup included' : `${windowed} of them the measured window only`
+  console.log(`${files.length} profile(s) (${scope}), ${ms(busy)} busy (idle left out); top ${top} by self time:\n`)
   printTable(
     ['>#', 'function (file:line)', '>self', '>% of busy'],
     [...self].sort(([, a], [, b]) => b - a).slice(0, top).map(([name, value], i) => [String(i + 1), name.replaceAll('|', '\\|'), ms(value), `${fixed((100 * value) / busy, 1)}%`])

@@ -14,8 +14,9 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import type { ReadReport, WindowStats } from './client.js'
 import type { DagSizeCommands } from './dag-size.js'
-import { checkOpenFiles, guard, PROFILE_DIR, relayProgress, startClients, startServer, type Server } from './processes.js'
+import { checkOpenFiles, guard, PROFILE_DIR, relayProgress, saveProfileWindow, startClients, startServer, type Server } from './processes.js'
 import { Child, now, sleep } from './redis-ipc.js'
+import type { Mark } from './server.js'
 import { bytes, DASH, fixed, histogramPercentile, int, median, ms, percentile, printTable } from './stats.js'
 import { snapshotUrl, TARGET_LABELS, TARGETS, type TargetName } from './targets/index.js'
 
@@ -164,8 +165,12 @@ const SNAPSHOT_ROUNDS: Record<'single' | 'many', number> = { single: QUICK ? 5 :
 const runStamp = new Date().toISOString().replace(/[:.]/g, '-')
 const profileRoot = join(PROFILE_DIR, runStamp)
 
+type Clients = Awaited<ReturnType<typeof startClients>>
+/** Called with the marks that bound the measured window (kept beside the CPU profile, if any). */
+type MeasuredWindow = (from: Mark, to: Mark) => void
+
 /** Starts the server and client processes of one run, and always stops both. */
-async function withProcesses<T> (target: TargetName, label: string, body: (server: Server, clients: Awaited<ReturnType<typeof startClients>>, port: number) => Promise<T>): Promise<T> {
+async function withProcesses<T> (target: TargetName, label: string, body: (server: Server, clients: Clients, port: number, measured: MeasuredWindow) => Promise<T>): Promise<T> {
   let profileDir: string | undefined
   if (settings.cpuProf) {
     profileDir = join(profileRoot, label)
@@ -175,7 +180,7 @@ async function withProcesses<T> (target: TargetName, label: string, body: (serve
   try {
     await server.call('start', { target })
     const { port } = await server.call('listen', { port: 0 })
-    return await body(server, clients, port)
+    return await body(server, clients, port, (from, to) => { if (profileDir !== undefined) saveProfileWindow(profileDir, from, to) })
   } finally {
     // Clients first, so the server's profile ends with its sockets closing rather than failing.
     await clients.stop()
@@ -210,7 +215,7 @@ function anomaliesOf (stats: WindowStats, clients: number): string[] {
 }
 
 /** Connects `clients` sockets over `dags` DAGs, round robin; measures the server's memory per idle connection on the way. */
-async function connectIdle (server: Server, clients: Awaited<ReturnType<typeof startClients>>, target: TargetName, port: number, count: number, dags: number) {
+async function connectIdle (server: Server, clients: Clients, target: TargetName, port: number, count: number, dags: number) {
   const dagIds = Array.from({ length: dags }, (_, d) => `dag-${d}`)
   const socketDags = Array.from({ length: count }, (_, i) => dagIds[i % dags] as string)
   const before = await server.call('memory', { gc: true })
@@ -226,7 +231,7 @@ async function connectIdle (server: Server, clients: Awaited<ReturnType<typeof s
 }
 
 async function loadRun (target: TargetName, label: string, scenario: { clients: number; dags: number; rate: number | 'max' }): Promise<LoadResult> {
-  return await withProcesses(target, label, async (server, clients, port) => {
+  return await withProcesses(target, label, async (server, clients, port, measured) => {
     const idle = await connectIdle(server, clients, target, port, scenario.clients, scenario.dags)
     await clients.call('zeroFlow', undefined)
     await server.call('startLoad', { dagIds: idle.dagIds, rate: scenario.rate, clientsPerDag: idle.clientsPerDag, window: settings.window * scenario.clients })
@@ -238,6 +243,7 @@ async function loadRun (target: TargetName, label: string, scenario: { clients: 
       await sleep(settings.durationS * 1000)
       const to = await server.call('mark', undefined)
       const stats = await clients.call('stats', undefined)
+      measured(from, to)
       const serverMs = to.at - from.at
       const serverCores = (to.cpuMs - from.cpuMs) / serverMs
       const deliveredPerMs = stats.events / stats.elapsedMs
@@ -265,20 +271,25 @@ async function loadRun (target: TargetName, label: string, scenario: { clients: 
 
 async function burstRun (target: TargetName, label: string): Promise<LoadResult> {
   const { burstClients, burstEvents, bursts } = settings
-  return await withProcesses(target, label, async (server, clients, port) => {
+  return await withProcesses(target, label, async (server, clients, port, measured) => {
     const { dagIds } = await connectIdle(server, clients, target, port, burstClients, 1)
     const dagId = dagIds[0] as string
     await clients.call('zeroFlow', undefined)
     const perBurst = burstEvents * burstClients
     const cpu: number[] = []
+    let from: Mark | undefined
     for (let round = 0; round < WARMUP_BURSTS + bursts; round++) {
-      if (round === WARMUP_BURSTS) await clients.call('reset', undefined)
+      if (round === WARMUP_BURSTS) {
+        await clients.call('reset', undefined)
+        from = await server.call('mark', undefined)
+      }
       const { cpuMs } = await server.call('burst', { dagId, events: burstEvents, round })
       // The next burst starts once this one has fully arrived: each is measured on a quiet server.
       await clients.call('waitFor', { target: (round + 1) * perBurst, timeoutMs: 30_000 })
       if (round >= WARMUP_BURSTS) cpu.push(cpuMs * 1000)
     }
     const stats = await clients.call('stats', undefined)
+    if (from !== undefined) measured(from, await server.call('mark', undefined))
     const cpuUsPerBurst = median(cpu)
     return {
       sentPerS: Number.NaN,

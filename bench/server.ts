@@ -155,12 +155,14 @@ function progress ({ delivered }: { delivered: number }): void {
 /** A point in the measured window: when, this process's CPU time so far, and events sent. */
 export interface Mark {
   at: number
+  /** The same instant on the monotonic clock in µs, the clock V8 stamps CPU profile samples with. */
+  monotonicUs: number
   cpuMs: number
   sent: number
 }
 
 function mark (): Mark {
-  return { at: now(), cpuMs: cpuMs(), sent: load?.sent ?? 0 }
+  return { at: now(), monotonicUs: Number(process.hrtime.bigint() / 1000n), cpuMs: cpuMs(), sent: load?.sent ?? 0 }
 }
 
 async function stopLoad (): Promise<Mark> {
