@@ -4,7 +4,7 @@
 // The server's heap and RSS are read at a baseline, during the churn and after it (after a GC); the
 // script exits 1 if the heap after is more than --max-growth MiB above the baseline.
 
-import { parseArgs } from 'node:util'
+import { parseOptions } from './options.js'
 import { checkOpenFiles, guard, startClients, startServer, waitUntil } from './processes.js'
 import { now, sleep } from './redis-ipc.js'
 import type { MemorySample } from './server.js'
@@ -28,47 +28,17 @@ const SAMPLE_EVERY_MS = 1000
 const CYCLE_TIMEOUT_MS = 10_000
 
 function options () {
-  let parsed
-  try {
-    parsed = parseArgs({
-      options: {
-        cycles: { type: 'string' },
-        concurrency: { type: 'string' },
-        dags: { type: 'string' },
-        rate: { type: 'string' },
-        'max-growth': { type: 'string' },
-        deadline: { type: 'string' },
-        quick: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false }
-      }
-    }).values
-  } catch (error) {
-    console.error(`${(error as Error).message}\n\n${USAGE}`)
-    process.exit(2)
-  }
-  if (parsed.help) {
-    console.log(USAGE)
-    process.exit(0)
-  }
-  const quick = parsed.quick
-  const positive = (name: keyof typeof parsed, full: number, short: number) => {
-    const raw = parsed[name]
-    if (raw === undefined) return quick ? short : full
-    const value = Number(raw)
-    if (!Number.isInteger(value) || value <= 0) {
-      console.error(`--${name} must be a positive whole number, got ${JSON.stringify(raw)}\n\n${USAGE}`)
-      process.exit(2)
+  const { numbers } = parseOptions(USAGE, {
+    numbers: {
+      cycles: { full: 100_000, quick: 5000 },
+      concurrency: { full: 50, quick: 50 },
+      dags: { full: 10, quick: 10 },
+      rate: { full: 100, quick: 100 },
+      'max-growth': { full: 20, quick: 20 },
+      deadline: { full: 900, quick: 180 }
     }
-    return value
-  }
-  return {
-    cycles: positive('cycles', 100_000, 5000),
-    concurrency: positive('concurrency', 50, 50),
-    dags: positive('dags', 10, 10),
-    rate: positive('rate', 100, 100),
-    maxGrowthMiB: positive('max-growth', 20, 20),
-    deadlineS: positive('deadline', 900, 180)
-  }
+  })
+  return { ...numbers, maxGrowthMiB: numbers['max-growth'], deadlineS: numbers.deadline }
 }
 
 async function main (): Promise<number> {

@@ -11,9 +11,9 @@
 import { mkdirSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
-import { parseArgs } from 'node:util'
 import type { ReadReport, WindowStats } from './client.js'
 import type { DagSizeCommands } from './dag-size.js'
+import { parseOptions, usageError } from './options.js'
 import { checkOpenFiles, guard, PROFILE_DIR, relayProgress, saveProfileWindow, startClients, startServer, type Server } from './processes.js'
 import { Child, now, sleep } from './redis-ipc.js'
 import type { Mark } from './server.js'
@@ -66,88 +66,59 @@ Options (full run / --quick):
 Each socket is an open file in the server and in the client process: for --crowd-clients 5000 the
 limit must be above 5,200 (\`ulimit -n\` in the shell that runs this; the script checks it).`
 
-function fail (message: string): never {
-  console.error(`${message}\n\n${USAGE}`)
-  process.exit(2)
-}
+const parsed = parseOptions(USAGE, {
+  numbers: {
+    runs: { full: 2, quick: 1 },
+    clients: { full: 1000, quick: 100 },
+    dags: { full: 50, quick: 10 },
+    rate: { full: 1000, quick: 1000 },
+    'crowd-clients': { full: 5000, quick: 500 },
+    'crowd-dags': { full: 100, quick: 10 },
+    'burst-clients': { full: 20, quick: 20 },
+    'burst-events': { full: 100, quick: 100 },
+    bursts: { full: 50, quick: 10 },
+    'snapshot-nodes': { full: 10_000, quick: 1000 },
+    'snapshot-readers': { full: 200, quick: 20 },
+    window: { full: 16, quick: 16 },
+    warmup: { full: 1, quick: 0.5, integer: false },
+    duration: { full: 5, quick: 1, integer: false },
+    deadline: { full: 3600, quick: 600, integer: false }
+  },
+  strings: ['scenarios', 'targets'],
+  flags: ['cpu-prof']
+})
+const QUICK = parsed.quick
+const { numbers } = parsed
 
-const { values: flags } = (() => {
-  try {
-    return parseArgs({
-      options: {
-        scenarios: { type: 'string' },
-        targets: { type: 'string' },
-        runs: { type: 'string' },
-        clients: { type: 'string' },
-        dags: { type: 'string' },
-        rate: { type: 'string' },
-        'crowd-clients': { type: 'string' },
-        'crowd-dags': { type: 'string' },
-        'burst-clients': { type: 'string' },
-        'burst-events': { type: 'string' },
-        bursts: { type: 'string' },
-        'snapshot-nodes': { type: 'string' },
-        'snapshot-readers': { type: 'string' },
-        window: { type: 'string' },
-        warmup: { type: 'string' },
-        duration: { type: 'string' },
-        deadline: { type: 'string' },
-        'cpu-prof': { type: 'boolean', default: false },
-        quick: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false }
-      }
-    })
-  } catch (error) {
-    fail((error as Error).message)
-  }
-})()
-
-if (flags.help) {
-  console.log(USAGE)
-  process.exit(0)
-}
-
-const QUICK = flags.quick
-
-/** A positive number option, its full-run default, and its --quick default. */
-function numberOption (name: keyof typeof flags, full: number, quick: number, integer = true): number {
-  const raw = flags[name]
-  if (raw === undefined) return QUICK ? quick : full
-  const value = Number(raw)
-  if (!Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {
-    fail(`--${name} must be a positive ${integer ? 'whole ' : ''}number, got ${JSON.stringify(raw)}`)
-  }
-  return value
-}
-
+/** A comma-separated choice among `allowed`, all of them by default; kept in the order of `allowed`. */
 function listOption<T extends string> (name: 'scenarios' | 'targets', allowed: readonly T[]): T[] {
-  const raw = flags[name]
+  const raw = parsed.strings[name]
   if (raw === undefined) return [...allowed]
   const chosen = raw.split(',').map((item) => item.trim()).filter((item) => item !== '')
   const unknown = chosen.filter((item) => !(allowed as readonly string[]).includes(item))
-  if (unknown.length > 0 || chosen.length === 0) fail(`--${name} takes a comma-separated list from ${allowed.join(', ')}; got ${JSON.stringify(raw)}`)
+  if (unknown.length > 0 || chosen.length === 0) usageError(`--${name} takes a comma-separated list from ${allowed.join(', ')}; got ${JSON.stringify(raw)}`, USAGE)
   return allowed.filter((item) => chosen.includes(item))
 }
 
 const settings = {
   scenarios: listOption('scenarios', SCENARIOS),
   targets: listOption('targets', TARGETS),
-  runs: numberOption('runs', 2, 1),
-  clients: numberOption('clients', 1000, 100),
-  dags: numberOption('dags', 50, 10),
-  rate: numberOption('rate', 1000, 1000),
-  crowdClients: numberOption('crowd-clients', 5000, 500),
-  crowdDags: numberOption('crowd-dags', 100, 10),
-  burstClients: numberOption('burst-clients', 20, 20),
-  burstEvents: numberOption('burst-events', 100, 100),
-  bursts: numberOption('bursts', 50, 10),
-  snapshotNodes: numberOption('snapshot-nodes', 10_000, 1000),
-  snapshotReaders: numberOption('snapshot-readers', 200, 20),
-  window: numberOption('window', 16, 16),
-  warmupS: numberOption('warmup', 1, 0.5, false),
-  durationS: numberOption('duration', 5, 1, false),
-  deadlineS: numberOption('deadline', 3600, 600, false),
-  cpuProf: flags['cpu-prof']
+  runs: numbers.runs,
+  clients: numbers.clients,
+  dags: numbers.dags,
+  rate: numbers.rate,
+  crowdClients: numbers['crowd-clients'],
+  crowdDags: numbers['crowd-dags'],
+  burstClients: numbers['burst-clients'],
+  burstEvents: numbers['burst-events'],
+  bursts: numbers.bursts,
+  snapshotNodes: numbers['snapshot-nodes'],
+  snapshotReaders: numbers['snapshot-readers'],
+  window: numbers.window,
+  warmupS: numbers.warmup,
+  durationS: numbers.duration,
+  deadlineS: numbers.deadline,
+  cpuProf: parsed.flags['cpu-prof']
 }
 
 // Bursts not measured before the measured ones: the first include the JIT's work on the path.

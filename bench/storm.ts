@@ -9,7 +9,7 @@
 // binds the port afterwards, as a supervisor's standby or a rolling deploy would: the figures are
 // then about the clients' schedule, not about how long `node` takes to boot.
 
-import { parseArgs } from 'node:util'
+import { parseOptions } from './options.js'
 import { checkOpenFiles, guard, startServer, waitUntil } from './processes.js'
 import { Child, now } from './redis-ipc.js'
 import type { StormClientCommands } from './storm-clients.js'
@@ -33,43 +33,15 @@ const SEED_EVENTS = 3
 const RESUME_TIMEOUT_MS = 120_000
 
 function options () {
-  let parsed
-  try {
-    parsed = parseArgs({
-      options: {
-        clients: { type: 'string' },
-        dags: { type: 'string' },
-        bucket: { type: 'string' },
-        deadline: { type: 'string' },
-        quick: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false }
-      }
-    }).values
-  } catch (error) {
-    console.error(`${(error as Error).message}\n\n${USAGE}`)
-    process.exit(2)
-  }
-  if (parsed.help) {
-    console.log(USAGE)
-    process.exit(0)
-  }
-  const quick = parsed.quick
-  const positive = (name: keyof typeof parsed, full: number, short: number) => {
-    const raw = parsed[name]
-    if (raw === undefined) return quick ? short : full
-    const value = Number(raw)
-    if (!Number.isInteger(value) || value <= 0) {
-      console.error(`--${name} must be a positive whole number, got ${JSON.stringify(raw)}\n\n${USAGE}`)
-      process.exit(2)
+  const { numbers } = parseOptions(USAGE, {
+    numbers: {
+      clients: { full: 5000, quick: 500 },
+      dags: { full: 100, quick: 10 },
+      bucket: { full: 100, quick: 100 },
+      deadline: { full: 300, quick: 120 }
     }
-    return value
-  }
-  return {
-    clients: positive('clients', 5000, 500),
-    dags: positive('dags', 100, 10),
-    bucketMs: positive('bucket', 100, 100),
-    deadlineS: positive('deadline', 300, 120)
-  }
+  })
+  return { ...numbers, bucketMs: numbers.bucket, deadlineS: numbers.deadline }
 }
 
 async function main (): Promise<number> {
