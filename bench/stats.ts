@@ -58,7 +58,7 @@ export function ms (n: number | undefined): string {
 export function bytes (n: number): string {
   if (Number.isNaN(n)) return DASH
   const abs = Math.abs(n)
-  return abs < 10 * 1024 ? `${int(n)} B` : abs < 10 * 1024 * 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1024 / 1024).toFixed(1)} MiB`
+  return abs < 1024 ? `${int(n)} B` : abs < 1024 * 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1024 / 1024).toFixed(abs < 10 * 1024 * 1024 ? 2 : 1)} MiB`
 }
 
 export function fixed (n: number, digits: number): string {

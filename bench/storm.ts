@@ -101,9 +101,12 @@ async function main (): Promise<number> {
       ms(times.at(-1)),
       int(Math.max(0, ...buckets(times, settings.bucketMs).values()))
     ]
-    printTable(['after the kill', '>count', '>first', '>p50', '>p99', '>last', `>most in one ${settings.bucketMs} ms bucket`], [
-      row('first retries due (the clients\' schedule)', due),
-      row('stream requests at the new server (retries included)', arrivals)
+    // The floor, seen from each client: how long after losing its socket its first retry was due.
+    const delays = dashboardsReport.flatMap((d) => (d.firstRetryDueAt === undefined || d.lostAt === undefined ? [] : [d.firstRetryDueAt - d.lostAt])).sort((a, b) => a - b)
+    printTable(['', '>count', '>first', '>p50', '>p99', '>last', `>most in one ${settings.bucketMs} ms bucket`], [
+      row('first retry due, after the socket was lost (the backoff delay)', delays),
+      row('first retry due, after the kill (the clients\' schedule)', due),
+      row('stream requests at the new server, after the kill (retries included)', arrivals)
     ])
     const attempts = new Map<number, number>()
     for (const { attempts: n } of reopened) attempts.set(n, (attempts.get(n) ?? 0) + 1)
