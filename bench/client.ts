@@ -3,7 +3,7 @@
 // `metrics.sent_at` to here. The orchestrator drives it over IPC (bench/redis-ipc.ts); the snapshot
 // readers (plain HTTP) and the connect/disconnect churn run here too.
 
-import { request as httpGet, Agent } from 'node:http'
+import { Agent, request as httpRequest } from 'node:http'
 import { gunzipSync } from 'node:zlib'
 import { io, type Socket as SocketIoSocket } from 'socket.io-client'
 import WebSocket from 'ws'
@@ -185,7 +185,7 @@ async function read ({ url, readers, rounds, gzip }: ReadArgs): Promise<ReadRepo
   const report: ReadReport = { requestMs: [], roundMs: [], bodyBytes: 0, contentEncoding: 'identity', nodes: 0 }
   const get = () => new Promise<Buffer>((resolve, reject) => {
     const began = now()
-    const req = httpGet(url, { agent, headers: gzip ? { 'accept-encoding': 'gzip' } : {} }, (response) => {
+    const req = httpRequest(url, { agent, headers: gzip ? { 'accept-encoding': 'gzip' } : {} }, (response) => {
       const chunks: Buffer[] = []
       response.on('data', (chunk: Buffer) => chunks.push(chunk))
       response.on('end', () => {
