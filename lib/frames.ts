@@ -1,4 +1,4 @@
-// Control frames built in more than one place.
+// Frames built in more than one place.
 
 import type { ErrorCode, ErrorFrame } from '../schemas/events.js'
 
@@ -6,5 +6,17 @@ import type { ErrorCode, ErrorFrame } from '../schemas/events.js'
 export function errorFrame (code: ErrorCode, message: string, id?: string): ErrorFrame {
   const frame: ErrorFrame = { type: 'error', code, message }
   if (id !== undefined) frame.id = id
+  return frame
+}
+
+/**
+ * `value` as UTF-8 JSON in a buffer of its own. Buffer.from() cuts small strings out of a shared 8 KiB
+ * pool, and one retained slice keeps the whole block alive: a history of 190-byte events held ~1.1 KiB
+ * each. A frame kept for resume must therefore own its memory.
+ */
+export function ownedJson (value: unknown): Buffer {
+  const json = JSON.stringify(value)
+  const frame = Buffer.allocUnsafeSlow(Buffer.byteLength(json))
+  frame.write(json)
   return frame
 }

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto'
 import type { ClientEvent, DAGEvent, SequencedEvent } from '../../schemas/events.js'
 import type { DAGSnapshot, DAGSummary } from '../../schemas/snapshot.js'
 import { ClosedError } from '../errors.js'
+import { ownedJson } from '../frames.js'
 import { applyGateWrite, gateWriteFor, type GateRecord } from '../gates.js'
 import { applyEvent, createState, isFinished, toSnapshot, type DAGState } from '../reducer.js'
 import { RingBuffer } from '../ring-buffer.js'
@@ -77,7 +78,7 @@ export class MemoryBackplane implements Backplane {
     this.#scheduleExpiry(dagId, log)
 
     const sequenced = { ...event, seq: log.seq, epoch: log.epoch } as SequencedEvent
-    const entry: LogEntry = { epoch: log.epoch, seq: log.seq, frame: Buffer.from(JSON.stringify(sequenced)) }
+    const entry: LogEntry = { epoch: log.epoch, seq: log.seq, frame: ownedJson(sequenced) }
     log.history.push(entry)
     for (const listener of this.#listeners.get(dagId) ?? []) listener(entry)
     return sequenced
