@@ -68,7 +68,8 @@ function FlowCanvas ({ nodes, edges, positions, selected, onSelect, runPaused }:
     id: `${edge.from}->${edge.to}`,
     source: edge.from,
     target: edge.to,
-    animated: edge.active === true,
+    // Paused, nothing flows: the edge stays marked, but still.
+    animated: edge.active === true && !runPaused,
     className: edge.active === true ? 'edge--active' : undefined,
     markerEnd: { type: MarkerType.ArrowClosed, width: 16, height: 16 }
   }))

@@ -53,7 +53,7 @@ export function RunView ({ dagId, onStatus, onShowRuns }: RunViewProps) {
   // On a phone the details open below the graph, out of sight: bring them to the user.
   useEffect(() => {
     if (selected === undefined || !window.matchMedia(PHONE_QUERY).matches) return
-    document.getElementById(NODE_DETAILS_ID)?.scrollIntoView({ block: 'start', behavior: 'smooth' })
+    document.getElementById(NODE_DETAILS_ID)?.scrollIntoView({ block: 'start' })
   }, [selected])
 
   // The gate may be out of sight (below the graph on a phone, in a folded panel): bring its form to the user.
@@ -61,7 +61,7 @@ export function RunView ({ dagId, onStatus, onShowRuns }: RunViewProps) {
     setPanelOpen(true)
     requestAnimationFrame(() => {
       const field = document.getElementById(feedbackFieldId(nodeId))
-      field?.scrollIntoView({ block: 'center', behavior: 'smooth' })
+      field?.scrollIntoView({ block: 'center' })
       field?.focus({ preventScroll: true })
     })
   }
@@ -99,13 +99,13 @@ export function RunView ({ dagId, onStatus, onShowRuns }: RunViewProps) {
         <div className={`runbody${panelOpen ? '' : ' runbody--folded'}`}>
           <Graph nodes={nodes} edges={edges} positions={positions} selected={selected} onSelect={setSelected} runPaused={runPaused} />
           {!panelOpen && (
-            <button className="button panel-toggle panel-toggle--show" data-testid="panel-toggle" aria-expanded={false} aria-controls={SIDE_PANEL_ID} onClick={() => setPanelOpen(true)}>
+            <button className="button panel-toggle panel-toggle--show" data-testid="panel-show" aria-expanded={false} aria-controls={SIDE_PANEL_ID} onClick={() => setPanelOpen(true)}>
               ⇤ Show panel
             </button>
           )}
           <aside className="side" id={SIDE_PANEL_ID} aria-label="Run details" data-testid="side-panel">
             <div className="side__bar">
-              <button className="button button--ghost button--small panel-toggle" data-testid="panel-toggle" aria-expanded aria-controls={SIDE_PANEL_ID} onClick={() => setPanelOpen(false)}>
+              <button className="button button--ghost button--small panel-toggle" data-testid="panel-hide" aria-expanded aria-controls={SIDE_PANEL_ID} onClick={() => setPanelOpen(false)}>
                 Hide panel ⇥
               </button>
             </div>

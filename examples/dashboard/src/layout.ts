@@ -13,7 +13,7 @@ export type Positions = Map<string, { x: number; y: number }>
 
 export function layoutGraph (nodes: readonly NodeView[], edges: readonly EdgeView[]): Positions {
   const graph = new dagre.graphlib.Graph()
-  graph.setGraph({ rankdir: 'TB', nodesep: 16, ranksep: 26, marginx: 8, marginy: 8 })
+  graph.setGraph({ rankdir: 'TB', nodesep: 16, ranksep: 22, marginx: 8, marginy: 8 })
   graph.setDefaultEdgeLabel(() => ({}))
   for (const node of nodes) graph.setNode(node.id, { width: NODE_WIDTH, height: NODE_HEIGHT })
   for (const edge of edges) {
