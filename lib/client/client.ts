@@ -57,7 +57,7 @@ export type ConnectionStatus = 'connecting' | 'open' | 'reconnecting' | 'resynci
  * - `unknown`: not known yet (before the first hello).
  * - `found`: the server has events for it.
  * - `not_found`: the server has no event for it: the hello says its log is at seq 0, or the snapshot
- *   answered 404 (the server says the one exactly when the other is true). The DAG was never
+ *   answered 404 (to the server these are the same thing). The DAG was never
  *   started, was evicted after it finished (`retainFinishedMs`), or went with a server that
  *   restarted. The client keeps following it: the first event of a run started later makes it
  *   `found`. A UI should say so and disable the run's commands (they would be refused with
