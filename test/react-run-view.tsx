@@ -1,4 +1,4 @@
-// A small dashboard used by the React tests: the status, the position, and every node.
+// A small dashboard used by the React tests: the status, whether the DAG exists, the position, and every node.
 
 import { useDAGStream, type DAGStreamHookResult, type UseDAGStreamOptions } from '../lib/react/index.js'
 
@@ -13,10 +13,11 @@ interface RunViewProps {
 export function RunView ({ dagId, options, label = dagId, expose }: RunViewProps) {
   const result = useDAGStream(dagId, options)
   expose?.(result)
-  const { state, status, error } = result
+  const { state, status, existence, error } = result
   return (
     <section aria-label={label}>
       <p data-testid={`${label}-status`}>{status}</p>
+      <p data-testid={`${label}-existence`}>{existence}</p>
       <p data-testid={`${label}-seq`}>{state.seq}</p>
       <p data-testid={`${label}-error`}>{error?.code ?? ''}</p>
       <ul>

@@ -7,6 +7,10 @@
 //        │                 └──socket lost──▶ reconnecting (backoff timer) ──▶ new socket
 //        └──────── close(), or a "do not reconnect" close code ────────▶ closed (final)
 //
+// Beside the connection, the client tracks whether the server has the DAG at all (`existence`): a
+// hello at seq 0 or a 404 snapshot says it has no log for it; an event or a snapshot says it has.
+// A DAG that is not found is still followed, so a run that an engine starts later shows up.
+//
 // The store only ever receives the event right after the last one it applied (same epoch, seq + 1).
 // Anything else means this client missed something: it loads the REST snapshot, which is stamped
 // with the seq it includes, while live events wait in a buffer; then it drops the buffered events the
@@ -48,6 +52,19 @@ import { snapshotUrl, streamUrl, type FetchLike, type WebSocketConstructor, type
  */
 export type ConnectionStatus = 'connecting' | 'open' | 'reconnecting' | 'resyncing' | 'closed'
 
+/**
+ * Whether the server has the DAG, a separate question from whether the stream is connected:
+ * - `unknown`: not known yet (before the first hello).
+ * - `found`: the server has events for it.
+ * - `not_found`: the server has no event for it: the hello says its log is at seq 0, or the snapshot
+ *   answered 404 (to the server these are the same thing). The DAG was never
+ *   started, was evicted after it finished (`retainFinishedMs`), or went with a server that
+ *   restarted. The client keeps following it: the first event of a run started later makes it
+ *   `found`. A UI should say so and disable the run's commands (they would be refused with
+ *   `dag_not_found`).
+ */
+export type DAGExistence = 'unknown' | 'found' | 'not_found'
+
 /** When the next connection attempt starts, for a "reconnecting in N s" message. */
 export interface ReconnectInfo {
   /** 1 for the first retry since the schedule last started over. */
@@ -68,6 +85,8 @@ export interface StreamPosition {
 /** What `on` can listen to, and what each listener receives. */
 export interface DAGStreamClientEvents {
   status: ConnectionStatus
+  /** Whether the server has the DAG changed (see `DAGExistence`). */
+  existence: DAGExistence
   /** An event was applied to the store (each exactly once, in order). */
   event: SequencedEvent
   /** The store was replaced by a snapshot (the first load, or a resync). */
@@ -112,6 +131,7 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
   readonly #commands: Commands
   readonly #emitter = new Emitter<DAGStreamClientEvents>()
   #status: ConnectionStatus = 'connecting'
+  #existence: DAGExistence = 'unknown'
   #started = false
   #error: DAGStreamError | undefined
   #reconnect: ReconnectInfo | undefined
@@ -154,6 +174,11 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
 
   get status (): ConnectionStatus {
     return this.#status
+  }
+
+  /** Whether the server has the DAG; it stays as last known while the stream is away. */
+  get existence (): DAGExistence {
+    return this.#existence
   }
 
   /** The last problem reported, until the next successful connection. */
@@ -292,9 +317,21 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
     this.#backoff.connected()
     this.#reconnect = undefined
     this.#error = undefined
-    if (hello.recovered) this.#setStatus('open') // exactly the missed events follow
-    else if (hello.seq === 0) this.#load(toSnapshot(this.dagId, hello.epoch, 0, createState())) // an empty log: nothing to fetch
-    else this.#resync()
+    if (hello.seq === 0) {
+      // The server has no log for the DAG (it says so for exactly the DAGs whose snapshot is a 404):
+      // nothing to fetch. The existence is set before the status, so that no listener sees the stream
+      // open with the DAG still unknown.
+      if (hello.recovered) {
+        this.#setExistence('not_found')
+        this.#setStatus('open')
+      } else {
+        this.#load(emptyLog(this.dagId, hello.epoch), 'not_found') // the store held a log the server no longer has
+      }
+    } else if (hello.recovered) {
+      this.#setStatus('open') // exactly the missed events follow
+    } else {
+      this.#resync()
+    }
     this.#commands.online((event) => socket.send(JSON.stringify(event)))
   }
 
@@ -332,13 +369,15 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
     this.store.apply(event)
     this.#epoch = event.epoch
     this.#seq = event.seq
+    this.#setExistence('found')
     this.#emitter.emit('event', event)
   }
 
-  #load (snapshot: DAGSnapshot): void {
+  #load (snapshot: DAGSnapshot, existence: DAGExistence): void {
     this.store.reset(snapshot)
     this.#epoch = snapshot.epoch
     this.#seq = snapshot.seq
+    this.#setExistence(existence)
     this.#emitter.emit('snapshot', snapshot)
     this.#setStatus('open')
   }
@@ -373,9 +412,9 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
       // history; taking them for a gap would load the same 404 again and again. The next log announces
       // itself (resync_required, or its event seq 1).
       this.#wireEpoch = ''
-      this.#load(toSnapshot(this.dagId, '', 0, createState()))
+      this.#load(emptyLog(this.dagId, ''), 'not_found')
     } else {
-      this.#load(snapshot)
+      this.#load(snapshot, 'found')
     }
     // Events the snapshot includes are dropped by #receive (seq <= snapshot.seq); if the buffer shows
     // yet another gap, a new resync starts and the rest of the buffer waits for it.
@@ -459,6 +498,17 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
     this.#status = status
     this.#emitter.emit('status', status)
   }
+
+  #setExistence (existence: DAGExistence): void {
+    if (existence === this.#existence) return
+    this.#existence = existence
+    this.#emitter.emit('existence', existence)
+  }
+}
+
+/** The state of a DAG with no events: nothing, at seq 0. */
+function emptyLog (dagId: string, epoch: string): DAGSnapshot {
+  return toSnapshot(dagId, epoch, 0, createState())
 }
 
 /**

@@ -5,6 +5,7 @@ export {
   createDAGStreamClient,
   DAGStreamClient,
   type ConnectionStatus,
+  type DAGExistence,
   type DAGStreamClientEvents,
   type ReconnectInfo,
   type StreamPosition

@@ -10,6 +10,7 @@ import {
   createDAGStreamClient,
   DEFAULT_PREFIX,
   type ConnectionStatus,
+  type DAGExistence,
   type DAGStreamClient,
   type DAGStreamClientOptions,
   type DAGStreamError,
@@ -27,6 +28,8 @@ export interface DAGStreamHookResult {
   /** The DAG, kept by the core reducer. */
   state: DAGView
   status: ConnectionStatus
+  /** Whether the server has the DAG: `not_found` while it has no such run (the hook keeps following it). */
+  existence: DAGExistence
   /** The last problem, until the next successful connection. */
   error: DAGStreamError | undefined
   /** While `reconnecting`: when the next attempt starts ("reconnecting in N s"). */
@@ -36,6 +39,12 @@ export interface DAGStreamHookResult {
   pause: DAGStreamClient['pause']
   resume: DAGStreamClient['resume']
   cancel: DAGStreamClient['cancel']
+  /**
+   * Listens to the client's events, e.g. to tell the user which decision closed a gate. Returns the
+   * function that removes the listener: return it from an effect.
+   * @example useEffect(() => on('event', (event) => { if (event.type === 'human_gate_resolved') notify(event) }), [on])
+   */
+  on: DAGStreamClient['on']
 }
 
 export interface SharedClient {
@@ -66,12 +75,13 @@ function createShared (key: string, client: DAGStreamClient<DefaultDAGStore>): S
   let subscribers = 0
   let result: DAGStreamHookResult | undefined
   // Bound once, so that they are stable across renders (safe in effect dependencies).
-  const commands = {
+  const methods = {
     send: client.send.bind(client),
     decide: client.decide.bind(client),
     pause: client.pause.bind(client),
     resume: client.resume.bind(client),
-    cancel: client.cancel.bind(client)
+    cancel: client.cancel.bind(client),
+    on: client.on.bind(client)
   }
 
   function release (): void {
@@ -91,6 +101,7 @@ function createShared (key: string, client: DAGStreamClient<DefaultDAGStore>): S
       const unsubscribe = [
         client.store.subscribe(onChange),
         client.on('status', onChange),
+        client.on('existence', onChange),
         client.on('error', onChange),
         client.on('reconnecting', onChange)
       ]
@@ -102,9 +113,15 @@ function createShared (key: string, client: DAGStreamClient<DefaultDAGStore>): S
     },
     getResult () {
       const state = client.store.getSnapshot()
-      const { status, error, reconnect } = client
-      if (result?.state !== state || result.status !== status || result.error !== error || result.reconnect !== reconnect) {
-        result = { state, status, error, reconnect, ...commands }
+      const { status, existence, error, reconnect } = client
+      if (
+        result?.state !== state ||
+        result.status !== status ||
+        result.existence !== existence ||
+        result.error !== error ||
+        result.reconnect !== reconnect
+      ) {
+        result = { state, status, existence, error, reconnect, ...methods }
       }
       return result
     }

@@ -4,6 +4,7 @@ import {
   createDAGStreamClient,
   DAGStreamError,
   type ConnectionStatus,
+  type DAGExistence,
   type DAGStore,
   type DAGStreamClient,
   type DAGStreamErrorCode,
@@ -45,6 +46,7 @@ test('browser and ws WebSocket implementations both fit; a wrong one does not', 
 test('state, position and the reconnect countdown', () => {
   expect(client.status).type.toBe<ConnectionStatus>()
   expect<ConnectionStatus>().type.toBe<'connecting' | 'open' | 'reconnecting' | 'resyncing' | 'closed'>()
+  expect(client.existence).type.toBe<DAGExistence>()
   expect(client.position).type.toBe<StreamPosition>()
   expect(client.reconnect).type.toBe<ReconnectInfo | undefined>()
   expect(client.error).type.toBe<DAGStreamError | undefined>()
@@ -52,6 +54,7 @@ test('state, position and the reconnect countdown', () => {
 
 test('the typed event map', () => {
   expect(client.on('status', (status) => expect(status).type.toBe<ConnectionStatus>())).type.toBe<() => void>()
+  client.on('existence', (existence) => expect(existence).type.toBe<DAGExistence>())
   client.on('event', (event) => expect(event).type.toBe<SequencedEvent>())
   client.on('snapshot', (snapshot) => expect(snapshot).type.toBe<DAGSnapshot>())
   client.on('reconnecting', (info) => expect(info).type.toBe<ReconnectInfo>())

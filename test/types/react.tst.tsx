@@ -2,6 +2,7 @@ import { expect, test } from 'tstyche'
 import {
   useDAGStream,
   type ConnectionStatus,
+  type DAGExistence,
   type DAGStreamError,
   type DAGStreamHookResult,
   type DAGView,
@@ -14,6 +15,8 @@ test('useDAGStream returns state, status, error, the countdown and the commands'
   expect(stream).type.toBe<DAGStreamHookResult>()
   expect(stream.state).type.toBe<DAGView>()
   expect(stream.status).type.toBe<ConnectionStatus>()
+  expect(stream.existence).type.toBe<DAGExistence>()
+  expect<DAGExistence>().type.toBe<'unknown' | 'found' | 'not_found'>()
   expect(stream.error).type.toBe<DAGStreamError | undefined>()
   expect(stream.reconnect).type.toBe<ReconnectInfo | undefined>()
   expect(stream.decide('review', 'approve', 'looks good')).type.toBe<Promise<void>>()
@@ -38,4 +41,11 @@ test('the DAG view is read-only', () => {
   expect(state.nodes.get('a')?.status).type.toBe<
     'pending' | 'queued' | 'running' | 'waiting_human' | 'completed' | 'failed' | 'skipped' | 'cancelled' | undefined
   >()
+})
+
+test('`on` is the client\'s typed event map', () => {
+  const { on } = useDAGStream('d')
+  expect(on('event', (event) => expect(event.seq).type.toBe<number>())).type.toBe<() => void>()
+  on('existence', (existence) => expect(existence).type.toBe<DAGExistence>())
+  expect(on('stauts', () => {})).type.toRaiseError()
 })

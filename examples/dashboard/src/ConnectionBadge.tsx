@@ -1,37 +1,46 @@
 // The stream's health in one glance: live, reconnecting (with a countdown), resyncing, or closed.
-import { useEffect, useState } from 'react'
-import type { ConnectionStatus } from '../../../lib/client/index.js'
+import { useEffect, useReducer } from 'react'
+import type { ConnectionStatus, DAGExistence } from '../../../lib/client/index.js'
 
 interface ConnectionBadgeProps {
   status: ConnectionStatus
+  existence: DAGExistence
   /** When the next reconnect attempt happens (ms since the epoch), while reconnecting. */
-  reconnectAt: number | undefined
+  retryAt: number | undefined
 }
 
-export function ConnectionBadge ({ status, reconnectAt }: ConnectionBadgeProps) {
-  const seconds = useCountdown(status === 'reconnecting' ? reconnectAt : undefined)
-  const text = {
-    connecting: 'Connecting…',
-    open: 'Live',
-    reconnecting: seconds === undefined || seconds === 0 ? 'Reconnecting…' : `Reconnecting in ${seconds} s`,
-    resyncing: 'Resyncing…',
-    closed: 'Disconnected'
-  }[status]
+const TEXT: Record<ConnectionStatus, string> = {
+  connecting: 'Connecting…',
+  open: 'Live',
+  reconnecting: 'Reconnecting',
+  resyncing: 'Resyncing…',
+  closed: 'Disconnected'
+}
+
+export function ConnectionBadge ({ status, existence, retryAt }: ConnectionBadgeProps) {
+  const left = useTimeLeft(status === 'reconnecting' ? retryAt : undefined)
+  // Live, but on a run the server does not have: the stream waits for it to start.
+  const text = status === 'open' && existence === 'not_found' ? 'Waiting for the run' : TEXT[status]
   return (
-    <span className={`badge badge--${status}`} data-testid="connection" data-state={status} role="status">
+    <span className={`badge badge--${status}`} data-testid="connection" data-state={status} data-retry-at={retryAt} role="status">
       <span className="badge__dot" aria-hidden />
       {text}
+      {/* Hidden from screen readers: a status region that changes ten times a second is noise. */}
+      {left !== undefined && <span aria-hidden data-testid="countdown">{left > 0 ? ` in ${(left / 1000).toFixed(1)} s` : '…'}</span>}
     </span>
   )
 }
 
-/** Whole seconds left until `deadline`, re-rendering every quarter second while it runs. */
-function useCountdown (deadline: number | undefined): number | undefined {
-  const [now, setNow] = useState(() => Date.now())
+/**
+ * Milliseconds left until `deadline`, re-rendering ten times a second while it runs. Read from the
+ * clock at every render, so the first frame of a new countdown is as right as the later ones.
+ */
+function useTimeLeft (deadline: number | undefined): number | undefined {
+  const [, tick] = useReducer((count: number) => count + 1, 0)
   useEffect(() => {
     if (deadline === undefined) return
-    const timer = setInterval(() => setNow(Date.now()), 250)
+    const timer = setInterval(tick, 100)
     return () => clearInterval(timer)
   }, [deadline])
-  return deadline === undefined ? undefined : Math.max(0, Math.ceil((deadline - now) / 1000))
+  return deadline === undefined ? undefined : Math.max(0, deadline - Date.now())
 }

@@ -1,18 +1,24 @@
 // The run's graph: laid out automatically, coloured by status, with animated edges where data flows.
-import { Background, Controls, MarkerType, ReactFlow, ReactFlowProvider, useReactFlow, type Edge } from '@xyflow/react'
+import { Background, Controls, MarkerType, ReactFlow, ReactFlowProvider, useReactFlow, type Edge, type NodeChange } from '@xyflow/react'
 import '@xyflow/react/dist/style.css'
-import { useEffect, useMemo } from 'react'
+import { useEffect, useRef } from 'react'
 import type { EdgeView, NodeView } from '../../../lib/index.js'
-import { layoutGraph, structureKey } from './layout.js'
+import type { Positions } from './layout.js'
+import { nodeStatusLabel } from './status.js'
 import { StepNode, type StepNodeType } from './StepNode.js'
 
 const nodeTypes = { step: StepNode }
+const FIT = { padding: 0.06 }
 
 interface GraphProps {
   nodes: readonly NodeView[]
   edges: readonly EdgeView[]
+  /** From layoutGraph, computed by the caller only when the structure changes. */
+  positions: Positions
   selected: string | undefined
   onSelect: (nodeId: string | undefined) => void
+  /** Steps in flight while the run is paused are on hold, not working. */
+  runPaused: boolean
 }
 
 export function Graph (props: GraphProps) {
@@ -23,48 +29,73 @@ export function Graph (props: GraphProps) {
   )
 }
 
-function FlowCanvas ({ nodes, edges, selected, onSelect }: GraphProps) {
-  const key = structureKey(nodes, edges)
-  // Layout only when the structure changes: status updates must not move anything.
-  const positions = useMemo(() => layoutGraph(nodes, edges), [key])
+function FlowCanvas ({ nodes, edges, positions, selected, onSelect, runPaused }: GraphProps) {
   const { fitView } = useReactFlow()
+  const container = useRef<HTMLDivElement>(null)
 
-  // A node added mid-run can land outside the view: refit when the structure changes.
+  // A node added mid-run can land outside the view: refit when the layout changes.
   useEffect(() => {
-    const frame = requestAnimationFrame(() => void fitView({ padding: 0.08, duration: 300 }))
+    const frame = requestAnimationFrame(() => void fitView({ ...FIT, duration: 300 }))
     return () => cancelAnimationFrame(frame)
-  }, [key, fitView])
+  }, [positions, fitView])
+
+  // The box changes with the window, a rotated phone, or the side panel folding away: refit, or half
+  // of the graph ends up out of sight. In the next frame, once React Flow has measured the new box.
+  useEffect(() => {
+    const element = container.current
+    if (element === null) return
+    let frame = 0
+    const observer = new ResizeObserver(() => {
+      cancelAnimationFrame(frame)
+      frame = requestAnimationFrame(() => void fitView(FIT))
+    })
+    observer.observe(element)
+    return () => {
+      observer.disconnect()
+      cancelAnimationFrame(frame)
+    }
+  }, [fitView])
 
   const flowNodes: StepNodeType[] = nodes.map((view) => ({
     id: view.id,
     type: 'step',
     position: positions.get(view.id) ?? { x: 0, y: 0 },
     // Our selection, not React Flow's: it survives re-renders without an onNodesChange round trip.
-    data: { view, selected: view.id === selected }
+    data: { view, selected: view.id === selected, runPaused },
+    ariaLabel: `${view.label ?? view.id}: ${nodeStatusLabel(view.status, runPaused)}`
   }))
   const flowEdges: Edge[] = edges.map((edge) => ({
     id: `${edge.from}->${edge.to}`,
     source: edge.from,
     target: edge.to,
-    animated: edge.active === true,
+    // Paused, nothing flows: the edge stays marked, but still.
+    animated: edge.active === true && !runPaused,
     className: edge.active === true ? 'edge--active' : undefined,
     markerEnd: { type: MarkerType.ArrowClosed, width: 16, height: 16 }
   }))
 
+  // A focused node selected with Enter or Space arrives here, not in onNodeClick.
+  const onNodesChange = (changes: NodeChange<StepNodeType>[]) => {
+    for (const change of changes) if (change.type === 'select' && change.selected) onSelect(change.id)
+  }
+
   return (
-    <div className="graph" data-testid="graph">
+    <div className="graph" data-testid="graph" ref={container}>
       <ReactFlow
         nodes={flowNodes}
         edges={flowEdges}
         nodeTypes={nodeTypes}
         nodesDraggable={false}
         nodesConnectable={false}
+        edgesFocusable={false}
         fitView
-        fitViewOptions={{ padding: 0.08 }}
+        fitViewOptions={FIT}
         minZoom={0.2}
         proOptions={{ hideAttribution: true }}
         onNodeClick={(_event, node) => onSelect(node.id)}
+        onNodesChange={onNodesChange}
         onPaneClick={() => onSelect(undefined)}
+        aria-label="The run's steps"
       >
         <Background gap={20} color="#e2e8f0" />
         <Controls showInteractive={false} />

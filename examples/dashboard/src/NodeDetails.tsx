@@ -1,27 +1,43 @@
 // What one step did: its status, its metrics and its output, shown when the user clicks it.
 import type { NodeView } from '../../../lib/index.js'
-import { NODE_STATUS_COLORS, NODE_STATUS_LABELS, formatDollars } from './status.js'
+import { HELD_HINT, NODE_STATUS_TEXT_COLORS, formatDollars, isHeld, nodeStatusLabel } from './status.js'
 
-export function NodeDetails ({ node, onClose }: { node: NodeView; onClose: () => void }) {
+export const NODE_DETAILS_ID = 'node-details'
+
+interface NodeDetailsProps {
+  node: NodeView
+  runPaused: boolean
+  onClose: () => void
+}
+
+export function NodeDetails ({ node, runPaused, onClose }: NodeDetailsProps) {
   const metrics = Object.entries(node.metrics ?? {})
+  const label = node.label ?? node.id
   return (
-    <section className="card" data-testid="node-details" data-node-id={node.id}>
+    <section className="card" id={NODE_DETAILS_ID} data-testid="node-details" data-node-id={node.id} aria-labelledby="node-details-title">
       <header className="card__header card__header--row">
-        <h2 className="card__title">{node.label ?? node.id}</h2>
-        <button className="button button--ghost" aria-label="Close" onClick={onClose}>✕</button>
+        <h2 className="card__title" id="node-details-title">{label}</h2>
+        <button className="button button--ghost" aria-label={`Close the details of ${label}`} onClick={onClose}>✕</button>
       </header>
       <dl className="facts">
         <dt>Id</dt><dd><code>{node.id}</code></dd>
-        <dt>Status</dt><dd style={{ color: NODE_STATUS_COLORS[node.status] }}>{NODE_STATUS_LABELS[node.status]}</dd>
+        <dt>Status</dt>
+        <dd style={{ color: NODE_STATUS_TEXT_COLORS[node.status] }} data-testid="node-details-status">
+          {nodeStatusLabel(node.status, runPaused)}
+          {isHeld(node.status, runPaused) && <span className="facts__note">{HELD_HINT}</span>}
+        </dd>
         {Object.entries(node.data ?? {}).map(([key, value]) => (
-          <FactRow key={`data-${key}`} name={key} value={String(value)} />
+          <FactRow key={`data-${key}`} name={humanize(key)} value={String(value)} />
         ))}
         {metrics.map(([key, value]) => (
-          <FactRow key={`metric-${key}`} name={key} value={formatMetric(key, value)} />
+          <FactRow key={`metric-${key}`} {...formatMetric(key, value)} />
         ))}
       </dl>
       <h3 className="card__subtitle">Output</h3>
-      {node.output === undefined ? <p className="stat__muted">No output yet.</p> : <pre className="code" data-testid="node-output">{JSON.stringify(node.output, null, 2)}</pre>}
+      {node.output === undefined
+        ? <p className="stat__muted">No output yet.</p>
+        // Focusable, so that a keyboard can scroll a long output.
+        : <pre className="code" tabIndex={0} aria-label={`Output of ${label}`} data-testid="node-output">{JSON.stringify(node.output, null, 2)}</pre>}
     </section>
   )
 }
@@ -29,15 +45,23 @@ export function NodeDetails ({ node, onClose }: { node: NodeView; onClose: () =>
 function FactRow ({ name, value }: { name: string; value: string }) {
   return (
     <>
-      <dt>{name.replace(/_/g, ' ')}</dt>
+      <dt data-testid="fact-name">{name}</dt>
       <dd>{value}</dd>
     </>
   )
 }
 
-function formatMetric (name: string, value: number | undefined): string {
-  if (value === undefined) return '—'
-  if (name === 'cost') return formatDollars(value)
-  if (name === 'latency_ms') return `${(value / 1000).toFixed(2)} s`
-  return value.toLocaleString('en-US')
+/** `duplicates_removed` → "Duplicates removed". */
+function humanize (key: string): string {
+  const words = key.replace(/_/g, ' ')
+  return words.charAt(0).toUpperCase() + words.slice(1)
+}
+
+/** A metric's name and value for people: units go with the value, in the unit that reads best. */
+function formatMetric (key: string, value: number | undefined): { name: string; value: string } {
+  if (value === undefined) return { name: humanize(key), value: '—' }
+  if (key === 'cost') return { name: 'Cost', value: formatDollars(value) }
+  // Any duration the engine reports in milliseconds (latency_ms, queue_ms …) reads better in seconds.
+  if (key.endsWith('_ms')) return { name: humanize(key.slice(0, -'_ms'.length)), value: `${(value / 1000).toFixed(2)} s` }
+  return { name: humanize(key), value: value.toLocaleString('en-US') }
 }

@@ -2,7 +2,7 @@
 import type { NodeView } from '../../../lib/index.js'
 import { isSettled } from './status.js'
 
-export function Progress ({ nodes }: { nodes: readonly NodeView[] }) {
+export function Progress ({ nodes, runPaused }: { nodes: readonly NodeView[]; runPaused: boolean }) {
   const done = nodes.filter((node) => isSettled(node.status)).length
   const running = nodes.filter((node) => node.status === 'running').length
   const total = nodes.length
@@ -13,7 +13,10 @@ export function Progress ({ nodes }: { nodes: readonly NodeView[] }) {
         {done}<span className="stat__muted"> / {total} steps</span>
       </div>
       <div className="bar bar--ok"><div className="bar__fill" style={{ width: `${total === 0 ? 0 : (done / total) * 100}%` }} /></div>
-      <div className="stat__hint">{running} running</div>
+      <div className="stat__hint" data-testid="progress-hint">
+        {/* Paused, a step in flight does no work: it continues where it stopped on resume. */}
+        {runPaused && running > 0 ? `${running} on hold until resumed` : `${running} running`}
+      </div>
     </div>
   )
 }

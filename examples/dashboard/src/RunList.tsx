@@ -13,10 +13,12 @@ interface RunListProps {
   selected: string | undefined
   /** The selected run's live status: when it changes, the list refreshes at once. */
   selectedStatus: ExecutionStatus | undefined
+  /** Select the top run once the list arrives (a page opened without a run). */
+  pickFirst: boolean
   onSelect: (dagId: string) => void
 }
 
-export function RunList ({ selected, selectedStatus, onSelect }: RunListProps) {
+export function RunList ({ selected, selectedStatus, pickFirst, onSelect }: RunListProps) {
   const [runs, setRuns] = useState<DAGSummary[]>([])
   const { run, pending, error } = useAction()
 
@@ -33,8 +35,8 @@ export function RunList ({ selected, selectedStatus, onSelect }: RunListProps) {
   // Nothing selected yet: show the top run (the most recently active) rather than an empty page.
   const top = runs[0]?.dag_id
   useEffect(() => {
-    if (selected === undefined && top !== undefined) onSelect(top)
-  }, [selected, top, onSelect])
+    if (pickFirst && selected === undefined && top !== undefined) onSelect(top)
+  }, [pickFirst, selected, top, onSelect])
 
   const create = () =>
     run(async () => {
@@ -44,7 +46,7 @@ export function RunList ({ selected, selectedStatus, onSelect }: RunListProps) {
     })
 
   return (
-    <nav className="runs" aria-label="Runs">
+    <nav className="runs" aria-label="Runs list">
       <button className="button button--primary runs__new" data-testid="new-run" disabled={pending} onClick={() => void create()}>
         + New run
       </button>
@@ -56,6 +58,8 @@ export function RunList ({ selected, selectedStatus, onSelect }: RunListProps) {
               className={`runs__item${summary.dag_id === selected ? ' runs__item--selected' : ''}`}
               data-testid="run-item"
               data-dag-id={summary.dag_id}
+              aria-current={summary.dag_id === selected ? 'page' : undefined}
+              title={summary.dag_id}
               onClick={() => onSelect(summary.dag_id)}
             >
               <span className="runs__id">{summary.dag_id}</span>

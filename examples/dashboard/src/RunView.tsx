@@ -5,58 +5,150 @@ import type { ExecutionStatus } from '../../../lib/index.js'
 import { useDAGStream } from '../../../lib/react/index.js'
 import { ConnectionBadge } from './ConnectionBadge.js'
 import { CostTicker } from './CostTicker.js'
-import { GatePanel } from './GatePanel.js'
+import { DecisionNotices } from './DecisionNotices.js'
+import { useDecisionNotices } from './decisions.js'
+import { feedbackFieldId, GatePanel } from './GatePanel.js'
 import { Graph } from './Graph.js'
-import { NodeDetails } from './NodeDetails.js'
+import { layoutGraph, structureKey } from './layout.js'
+import { NODE_DETAILS_ID, NodeDetails } from './NodeDetails.js'
 import { Progress } from './Progress.js'
 import { RunControls } from './RunControls.js'
 import { RunSummary } from './RunSummary.js'
+import { StepList } from './StepList.js'
 
 interface RunViewProps {
   dagId: string
   /** Told when the run's status changes, so the list of runs can show it without waiting for its poll. */
   onStatus: (status: ExecutionStatus) => void
+  /** Back to the list of runs (on a narrow screen, it is a drawer). */
+  onShowRuns: () => void
 }
 
-export function RunView ({ dagId, onStatus }: RunViewProps) {
+const SIDE_PANEL_ID = 'run-side-panel'
+/** Where styles.css turns the page into one scrolling column. */
+const PHONE_QUERY = '(max-width: 700px)'
+
+export function RunView ({ dagId, onStatus, onShowRuns }: RunViewProps) {
   const stream = useDAGStream(dagId)
-  const { state } = stream
+  const { state, existence } = stream
+  const exists = existence !== 'not_found'
   useEffect(() => onStatus(state.status), [state.status, onStatus])
   // The view object changes exactly when the DAG did, so these lists are rebuilt once per change.
   const nodes = useMemo(() => [...state.nodes.values()], [state])
   const edges = useMemo(() => [...state.edges.values()], [state])
   const gates = useMemo(() => [...state.gates.values()], [state])
+  // Layout only when the structure changes: status updates must not move anything.
+  const structure = structureKey(nodes, edges)
+  const positions = useMemo(() => layoutGraph(nodes, edges), [structure])
+  const firstGate = gates[0]
   const [selected, setSelected] = useState<string | undefined>()
+  // Folded away, the side panel gives the graph the whole width (a laptop screen).
+  const [panelOpen, setPanelOpen] = useState(true)
+  const { decide, notices, dismiss } = useDecisionNotices(stream)
   const selectedNode = selected === undefined ? undefined : state.nodes.get(selected)
   const connected = stream.status === 'open'
+  const runPaused = state.status === 'paused'
   const topic = (state.nodes.get('intake')?.output as { topic?: string } | undefined)?.topic
+
+  // On a phone the details open below the graph, out of sight: bring them to the user.
+  useEffect(() => {
+    if (selected === undefined || !window.matchMedia(PHONE_QUERY).matches) return
+    document.getElementById(NODE_DETAILS_ID)?.scrollIntoView({ block: 'start' })
+  }, [selected])
+
+  // The gate may be out of sight (below the graph on a phone, in a folded panel): bring its form to the user.
+  const jumpToGate = (nodeId: string) => {
+    setPanelOpen(true)
+    requestAnimationFrame(() => {
+      const field = document.getElementById(feedbackFieldId(nodeId))
+      field?.scrollIntoView({ block: 'center' })
+      field?.focus({ preventScroll: true })
+    })
+  }
 
   return (
     <>
-      <div className="runbar">
+      {/* With the panel open, the gate is in sight beside the graph (on a phone it is below: see styles.css). */}
+      <div className={`runbar${panelOpen ? ' runbar--panel-open' : ''}`}>
         <div className="runbar__title">
-          <span className="runbar__id" data-testid="run-id">{dagId}</span>
-          {topic !== undefined && <span className="runbar__topic">{topic}</span>}
-          <span><ConnectionBadge status={stream.status} reconnectAt={stream.reconnect?.retryAt} /></span>
+          <h1 className="runbar__id" data-testid="run-id" title={dagId}>{dagId}</h1>
+          {topic !== undefined && <span className="runbar__topic" title={topic}>{topic}</span>}
+          <span><ConnectionBadge status={stream.status} existence={existence} retryAt={stream.reconnect?.retryAt} /></span>
         </div>
-        <Progress nodes={nodes} />
-        <CostTicker cost={state.cost} />
+        {exists && <Progress nodes={nodes} runPaused={runPaused} />}
+        {exists && <CostTicker cost={state.cost} />}
         <div className="runbar__spacer" />
-        <RunControls status={state.status} connected={connected} pause={stream.pause} resume={stream.resume} cancel={stream.cancel} />
-      </div>
-      <div className="runbody">
-        <Graph nodes={nodes} edges={edges} selected={selected} onSelect={setSelected} />
-        <aside className="side">
-          {gates.map((gate) => (
-            <GatePanel key={gate.node_id} gate={gate} connected={connected} decide={stream.decide} />
-          ))}
-          {selectedNode !== undefined ? (
-            <NodeDetails node={selectedNode} onClose={() => setSelected(undefined)} />
-          ) : (
-            <RunSummary errors={state.errors} results={state.results} streamError={stream.error?.message} />
+        <div className="runbar__actions">
+          {firstGate !== undefined && (
+            <button className="button button--attention gate-jump" data-testid="jump-to-gate" onClick={() => jumpToGate(firstGate.node_id)}>
+              ⚑ Decision needed
+            </button>
           )}
-        </aside>
+          <RunControls
+            status={state.status}
+            exists={exists}
+            connected={connected}
+            pause={stream.pause}
+            resume={stream.resume}
+            cancel={stream.cancel}
+          />
+        </div>
       </div>
+      <DecisionNotices notices={notices} nodes={state.nodes} onDismiss={dismiss} />
+      {exists ? (
+        <div className={`runbody${panelOpen ? '' : ' runbody--folded'}`}>
+          <Graph nodes={nodes} edges={edges} positions={positions} selected={selected} onSelect={setSelected} runPaused={runPaused} />
+          {!panelOpen && (
+            <button className="button panel-toggle panel-toggle--show" data-testid="panel-show" aria-expanded={false} aria-controls={SIDE_PANEL_ID} onClick={() => setPanelOpen(true)}>
+              ⇤ Show panel
+            </button>
+          )}
+          <aside className="side" id={SIDE_PANEL_ID} aria-label="Run details" data-testid="side-panel">
+            <div className="side__bar">
+              <button className="button button--ghost button--small panel-toggle" data-testid="panel-hide" aria-expanded aria-controls={SIDE_PANEL_ID} onClick={() => setPanelOpen(false)}>
+                Hide panel ⇥
+              </button>
+            </div>
+            {gates.map((gate) => (
+              <GatePanel key={gate.node_id} gate={gate} connected={connected} decide={decide} />
+            ))}
+            {selectedNode !== undefined ? (
+              <NodeDetails node={selectedNode} runPaused={runPaused} onClose={() => setSelected(undefined)} />
+            ) : (
+              <>
+                <StepList nodes={nodes} positions={positions} runPaused={runPaused} onSelect={setSelected} />
+                <RunSummary errors={state.errors} nodes={state.nodes} results={state.results} streamError={stream.error?.message} />
+              </>
+            )}
+          </aside>
+        </div>
+      ) : (
+        <RunNotFound dagId={dagId} onShowRuns={onShowRuns} />
+      )}
     </>
+  )
+}
+
+/** The server has no such run: say so plainly, and keep watching in case an engine starts it. */
+function RunNotFound ({ dagId, onShowRuns }: { dagId: string; onShowRuns: () => void }) {
+  return (
+    <section className="missing" data-testid="run-not-found" aria-labelledby="run-not-found-title">
+      <h2 className="missing__title" id="run-not-found-title">This run does not exist (any more)</h2>
+      <p className="hint">
+        The server has no run <code>{dagId}</code>. Runs live in the server's memory: a finished run is dropped after half an
+        hour, and every run goes when the server restarts. If an engine starts a run with this id, it appears here.
+      </p>
+      <a
+        className="button button--primary"
+        href="#"
+        data-testid="back-to-runs"
+        onClick={(event) => {
+          event.preventDefault()
+          onShowRuns()
+        }}
+      >
+        ← Back to the run list
+      </a>
+    </section>
   )
 }

@@ -4,14 +4,16 @@
 import dagre from '@dagrejs/dagre'
 import type { EdgeView, NodeView } from '../../../lib/index.js'
 
-export const NODE_WIDTH = 188
-export const NODE_HEIGHT = 56
+// Compact cards with large type, so that the whole graph fits a 1024 px laptop with labels that can
+// still be read (styles.css sizes .step to match).
+export const NODE_WIDTH = 176
+export const NODE_HEIGHT = 48
 
 export type Positions = Map<string, { x: number; y: number }>
 
 export function layoutGraph (nodes: readonly NodeView[], edges: readonly EdgeView[]): Positions {
   const graph = new dagre.graphlib.Graph()
-  graph.setGraph({ rankdir: 'TB', nodesep: 28, ranksep: 32, marginx: 16, marginy: 16 })
+  graph.setGraph({ rankdir: 'TB', nodesep: 16, ranksep: 22, marginx: 8, marginy: 8 })
   graph.setDefaultEdgeLabel(() => ({}))
   for (const node of nodes) graph.setNode(node.id, { width: NODE_WIDTH, height: NODE_HEIGHT })
   for (const edge of edges) {
