@@ -67,6 +67,10 @@ export const closeReasons = {
 
 export type CloseReason = (typeof closeReasons)[CloseCode]
 
+/** Why an open stream is told to resync (`ahead_of_log` only answers a resume, in `hello`). */
+export type ResyncRequiredReason = Exclude<ResyncReason, 'ahead_of_log'>
+export const resyncRequiredReasons: readonly ResyncRequiredReason[] = ['epoch_changed', 'history_exceeded']
+
 /** What a client event's sender is answered; undefined: accepted, with no id to ack. */
 export type CommandReply = AckFrame | ErrorFrame | undefined
 
@@ -97,7 +101,7 @@ export interface Metrics {
   /** The server closed a stream with `code` (1006: the heartbeat terminated a dead peer). */
   streamClosed(code: CloseCode): void
   /** A `resync_required` frame went to a socket. */
-  resyncSent(reason: ResyncReason): void
+  resyncSent(reason: ResyncRequiredReason): void
   /** A client that asked to resume (`since`) got this replay. */
   resumed(replay: Replay): void
   upgradeRefused(reason: RefusalReason): void
@@ -153,8 +157,12 @@ export async function createMetrics (
   try {
     client = await load()
   } catch (error) {
-    if ((error as { code?: unknown } | null)?.code !== 'ERR_MODULE_NOT_FOUND') throw error
-    throw new InvalidOptionError('"metrics" needs prom-client 15, an optional peer dependency: npm install prom-client@15')
+    // Not installed, as a rule; the cause tells the rest (loaders do not all set ERR_MODULE_NOT_FOUND).
+    const failure = new InvalidOptionError(
+      `"metrics" needs prom-client 15, an optional peer dependency: npm install prom-client@15 (loading it failed: ${(error as Error).message})`
+    )
+    failure.cause = error
+    throw failure
   }
   const { createPrometheusMetrics } = await import('./prometheus.js')
   return createPrometheusMetrics(client, { ...options, registry: options.registry ?? client.register }, sources)

@@ -12,6 +12,7 @@ import {
   closeReasons,
   type CloseReason,
   refusalReasons,
+  resyncRequiredReasons,
   type CommandOutcomeLabel,
   type Metrics,
   type MetricsSources,
@@ -103,7 +104,7 @@ export function createPrometheusMetrics (client: PromClient, settings: Prometheu
     help: 'resync_required frames sent to open streams, by reason.',
     labelNames: ['reason'],
     registers
-  }), 'reason', literals(ResyncReason))
+  }), 'reason', resyncRequiredReasons)
   const closeReasonLabels = Object.values(closeReasons) as CloseReason[]
   const closesByReason = byLabel(new client.Counter({
     name: name('closes_total'),
@@ -138,6 +139,7 @@ export function createPrometheusMetrics (client: PromClient, settings: Prometheu
     buckets: GATE_BUCKETS,
     registers
   })
+  for (const decision of decisions) gateWait.zero({ decision })
   const gateWaitByDecision = Object.fromEntries(decisions.map((decision) => [decision, gateWait.labels({ decision })])) as Record<Decision, Histogram.Internal<'decision'>>
   // type × outcome would be 4 × 16 series at once: each is bound when first seen (commands are rare).
   const commandChildren = new Map<string, Histogram.Internal<'type' | 'outcome'>>()
