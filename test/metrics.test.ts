@@ -16,6 +16,7 @@ import { createMetrics, refusalReasonOf, type PromClient } from '../lib/metrics.
 import type { SequencedEvent } from '../schemas/index.js'
 import { until } from './client-helpers.js'
 import { build, TestClient, upgradeStatus } from './helpers.js'
+import { buildEngine, buildInstance, cleanupPrefix, uniquePrefix } from './redis-helpers.js'
 
 /** A server with metrics in a registry of its own, and a reader of its scrape route. */
 async function withMetrics (t: Test, options: DagStreamOptions = {}, setup?: (app: FastifyInstance) => void) {
@@ -91,6 +92,31 @@ t.test('an event broadcast to a DAG nobody watches here has no delivery to time'
   const read = await scrape()
   t.equal(read('dag_stream_broadcast_events_total{type="execution_status"}'), 1)
   t.equal(read('dag_stream_broadcast_latency_seconds_count'), 0)
+})
+
+t.test('with Redis: only this instance\'s broadcasts are timed, to their delivery here, among another engine\'s', async (t) => {
+  const prefix = uniquePrefix('metrics')
+  cleanupPrefix(t, prefix)
+  const registry = new Registry()
+  const server = await buildInstance(t, { prefix, metrics: { registry } })
+  const engine = await buildEngine(t, { prefix, metrics: { registry: new Registry() } })
+  const client = await TestClient.open(server.url(stream('d')))
+  await client.next()
+  const own = 20
+  const broadcasts: Array<Promise<unknown>> = []
+  for (let i = 0; i < own; i++) {
+    broadcasts.push(server.app.dagStream.broadcast('d', { type: 'node_state', node_id: `own${i}`, status: 'running' }))
+    broadcasts.push(engine.dagStream.broadcast('d', { type: 'node_state', node_id: `engine${i}`, status: 'running' }))
+  }
+  // Each of its own is timed at its delivery or, when delivered before Redis answered, at the answer.
+  await Promise.all(broadcasts)
+  await client.waitFor(1 + 2 * own)
+  const histogram = await registry.getSingleMetricAsString('dag_stream_broadcast_latency_seconds')
+  t.match(histogram, new RegExp(`^dag_stream_broadcast_latency_seconds_count ${own}$`, 'm'))
+  t.equal(engine.dagStream.connections(), 0)
+  t.match(await (await engine.inject('/metrics')).body, /^dag_stream_broadcast_latency_seconds_count 0$/m, 'the engine has no stream to deliver to')
+  t.match(await (await engine.inject('/metrics')).body, new RegExp(`^dag_stream_broadcast_events_total\\{type="node_state"\\} ${own}$`, 'm'))
+  client.close()
 })
 
 t.test('resumes: recovered, and not recovered by reason; a fresh connection is no resume', async (t) => {
