@@ -104,7 +104,7 @@ t.test('no credential reaches the log; every plugin line names its DAG and conne
   ], 'the lines this test provokes')
   t.equal(plugin.filter((entry) => entry.msg === 'fastify-dag-stream: authorize threw').length, 2, 'for a command and at a heartbeat re-check')
   for (const entry of plugin) {
-    t.match(entry, { dagId: String, connectionId: /^[\w-]{8}$/ }, entry.msg)
+    t.match(entry, { dagId: String, connectionId: /^[\w-]{8}$/ }, String(entry.msg))
   }
   const ofClient = plugin.filter((entry) => entry.dagId === 'd')
   t.equal(ofClient.length, 2)
