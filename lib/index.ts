@@ -21,6 +21,7 @@ export {
   DEFAULT_RETAIN_FINISHED_MS
 } from './options.js'
 export * from './errors.js'
+export { redactedRequest } from './log.js'
 export { CloseCode, closeCodeDescriptions, shouldReconnect } from './close-codes.js'
 export { applyEvent, createState, fromSnapshot, isFinished, toSnapshot, type DAGState } from './reducer.js'
 export { MemoryBackplane, memoryBackplane } from './backplane/memory.js'

@@ -105,9 +105,11 @@ export interface Metrics {
   /** A client that asked to resume (`since`) got this replay. */
   resumed(replay: Replay): void
   upgradeRefused(reason: RefusalReason): void
-  /** Call right before the backplane's `append`; returns the clock reading to hand to `broadcast`. */
+  /** Call right before the backplane's `append`; returns the clock reading to hand back with its outcome. */
   broadcastStarting(dagId: string): number
-  broadcast(dagId: string, event: DAGEvent, appended: Promise<SequencedEvent>, startedAt: number): void
+  /** The backplane numbered the event. */
+  broadcast(dagId: string, event: DAGEvent, sequenced: SequencedEvent, startedAt: number): void
+  broadcastFailed(dagId: string): void
   /** A room of this instance handed `entry` to its sockets. */
   delivered(dagId: string, entry: LogEntry): void
   /** The last stream of `dagId` on this instance is gone. */
@@ -129,6 +131,7 @@ export const noMetrics: Metrics = {
   upgradeRefused () {},
   broadcastStarting: () => 0,
   broadcast () {},
+  broadcastFailed () {},
   delivered () {},
   roomClosed () {},
   command: (_type, run) => run(),

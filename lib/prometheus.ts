@@ -84,12 +84,17 @@ export function createPrometheusMetrics (client: PromClient, settings: Prometheu
     collect () { resetTo(this, bytesSent) }
   })
 
-  const broadcasts = byLabel(new client.Counter({
+  const broadcastsByType = Object.fromEntries(eventTypes.map((type) => [type, 0])) as Record<DAGEventType, number>
+  new client.Counter({
     name: name('broadcast_events_total'),
     help: 'Events broadcast by this instance and numbered by the backplane, by event type.',
     labelNames: ['type'],
-    registers
-  }), 'type', eventTypes)
+    registers,
+    collect () {
+      this.reset()
+      for (const type of eventTypes) this.labels({ type }).inc(broadcastsByType[type])
+    }
+  })
   const resumes = new client.Counter({
     name: name('resumes_total'),
     help: 'Streams opened with `since` (a resume), by outcome: recovered (exactly the missed events), or not_recovered with the reason the client must resync.',
@@ -172,16 +177,12 @@ export function createPrometheusMetrics (client: PromClient, settings: Prometheu
       refusals[reason].inc()
     },
     broadcastStarting: (dagId) => latency.started(dagId),
-    broadcast (dagId, event, appended, startedAt) {
-      appended.then(
-        (sequenced) => {
-          broadcasts[event.type].inc()
-          latency.numbered(dagId, sequenced, startedAt)
-          gates.broadcast(dagId, event, startedAt)
-        },
-        () => latency.failed(dagId)
-      )
+    broadcast (dagId, event, sequenced, startedAt) {
+      broadcastsByType[event.type] += 1
+      latency.numbered(dagId, sequenced, startedAt)
+      gates.broadcast(dagId, event, startedAt)
     },
+    broadcastFailed: (dagId) => latency.failed(dagId),
     delivered: (dagId, entry) => latency.delivered(dagId, entry),
     roomClosed: (dagId) => latency.roomClosed(dagId),
     async command (type, run) {

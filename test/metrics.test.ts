@@ -5,6 +5,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import { register as globalRegistry, Registry } from 'prom-client'
 import t, { type Test } from 'tap'
 import dagStream, {
+  BackplaneUnavailableError,
   CloseCode,
   InvalidOptionError,
   MemoryBackplane,
@@ -13,7 +14,7 @@ import dagStream, {
   type LogListener
 } from '../lib/index.js'
 import { createMetrics, refusalReasonOf, type PromClient } from '../lib/metrics.js'
-import type { SequencedEvent } from '../schemas/index.js'
+import type { DAGEvent, SequencedEvent } from '../schemas/index.js'
 import { until } from './client-helpers.js'
 import { build, TestClient, upgradeStatus } from './helpers.js'
 import { buildEngine, buildInstance, cleanupPrefix, uniquePrefix } from './redis-helpers.js'
@@ -116,6 +117,28 @@ t.test('with Redis: only this instance\'s broadcasts are timed, to their deliver
   t.equal(engine.dagStream.connections(), 0)
   t.match(await (await engine.inject('/metrics')).body, /^dag_stream_broadcast_latency_seconds_count 0$/m, 'the engine has no stream to deliver to')
   t.match(await (await engine.inject('/metrics')).body, new RegExp(`^dag_stream_broadcast_events_total\\{type="node_state"\\} ${own}$`, 'm'))
+  client.close()
+})
+
+t.test('a broadcast the backplane could not take is not counted, and leaves nothing to pair', async (t) => {
+  let down = false
+  class FlakyBackplane extends MemoryBackplane {
+    override async append (dagId: string, event: DAGEvent): Promise<SequencedEvent> {
+      if (down) throw new BackplaneUnavailableError('Redis is not connected')
+      return super.append(dagId, event)
+    }
+  }
+  const { app, url, scrape } = await withMetrics(t, { backplane: { kind: 'flaky', create: (settings) => new FlakyBackplane(settings) } })
+  const client = await TestClient.open(url(stream('d')))
+  await client.next()
+  down = true
+  await t.rejects(app.dagStream.broadcast('d', { type: 'execution_status', status: 'running' }), BackplaneUnavailableError)
+  down = false
+  await app.dagStream.broadcast('d', { type: 'execution_status', status: 'running' })
+  await client.waitFor(2)
+  const read = await scrape()
+  t.equal(read('dag_stream_broadcast_events_total{type="execution_status"}'), 1)
+  t.equal(read('dag_stream_broadcast_latency_seconds_count'), 1)
   client.close()
 })
 
