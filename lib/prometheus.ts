@@ -155,6 +155,9 @@ export function createPrometheusMetrics (client: PromClient, settings: Prometheu
     return child
   }
 
+  // What close() removes: these metrics, not whatever took their names after an earlier close.
+  const ours = names.map((each) => registry.getSingleMetric(each))
+
   const latency = new BroadcastLatency((seconds) => broadcastLatency.observe(seconds), (dagId) => sources.connections(dagId) > 0)
   const gates = new GateWait((seconds, resolved) => gateWaitByDecision[resolved.decision].observe(seconds))
 
@@ -198,7 +201,9 @@ export function createPrometheusMetrics (client: PromClient, settings: Prometheu
     },
     scrapeRoute: settings.route === false ? undefined : { path: settings.route, registry: settings.registry },
     close () {
-      for (const each of names) registry.removeSingleMetric(each)
+      names.forEach((each, index) => {
+        if (registry.getSingleMetric(each) === ours[index]) registry.removeSingleMetric(each)
+      })
     }
   }
 }

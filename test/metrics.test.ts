@@ -370,6 +370,13 @@ t.test('a backplane that cannot start: the metrics it registered are removed too
   }).ready().then(() => undefined, (e: unknown) => e)
   t.match(error, { message: 'cannot reach the store' })
   t.equal(await registry.metrics(), '\n')
+  // The names are free again; closing the failed app later must not remove the metrics that took them.
+  const next = Fastify()
+  await next.register(dagStream, { metrics: { registry } })
+  await next.ready()
+  await app.close()
+  t.match(await registry.metrics(), /^dag_stream_connections 0$/m)
+  await next.close()
 })
 
 t.test('prom-client missing: registration fails saying what to install', async (t) => {
