@@ -56,7 +56,8 @@ export function createPrometheusMetrics (client: PromClient, settings: Prometheu
   }
   const registers = [registry]
 
-  // Read when collected: the rooms hold the truth, and nothing is counted per socket.
+  // Read when Prometheus collects them: the gauges from the rooms, which hold the truth; the per-frame
+  // and per-broadcast counts from plain numbers, so that counting costs an addition.
   let framesSent = 0
   let bytesSent = 0
   new client.Gauge({
