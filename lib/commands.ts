@@ -48,6 +48,17 @@ export interface CommandDeps {
 
 type Reply = AckFrame | ErrorFrame | undefined
 
+/** The socket a client event arrived on. */
+export interface CommandSource {
+  dagId: string
+  /** Its upgrade request. */
+  request: FastifyRequest
+  /** Its connection id, which its log lines carry. */
+  id: string
+  /** Its logger: every line carries the DAG and the connection id. */
+  log: FastifyBaseLogger
+}
+
 /** How often a decision waiting on a copy of itself (or on a slow engine) looks at the gate's claim. */
 const CLAIM_POLL_MS = 50
 /** How many leases a sender waits for an engine that keeps renewing its claim (5 min by default). */
@@ -77,22 +88,23 @@ export function createCommands (deps: CommandDeps) {
   const inFlight = new Map<string, Promise<Reply>>()
 
   /** The receiving half: what the sender of `event` on this instance is answered. */
-  async function run (event: ClientEvent, from: { dagId: string; request: FastifyRequest }): Promise<Reply> {
+  async function run (event: ClientEvent, from: CommandSource): Promise<Reply> {
     try {
       return await receive(event, from)
     } catch (error) {
       if (!(error instanceof BackplaneUnavailableError)) throw error
       // Redis is down: the event did not take effect, and the socket stays open to send it again.
-      deps.log.warn({ err: error, dagId: from.dagId }, 'fastify-dag-stream: a client event met an unavailable backplane')
+      from.log.warn({ err: error }, 'fastify-dag-stream: a client event met an unavailable backplane')
       return answer(event.id).error('engine_unavailable', 'The backplane is unavailable: nothing was done, try again shortly')
     }
   }
 
-  async function receive (event: ClientEvent, { dagId, request }: { dagId: string; request: FastifyRequest }): Promise<Reply> {
+  async function receive (event: ClientEvent, from: CommandSource): Promise<Reply> {
+    const { dagId, request } = from
     const reply = answer(event.id)
-    const refusal = await authorizationRefusal(request, dagId, actionOf[event.type])
+    const refusal = await authorizationRefusal(from, actionOf[event.type])
     if (refusal !== undefined) return reply.error(refusal.code, refusal.message)
-    const sender: CommandSender = { info: deps.describeSender(request), request }
+    const sender: CommandSender = { info: deps.describeSender(request), request, connectionId: from.id }
 
     if (event.type !== 'human_decision') {
       const status = await deps.backplane().status(dagId)
@@ -182,7 +194,7 @@ export function createCommands (deps: CommandDeps) {
     // an accepted decision waits for the backplane to record it.
     const renewal = setInterval(() => {
       backplane.updateGate(dagId, event.node_id, renewGate(key, Date.now(), deps.leaseMs)).catch((error: unknown) => {
-        deps.log.warn({ err: error, dagId }, 'fastify-dag-stream: could not renew a gate claim')
+        deps.log.warn({ err: error, dagId, connectionId: sender.connectionId }, 'fastify-dag-stream: could not renew a gate claim')
       })
     }, deps.leaseMs / 3)
     // A handler that never returns must not keep the process alive after app.close().
@@ -239,7 +251,7 @@ export function createCommands (deps: CommandDeps) {
     }
   }
 
-  async function authorizationRefusal (request: FastifyRequest, dagId: string, action: Action) {
+  async function authorizationRefusal ({ request, dagId, log }: CommandSource, action: Action) {
     try {
       if (await deps.authorize(request, dagId, action)) return undefined
       return { code: 'forbidden' as const, message: `Not allowed to ${action} DAG "${dagId}"` }
@@ -247,7 +259,7 @@ export function createCommands (deps: CommandDeps) {
       if (isUnauthenticated(error)) {
         return { code: 'unauthorized' as const, message: 'Authentication required' }
       }
-      deps.log.error({ err: error, dagId, action }, 'fastify-dag-stream: authorize threw')
+      log.error({ err: error, action }, 'fastify-dag-stream: authorize threw')
       return { code: 'forbidden' as const, message: `Could not authorize ${action} on DAG "${dagId}"` }
     }
   }
@@ -262,7 +274,7 @@ export function createCommands (deps: CommandDeps) {
       for (const handler of deps.handlers) await handler(event, context)
       return { ok: true }
     } catch (error) {
-      deps.log.warn({ err: error, dagId, event }, 'fastify-dag-stream: a client event handler refused an event')
+      deps.log.warn({ err: error, dagId, connectionId: sender.connectionId, event }, 'fastify-dag-stream: a client event handler refused an event')
       // The engine's own message reaches the user only when the engine marked it safe to show.
       const message = error instanceof EventRefusedError ? error.message : 'The engine refused this event'
       return { ok: false, code: 'handler_failed', message }

@@ -1,13 +1,15 @@
 // One dashboard socket's life: the hello/resume handshake, live delivery with backpressure, inbound
 // parsing, validation and rate limiting, and the heartbeat.
 
-import type { FastifyRequest } from 'fastify'
+import { randomBytes } from 'node:crypto'
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
 import type { AckFrame, ClientEvent, ControlFrame, ErrorCode, ErrorFrame, HelloFrame } from '../schemas/events.js'
 import type { LogEntry, Replay } from './backplane/types.js'
 import { CloseCode } from './close-codes.js'
 import type { RateLimitOptions } from './options.js'
 import { errorFrame } from './frames.js'
+import type { Metrics } from './metrics.js'
 import { validateClientEvent } from './validation.js'
 import { rawSocketOf, sendText } from './wire.js'
 
@@ -15,6 +17,7 @@ export interface ConnectionOptions {
   maxPayload: number
   maxBufferedBytes: number
   rateLimit: Required<RateLimitOptions> | false
+  metrics: Pick<Metrics, 'frameSent' | 'streamClosed' | 'resyncSent'>
   /** Called once when the connection ends, whoever ended it. */
   onClose: (connection: Connection) => void
   /** Runs a validated client event and says what to answer (nothing when there is no id to ack). */
@@ -29,6 +32,10 @@ export class Connection {
   readonly socket: WebSocket
   readonly request: FastifyRequest
   readonly dagId: string
+  /** Short and random: it tells this socket's log lines apart, across instances too. */
+  readonly id = randomBytes(6).toString('base64url')
+  /** The request's logger, and every line says which DAG and which socket. */
+  readonly log: FastifyBaseLogger
   readonly #options: ConnectionOptions
   /** The TCP socket under `socket`, for frames built once for every socket (see wire.ts). */
   readonly #raw: ReturnType<typeof rawSocketOf>
@@ -49,6 +56,7 @@ export class Connection {
     this.socket = socket
     this.request = request
     this.dagId = dagId
+    this.log = request.log.child({ dagId, connectionId: this.id })
     this.#options = options
     this.#raw = rawSocketOf(socket)
     socket.on('message', (data, isBinary) => this.#onMessage(data as Buffer, isBinary))
@@ -90,11 +98,13 @@ export class Connection {
       // recover (trimmed from the log while its instance was cut off from the others).
       if (entry.seq > this.#seq + 1) {
         this.#sendControl({ type: 'resync_required', epoch: entry.epoch, seq: entry.seq - 1, reason: 'history_exceeded' })
+        this.#options.metrics.resyncSent('history_exceeded') // metrics
       }
     } else if (this.#seq > 0) {
       // The DAG's log was replaced (evicted and started again, or lost): what this client holds no
       // longer matches. Say so before the first event of the new log.
       this.#sendControl({ type: 'resync_required', epoch: entry.epoch, seq: entry.seq - 1, reason: 'epoch_changed' })
+      this.#options.metrics.resyncSent('epoch_changed') // metrics
     }
     this.#epoch = entry.epoch
     this.#seq = entry.seq
@@ -109,6 +119,7 @@ export class Connection {
   heartbeat (): boolean {
     if (!this.#alive) {
       this.socket.terminate()
+      this.#options.metrics.streamClosed(CloseCode.ABNORMAL) // metrics
       this.#ended()
       return false
     }
@@ -124,6 +135,7 @@ export class Connection {
   close (code: CloseCode, reason: string): void {
     if (this.#phase === 'closed') return
     this.socket.close(code, reason)
+    this.#options.metrics.streamClosed(code) // metrics
     this.#ended()
   }
 
@@ -147,6 +159,7 @@ export class Connection {
       return
     }
     sendText(this.socket, this.#raw, frame)
+    this.#options.metrics.frameSent(frame.length) // metrics
   }
 
   #closeSlow (): void {

@@ -5,7 +5,7 @@ export default dagStream
 export { dagStream }
 export type { DagStream } from './plugin.js'
 export type { ClientEventContext, ClientEventHandler } from './commands.js'
-export type { Action, AsyncApiRouteOptions, Authorize, DagStreamOptions, RateLimitOptions } from './options.js'
+export type { Action, AsyncApiRouteOptions, Authorize, DagStreamOptions, MetricsOptions, MetricsRegistry, RateLimitOptions } from './options.js'
 export { buildAsyncApiDocument, type AsyncApiDocument, type AsyncApiOptions } from './asyncapi.js'
 export {
   DEFAULT_COMMAND_TIMEOUT_MS,
@@ -14,12 +14,15 @@ export {
   DEFAULT_MAX_BUFFERED_BYTES,
   DEFAULT_MAX_IDLE_MS,
   DEFAULT_MAX_PAYLOAD,
+  DEFAULT_METRICS_PREFIX,
+  DEFAULT_METRICS_ROUTE,
   DEFAULT_PREFIX,
   DEFAULT_RATE_LIMIT,
   DEFAULT_RETAIN_FINISHED_MS,
   DEFAULT_SNAPSHOT_CACHE_BYTES
 } from './options.js'
 export * from './errors.js'
+export { redactedRequest } from './log.js'
 export { CloseCode, closeCodeDescriptions, shouldReconnect } from './close-codes.js'
 export { applyEvent, createState, fromSnapshot, isFinished, toSnapshot, type DAGState } from './reducer.js'
 export { MemoryBackplane, memoryBackplane } from './backplane/memory.js'

@@ -22,6 +22,10 @@ export const DEFAULT_COMMAND_TIMEOUT_MS = 10_000
 /** Serialized snapshots kept for reuse, all DAGs together (the latest of each DAG, least recently read dropped first). */
 export const DEFAULT_SNAPSHOT_CACHE_BYTES = 64 * 1024 * 1024
 export const DEFAULT_RATE_LIMIT: RateLimitOptions = { max: 100, timeWindow: 1000, maxInvalid: 10 }
+/** Where the `metrics` option serves the registry, unless told otherwise. */
+export const DEFAULT_METRICS_ROUTE = '/metrics'
+/** Prepended to every metric name, so the plugin's metrics sit together and apart from the app's. */
+export const DEFAULT_METRICS_PREFIX = 'dag_stream_'
 
 /** What a caller wants to do with a DAG: read it, decide its human gates, or pause/resume/cancel it. */
 export type Action = 'view' | 'decide' | 'control'
@@ -103,6 +107,40 @@ export interface DagStreamOptions {
    * @example asyncapi: { path: '/asyncapi.json', title: 'Runs API', version: '2.1.0' }
    */
   asyncapi?: AsyncApiRouteOptions | false
+  /**
+   * Prometheus metrics through `prom-client` (an optional peer dependency, loaded only when this is
+   * set), or false. See the README's Metrics section for every metric.
+   * @default false
+   * @example metrics: { route: '/metrics' }
+   */
+  metrics?: MetricsOptions | false
+}
+
+export interface MetricsOptions {
+  /** The prom-client `Registry` to register the metrics in. @default prom-client's global `register` */
+  registry?: MetricsRegistry
+  /** A GET route that serves `registry` in the Prometheus text format, or false to serve it yourself. @default '/metrics' */
+  route?: string | false
+  /** Prepended to every metric name. @default 'dag_stream_' */
+  prefix?: string
+}
+
+/**
+ * The part of a prom-client `Registry` the plugin uses, spelled out so that this package's types do not
+ * depend on prom-client (apps without metrics need not install it). A prom-client `Registry` fits.
+ */
+export interface MetricsRegistry {
+  readonly contentType: string
+  metrics(): Promise<string>
+  getSingleMetric(name: string): unknown
+  removeSingleMetric(name: string): void
+}
+
+export interface ResolvedMetricsOptions {
+  /** Undefined: prom-client's global registry, known only once prom-client is loaded. */
+  registry: MetricsRegistry | undefined
+  route: string | false
+  prefix: string
 }
 
 export interface AsyncApiRouteOptions {
@@ -127,6 +165,7 @@ export interface ResolvedOptions {
   rateLimit: Required<RateLimitOptions> | false
   backplane: BackplaneProvider
   asyncapi: AsyncApiRouteOptions | false
+  metrics: ResolvedMetricsOptions | false
 }
 
 const allowAll: Authorize = () => true
@@ -160,7 +199,8 @@ export function resolveOptions (options: DagStreamOptions): ResolvedOptions {
     describeSender: resolveDescribeSender(options.describeSender),
     rateLimit: resolveRateLimit(options.rateLimit),
     backplane: resolveBackplane(options.backplane),
-    asyncapi: resolveAsyncApi(options.asyncapi)
+    asyncapi: resolveAsyncApi(options.asyncapi),
+    metrics: resolveMetrics(options.metrics)
   }
 }
 
@@ -221,6 +261,31 @@ function resolveAsyncApi (asyncapi: unknown): AsyncApiRouteOptions | false {
     throw new InvalidOptionError(`"asyncapi" must be false or { path: '/asyncapi.json', title?, version? }, got ${show(asyncapi)}`)
   }
   return asyncapi as AsyncApiRouteOptions
+}
+
+function resolveMetrics (metrics: unknown): ResolvedMetricsOptions | false {
+  if (metrics === undefined || metrics === false) return false
+  if (typeof metrics !== 'object' || metrics === null) {
+    throw new InvalidOptionError(`"metrics" must be false or { registry?, route?, prefix? }, got ${show(metrics)}`)
+  }
+  const { registry, route = DEFAULT_METRICS_ROUTE, prefix = DEFAULT_METRICS_PREFIX } = metrics as MetricsOptions
+  if (registry !== undefined && !isRegistry(registry)) {
+    throw new InvalidOptionError(`"metrics.registry" must be a prom-client Registry (new Registry() from 'prom-client'), got ${show(registry)}`)
+  }
+  if (route !== false && (typeof route !== 'string' || !route.startsWith('/'))) {
+    throw new InvalidOptionError(`"metrics.route" must be a path like "/metrics", or false to serve the registry yourself, got ${show(route)}`)
+  }
+  // Prometheus metric names: [a-zA-Z_:][a-zA-Z0-9_:]*, and the prefix starts every name.
+  if (typeof prefix !== 'string' || !/^([a-zA-Z_:][\w:]*)?$/.test(prefix)) {
+    throw new InvalidOptionError(`"metrics.prefix" must start a Prometheus metric name (letters, digits, _ and :, not a digit first), got ${show(prefix)}`)
+  }
+  return { registry, route, prefix }
+}
+
+function isRegistry (value: unknown): value is MetricsRegistry {
+  const registry = value as Partial<Record<keyof MetricsRegistry | 'registerMetric', unknown>> | null
+  return typeof registry?.metrics === 'function' && typeof registry.registerMetric === 'function' &&
+    typeof registry.getSingleMetric === 'function' && typeof registry.removeSingleMetric === 'function'
 }
 
 function positiveInteger (name: string, value: unknown, fallback: number | undefined): number {

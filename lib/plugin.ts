@@ -23,6 +23,8 @@ import {
   InvalidEventError,
   OriginNotAllowedError
 } from './errors.js'
+import { redactedRequest } from './log.js'
+import { createMetrics, refusalReasonOf } from './metrics.js'
 import { isUnauthenticated, resolveOptions, type Action, type DagStreamOptions } from './options.js'
 import { Rooms } from './rooms.js'
 import { acceptedEncodings, SnapshotCache } from './snapshots.js'
@@ -64,18 +66,27 @@ const isIdentifier = TypeCompiler.Compile(Identifier)
 const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, rawOptions) => {
   const options = resolveOptions(rawOptions)
   const handlers = new Set<ClientEventHandler>()
+  // First: when prom-client is missing or a name is taken, registration fails before anything starts.
+  const metrics = await createMetrics(options.metrics, { connections: (dagId) => rooms.count(dagId), rooms: () => rooms.size })
+  fastify.addHook('onClose', async () => metrics.close())
 
   function broadcast (dagId: string, event: DAGEvent): Promise<SequencedEvent> {
     if (!isIdentifier.Check(dagId)) throw new InvalidDagIdError(JSON.stringify(dagId))
     const validation = validateDagEvent(event)
     if (!validation.ok) throw new InvalidEventError(dagId, validation.message)
+    const startedAt = metrics.broadcastStarting(dagId)
     const appended = backplane.append(dagId, validation.value)
-    // The catch marks the promise handled, so a caller that ignores it never sees an unhandled
+    // The one reaction to the append (a reaction per broadcast costs more than anything the metrics
+    // do with it). It marks the promise handled, so a caller that ignores it never sees an unhandled
     // rejection; a caller that awaits it still gets the error. An outage is logged once by the
     // backplane, not once per broadcast.
-    appended.catch((error: unknown) => {
-      if (!(error instanceof BackplaneUnavailableError)) fastify.log.error({ err: error, dagId }, 'fastify-dag-stream: broadcast failed')
-    })
+    appended.then(
+      (sequenced) => metrics.broadcast(dagId, validation.value, sequenced, startedAt),
+      (error: unknown) => {
+        metrics.broadcastFailed(dagId)
+        if (!(error instanceof BackplaneUnavailableError)) fastify.log.error({ err: error, dagId }, 'fastify-dag-stream: broadcast failed')
+      }
+    )
     return appended
   }
 
@@ -96,7 +107,7 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     execute: commands.execute,
     log: fastify.log
   })
-  const rooms = new Rooms<Connection>(backplane)
+  const rooms = new Rooms<Connection>(backplane, metrics)
   const snapshots = new SnapshotCache(backplane, options.snapshotCacheBytes)
   fastify.addHook('onClose', async () => backplane.close())
   try {
@@ -105,6 +116,7 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     // Registration fails loudly when the backplane cannot serve (Redis unreachable at boot), and
     // leaves no connection retrying behind, whether or not the application closes the app.
     await backplane.close()
+    metrics.close()
     throw error
   }
 
@@ -158,7 +170,7 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
             connection.close(CloseCode.UNAUTHORIZED, 'credentials expired')
             return
           }
-          fastify.log.error({ err: error, dagId: connection.dagId }, 'fastify-dag-stream: authorize threw')
+          connection.log.error({ err: error }, 'fastify-dag-stream: authorize threw')
           connection.close(CloseCode.FORBIDDEN, 'authorization failed')
         }
       )
@@ -187,6 +199,9 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
 
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
   const { prefix } = options
+  // Fastify logs each request's URL, query string included, and a stream's query may carry a token
+  // (the client's streamParams): the plugin's routes log it with the query's values redacted.
+  const logSerializers = { req: redactedRequest }
 
   if (options.asyncapi !== false) {
     const { path, title, version } = options.asyncapi
@@ -195,7 +210,13 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     app.get(path, async () => document)
   }
 
+  const { scrapeRoute } = metrics
+  if (scrapeRoute !== undefined) {
+    app.get(scrapeRoute.path, async (_request, reply) => reply.type(scrapeRoute.registry.contentType).send(await scrapeRoute.registry.metrics()))
+  }
+
   app.get(`${prefix}`, {
+    logSerializers,
     schema: { ...ListRoute, tags: ['dags'], summary: 'List the DAGs of every instance, newest first unless asked otherwise' },
     schemaErrorFormatter: describeSchemaErrors
   }, async (request) => {
@@ -208,6 +229,7 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
   app.get(
     `${prefix}/:id`,
     {
+      logSerializers,
       schema: { ...SnapshotRoute, tags: ['dags'], summary: 'The state of one DAG, stamped with the seq it includes' },
       preHandler: async (request) => requireAllowed(request, request.params.id, 'view')
     },
@@ -225,13 +247,16 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
   app.get(
     `${prefix}/:id/stream`,
     {
+      logSerializers,
       schema: StreamRoute,
       websocket: true,
       onRequest: async (request) => checkOrigin(request),
       preHandler: async (request) => {
         await requireAllowed(request, request.params.id, 'view')
         requireBackplane()
-      }
+      },
+      // Every refusal before the upgrade is an error that ends here.
+      onError: async (_request, _reply, error) => metrics.upgradeRefused(refusalReasonOf(error))
     },
     async (socket, request) => {
       const dagId = request.params.id
@@ -239,17 +264,20 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
         maxPayload: options.maxPayload,
         maxBufferedBytes: options.maxBufferedBytes,
         rateLimit: options.rateLimit,
+        metrics,
         onClose: (closed) => rooms.leave(dagId, closed),
-        runCommand: (event, from) => commands.run(event, { dagId: from.dagId, request: from.request })
+        runCommand: (event, from) => metrics.command(event.type, () => commands.run(event, from))
       })
       const { since, epoch } = request.query
       try {
         // Join before reading the log: whatever is appended while the replay is read waits in the
         // connection, and the hand-off drops what the replay already covered.
         await rooms.join(dagId, connection)
-        connection.start(await backplane.replay(dagId, since === undefined ? undefined : { epoch: epoch ?? '', seq: since }))
+        const replay = await backplane.replay(dagId, since === undefined ? undefined : { epoch: epoch ?? '', seq: since })
+        if (since !== undefined) metrics.resumed(replay)
+        connection.start(replay)
       } catch (error) {
-        request.log.error({ err: error, dagId }, 'fastify-dag-stream: could not start the stream')
+        connection.log.error({ err: error }, 'fastify-dag-stream: could not start the stream')
         connection.close(CloseCode.INTERNAL_ERROR, 'could not read the DAG log')
       }
     }

@@ -2,6 +2,7 @@
 // members, and hands every new entry (serialized once, by the backplane) to each of them.
 
 import type { Backplane, LogEntry } from './backplane/types.js'
+import type { Metrics } from './metrics.js'
 
 export interface RoomMember {
   deliver(entry: LogEntry): void
@@ -16,9 +17,11 @@ interface Room<Member extends RoomMember> {
 export class Rooms<Member extends RoomMember> {
   readonly #rooms = new Map<string, Room<Member>>()
   readonly #backplane: Backplane
+  readonly #metrics: Pick<Metrics, 'delivered' | 'roomClosed'>
 
-  constructor (backplane: Backplane) {
+  constructor (backplane: Backplane, metrics: Pick<Metrics, 'delivered' | 'roomClosed'>) {
     this.#backplane = backplane
+    this.#metrics = metrics
   }
 
   /**
@@ -32,6 +35,7 @@ export class Rooms<Member extends RoomMember> {
       const members = new Set<Member>()
       const subscribed = this.#backplane.subscribe(dagId, (entry) => {
         for (const each of members) each.deliver(entry)
+        this.#metrics.delivered(dagId, entry)
       })
       const created: Room<Member> = (room = { members, subscribed })
       this.#rooms.set(dagId, created)
@@ -49,7 +53,13 @@ export class Rooms<Member extends RoomMember> {
     const room = this.#rooms.get(dagId)
     if (room === undefined || !room.members.delete(member) || room.members.size > 0) return
     this.#rooms.delete(dagId)
+    this.#metrics.roomClosed(dagId)
     room.subscribed.then((unsubscribe) => unsubscribe(), () => {})
+  }
+
+  /** How many DAGs have a room (at least one member) here. */
+  get size (): number {
+    return this.#rooms.size
   }
 
   /** How many members watch `dagId`, or all DAGs when omitted. */

@@ -26,7 +26,13 @@ t.test('a bad option fails registration with a message that says what to do', as
     [{ commandTimeoutMs: '10s' }, /"commandTimeoutMs" must be a positive integer, got "10s"/],
     [{ describeSender: { user: 1 } }, /"describeSender" must be a function \(request\) => JSON/],
     [{ asyncapi: true }, /"asyncapi" must be false or \{ path: '\/asyncapi.json', title\?, version\? \}, got true/],
-    [{ asyncapi: { path: 'asyncapi.json' } }, /"asyncapi" must be false or/]
+    [{ asyncapi: { path: 'asyncapi.json' } }, /"asyncapi" must be false or/],
+    [{ metrics: true }, /"metrics" must be false or \{ registry\?, route\?, prefix\? \}, got true/],
+    [{ metrics: { registry: { metrics () {} } } }, /"metrics.registry" must be a prom-client Registry \(new Registry\(\) from 'prom-client'\), got \{\}/],
+    [{ metrics: { route: 'metrics' } }, /"metrics.route" must be a path like "\/metrics", or false to serve the registry yourself, got "metrics"/],
+    [{ metrics: { route: true } }, /"metrics.route" must be a path/],
+    [{ metrics: { prefix: '9lives_' } }, /"metrics.prefix" must start a Prometheus metric name \(letters, digits, _ and :, not a digit first\), got "9lives_"/],
+    [{ metrics: { prefix: 'dag-stream_' } }, /"metrics.prefix" must start a Prometheus metric name/]
   ]
   for (const [options, message] of cases) {
     const app = Fastify()

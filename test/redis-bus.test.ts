@@ -21,7 +21,7 @@ function pair (overrides: Partial<BusOptions> = {}) {
       return 1
     },
     execute: async () => ({ ok: true }),
-    onError: (_error, what) => errors.push(what),
+    onError: (_error, what, dagId) => errors.push(dagId === undefined ? what : `${what} (DAG ${dagId})`),
     ...overrides
   })
   buses.set('a', new CommandBus(options('a')))
@@ -33,7 +33,11 @@ t.test('a command reaches the other instance and its outcome comes back', async 
   const seen: unknown[] = []
   const { a } = pair({ execute: async (dagId, event, sender) => { seen.push([dagId, event.type, sender]); return { ok: true } } })
   t.same(await a.send('b', 'd', pause, { info: { user: 'ada' }, request: undefined }), { ok: true })
-  t.same(seen, [['d', 'pause_execution', { info: { user: 'ada' } }]], 'only the description travels')
+  t.same(await a.send('b', 'd', pause, { info: null, connectionId: 'c0nnId' }), { ok: true })
+  t.same(seen, [
+    ['d', 'pause_execution', { info: { user: 'ada' } }],
+    ['d', 'pause_execution', { info: null, connectionId: 'c0nnId' }]
+  ], 'only the description travels, and the id of the sender\'s connection for the logs')
 })
 
 t.test('an instance nobody listens for: engine_unavailable at once', async (t) => {
@@ -44,7 +48,7 @@ t.test('an instance nobody listens for: engine_unavailable at once', async (t) =
 t.test('publish failing (Redis down): engine_unavailable, and the failure is reported', async (t) => {
   const { a, errors } = pair({ publish: async () => { throw new Error('Connection is closed.') } })
   t.match(await a.send('b', 'd', pause, { info: null }), { code: 'engine_unavailable', message: /backplane is unavailable/ })
-  t.same(errors, ['could not forward a client event'])
+  t.same(errors, ['could not forward a client event (DAG d)'])
 })
 
 t.test('a silent instance: engine_unavailable after the bound; a late answer changes nothing', async (t) => {
@@ -66,7 +70,7 @@ t.test('a command that arrives after its deadline is not run: its sender has ans
 t.test('an executor that throws: the sender gets engine_unavailable and the error is reported', async (t) => {
   const { a, errors } = pair({ execute: async () => { throw new Error('boom') } })
   t.match(await a.send('b', 'd', pause, { info: null }), { code: 'engine_unavailable', message: /failed while handling the event/ })
-  t.same(errors, ['a forwarded client event failed'])
+  t.same(errors, ['a forwarded client event failed (DAG d)'])
 })
 
 t.test('a reply that cannot be published is reported; the sender times out', async (t) => {
@@ -77,12 +81,12 @@ t.test('a reply that cannot be published is reported; the sender times out', asy
     timeoutMs: 100,
     publish: async () => { calls++; throw new Error('down') },
     execute: async () => ({ ok: true }),
-    onError: (_error, what) => errors.push(what)
+    onError: (_error, what, dagId) => errors.push(`${what} (DAG ${dagId})`)
   })
   b.receive(JSON.stringify({ kind: 'command', id: 'x', from: 'a', dagId: 'd', event: pause, sender: null, deadline: Date.now() + 1000 }))
   await new Promise((resolve) => setTimeout(resolve, 20))
   t.equal(calls, 1)
-  t.same(errors, ['could not answer a forwarded client event'])
+  t.same(errors, ['could not answer a forwarded client event (DAG d)'])
 })
 
 t.test('garbage on the channel is reported and ignored; a reply for nobody is ignored', async (t) => {

@@ -48,6 +48,8 @@ export interface CommandSender {
   info: unknown
   /** The sender's upgrade request: only on the instance where the event arrived (it does not travel). */
   request?: FastifyRequest
+  /** The id of the sender's connection, which its instance's log lines carry: it travels, for the logs here. */
+  connectionId?: string
 }
 
 /** What became of a client event at the engine. */

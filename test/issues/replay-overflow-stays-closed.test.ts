@@ -7,6 +7,7 @@ import type { FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
 import { Connection } from '../../lib/connection.js'
 import { CloseCode } from '../../lib/index.js'
+import { noMetrics } from '../../lib/metrics.js'
 
 /** The parts of a ws socket a Connection uses, recording what it is asked to do. */
 function fakeSocket () {
@@ -33,10 +34,12 @@ function fakeSocket () {
 t.test('a replay past maxBufferedBytes closes the socket once, and it stays closed', async (t) => {
   const socket = fakeSocket()
   let ended = 0
-  const connection = new Connection(socket as unknown as WebSocket, {} as FastifyRequest, 'd', {
+  const request = { log: { child: () => request.log } } as unknown as FastifyRequest
+  const connection = new Connection(socket as unknown as WebSocket, request, 'd', {
     maxPayload: 1024,
     maxBufferedBytes: 100,
     rateLimit: false,
+    metrics: noMetrics,
     onClose: () => { ended++ },
     runCommand: async () => undefined
   })

@@ -1,5 +1,6 @@
 import Fastify, { type FastifyRequest } from 'fastify'
 import { Redis } from 'ioredis'
+import { Registry } from 'prom-client'
 import { redisBackplane, type RedisBackplaneOptions } from '../../lib/backplane/redis/index.js'
 import { expect, test } from 'tstyche'
 import dagStream, {
@@ -18,6 +19,14 @@ test('registering the plugin type-checks its options', () => {
   expect(app.register(dagStream, { heartbeatMs: '10s' })).type.toRaiseError()
   expect(app.register(dagStream, { authorize: (_r, _d, action: 'delete') => true })).type.toRaiseError()
   expect<DagStreamOptions['rateLimit']>().type.toBe<{ max: number; timeWindow: number; maxInvalid?: number } | false | undefined>()
+})
+
+test('metrics take a prom-client Registry, though the plugin\'s types do not depend on prom-client', () => {
+  expect(app.register(dagStream, { metrics: { registry: new Registry(), route: '/metrics', prefix: 'runs_' } })).type.not.toRaiseError()
+  expect(app.register(dagStream, { metrics: { route: false } })).type.not.toRaiseError()
+  expect(app.register(dagStream, { metrics: false })).type.not.toRaiseError()
+  expect(app.register(dagStream, { metrics: { registry: {} } })).type.toRaiseError()
+  expect(app.register(dagStream, { metrics: { route: true } })).type.toRaiseError()
 })
 
 test('app.dagStream is declared on every Fastify instance', () => {

@@ -103,7 +103,7 @@ export class RedisBackplane implements Backplane {
         // On a Cluster, PUBLISH counts only the listeners of the node that took it.
         return 'nodes' in connections.commands ? undefined : listeners
       },
-      onError: (error, what) => settings.log.error({ err: error }, `fastify-dag-stream: ${what}`)
+      onError: (error, what, dagId) => settings.log.error({ err: error, dagId }, `fastify-dag-stream: ${what}`)
     })
     this.#watchConnections()
   }

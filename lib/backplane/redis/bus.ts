@@ -8,7 +8,7 @@ import { engineUnavailable } from '../deadline.js'
 import type { CommandExecutor, CommandOutcome, CommandSender } from '../types.js'
 
 type BusMessage =
-  | { kind: 'command'; id: string; from: string; dagId: string; event: ClientEvent; sender: unknown; deadline: number }
+  | { kind: 'command'; id: string; from: string; dagId: string; event: ClientEvent; sender: unknown; connectionId?: string; deadline: number }
   | { kind: 'reply'; id: string; outcome: CommandOutcome }
 
 export interface BusOptions {
@@ -18,7 +18,8 @@ export interface BusOptions {
   /** Publishes `message` on the channel of instance `to`; resolves with how many listeners got it, if known. */
   publish: (to: string, message: string) => Promise<number | undefined>
   execute: CommandExecutor
-  onError: (error: unknown, what: string) => void
+  /** `dagId` when the failure concerns one DAG's client event. */
+  onError: (error: unknown, what: string, dagId?: string) => void
 }
 
 interface Waiting {
@@ -42,14 +43,17 @@ export class CommandBus {
       const timer = setTimeout(() => this.#settle(id, engineUnavailable(`no answer within ${timeoutMs} ms`)), timeoutMs)
       this.#waiting.set(id, { resolve, timer })
     })
-    // Only the sender's description travels: the request object stays on this instance.
-    const message: BusMessage = { kind: 'command', id, from: self, dagId, event, sender: sender.info, deadline: Date.now() + timeoutMs }
+    // Only the sender's description (and its connection's id, for the logs) travels: the request object
+    // stays on this instance.
+    const message: BusMessage = {
+      kind: 'command', id, from: self, dagId, event, sender: sender.info, connectionId: sender.connectionId, deadline: Date.now() + timeoutMs
+    }
     this.#options.publish(to, JSON.stringify(message)).then(
       (listeners) => {
         if (listeners === 0) this.#settle(id, engineUnavailable('its instance is gone'))
       },
       (error: unknown) => {
-        this.#options.onError(error, 'could not forward a client event')
+        this.#options.onError(error, 'could not forward a client event', dagId)
         this.#settle(id, engineUnavailable('the backplane is unavailable'))
       }
     )
@@ -79,14 +83,16 @@ export class CommandBus {
     if (Date.now() > command.deadline) return
     let outcome: CommandOutcome
     try {
-      outcome = await this.#options.execute(command.dagId, command.event, { info: command.sender })
+      const sender: CommandSender = { info: command.sender }
+      if (command.connectionId !== undefined) sender.connectionId = command.connectionId
+      outcome = await this.#options.execute(command.dagId, command.event, sender)
     } catch (error) {
-      this.#options.onError(error, 'a forwarded client event failed')
+      this.#options.onError(error, 'a forwarded client event failed', command.dagId)
       outcome = engineUnavailable('it failed while handling the event')
     }
     const reply: BusMessage = { kind: 'reply', id: command.id, outcome }
     this.#options.publish(command.from, JSON.stringify(reply)).catch((error: unknown) => {
-      this.#options.onError(error, 'could not answer a forwarded client event')
+      this.#options.onError(error, 'could not answer a forwarded client event', command.dagId)
     })
   }
 
