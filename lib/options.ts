@@ -4,7 +4,7 @@
 import type { FastifyRequest } from 'fastify'
 import { memoryBackplane } from './backplane/memory.js'
 import type { BackplaneProvider } from './backplane/types.js'
-import { InvalidOptionError } from './errors.js'
+import { CredentialsExpiredError, InvalidAuthorizeResultError, InvalidOptionError } from './errors.js'
 import { DEFAULT_PREFIX } from './prefix.js'
 
 export { DEFAULT_PREFIX } from './prefix.js'
@@ -20,6 +20,18 @@ export const DEFAULT_MAX_IDLE_MS = 24 * 60 * 60_000
 /** Long enough for an engine's handler to do real work, short enough for a person waiting on a click. */
 export const DEFAULT_COMMAND_TIMEOUT_MS = 10_000
 export const DEFAULT_RATE_LIMIT: RateLimitOptions = { max: 100, timeWindow: 1000, maxInvalid: 10 }
+/**
+ * No cap on the streams of one instance: what it can hold depends on its memory and file descriptors,
+ * which only a load test on the real machine tells. Set it from one.
+ */
+export const DEFAULT_MAX_CONNECTIONS = Number.POSITIVE_INFINITY
+/**
+ * Far above what one browser can open (Chrome allows 255 WebSockets per profile, Firefox 200), and
+ * enough for an office behind one NAT address; but one script on one host cannot take every socket the
+ * process can hold. Behind a proxy, set Fastify's `trustProxy` (or `connectionKey`): otherwise every
+ * client shares the proxy's address, and this becomes a cap on the whole instance.
+ */
+export const DEFAULT_MAX_CONNECTIONS_PER_IP = 1000
 
 /** What a caller wants to do with a DAG: read it, decide its human gates, or pause/resume/cancel it. */
 export type Action = 'view' | 'decide' | 'control'
@@ -27,8 +39,35 @@ export type Action = 'view' | 'decide' | 'control'
 /**
  * Decides whether `request` may perform `action` on `dagId`. Return false to refuse (403, or an
  * `error {code:'forbidden'}` frame); throw `UnauthorizedError` to ask for authentication (401).
+ * Return `{ allowed: true, expiresAt }` when the credentials run out at a known moment (a token's
+ * expiry): a stream is then closed with 4401 at that moment, without waiting for a heartbeat.
+ * @example authorize: async (request, dagId, action) => {
+ *   const claims = await verify(request.query.token) // throws UnauthorizedError when invalid
+ *   return { allowed: claims.dags.includes(dagId), expiresAt: claims.exp * 1000 }
+ * }
  */
-export type Authorize = (request: FastifyRequest, dagId: string, action: Action) => boolean | Promise<boolean>
+export type Authorize = (request: FastifyRequest, dagId: string, action: Action) => AuthorizeResult | Promise<AuthorizeResult>
+
+/** What `authorize` answers: a verdict, or a verdict with the moment the credentials behind it expire. */
+export type AuthorizeResult = boolean | AuthorizeGrant
+
+export interface AuthorizeGrant {
+  allowed: boolean
+  /**
+   * When the credentials expire: a Date, or milliseconds since the epoch (a JWT's `exp * 1000`). An open
+   * stream is closed with 4401 at that moment; each heartbeat's re-check may move it. Already past: 401.
+   */
+  expiresAt?: Date | number
+}
+
+/** `authorize`'s answer in one shape: refused, or allowed until `expiresAt` (ms since the epoch) if set. */
+export interface Access {
+  allowed: boolean
+  expiresAt: number | undefined
+}
+
+/** `authorize`, normalised: what every caller of it in the plugin uses. */
+export type CheckAccess = (request: FastifyRequest, dagId: string, action: Action) => Promise<Access>
 
 export interface RateLimitOptions {
   /** Client messages allowed per socket in each window. */
@@ -96,6 +135,24 @@ export interface DagStreamOptions {
    * @example asyncapi: { path: '/asyncapi.json', title: 'Runs API', version: '2.1.0' }
    */
   asyncapi?: AsyncApiRouteOptions | false
+  /**
+   * Open streams this instance accepts; past it an upgrade is refused with 429 and `Retry-After`.
+   * @default Infinity
+   */
+  maxConnections?: number
+  /**
+   * Open streams this instance accepts from one client, as `connectionKey` tells clients apart; past it
+   * an upgrade is refused with 429 and `Retry-After`.
+   * @default 1000
+   */
+  maxConnectionsPerIp?: number
+  /**
+   * What `maxConnectionsPerIp` counts by. The default is the client's address as Fastify sees it: behind
+   * a proxy, set Fastify's `trustProxy` so that it is the client's and not the proxy's.
+   * @default (request) => request.ip
+   * @example connectionKey: (request) => request.headers['x-tenant-id'] as string
+   */
+  connectionKey?: (request: FastifyRequest) => string
 }
 
 export interface AsyncApiRouteOptions {
@@ -106,7 +163,7 @@ export interface AsyncApiRouteOptions {
 
 export interface ResolvedOptions {
   prefix: string
-  authorize: Authorize
+  authorize: CheckAccess
   allowedOrigins: Set<string>
   maxPayload: number
   heartbeatMs: number
@@ -119,13 +176,47 @@ export interface ResolvedOptions {
   rateLimit: Required<RateLimitOptions> | false
   backplane: BackplaneProvider
   asyncapi: AsyncApiRouteOptions | false
+  maxConnections: number
+  maxConnectionsPerIp: number
+  connectionKey: (request: FastifyRequest) => string
 }
 
 const allowAll: Authorize = () => true
 
-/** Whether `authorize` threw to ask for authentication (UnauthorizedError, or any error with status 401). */
+/**
+ * Whether `authorize` threw to ask for authentication (UnauthorizedError, or any error with status
+ * 401), or answered with credentials that have expired.
+ */
 export function isUnauthenticated (error: unknown): boolean {
   return (error as { statusCode?: unknown } | null)?.statusCode === 401
+}
+
+/** Before this (March 1973, in ms), an `expiresAt` is surely a JWT's `exp` in seconds. */
+const EARLIEST_MILLISECONDS = 1e11
+
+/**
+ * The one place that reads what `authorize` answered, so that the upgrade, the REST routes, the
+ * commands and the heartbeat agree on it: a grant that has expired throws CredentialsExpiredError (a
+ * 401, like UnauthorizedError), and an answer of another shape throws InvalidAuthorizeResultError.
+ */
+export function checkAccessWith (authorize: Authorize): CheckAccess {
+  return async (request, dagId, action) => toAccess(await authorize(request, dagId, action))
+}
+
+function toAccess (answer: unknown): Access {
+  if (typeof answer === 'boolean') return { allowed: answer, expiresAt: undefined }
+  const grant = answer as Partial<AuthorizeGrant> | null
+  if (typeof grant?.allowed !== 'boolean') throw new InvalidAuthorizeResultError(show(answer))
+  if (!grant.allowed || grant.expiresAt === undefined) return { allowed: grant.allowed, expiresAt: undefined }
+  const expiresAt = grant.expiresAt instanceof Date ? grant.expiresAt.getTime() : grant.expiresAt
+  if (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt)) {
+    throw new InvalidAuthorizeResultError(`{ allowed: true, expiresAt: ${String(grant.expiresAt)} }: expiresAt must be a valid Date or a number of ms`)
+  }
+  if (expiresAt < EARLIEST_MILLISECONDS) {
+    throw new InvalidAuthorizeResultError(`{ allowed: true, expiresAt: ${expiresAt} }: that is seconds, not milliseconds (a JWT's exp * 1000)`)
+  }
+  if (expiresAt <= Date.now()) throw new CredentialsExpiredError()
+  return { allowed: true, expiresAt }
 }
 
 export function resolveOptions (options: DagStreamOptions): ResolvedOptions {
@@ -139,7 +230,7 @@ export function resolveOptions (options: DagStreamOptions): ResolvedOptions {
   }
   return {
     prefix,
-    authorize,
+    authorize: checkAccessWith(authorize),
     allowedOrigins: resolveOrigins(options.allowedOrigins ?? []),
     maxPayload: positiveInteger('maxPayload', options.maxPayload, DEFAULT_MAX_PAYLOAD),
     heartbeatMs: positiveInteger('heartbeatMs', options.heartbeatMs, DEFAULT_HEARTBEAT_MS),
@@ -151,8 +242,25 @@ export function resolveOptions (options: DagStreamOptions): ResolvedOptions {
     describeSender: resolveDescribeSender(options.describeSender),
     rateLimit: resolveRateLimit(options.rateLimit),
     backplane: resolveBackplane(options.backplane),
-    asyncapi: resolveAsyncApi(options.asyncapi)
+    asyncapi: resolveAsyncApi(options.asyncapi),
+    maxConnections: connectionLimit('maxConnections', options.maxConnections, DEFAULT_MAX_CONNECTIONS),
+    maxConnectionsPerIp: connectionLimit('maxConnectionsPerIp', options.maxConnectionsPerIp, DEFAULT_MAX_CONNECTIONS_PER_IP),
+    connectionKey: resolveConnectionKey(options.connectionKey)
   }
+}
+
+function connectionLimit (name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback
+  if (value === Number.POSITIVE_INFINITY || (typeof value === 'number' && Number.isSafeInteger(value) && value > 0)) return value
+  throw new InvalidOptionError(`"${name}" must be a positive integer or Infinity (no limit), got ${show(value)}`)
+}
+
+function resolveConnectionKey (connectionKey: unknown): (request: FastifyRequest) => string {
+  if (connectionKey === undefined) return (request) => request.ip
+  if (typeof connectionKey !== 'function') {
+    throw new InvalidOptionError(`"connectionKey" must be a function (request) => string, got ${show(connectionKey)}`)
+  }
+  return connectionKey as (request: FastifyRequest) => string
 }
 
 function resolveOrigins (origins: unknown): Set<string> {

@@ -4,7 +4,7 @@
 
 import websocket from '@fastify/websocket'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { DAGEvent, SequencedEvent } from '../schemas/events.js'
@@ -23,7 +23,8 @@ import {
   InvalidEventError,
   OriginNotAllowedError
 } from './errors.js'
-import { isUnauthenticated, resolveOptions, type Action, type DagStreamOptions } from './options.js'
+import { ConnectionLimits } from './limits.js'
+import { isUnauthenticated, resolveOptions, type Access, type Action, type DagStreamOptions } from './options.js'
 import { Rooms } from './rooms.js'
 import { validateDagEvent } from './validation.js'
 
@@ -59,6 +60,16 @@ declare module 'fastify' {
 }
 
 const isIdentifier = TypeCompiler.Compile(Identifier)
+
+/**
+ * A message in more fragments than this closes the socket with 1008. Browsers send a message in one
+ * frame; ws's own default (16,384) lets one socket pin about 1.8 MB of heap with a message of 1-byte
+ * fragments, where 1,024 bounds it to about as much as one `maxPayload` message.
+ */
+const MAX_FRAGMENTS = 1024
+
+/** setTimeout fires at once for a longer delay (2^31 - 1 ms, about 24.8 days). */
+const MAX_TIMER_DELAY_MS = 2 ** 31 - 1
 
 const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, rawOptions) => {
   const options = resolveOptions(rawOptions)
@@ -131,7 +142,16 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
   })
 
   if (!fastify.hasDecorator('websocketServer')) {
-    await fastify.register(websocket, { options: { maxPayload: options.maxPayload } })
+    await fastify.register(websocket, {
+      options: { maxPayload: options.maxPayload, maxFragments: MAX_FRAGMENTS },
+      // A socket error is the peer's doing: ws has already sent the close code for invalid UTF-8 (1007),
+      // a message too big (1009) or in too many fragments (1008), or the connection was reset. Like a
+      // 4xx, that is logged at info, so that a misbehaving client cannot flood the error log.
+      errorHandler: (error, socket, request) => {
+        request.log.info({ err: error }, 'fastify-dag-stream: closed a socket after a protocol error')
+        socket.terminate()
+      }
+    })
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -145,21 +165,45 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
   }, options.heartbeatMs)
 
   function checkStillAllowed (connection: Connection): void {
-    Promise.resolve()
-      .then(() => options.authorize(connection.request, connection.dagId, 'view'))
-      .then(
-        (allowed) => {
-          if (!allowed) connection.close(CloseCode.FORBIDDEN, 'no longer allowed to view this DAG')
-        },
-        (error: unknown) => {
-          if (isUnauthenticated(error)) {
-            connection.close(CloseCode.UNAUTHORIZED, 'credentials expired')
-            return
-          }
-          fastify.log.error({ err: error, dagId: connection.dagId }, 'fastify-dag-stream: authorize threw')
-          connection.close(CloseCode.FORBIDDEN, 'authorization failed')
+    options.authorize(connection.request, connection.dagId, 'view').then(
+      (access) => {
+        if (access.allowed) expireAt(connection, access.expiresAt)
+        else connection.close(CloseCode.FORBIDDEN, 'no longer allowed to view this DAG')
+      },
+      (error: unknown) => {
+        if (isUnauthenticated(error)) {
+          closeExpired(connection)
+          return
         }
-      )
+        fastify.log.error({ err: error, dagId: connection.dagId }, 'fastify-dag-stream: authorize threw')
+        connection.close(CloseCode.FORBIDDEN, 'authorization failed')
+      }
+    )
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Credentials with a known end: when `authorize` says when they expire, the stream closes at that
+  // moment (4401) instead of lasting until the next heartbeat; each re-check moves the moment.
+  // ---------------------------------------------------------------------------------------------
+  const expiryTimers = new Map<Connection, ReturnType<typeof setTimeout>>()
+
+  function expireAt (connection: Connection, expiresAt: number | undefined): void {
+    forgetExpiry(connection)
+    // A re-check may answer after the socket went: a timer set then would never be cleared.
+    if (expiresAt === undefined || connection.socket.readyState !== connection.socket.OPEN) return
+    const delay = expiresAt - Date.now()
+    // Further off than a timer can wait: a later re-check sets it, once the moment is near enough.
+    if (delay > MAX_TIMER_DELAY_MS) return
+    expiryTimers.set(connection, setTimeout(() => closeExpired(connection), delay))
+  }
+
+  function forgetExpiry (connection: Connection): void {
+    clearTimeout(expiryTimers.get(connection))
+    expiryTimers.delete(connection)
+  }
+
+  function closeExpired (connection: Connection): void {
+    connection.close(CloseCode.UNAUTHORIZED, 'credentials expired')
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -170,9 +214,15 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     if (!backplane.isAvailable()) throw new BackplaneUnavailableError('cannot open a stream now')
   }
 
-  async function requireAllowed (request: FastifyRequest, dagId: string, action: Action): Promise<void> {
-    if (!(await options.authorize(request, dagId, action))) throw new ForbiddenError(action, dagId)
+  async function requireAllowed (request: FastifyRequest, dagId: string, action: Action): Promise<Access> {
+    const access = await options.authorize(request, dagId, action)
+    if (!access.allowed) throw new ForbiddenError(action, dagId)
+    return access
   }
+
+  const limits = new ConnectionLimits(options)
+  /** When the credentials of an admitted upgrade expire, from its preHandler to its handler. */
+  const upgradeExpiry = new WeakMap<FastifyRequest, number | undefined>()
 
   // Cross-Site WebSocket Hijacking: a browser sends the victim's cookies with an upgrade from any page,
   // so a foreign Origin must be refused unless the application listed it.
@@ -196,8 +246,8 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
   app.get(`${prefix}`, { schema: { ...ListRoute, tags: ['dags'], summary: 'List the DAGs of every instance, most recently updated first' } }, async (request) => {
     const { limit, offset } = request.query
     const page = await backplane.list(limit, offset)
-    const allowed = await Promise.all(page.dags.map((dag) => options.authorize(request, dag.dag_id, 'view')))
-    return { dags: page.dags.filter((_, index) => allowed[index]), total: page.total, limit, offset }
+    const access = await Promise.all(page.dags.map((dag) => options.authorize(request, dag.dag_id, 'view')))
+    return { dags: page.dags.filter((_, index) => access[index]?.allowed), total: page.total, limit, offset }
   })
 
   app.get(
@@ -218,10 +268,14 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     {
       schema: StreamRoute,
       websocket: true,
-      onRequest: async (request) => checkOrigin(request),
+      onRequest: async (request, reply: FastifyReply) => {
+        checkOrigin(request)
+        limits.admit(request, reply)
+      },
       preHandler: async (request) => {
-        await requireAllowed(request, request.params.id, 'view')
+        const { expiresAt } = await requireAllowed(request, request.params.id, 'view')
         requireBackplane()
+        upgradeExpiry.set(request, expiresAt)
       }
     },
     async (socket, request) => {
@@ -230,9 +284,13 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
         maxPayload: options.maxPayload,
         maxBufferedBytes: options.maxBufferedBytes,
         rateLimit: options.rateLimit,
-        onClose: (closed) => rooms.leave(dagId, closed),
+        onClose: (closed) => {
+          forgetExpiry(closed)
+          rooms.leave(dagId, closed)
+        },
         runCommand: (event, from) => commands.run(event, { dagId: from.dagId, request: from.request })
       })
+      expireAt(connection, upgradeExpiry.get(request))
       const { since, epoch } = request.query
       try {
         // Join before reading the log: whatever is appended while the replay is read waits in the
