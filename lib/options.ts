@@ -331,5 +331,8 @@ function positiveInteger (name: string, value: unknown, fallback: number | undef
 }
 
 function show (value: unknown): string {
-  return typeof value === 'function' ? 'a function' : JSON.stringify(value) ?? String(value)
+  if (typeof value === 'function') return 'a function'
+  // JSON would show NaN and ±Infinity as null.
+  if (typeof value === 'number') return String(value)
+  return JSON.stringify(value) ?? String(value)
 }
