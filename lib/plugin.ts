@@ -144,12 +144,13 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
   if (!fastify.hasDecorator('websocketServer')) {
     await fastify.register(websocket, {
       options: { maxPayload: options.maxPayload, maxFragments: MAX_FRAGMENTS },
-      // A socket error is the peer's doing: ws has already sent the close code for invalid UTF-8 (1007),
-      // a message too big (1009) or in too many fragments (1008), or the connection was reset. Like a
-      // 4xx, that is logged at info, so that a misbehaving client cannot flood the error log.
-      errorHandler: (error, socket, request) => {
+      // ws emits an error only for what the peer sent (invalid UTF-8, a message too big or in too many
+      // fragments), once it has begun the closing handshake with the code that says so (1007, 1009,
+      // 1008). Terminating here, as @fastify/websocket does by default, would reset a connection whose
+      // peer is still writing, and the close code would be lost. Like a 4xx, the error is the client's:
+      // logged at info, so that a misbehaving client cannot flood the error log.
+      errorHandler: (error, _socket, request) => {
         request.log.info({ err: error }, 'fastify-dag-stream: closed a socket after a protocol error')
-        socket.terminate()
       }
     })
   }
