@@ -10,6 +10,12 @@ import { DEFAULT_PREFIX } from './prefix.js'
 export { DEFAULT_PREFIX } from './prefix.js'
 /** 64 KiB: a human decision with generous feedback fits; a flood does not. */
 export const DEFAULT_MAX_PAYLOAD = 64 * 1024
+/**
+ * A client message in more fragments than this closes the socket with 1008. Browsers send a message in
+ * one frame; ws's own default (16,384) lets one socket pin about 1.7 MB of heap with an unfinished
+ * message of 1-byte fragments, where 1,024 bounds it to about 120 KB (test/adversarial/frames.test.ts).
+ */
+export const MAX_FRAGMENTS = 1024
 /** Below the 60 s idle timeout of common proxies and load balancers, so they never cut a quiet stream. */
 export const DEFAULT_HEARTBEAT_MS = 25_000
 export const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024

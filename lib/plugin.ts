@@ -24,7 +24,7 @@ import {
   OriginNotAllowedError
 } from './errors.js'
 import { ConnectionLimits } from './limits.js'
-import { isUnauthenticated, resolveOptions, type Access, type Action, type DagStreamOptions } from './options.js'
+import { isUnauthenticated, MAX_FRAGMENTS, resolveOptions, type Access, type Action, type DagStreamOptions } from './options.js'
 import { Rooms } from './rooms.js'
 import { validateDagEvent } from './validation.js'
 
@@ -60,13 +60,6 @@ declare module 'fastify' {
 }
 
 const isIdentifier = TypeCompiler.Compile(Identifier)
-
-/**
- * A message in more fragments than this closes the socket with 1008. Browsers send a message in one
- * frame; ws's own default (16,384) lets one socket pin about 1.8 MB of heap with a message of 1-byte
- * fragments, where 1,024 bounds it to about as much as one `maxPayload` message.
- */
-const MAX_FRAGMENTS = 1024
 
 /** setTimeout fires at once for a longer delay (2^31 - 1 ms, about 24.8 days). */
 const MAX_TIMER_DELAY_MS = 2 ** 31 - 1

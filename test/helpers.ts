@@ -1,7 +1,7 @@
 // Shared test helpers: a server with the plugin on a real port, and a ws client that reads frames in order.
 
-import type { IncomingHttpHeaders } from 'node:http'
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { IncomingHttpHeaders, Server } from 'node:http'
+import Fastify, { type FastifyHttpOptions, type FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
 import WebSocket from 'ws'
 import dagStream, { type DagStreamOptions } from '../lib/index.js'
@@ -12,7 +12,7 @@ export async function build (
   t: Test,
   options: DagStreamOptions = {},
   setup?: (app: FastifyInstance) => void | Promise<void>,
-  serverOptions: FastifyServerOptions = {}
+  serverOptions: FastifyHttpOptions<Server> = {}
 ) {
   const app = Fastify({ logger: false, ...serverOptions })
   await app.register(dagStream, options)

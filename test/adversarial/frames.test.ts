@@ -8,21 +8,12 @@ import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import t, { type Test } from 'tap'
 import { CloseCode } from '../../lib/index.js'
+import { MAX_FRAGMENTS } from '../../lib/options.js'
 import { build, TestClient } from '../helpers.js'
+import { stillServes } from './probe.js'
 import { clientFrame, Opcode, RawConnection } from './raw-socket.js'
 
 const stream = '/api/dags/d/stream'
-/** The plugin's cap on the fragments of one message (lib/plugin.ts). */
-const MAX_FRAGMENTS = 1024
-
-/** The server answers a valid command on a fresh socket: it still serves everyone else. */
-async function stillServes (t: Test, url: string): Promise<void> {
-  const client = await TestClient.open(url)
-  t.match(await client.next(), { type: 'hello' })
-  client.send({ type: 'pause_execution', id: 'probe' })
-  t.same(await client.next(), { type: 'ack', id: 'probe' }, 'a fresh socket is served')
-  client.close()
-}
 
 /** A server whose log lines are kept, for their levels. */
 async function serverWithLog (t: Test, options = {}) {
