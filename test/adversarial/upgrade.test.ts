@@ -3,7 +3,7 @@
 
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
-import { build } from '../helpers.js'
+import { build, TestClient } from '../helpers.js'
 import { stillServes } from './probe.js'
 import { RawConnection, upgradeRequest } from './raw-socket.js'
 
@@ -46,7 +46,9 @@ t.test('2,000 headers on an upgrade: 431 when they pass 16 KiB; 400 when they pu
 t.test('an upgrade trickled one byte at a time is cut off by Fastify\'s requestTimeout, and holds no stream slot meanwhile', async (t) => {
   // requestTimeout is Fastify's own option (Node's server.requestTimeout, off by default in Fastify);
   // connectionsCheckingInterval only makes Node look often enough for a short test.
-  const { app, port, url } = await build(t, { maxConnections: 1 }, prepare, { requestTimeout: 500, http: { connectionsCheckingInterval: 20 } })
+  const { app, port, url } = await build(t, { maxConnections: 2 }, prepare, { requestTimeout: 500, http: { connectionsCheckingInterval: 20 } })
+  const established = await TestClient.open(url(stream))
+  await established.next()
   const request = upgradeRequest(stream, `x-padding: ${'p'.repeat(200)}\r\n`)
   const slow = new RawConnection(port)
   let sent = 0
@@ -57,11 +59,15 @@ t.test('an upgrade trickled one byte at a time is cut off by Fastify\'s requestT
     }
   })()
 
-  // While it trickles, the one stream slot is free for a real client.
+  // While it trickles, the second stream slot is free for a real client.
   await stillServes(t, url(stream))
   await slow.closed
   await trickle
   t.match(slow.text, /^HTTP\/1\.1 408 Request Timeout\r\n/, 'answered 408, then closed')
   t.ok(sent < request.length, `closed after ${sent} of ${request.length} bytes: the headers never completed`)
-  t.equal(app.dagStream.connections(), 0)
+
+  // The stream opened before the trickle has outlived requestTimeout: it bounds requests, not streams.
+  await app.dagStream.broadcast('d', { type: 'execution_status', status: 'paused' })
+  t.match(await established.next(), { type: 'execution_status', seq: 2 })
+  established.close()
 })
