@@ -4,7 +4,7 @@
 
 import websocket from '@fastify/websocket'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { DAGEvent, SequencedEvent } from '../schemas/events.js'
@@ -240,8 +240,8 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
   app.get(`${prefix}`, { schema: { ...ListRoute, tags: ['dags'], summary: 'List the DAGs of every instance, most recently updated first' } }, async (request) => {
     const { limit, offset } = request.query
     const page = await backplane.list(limit, offset)
-    const access = await Promise.all(page.dags.map((dag) => options.authorize(request, dag.dag_id, 'view')))
-    return { dags: page.dags.filter((_, index) => access[index]?.allowed), total: page.total, limit, offset }
+    const allowed = await Promise.all(page.dags.map(async (dag) => (await options.authorize(request, dag.dag_id, 'view')).allowed))
+    return { dags: page.dags.filter((_, index) => allowed[index]), total: page.total, limit, offset }
   })
 
   app.get(
@@ -262,7 +262,7 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     {
       schema: StreamRoute,
       websocket: true,
-      onRequest: async (request, reply: FastifyReply) => {
+      onRequest: async (request, reply) => {
         checkOrigin(request)
         limits.admit(request, reply)
       },
