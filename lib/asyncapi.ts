@@ -4,7 +4,7 @@
 
 import type { TSchema } from '@sinclair/typebox'
 import { ClientEvent, ControlFrame, Identifier, SequencedEvent } from '../schemas/events.js'
-import { StreamQuery } from '../schemas/routes.js'
+import { StreamQuery, StreamRoute } from '../schemas/routes.js'
 import { CloseCode, closeCodeDescriptions, shouldReconnect } from './close-codes.js'
 import { DEFAULT_PREFIX } from './options.js'
 
@@ -65,7 +65,7 @@ export function buildAsyncApiDocument (options: AsyncApiOptions = {}): AsyncApiD
       [CHANNEL]: {
         address: `${prefix}/{id}/stream`,
         title: 'The stream of one DAG',
-        description: `Events of one DAG, and the commands its dashboards send.\n\n${closeCodeTable()}`,
+        description: `Events of one DAG, and the commands its dashboards send.\n\n${upgradeRefusals()}\n\n${closeCodeTable()}`,
         parameters: { id: { description: `The DAG id (${Identifier.pattern as string}, at most ${Identifier.maxLength as number} characters).` } },
         messages: channelMessages([...sent, ...received]),
         bindings: { ws: { method: 'GET', query: hoist(StreamQuery, schemas, false), bindingVersion: '0.1.0' } },
@@ -105,6 +105,19 @@ function hoist (schema: unknown, schemas: Record<string, JsonObject>, hoistRoot:
   if (typeof $id !== 'string' || !hoistRoot) return copy
   schemas[$id] ??= copy
   return { $ref: `#/components/schemas/${$id}` }
+}
+
+/** What each refusal of the upgrade means; typed by the route's schema, so a new status must be described here. */
+const upgradeRefusalMeanings: Record<keyof typeof StreamRoute.response, string> = {
+  401: 'credentials missing or expired',
+  403: 'not allowed, or a foreign Origin',
+  429: 'too many open streams (see Retry-After)',
+  503: 'the backplane is unavailable'
+}
+
+function upgradeRefusals (): string {
+  const rows = Object.entries(upgradeRefusalMeanings).map(([status, meaning]) => `${status} ${meaning}`)
+  return `The upgrade may be refused before the 101, with a JSON body \`{ statusCode, code, error, message }\`: ${rows.join('; ')}.`
 }
 
 function closeCodeTable (): string {

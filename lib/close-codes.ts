@@ -10,7 +10,9 @@ export const CloseCode = {
   GOING_AWAY: 1001,
   /** The peer vanished without a close frame (set by the WebSocket implementation, never sent). */
   ABNORMAL: 1006,
-  /** Rate limit or too much invalid input: the client is misbehaving, reconnecting repeats it. */
+  /** A text frame that is not valid UTF-8 (sent by ws itself): the client would send it again. */
+  INVALID_PAYLOAD: 1007,
+  /** Rate limit, too much invalid input, or a message in too many fragments: the client is misbehaving, reconnecting repeats it. */
   POLICY_VIOLATION: 1008,
   /** A frame larger than `maxPayload`: the client would send it again. */
   MESSAGE_TOO_BIG: 1009,
@@ -18,7 +20,10 @@ export const CloseCode = {
   INTERNAL_ERROR: 1011,
   /** The client read too slowly: its outbound buffer passed `maxBufferedBytes`. Reconnect and resume or resync. */
   SLOW_CONSUMER: 4000,
-  /** `authorize` threw UnauthorizedError at a periodic re-check (an expired token): reconnect with fresh credentials. */
+  /**
+   * The credentials expired: at the `expiresAt` that `authorize` returned, or `authorize` threw
+   * UnauthorizedError at a periodic re-check. Reconnect with fresh credentials.
+   */
   UNAUTHORIZED: 4401,
   /** `authorize` no longer allows this client to view the DAG. */
   FORBIDDEN: 4503
@@ -34,7 +39,12 @@ export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode]
 export function shouldReconnect (code: number): boolean {
   if (code >= 4500 && code <= 4999) return false
   if (code >= 4000) return true
-  return code !== CloseCode.NORMAL && code !== CloseCode.POLICY_VIOLATION && code !== CloseCode.MESSAGE_TOO_BIG
+  return (
+    code !== CloseCode.NORMAL &&
+    code !== CloseCode.INVALID_PAYLOAD &&
+    code !== CloseCode.POLICY_VIOLATION &&
+    code !== CloseCode.MESSAGE_TOO_BIG
+  )
 }
 
 /** Human-readable reasons, also used in the generated AsyncAPI document. */
@@ -42,7 +52,8 @@ export const closeCodeDescriptions: Record<CloseCode, string> = {
   [CloseCode.NORMAL]: 'Closed on purpose. Do not reconnect.',
   [CloseCode.GOING_AWAY]: 'Server shutting down. Reconnect with backoff and resume.',
   [CloseCode.ABNORMAL]: 'Connection lost without a close frame. Reconnect with backoff and resume.',
-  [CloseCode.POLICY_VIOLATION]: 'Rate limit exceeded or too much invalid input. Do not reconnect.',
+  [CloseCode.INVALID_PAYLOAD]: 'A text frame that is not valid UTF-8. Do not reconnect.',
+  [CloseCode.POLICY_VIOLATION]: 'Rate limit exceeded, too much invalid input, or a message in too many fragments. Do not reconnect.',
   [CloseCode.MESSAGE_TOO_BIG]: 'A client frame exceeded maxPayload. Do not reconnect.',
   [CloseCode.INTERNAL_ERROR]: 'Unexpected server error. Reconnect with backoff and resume.',
   [CloseCode.SLOW_CONSUMER]: 'The client read too slowly. Reconnect and resume (or resync).',

@@ -13,7 +13,7 @@ import { BackplaneUnavailableError, EventRefusedError } from './errors.js'
 import { errorFrame } from './frames.js'
 import { beginGate, claimGate, claimProgress, releaseGate, renewGate, settleGate, type ClaimProgress } from './gates.js'
 import { isFinished } from './reducer.js'
-import { isUnauthenticated, type Action, type Authorize } from './options.js'
+import { isUnauthenticated, type Action, type CheckAccess } from './options.js'
 
 /** What an `onClientEvent` handler learns about the event besides its content. */
 export interface ClientEventContext {
@@ -37,7 +37,8 @@ export type ClientEventHandler = (event: ClientEvent, context: ClientEventContex
 export interface CommandDeps {
   /** A getter: the backplane is created with `execute`, so it exists only after these commands. */
   backplane: () => Backplane
-  authorize: Authorize
+  /** `authorize`, normalised (an expired grant throws a 401). */
+  authorize: CheckAccess
   describeSender: (request: FastifyRequest) => unknown
   handlers: ReadonlySet<ClientEventHandler>
   broadcast: (dagId: string, event: DAGEvent) => Promise<unknown>
@@ -253,7 +254,7 @@ export function createCommands (deps: CommandDeps) {
 
   async function authorizationRefusal ({ request, dagId, log }: CommandSource, action: Action) {
     try {
-      if (await deps.authorize(request, dagId, action)) return undefined
+      if ((await deps.authorize(request, dagId, action)).allowed) return undefined
       return { code: 'forbidden' as const, message: `Not allowed to ${action} DAG "${dagId}"` }
     } catch (error) {
       if (isUnauthenticated(error)) {

@@ -22,6 +22,20 @@ export const DagNotFoundError = createError('FST_DAG_STREAM_DAG_NOT_FOUND', 'DAG
 /** Throw it from `authorize` when the caller is not authenticated: the upgrade is refused with 401. */
 export const UnauthorizedError = createError('FST_DAG_STREAM_UNAUTHORIZED', 'Authentication required', 401)
 
+/**
+ * `authorize` answered with a grant whose `expiresAt` has passed: the upgrade and REST routes answer
+ * 401, a command gets `error {code:'unauthorized'}`, an open stream is closed with 4401.
+ */
+export const CredentialsExpiredError = createError('FST_DAG_STREAM_CREDENTIALS_EXPIRED', 'Credentials expired', 401)
+
+/** `authorize` answered with something else than a boolean or `{ allowed, expiresAt? }`: a bug in the application. */
+export const InvalidAuthorizeResultError = createError(
+  'FST_DAG_STREAM_INVALID_AUTHORIZE_RESULT',
+  'fastify-dag-stream: authorize must return a boolean or { allowed: boolean, expiresAt?: Date | number }, got %s',
+  500,
+  TypeError
+)
+
 /** `authorize` returned false. */
 export const ForbiddenError = createError('FST_DAG_STREAM_FORBIDDEN', 'Not allowed to %s DAG "%s"', 403)
 
@@ -29,6 +43,16 @@ export const OriginNotAllowedError = createError(
   'FST_DAG_STREAM_ORIGIN_NOT_ALLOWED',
   'Origin %s is not allowed to open a DAG stream',
   403
+)
+
+/**
+ * A stream upgrade past `maxConnections` or `maxConnectionsPerIp`: refused with 429 and `Retry-After`
+ * before the 101, so the slot a client would take stays free for the others.
+ */
+export const TooManyConnectionsError = createError(
+  'FST_DAG_STREAM_TOO_MANY_CONNECTIONS',
+  'Too many open streams %s: try again later',
+  429
 )
 
 /**

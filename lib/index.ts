@@ -5,13 +5,25 @@ export default dagStream
 export { dagStream }
 export type { DagStream } from './plugin.js'
 export type { ClientEventContext, ClientEventHandler } from './commands.js'
-export type { Action, AsyncApiRouteOptions, Authorize, DagStreamOptions, MetricsOptions, MetricsRegistry, RateLimitOptions } from './options.js'
+export type {
+  Action,
+  AsyncApiRouteOptions,
+  Authorize,
+  AuthorizeGrant,
+  AuthorizeResult,
+  DagStreamOptions,
+  MetricsOptions,
+  MetricsRegistry,
+  RateLimitOptions
+} from './options.js'
 export { buildAsyncApiDocument, type AsyncApiDocument, type AsyncApiOptions } from './asyncapi.js'
 export {
   DEFAULT_COMMAND_TIMEOUT_MS,
   DEFAULT_HEARTBEAT_MS,
   DEFAULT_HISTORY_SIZE,
   DEFAULT_MAX_BUFFERED_BYTES,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_CONNECTIONS_PER_IP,
   DEFAULT_MAX_IDLE_MS,
   DEFAULT_MAX_PAYLOAD,
   DEFAULT_METRICS_PREFIX,

@@ -56,7 +56,9 @@ export const closeReasons = {
   [CloseCode.GOING_AWAY]: 'going_away',
   // The server never sends 1006: it stands for a peer the heartbeat found dead and terminated.
   [CloseCode.ABNORMAL]: 'heartbeat_timeout',
-  // Only the rate limits close with 1008 (too many messages, or too many invalid ones).
+  // The server itself closes with 1008 only for its rate limits (too many messages, or too many
+  // invalid ones); ws's own closes (1007, and 1008 for a fragment flood) are not counted here.
+  [CloseCode.INVALID_PAYLOAD]: 'invalid_payload',
   [CloseCode.POLICY_VIOLATION]: 'rate_limited',
   [CloseCode.MESSAGE_TOO_BIG]: 'message_too_big',
   [CloseCode.INTERNAL_ERROR]: 'internal_error',

@@ -4,12 +4,18 @@
 import type { FastifyRequest } from 'fastify'
 import { memoryBackplane } from './backplane/memory.js'
 import type { BackplaneProvider } from './backplane/types.js'
-import { InvalidOptionError } from './errors.js'
+import { CredentialsExpiredError, InvalidAuthorizeResultError, InvalidOptionError } from './errors.js'
 import { DEFAULT_PREFIX } from './prefix.js'
 
 export { DEFAULT_PREFIX } from './prefix.js'
 /** 64 KiB: a human decision with generous feedback fits; a flood does not. */
 export const DEFAULT_MAX_PAYLOAD = 64 * 1024
+/**
+ * A client message in more fragments than this closes the socket with 1008. Browsers send a message in
+ * one frame; ws's own default (16,384) lets one socket pin about 1.7 MB of heap with an unfinished
+ * message of 1-byte fragments, where 1,024 bounds it to about 120 KB (test/adversarial/frames.test.ts).
+ */
+export const MAX_FRAGMENTS = 1024
 /** Below the 60 s idle timeout of common proxies and load balancers, so they never cut a quiet stream. */
 export const DEFAULT_HEARTBEAT_MS = 25_000
 export const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024
@@ -26,6 +32,18 @@ export const DEFAULT_RATE_LIMIT: RateLimitOptions = { max: 100, timeWindow: 1000
 export const DEFAULT_METRICS_ROUTE = '/metrics'
 /** Prepended to every metric name, so the plugin's metrics sit together and apart from the app's. */
 export const DEFAULT_METRICS_PREFIX = 'dag_stream_'
+/**
+ * No cap on the streams of one instance: what it can hold depends on its memory and file descriptors,
+ * which only a load test on the real machine tells. Set it from one.
+ */
+export const DEFAULT_MAX_CONNECTIONS = Number.POSITIVE_INFINITY
+/**
+ * Far above what one browser can open (Chrome allows 255 WebSockets per profile, Firefox 200), and
+ * enough for an office behind one NAT address; but one script on one host cannot take every socket the
+ * process can hold. Behind a proxy, set Fastify's `trustProxy` (or `connectionKey`): otherwise every
+ * client shares the proxy's address, and this becomes a cap on the whole instance.
+ */
+export const DEFAULT_MAX_CONNECTIONS_PER_IP = 1000
 
 /** What a caller wants to do with a DAG: read it, decide its human gates, or pause/resume/cancel it. */
 export type Action = 'view' | 'decide' | 'control'
@@ -33,8 +51,35 @@ export type Action = 'view' | 'decide' | 'control'
 /**
  * Decides whether `request` may perform `action` on `dagId`. Return false to refuse (403, or an
  * `error {code:'forbidden'}` frame); throw `UnauthorizedError` to ask for authentication (401).
+ * Return `{ allowed: true, expiresAt }` when the credentials run out at a known moment (a token's
+ * expiry): a stream is then closed with 4401 at that moment, without waiting for a heartbeat.
+ * @example authorize: async (request, dagId, action) => {
+ *   const claims = await verify(request.query.token) // throws UnauthorizedError when invalid
+ *   return { allowed: claims.dags.includes(dagId), expiresAt: claims.exp * 1000 }
+ * }
  */
-export type Authorize = (request: FastifyRequest, dagId: string, action: Action) => boolean | Promise<boolean>
+export type Authorize = (request: FastifyRequest, dagId: string, action: Action) => AuthorizeResult | Promise<AuthorizeResult>
+
+/** What `authorize` answers: a verdict, or a verdict with the moment the credentials behind it expire. */
+export type AuthorizeResult = boolean | AuthorizeGrant
+
+export interface AuthorizeGrant {
+  allowed: boolean
+  /**
+   * When the credentials expire: a Date, or milliseconds since the epoch (a JWT's `exp * 1000`). An open
+   * stream is closed with 4401 at that moment; each heartbeat's re-check may move it. Already past: 401.
+   */
+  expiresAt?: Date | number
+}
+
+/** `authorize`'s answer in one shape: refused, or allowed until `expiresAt` (ms since the epoch) if set. */
+export interface Access {
+  allowed: boolean
+  expiresAt: number | undefined
+}
+
+/** `authorize`, normalised: what every caller of it in the plugin uses. */
+export type CheckAccess = (request: FastifyRequest, dagId: string, action: Action) => Promise<Access>
 
 export interface RateLimitOptions {
   /** Client messages allowed per socket in each window. */
@@ -114,6 +159,24 @@ export interface DagStreamOptions {
    * @example metrics: { route: '/metrics' }
    */
   metrics?: MetricsOptions | false
+  /**
+   * Open streams this instance accepts; past it an upgrade is refused with 429 and `Retry-After`.
+   * @default Infinity
+   */
+  maxConnections?: number
+  /**
+   * Open streams this instance accepts from one client, as `connectionKey` tells clients apart; past it
+   * an upgrade is refused with 429 and `Retry-After`.
+   * @default 1000
+   */
+  maxConnectionsPerIp?: number
+  /**
+   * What `maxConnectionsPerIp` counts by. The default is the client's address as Fastify sees it: behind
+   * a proxy, set Fastify's `trustProxy` so that it is the client's and not the proxy's.
+   * @default (request) => request.ip
+   * @example connectionKey: (request) => request.headers['x-tenant-id'] as string
+   */
+  connectionKey?: (request: FastifyRequest) => string
 }
 
 export interface MetricsOptions {
@@ -151,7 +214,7 @@ export interface AsyncApiRouteOptions {
 
 export interface ResolvedOptions {
   prefix: string
-  authorize: Authorize
+  authorize: CheckAccess
   allowedOrigins: Set<string>
   maxPayload: number
   heartbeatMs: number
@@ -166,13 +229,47 @@ export interface ResolvedOptions {
   backplane: BackplaneProvider
   asyncapi: AsyncApiRouteOptions | false
   metrics: ResolvedMetricsOptions | false
+  maxConnections: number
+  maxConnectionsPerIp: number
+  connectionKey: (request: FastifyRequest) => string
 }
 
 const allowAll: Authorize = () => true
 
-/** Whether `authorize` threw to ask for authentication (UnauthorizedError, or any error with status 401). */
+/**
+ * Whether `authorize` threw to ask for authentication (UnauthorizedError, or any error with status
+ * 401), or answered with credentials that have expired.
+ */
 export function isUnauthenticated (error: unknown): boolean {
   return (error as { statusCode?: unknown } | null)?.statusCode === 401
+}
+
+/** Before this (March 1973, in ms), an `expiresAt` is surely a JWT's `exp` in seconds. */
+const EARLIEST_MILLISECONDS = 1e11
+
+/**
+ * The one place that reads what `authorize` answered, so that the upgrade, the REST routes, the
+ * commands and the heartbeat agree on it: a grant that has expired throws CredentialsExpiredError (a
+ * 401, like UnauthorizedError), and an answer of another shape throws InvalidAuthorizeResultError.
+ */
+export function checkAccessWith (authorize: Authorize): CheckAccess {
+  return async (request, dagId, action) => toAccess(await authorize(request, dagId, action))
+}
+
+function toAccess (answer: unknown): Access {
+  if (typeof answer === 'boolean') return { allowed: answer, expiresAt: undefined }
+  const grant = answer as Partial<AuthorizeGrant> | null
+  if (typeof grant?.allowed !== 'boolean') throw new InvalidAuthorizeResultError(show(answer))
+  if (!grant.allowed || grant.expiresAt === undefined) return { allowed: grant.allowed, expiresAt: undefined }
+  const expiresAt = grant.expiresAt instanceof Date ? grant.expiresAt.getTime() : grant.expiresAt
+  if (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt)) {
+    throw new InvalidAuthorizeResultError(`{ allowed: true, expiresAt: ${String(grant.expiresAt)} }: expiresAt must be a valid Date or a number of ms`)
+  }
+  if (expiresAt < EARLIEST_MILLISECONDS) {
+    throw new InvalidAuthorizeResultError(`{ allowed: true, expiresAt: ${expiresAt} }: that is seconds, not milliseconds (a JWT's exp * 1000)`)
+  }
+  if (expiresAt <= Date.now()) throw new CredentialsExpiredError()
+  return { allowed: true, expiresAt }
 }
 
 export function resolveOptions (options: DagStreamOptions): ResolvedOptions {
@@ -186,7 +283,7 @@ export function resolveOptions (options: DagStreamOptions): ResolvedOptions {
   }
   return {
     prefix,
-    authorize,
+    authorize: checkAccessWith(authorize),
     allowedOrigins: resolveOrigins(options.allowedOrigins ?? []),
     maxPayload: positiveInteger('maxPayload', options.maxPayload, DEFAULT_MAX_PAYLOAD),
     heartbeatMs: positiveInteger('heartbeatMs', options.heartbeatMs, DEFAULT_HEARTBEAT_MS),
@@ -200,8 +297,25 @@ export function resolveOptions (options: DagStreamOptions): ResolvedOptions {
     rateLimit: resolveRateLimit(options.rateLimit),
     backplane: resolveBackplane(options.backplane),
     asyncapi: resolveAsyncApi(options.asyncapi),
-    metrics: resolveMetrics(options.metrics)
+    metrics: resolveMetrics(options.metrics),
+    maxConnections: connectionLimit('maxConnections', options.maxConnections, DEFAULT_MAX_CONNECTIONS),
+    maxConnectionsPerIp: connectionLimit('maxConnectionsPerIp', options.maxConnectionsPerIp, DEFAULT_MAX_CONNECTIONS_PER_IP),
+    connectionKey: resolveConnectionKey(options.connectionKey)
   }
+}
+
+function connectionLimit (name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback
+  if (value === Number.POSITIVE_INFINITY || (typeof value === 'number' && Number.isSafeInteger(value) && value > 0)) return value
+  throw new InvalidOptionError(`"${name}" must be a positive integer or Infinity (no limit), got ${show(value)}`)
+}
+
+function resolveConnectionKey (connectionKey: unknown): (request: FastifyRequest) => string {
+  if (connectionKey === undefined) return (request) => request.ip
+  if (typeof connectionKey !== 'function') {
+    throw new InvalidOptionError(`"connectionKey" must be a function (request) => string, got ${show(connectionKey)}`)
+  }
+  return connectionKey as (request: FastifyRequest) => string
 }
 
 function resolveOrigins (origins: unknown): Set<string> {
@@ -297,5 +411,8 @@ function positiveInteger (name: string, value: unknown, fallback: number | undef
 }
 
 function show (value: unknown): string {
-  return typeof value === 'function' ? 'a function' : JSON.stringify(value) ?? String(value)
+  if (typeof value === 'function') return 'a function'
+  // JSON would show NaN and ±Infinity as null.
+  if (typeof value === 'number') return String(value)
+  return JSON.stringify(value) ?? String(value)
 }

@@ -23,9 +23,10 @@ import {
   InvalidEventError,
   OriginNotAllowedError
 } from './errors.js'
+import { ConnectionLimits } from './limits.js'
 import { redactedRequest } from './log.js'
 import { createMetrics, refusalReasonOf } from './metrics.js'
-import { isUnauthenticated, resolveOptions, type Action, type DagStreamOptions } from './options.js'
+import { isUnauthenticated, MAX_FRAGMENTS, resolveOptions, type Access, type Action, type DagStreamOptions } from './options.js'
 import { Rooms } from './rooms.js'
 import { acceptedEncodings, SnapshotCache } from './snapshots.js'
 import { validateDagEvent } from './validation.js'
@@ -62,6 +63,9 @@ declare module 'fastify' {
 }
 
 const isIdentifier = TypeCompiler.Compile(Identifier)
+
+/** setTimeout fires at once for a longer delay (2^31 - 1 ms, about 24.8 days). */
+const MAX_TIMER_DELAY_MS = 2 ** 31 - 1
 
 const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, rawOptions) => {
   const options = resolveOptions(rawOptions)
@@ -145,7 +149,17 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
   })
 
   if (!fastify.hasDecorator('websocketServer')) {
-    await fastify.register(websocket, { options: { maxPayload: options.maxPayload } })
+    await fastify.register(websocket, {
+      options: { maxPayload: options.maxPayload, maxFragments: MAX_FRAGMENTS },
+      // ws emits an error only for what the peer sent (invalid UTF-8, a message too big or in too many
+      // fragments), once it has begun the closing handshake with the code that says so (1007, 1009,
+      // 1008). Terminating here, as @fastify/websocket does by default, would reset a connection whose
+      // peer is still writing, and the close code would be lost. Like a 4xx, the error is the client's:
+      // logged at info, so that a misbehaving client cannot flood the error log.
+      errorHandler: (error, _socket, request) => {
+        request.log.info({ err: error }, 'fastify-dag-stream: closed a socket after a protocol error')
+      }
+    })
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -159,21 +173,45 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
   }, options.heartbeatMs)
 
   function checkStillAllowed (connection: Connection): void {
-    Promise.resolve()
-      .then(() => options.authorize(connection.request, connection.dagId, 'view'))
-      .then(
-        (allowed) => {
-          if (!allowed) connection.close(CloseCode.FORBIDDEN, 'no longer allowed to view this DAG')
-        },
-        (error: unknown) => {
-          if (isUnauthenticated(error)) {
-            connection.close(CloseCode.UNAUTHORIZED, 'credentials expired')
-            return
-          }
-          connection.log.error({ err: error }, 'fastify-dag-stream: authorize threw')
-          connection.close(CloseCode.FORBIDDEN, 'authorization failed')
+    options.authorize(connection.request, connection.dagId, 'view').then(
+      (access) => {
+        if (access.allowed) expireAt(connection, access.expiresAt)
+        else connection.close(CloseCode.FORBIDDEN, 'no longer allowed to view this DAG')
+      },
+      (error: unknown) => {
+        if (isUnauthenticated(error)) {
+          closeExpired(connection)
+          return
         }
-      )
+        connection.log.error({ err: error }, 'fastify-dag-stream: authorize threw')
+        connection.close(CloseCode.FORBIDDEN, 'authorization failed')
+      }
+    )
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Credentials with a known end: when `authorize` says when they expire, the stream closes at that
+  // moment (4401) instead of lasting until the next heartbeat; each re-check moves the moment.
+  // ---------------------------------------------------------------------------------------------
+  const expiryTimers = new Map<Connection, ReturnType<typeof setTimeout>>()
+
+  function expireAt (connection: Connection, expiresAt: number | undefined): void {
+    forgetExpiry(connection)
+    // A re-check may answer after the socket went: a timer set then would never be cleared.
+    if (expiresAt === undefined || connection.socket.readyState !== connection.socket.OPEN) return
+    const delay = expiresAt - Date.now()
+    // Further off than a timer can wait: a later re-check sets it, once the moment is near enough.
+    if (delay > MAX_TIMER_DELAY_MS) return
+    expiryTimers.set(connection, setTimeout(() => closeExpired(connection), delay))
+  }
+
+  function forgetExpiry (connection: Connection): void {
+    clearTimeout(expiryTimers.get(connection))
+    expiryTimers.delete(connection)
+  }
+
+  function closeExpired (connection: Connection): void {
+    connection.close(CloseCode.UNAUTHORIZED, 'credentials expired')
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -184,9 +222,15 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     if (!backplane.isAvailable()) throw new BackplaneUnavailableError('cannot open a stream now')
   }
 
-  async function requireAllowed (request: FastifyRequest, dagId: string, action: Action): Promise<void> {
-    if (!(await options.authorize(request, dagId, action))) throw new ForbiddenError(action, dagId)
+  async function requireAllowed (request: FastifyRequest, dagId: string, action: Action): Promise<Access> {
+    const access = await options.authorize(request, dagId, action)
+    if (!access.allowed) throw new ForbiddenError(action, dagId)
+    return access
   }
+
+  const limits = new ConnectionLimits(options)
+  /** When the credentials of an admitted upgrade expire, from its preHandler to its handler. */
+  const upgradeExpiry = new WeakMap<FastifyRequest, number | undefined>()
 
   // Cross-Site WebSocket Hijacking: a browser sends the victim's cookies with an upgrade from any page,
   // so a foreign Origin must be refused unless the application listed it.
@@ -222,7 +266,7 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
   }, async (request) => {
     const { limit, offset, order = 'newest', status } = request.query
     const page = await backplane.list({ limit, offset, order, status })
-    const allowed = await Promise.all(page.dags.map((dag) => options.authorize(request, dag.dag_id, 'view')))
+    const allowed = await Promise.all(page.dags.map(async (dag) => (await options.authorize(request, dag.dag_id, 'view')).allowed))
     return { dags: page.dags.filter((_, index) => allowed[index]), total: page.total, limit, offset, order }
   })
 
@@ -250,10 +294,14 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
       logSerializers,
       schema: StreamRoute,
       websocket: true,
-      onRequest: async (request) => checkOrigin(request),
+      onRequest: async (request, reply) => {
+        checkOrigin(request)
+        limits.admit(request, reply)
+      },
       preHandler: async (request) => {
-        await requireAllowed(request, request.params.id, 'view')
+        const { expiresAt } = await requireAllowed(request, request.params.id, 'view')
         requireBackplane()
+        upgradeExpiry.set(request, expiresAt)
       },
       // Every refusal before the upgrade is an error that ends here.
       onError: async (_request, _reply, error) => metrics.upgradeRefused(refusalReasonOf(error))
@@ -265,9 +313,13 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
         maxBufferedBytes: options.maxBufferedBytes,
         rateLimit: options.rateLimit,
         metrics,
-        onClose: (closed) => rooms.leave(dagId, closed),
+        onClose: (closed) => {
+          forgetExpiry(closed)
+          rooms.leave(dagId, closed)
+        },
         runCommand: (event, from) => metrics.command(event.type, () => commands.run(event, from))
       })
+      expireAt(connection, upgradeExpiry.get(request))
       const { since, epoch } = request.query
       try {
         // Join before reading the log: whatever is appended while the replay is read waits in the

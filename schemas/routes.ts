@@ -83,7 +83,9 @@ export const ListRoute = {
   response: { 200: DAGList, 400: HttpError, 401: HttpError, 503: HttpError }
 } as const
 
+/** The upgrade's refusals, all before the 101 (the WebSocket route is described by the AsyncAPI document). */
 export const StreamRoute = {
   params: DagParams,
-  querystring: StreamQuery
+  querystring: StreamQuery,
+  response: { 401: HttpError, 403: HttpError, 429: HttpError, 503: HttpError }
 } as const

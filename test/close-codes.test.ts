@@ -3,7 +3,7 @@ import { CloseCode, closeCodeDescriptions, shouldReconnect } from '../lib/index.
 
 t.test('every close code is documented and classified', async (t) => {
   const reconnect = [CloseCode.GOING_AWAY, CloseCode.ABNORMAL, CloseCode.INTERNAL_ERROR, CloseCode.SLOW_CONSUMER, CloseCode.UNAUTHORIZED]
-  const terminal = [CloseCode.NORMAL, CloseCode.POLICY_VIOLATION, CloseCode.MESSAGE_TOO_BIG, CloseCode.FORBIDDEN]
+  const terminal = [CloseCode.NORMAL, CloseCode.INVALID_PAYLOAD, CloseCode.POLICY_VIOLATION, CloseCode.MESSAGE_TOO_BIG, CloseCode.FORBIDDEN]
   t.same([...reconnect, ...terminal].sort(), Object.values(CloseCode).sort(), 'the lists cover the table')
   for (const code of reconnect) t.ok(shouldReconnect(code), `${code} reconnects`)
   for (const code of terminal) t.notOk(shouldReconnect(code), `${code} does not`)

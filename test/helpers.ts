@@ -1,14 +1,20 @@
 // Shared test helpers: a server with the plugin on a real port, and a ws client that reads frames in order.
 
-import Fastify, { type FastifyInstance } from 'fastify'
+import type { IncomingHttpHeaders, Server } from 'node:http'
+import Fastify, { type FastifyHttpOptions, type FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
 import WebSocket from 'ws'
 import dagStream, { type DagStreamOptions } from '../lib/index.js'
 import type { ServerMessage } from '../schemas/index.js'
 
 /** A Fastify app with the plugin, listening on a free port, closed when the test ends. */
-export async function build (t: Test, options: DagStreamOptions = {}, setup?: (app: FastifyInstance) => void | Promise<void>) {
-  const app = Fastify({ logger: false })
+export async function build (
+  t: Test,
+  options: DagStreamOptions = {},
+  setup?: (app: FastifyInstance) => void | Promise<void>,
+  serverOptions: FastifyHttpOptions<Server> = {}
+) {
+  const app = Fastify({ logger: false, ...serverOptions })
   await app.register(dagStream, options)
   await setup?.(app)
   await app.listen({ port: 0, host: '127.0.0.1' })
@@ -83,13 +89,26 @@ export class TestClient {
   }
 }
 
-/** Resolves with the HTTP status of a refused upgrade (the server answered without a 101). */
-export function upgradeStatus (url: string, headers: Record<string, string> = {}): Promise<number> {
+/** What a refused upgrade got instead of the 101. */
+export interface UpgradeRefusal {
+  status: number
+  headers: IncomingHttpHeaders
+  body: unknown
+}
+
+/** Resolves with the status, headers and JSON body of a refused upgrade (the server answered without a 101). */
+export function upgradeRefusal (url: string, headers: Record<string, string> = {}): Promise<UpgradeRefusal> {
   return new Promise((resolve, reject) => {
     const socket = new WebSocket(url, { headers })
     socket.on('unexpected-response', (_req, res) => {
-      resolve(res.statusCode ?? 0)
-      socket.terminate()
+      let text = ''
+      res.on('data', (chunk: Buffer) => {
+        text += chunk.toString()
+      })
+      res.on('end', () => {
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text === '' ? undefined : JSON.parse(text) })
+        socket.terminate()
+      })
     })
     socket.on('open', () => {
       socket.close()
@@ -97,4 +116,9 @@ export function upgradeStatus (url: string, headers: Record<string, string> = {}
     })
     socket.on('error', reject)
   })
+}
+
+/** Resolves with the HTTP status of a refused upgrade. */
+export async function upgradeStatus (url: string, headers: Record<string, string> = {}): Promise<number> {
+  return (await upgradeRefusal(url, headers)).status
 }

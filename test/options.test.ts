@@ -16,7 +16,7 @@ t.test('a bad option fails registration with a message that says what to do', as
     [{ heartbeatMs: 1.5 }, /"heartbeatMs" must be a positive integer/],
     [{ maxBufferedBytes: '1mb' }, /"maxBufferedBytes" must be a positive integer, got "1mb"/],
     [{ historySize: -1 }, /"historySize"/],
-    [{ retainFinishedMs: Number.NaN }, /"retainFinishedMs"/],
+    [{ retainFinishedMs: Number.NaN }, /"retainFinishedMs" must be a positive integer, got NaN/],
     [{ rateLimit: 10 }, /"rateLimit" must be \{ max, timeWindow, maxInvalid\? \} or false/],
     [{ rateLimit: { max: 10 } }, /"rateLimit.timeWindow" must be a positive integer, got undefined/],
     [{ rateLimit: { max: 10, timeWindow: 1000, maxInvalid: 0 } }, /"rateLimit.maxInvalid"/],
@@ -32,7 +32,12 @@ t.test('a bad option fails registration with a message that says what to do', as
     [{ metrics: { route: 'metrics' } }, /"metrics.route" must be a path like "\/metrics", or false to serve the registry yourself, got "metrics"/],
     [{ metrics: { route: true } }, /"metrics.route" must be a path/],
     [{ metrics: { prefix: '9lives_' } }, /"metrics.prefix" must start a Prometheus metric name \(letters, digits, _ and :, not a digit first\), got "9lives_"/],
-    [{ metrics: { prefix: 'dag-stream_' } }, /"metrics.prefix" must start a Prometheus metric name/]
+    [{ metrics: { prefix: 'dag-stream_' } }, /"metrics.prefix" must start a Prometheus metric name/],
+    [{ maxConnections: 0 }, /"maxConnections" must be a positive integer or Infinity \(no limit\), got 0/],
+    [{ maxConnections: '100' }, /"maxConnections" must be a positive integer or Infinity \(no limit\), got "100"/],
+    [{ maxConnectionsPerIp: 2.5 }, /"maxConnectionsPerIp" must be a positive integer or Infinity/],
+    [{ maxConnectionsPerIp: Number.NEGATIVE_INFINITY }, /"maxConnectionsPerIp" must be a positive integer or Infinity \(no limit\), got -Infinity/],
+    [{ connectionKey: 'x-forwarded-for' }, /"connectionKey" must be a function \(request\) => string, got "x-forwarded-for"/]
   ]
   for (const [options, message] of cases) {
     const app = Fastify()

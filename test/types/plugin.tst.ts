@@ -4,6 +4,8 @@ import { Registry } from 'prom-client'
 import { redisBackplane, type RedisBackplaneOptions } from '../../lib/backplane/redis/index.js'
 import { expect, test } from 'tstyche'
 import dagStream, {
+  type AuthorizeGrant,
+  type AuthorizeResult,
   type ClientEventHandler,
   type DagStream,
   type DagStreamOptions,
@@ -69,4 +71,24 @@ test('the backplane option takes \'memory\' or a provider such as redisBackplane
   expect(app.register(dagStream, { backplane: 'redis' })).type.toRaiseError()
   expect<RedisBackplaneOptions['keyPrefix']>().type.toBe<string | undefined>()
   expect(app.register(dagStream, { describeSender: (request) => ({ ip: request.ip }), commandTimeoutMs: 5000 })).type.not.toRaiseError()
+})
+
+test('authorize may answer with a grant that expires', () => {
+  expect(app.register(dagStream, { authorize: () => ({ allowed: true, expiresAt: new Date() }) })).type.not.toRaiseError()
+  expect(app.register(dagStream, { authorize: async () => ({ allowed: false }) })).type.not.toRaiseError()
+  expect(app.register(dagStream, { authorize: (request) => ({ allowed: true, expiresAt: Number(request.headers['x-exp']) * 1000 }) })).type.not.toRaiseError()
+  expect(app.register(dagStream, { authorize: () => ({ allowed: true, expiresAt: '2030-01-01' }) })).type.toRaiseError()
+  expect(app.register(dagStream, { authorize: () => ({ expiresAt: Date.now() }) })).type.toRaiseError()
+  expect(app.register(dagStream, { authorize: () => 'yes' })).type.toRaiseError()
+  expect<AuthorizeResult>().type.toBe<boolean | AuthorizeGrant>()
+  expect<AuthorizeGrant>().type.toBe<{ allowed: boolean; expiresAt?: Date | number }>()
+})
+
+test('connection limits take numbers and a key function', () => {
+  expect(app.register(dagStream, { maxConnections: 10_000, maxConnectionsPerIp: 50 })).type.not.toRaiseError()
+  expect(app.register(dagStream, { maxConnections: Number.POSITIVE_INFINITY })).type.not.toRaiseError()
+  expect(app.register(dagStream, { connectionKey: (request) => request.headers['x-tenant'] as string })).type.not.toRaiseError()
+  expect(app.register(dagStream, { maxConnectionsPerIp: '50' })).type.toRaiseError()
+  expect(app.register(dagStream, { connectionKey: (request) => request.headers['x-tenant'] })).type.toRaiseError()
+  expect<DagStreamOptions['connectionKey']>().type.toBe<((request: FastifyRequest) => string) | undefined>()
 })
