@@ -3,6 +3,7 @@
 //
 // Cost per report: label children are bound once, here, never looked up per call; the per-frame
 // counts (frames, bytes) are plain additions that the counters read when they are collected.
+/* eslint no-new: "off" -- a prom-client metric registers itself in its `registers`: nothing else needs to hold it */
 
 import type { Counter, Histogram, Registry } from 'prom-client'
 import { DAGEvent, ResyncReason } from '../schemas/events.js'

@@ -61,47 +61,106 @@ function findings (random: Random, what: string) {
 export const STEPS: StepSpec[] = [
   { id: 'intake', label: 'Parse request', kind: 'tool', after: [], durationMs: [400, 900], output: (_r, c) => ({ topic: c.topic, audience: 'general', length: 1200 }) },
   {
-    id: 'plan', label: 'Plan research', kind: 'llm', model: 'gpt-4o', tokens: [1500, 3500], after: ['intake'], durationMs: [1500, 2500],
+    id: 'plan',
+    label: 'Plan research',
+    kind: 'llm',
+    model: 'gpt-4o',
+    tokens: [1500, 3500],
+    after: ['intake'],
+    durationMs: [1500, 2500],
     output: (_r, c) => ({ questions: [`What is the state of ${c.topic}?`, 'Who are the main actors?', 'What are the open problems?'] })
   },
   { id: 'search_web', label: 'Web search', kind: 'tool', after: ['plan'], durationMs: [800, 2000], output: (r) => findings(r, 'pages') },
   { id: 'search_papers', label: 'Paper search', kind: 'tool', after: ['plan'], durationMs: [1200, 2600], output: (r) => findings(r, 'papers') },
   { id: 'search_news', label: 'News search', kind: 'tool', after: ['plan'], durationMs: [600, 1500], output: (r) => findings(r, 'articles') },
   {
-    id: 'query_kb', label: 'Knowledge base', kind: 'llm', model: 'text-embedding-3', tokens: [8000, 20000], after: ['plan'], durationMs: [500, 1200],
+    id: 'query_kb',
+    label: 'Knowledge base',
+    kind: 'llm',
+    model: 'text-embedding-3',
+    tokens: [8000, 20000],
+    after: ['plan'],
+    durationMs: [500, 1200],
     output: (r) => ({ chunks: r.int(10, 40), collection: 'research-notes' })
   },
   {
-    id: 'read_web', label: 'Summarise pages', kind: 'llm', model: 'gpt-4o-mini', tokens: [12000, 30000], after: ['search_web'], durationMs: [1500, 3000],
+    id: 'read_web',
+    label: 'Summarise pages',
+    kind: 'llm',
+    model: 'gpt-4o-mini',
+    tokens: [12000, 30000],
+    after: ['search_web'],
+    durationMs: [1500, 3000],
     output: (r) => ({ summaries: r.int(4, 9), key_points: r.int(8, 20) })
   },
   {
-    id: 'read_papers', label: 'Summarise papers', kind: 'llm', model: 'claude-sonnet', tokens: [8000, 18000], after: ['search_papers'], durationMs: [2000, 3500],
+    id: 'read_papers',
+    label: 'Summarise papers',
+    kind: 'llm',
+    model: 'claude-sonnet',
+    tokens: [8000, 18000],
+    after: ['search_papers'],
+    durationMs: [2000, 3500],
     output: (r) => ({ summaries: r.int(3, 7), citations: r.int(5, 15) })
   },
   {
-    id: 'dedupe', label: 'Merge findings', kind: 'tool', after: ['read_web', 'read_papers', 'search_news', 'query_kb'], durationMs: [500, 1000],
+    id: 'dedupe',
+    label: 'Merge findings',
+    kind: 'tool',
+    after: ['read_web', 'read_papers', 'search_news', 'query_kb'],
+    durationMs: [500, 1000],
     output: (r) => ({ facts: r.int(20, 45), duplicates_removed: r.int(3, 12) })
   },
   {
-    id: 'fact_check', label: 'Fact-check', kind: 'llm', model: 'gpt-4o', tokens: [3000, 7000], after: ['dedupe'], durationMs: [1500, 2500], failures: 1,
+    id: 'fact_check',
+    label: 'Fact-check',
+    kind: 'llm',
+    model: 'gpt-4o',
+    tokens: [3000, 7000],
+    after: ['dedupe'],
+    durationMs: [1500, 2500],
+    failures: 1,
     output: (r) => ({ checked: r.int(20, 40), flagged: r.int(0, 3) })
   },
   {
-    id: 'outline', label: 'Outline', kind: 'llm', model: 'gpt-4o-mini', tokens: [2000, 4000], after: ['dedupe'], durationMs: [1000, 2000],
+    id: 'outline',
+    label: 'Outline',
+    kind: 'llm',
+    model: 'gpt-4o-mini',
+    tokens: [2000, 4000],
+    after: ['dedupe'],
+    durationMs: [1000, 2000],
     output: () => ({ sections: ['Context', 'What changed', 'Who wins', 'Open questions'] })
   },
   {
-    id: 'draft', label: 'Write draft', kind: 'llm', model: 'claude-sonnet', tokens: [6000, 12000], after: ['outline', 'fact_check'], durationMs: [2500, 4000],
+    id: 'draft',
+    label: 'Write draft',
+    kind: 'llm',
+    model: 'claude-sonnet',
+    tokens: [6000, 12000],
+    after: ['outline', 'fact_check'],
+    durationMs: [2500, 4000],
     output: (r, c) => ({ words: r.int(1100, 1400), excerpt: `${c.topic}: after a decade of promises, the numbers have started to move…` })
   },
   { id: 'review', label: 'Editor review', kind: 'human', after: ['draft'], durationMs: [0, 0], output: () => ({}) },
   {
-    id: 'polish', label: 'Polish', kind: 'llm', model: 'gpt-4o', tokens: [4000, 8000], after: ['review'], durationMs: [1500, 2500],
+    id: 'polish',
+    label: 'Polish',
+    kind: 'llm',
+    model: 'gpt-4o',
+    tokens: [4000, 8000],
+    after: ['review'],
+    durationMs: [1500, 2500],
     output: (r) => ({ edits: r.int(15, 60), reading_level: 'grade 10' })
   },
   {
-    id: 'seo_meta', label: 'SEO metadata', kind: 'llm', model: 'gpt-4o-mini', tokens: [800, 1500], after: ['polish'], durationMs: [600, 1200],
+    id: 'seo_meta',
+    label: 'SEO metadata',
+    kind: 'llm',
+    model: 'gpt-4o-mini',
+    tokens: [800, 1500],
+    after: ['polish'],
+    durationMs: [600, 1200],
     output: (_r, c) => ({ title: c.topic, keywords: 5 })
   },
   { id: 'cover_image', label: 'Cover image', kind: 'tool', after: ['polish'], durationMs: [1500, 3000], output: () => ({ image: 'cover-1600x900.png' }) },
@@ -111,13 +170,25 @@ export const STEPS: StepSpec[] = [
 
 /** The retrieval step the planner decides to add once it has seen the question. */
 export const PLANNED_STEP: StepSpec & { before: string[] } = {
-  id: 'search_code', label: 'Code search', kind: 'tool', after: ['plan'], before: ['dedupe'], durationMs: [900, 1800],
+  id: 'search_code',
+  label: 'Code search',
+  kind: 'tool',
+  after: ['plan'],
+  before: ['dedupe'],
+  durationMs: [900, 1800],
   output: (r) => findings(r, 'repositories')
 }
 
 /** The step a "modify" decision adds between the review and polishing. */
 export const REVISION_STEP: StepSpec & { before: string[] } = {
-  id: 'revise', label: 'Revise draft', kind: 'llm', model: 'claude-sonnet', tokens: [5000, 9000], after: ['review'], before: ['polish'], durationMs: [2000, 3000],
+  id: 'revise',
+  label: 'Revise draft',
+  kind: 'llm',
+  model: 'claude-sonnet',
+  tokens: [5000, 9000],
+  after: ['review'],
+  before: ['polish'],
+  durationMs: [2000, 3000],
   output: (r, c) => ({ words: r.int(1100, 1400), applied_feedback: c.feedback })
 }
 

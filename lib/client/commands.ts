@@ -46,16 +46,14 @@ export class Commands {
     // same command: one frame, one answer.
     const existing = this.#pending.get(id)
     if (existing !== undefined) return existing.promise
-    let resolve!: () => void
-    let reject!: (error: DAGStreamError) => void
-    const promise = new Promise<void>((resolvePromise, rejectPromise) => {
-      resolve = resolvePromise
-      reject = rejectPromise
+    let settle!: Pick<Pending, 'resolve' | 'reject'>
+    const promise = new Promise<void>((resolve, reject) => {
+      settle = { resolve, reject }
     })
     const timer = setTimeout(() => {
       this.#settle(id, new DAGStreamError('timeout', `No answer to ${event.type} within ${this.#timeoutMs} ms`))
     }, this.#timeoutMs)
-    const pending: Pending = { event: { ...event, id }, promise, resolve, reject, timer, sent: false }
+    const pending: Pending = { event: { ...event, id }, promise, ...settle, timer, sent: false }
     this.#pending.set(id, pending)
     this.#send(pending)
     return promise

@@ -53,39 +53,39 @@ export function App () {
 
   return (
     <div className={`app${drawerOpen ? ' app--drawer-open' : ''}`}>
-      <header className="topbar">
+      <header className='topbar'>
         <button
           ref={drawerButton}
-          className="topbar__menu"
-          data-testid="runs-toggle"
+          className='topbar__menu'
+          data-testid='runs-toggle'
           aria-expanded={drawerOpen}
           aria-controls={RUNS_DRAWER_ID}
           onClick={() => (drawerOpen ? closeDrawer() : setDrawerOpen(true))}
         >
           <span aria-hidden>☰</span> Runs
         </button>
-        <div className="brand">
-          <span className="brand__logo" aria-hidden>◆</span>
-          <span className="brand__name">DAG runs</span>
-          <span className="brand__sub">fastify-dag-stream demo</span>
+        <div className='brand'>
+          <span className='brand__logo' aria-hidden>◆</span>
+          <span className='brand__name'>DAG runs</span>
+          <span className='brand__sub'>fastify-dag-stream demo</span>
         </div>
-        <nav className="topbar__links" aria-label="API documentation">
-          <a className="topbar__link" href="documentation" target="_blank" rel="noreferrer">
-            <span className="wide-only">REST API (</span>OpenAPI<span className="wide-only">)</span> ↗
+        <nav className='topbar__links' aria-label='API documentation'>
+          <a className='topbar__link' href='documentation' target='_blank' rel='noreferrer'>
+            <span className='wide-only'>REST API (</span>OpenAPI<span className='wide-only'>)</span> ↗
           </a>
-          <a className="topbar__link" href="asyncapi.json" target="_blank" rel="noreferrer">
-            <span className="wide-only">Stream protocol (</span>AsyncAPI<span className="wide-only">)</span> ↗
+          <a className='topbar__link' href='asyncapi.json' target='_blank' rel='noreferrer'>
+            <span className='wide-only'>Stream protocol (</span>AsyncAPI<span className='wide-only'>)</span> ↗
           </a>
         </nav>
       </header>
-      <div className="backdrop" aria-hidden onClick={closeDrawer} />
-      <aside className="sidebar" id={RUNS_DRAWER_ID} aria-label="Runs" data-testid="runs-drawer">
+      <div className='backdrop' aria-hidden onClick={closeDrawer} />
+      <aside className='sidebar' id={RUNS_DRAWER_ID} aria-label='Runs' data-testid='runs-drawer'>
         <RunList selected={dagId} selectedStatus={status} pickFirst={pickFirst} onSelect={select} />
       </aside>
-      <main className="main">
+      <main className='main'>
         {/* A new key per run: the previous run's stream closes and nothing of its state leaks over. */}
         {dagId === undefined
-          ? <p className="empty" data-testid="no-run">Choose a run from the list, or start a new one.</p>
+          ? <p className='empty' data-testid='no-run'>Choose a run from the list, or start a new one.</p>
           : <RunView key={dagId} dagId={dagId} onStatus={setStatus} onShowRuns={showRuns} />}
       </main>
     </div>

@@ -22,11 +22,11 @@ export function ConnectionBadge ({ status, existence, retryAt }: ConnectionBadge
   // Live, but on a run the server does not have: the stream waits for it to start.
   const text = status === 'open' && existence === 'not_found' ? 'Waiting for the run' : TEXT[status]
   return (
-    <span className={`badge badge--${status}`} data-testid="connection" data-state={status} data-retry-at={retryAt} role="status">
-      <span className="badge__dot" aria-hidden />
+    <span className={`badge badge--${status}`} data-testid='connection' data-state={status} data-retry-at={retryAt} role='status'>
+      <span className='badge__dot' aria-hidden />
       {text}
       {/* Hidden from screen readers: a status region that changes ten times a second is noise. */}
-      {left !== undefined && <span aria-hidden data-testid="countdown">{left > 0 ? ` in ${(left / 1000).toFixed(1)} s` : '…'}</span>}
+      {left !== undefined && <span aria-hidden data-testid='countdown'>{left > 0 ? ` in ${(left / 1000).toFixed(1)} s` : '…'}</span>}
     </span>
   )
 }
@@ -42,5 +42,6 @@ function useTimeLeft (deadline: number | undefined): number | undefined {
     const timer = setInterval(tick, 100)
     return () => clearInterval(timer)
   }, [deadline])
+  // eslint-disable-next-line react-hooks/purity -- the point: the clock is read at every render (see above)
   return deadline === undefined ? undefined : Math.max(0, deadline - Date.now())
 }

@@ -1,5 +1,5 @@
 // Tells this tab about gates decided by someone else, above all when its own decision lost the race.
-import type { NodeView } from '../../../lib/index.js'
+import type { Decision, NodeView } from '../../../lib/index.js'
 import type { DecisionNotice, Resolution } from './decisions.js'
 import { DECISION_LABELS } from './status.js'
 
@@ -12,7 +12,7 @@ interface DecisionNoticesProps {
 export function DecisionNotices ({ notices, nodes, onDismiss }: DecisionNoticesProps) {
   if (notices.length === 0) return null
   return (
-    <div className="notices">
+    <div className='notices'>
       {notices.map((notice) => {
         const step = nodes.get(notice.nodeId)?.label ?? notice.nodeId
         return (
@@ -20,18 +20,14 @@ export function DecisionNotices ({ notices, nodes, onDismiss }: DecisionNoticesP
             key={notice.nodeId}
             className={`notice${notice.refused === undefined ? '' : ' notice--warn'}`}
             role={notice.refused === undefined ? 'status' : 'alert'}
-            data-testid="decision-notice"
+            data-testid='decision-notice'
             data-node-id={notice.nodeId}
             data-refused={notice.refused}
           >
-            <p className="notice__text">
-              {notice.refused === undefined
-                ? <><strong>“{step}” was decided elsewhere</strong>: <Outcome winner={notice.winner} />.</>
-                : <><strong>Your decision was not applied.</strong> You chose “{DECISION_LABELS[notice.refused]}”, but “{step}” had
-                  already been decided{notice.winner === undefined ? ' by someone else' : <>: <Outcome winner={notice.winner} /></>}.
-                  The run follows that decision.</>}
+            <p className='notice__text'>
+              {notice.refused === undefined ? <DecidedElsewhere step={step} winner={notice.winner} /> : <Refused step={step} chose={notice.refused} winner={notice.winner} />}
             </p>
-            <button className="button button--small" onClick={() => onDismiss(notice.nodeId)}>Dismiss</button>
+            <button className='button button--small' onClick={() => onDismiss(notice.nodeId)}>Dismiss</button>
           </section>
         )
       })}
@@ -43,8 +39,22 @@ function Outcome ({ winner }: { winner: Resolution | undefined }) {
   if (winner === undefined) return null
   return (
     <>
-      <strong data-testid="winning-decision">{DECISION_LABELS[winner.decision]}</strong>
-      {winner.feedback !== undefined && <>, with the feedback “<span data-testid="winning-feedback">{winner.feedback}</span>”</>}
+      <strong data-testid='winning-decision'>{DECISION_LABELS[winner.decision]}</strong>
+      {winner.feedback !== undefined && <>, with the feedback “<span data-testid='winning-feedback'>{winner.feedback}</span>”</>}
+    </>
+  )
+}
+
+function DecidedElsewhere ({ step, winner }: { step: string; winner: Resolution | undefined }) {
+  return <><strong>“{step}” was decided elsewhere</strong>: <Outcome winner={winner} />.</>
+}
+
+function Refused ({ step, chose, winner }: { step: string; chose: Decision; winner: Resolution | undefined }) {
+  const decidedBy = winner === undefined ? ' by someone else' : <>: <Outcome winner={winner} /></>
+  return (
+    <>
+      <strong>Your decision was not applied.</strong> You chose “{DECISION_LABELS[chose]}”, but “{step}” had already
+      been decided{decidedBy}. The run follows that decision.
     </>
   )
 }

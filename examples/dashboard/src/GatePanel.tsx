@@ -24,34 +24,34 @@ export function GatePanel ({ gate, connected, decide }: GatePanelProps) {
   const titleId = `gate-title-${gate.node_id}`
   const hintId = `gate-hint-${gate.node_id}`
   return (
-    <section className="card gate" data-testid="gate-panel" data-node-id={gate.node_id} aria-labelledby={titleId}>
-      <header className="card__header">
-        <span className="gate__badge">Needs your decision</span>
-        <h2 className="card__title" id={titleId}>{presentation.title}</h2>
+    <section className='card gate' data-testid='gate-panel' data-node-id={gate.node_id} aria-labelledby={titleId}>
+      <header className='card__header'>
+        <span className='gate__badge'>Needs your decision</span>
+        <h2 className='card__title' id={titleId}>{presentation.title}</h2>
       </header>
-      {presentation.description !== undefined && <p className="gate__description">{presentation.description}</p>}
+      {presentation.description !== undefined && <p className='gate__description'>{presentation.description}</p>}
       {presentation.payload !== undefined && (
-        <pre className="code" tabIndex={0} aria-label="What to review" data-testid="gate-payload">{JSON.stringify(presentation.payload, null, 2)}</pre>
+        <pre className='code' tabIndex={0} aria-label='What to review' data-testid='gate-payload'>{JSON.stringify(presentation.payload, null, 2)}</pre>
       )}
-      <label className="gate__feedback" htmlFor={feedbackFieldId(gate.node_id)}>
-        <span>Feedback <span className="stat__muted" id={hintId}>(required to modify)</span></span>
+      <label className='gate__feedback' htmlFor={feedbackFieldId(gate.node_id)}>
+        <span>Feedback <span className='stat__muted' id={hintId}>(required to modify)</span></span>
       </label>
       <textarea
         id={feedbackFieldId(gate.node_id)}
-        className="gate__textarea"
-        data-testid="gate-feedback"
+        className='gate__textarea'
+        data-testid='gate-feedback'
         rows={3}
         value={feedback}
         aria-describedby={hintId}
-        placeholder="e.g. Shorter intro, cite the 2024 IEA report"
+        placeholder='e.g. Shorter intro, cite the 2024 IEA report'
         onChange={(event) => setFeedback(event.target.value)}
       />
-      <div className="gate__actions">
-        <button className="button button--primary" data-testid="gate-approve" disabled={disabled} onClick={() => send('approve')}>Approve</button>
-        <button className="button" data-testid="gate-modify" disabled={disabled || trimmed === ''} onClick={() => send('modify')}>Modify</button>
-        <button className="button button--danger" data-testid="gate-reject" disabled={disabled} onClick={() => send('reject')}>Reject</button>
+      <div className='gate__actions'>
+        <button className='button button--primary' data-testid='gate-approve' disabled={disabled} onClick={() => send('approve')}>Approve</button>
+        <button className='button' data-testid='gate-modify' disabled={disabled || trimmed === ''} onClick={() => send('modify')}>Modify</button>
+        <button className='button button--danger' data-testid='gate-reject' disabled={disabled} onClick={() => send('reject')}>Reject</button>
       </div>
-      {error !== undefined && <p className="gate__error" role="alert" data-testid="gate-error">{error}</p>}
+      {error !== undefined && <p className='gate__error' role='alert' data-testid='gate-error'>{error}</p>}
     </section>
   )
 }

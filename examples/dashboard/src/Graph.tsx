@@ -80,7 +80,7 @@ function FlowCanvas ({ nodes, edges, positions, selected, onSelect, runPaused }:
   }
 
   return (
-    <div className="graph" data-testid="graph" ref={container}>
+    <div className='graph' data-testid='graph' ref={container}>
       <ReactFlow
         nodes={flowNodes}
         edges={flowEdges}
@@ -97,7 +97,7 @@ function FlowCanvas ({ nodes, edges, positions, selected, onSelect, runPaused }:
         onPaneClick={() => onSelect(undefined)}
         aria-label="The run's steps"
       >
-        <Background gap={20} color="#e2e8f0" />
+        <Background gap={20} color='#e2e8f0' />
         <Controls showInteractive={false} />
       </ReactFlow>
     </div>

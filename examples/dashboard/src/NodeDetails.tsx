@@ -14,17 +14,17 @@ export function NodeDetails ({ node, runPaused, onClose }: NodeDetailsProps) {
   const metrics = Object.entries(node.metrics ?? {})
   const label = node.label ?? node.id
   return (
-    <section className="card" id={NODE_DETAILS_ID} data-testid="node-details" data-node-id={node.id} aria-labelledby="node-details-title">
-      <header className="card__header card__header--row">
-        <h2 className="card__title" id="node-details-title">{label}</h2>
-        <button className="button button--ghost" aria-label={`Close the details of ${label}`} onClick={onClose}>✕</button>
+    <section className='card' id={NODE_DETAILS_ID} data-testid='node-details' data-node-id={node.id} aria-labelledby='node-details-title'>
+      <header className='card__header card__header--row'>
+        <h2 className='card__title' id='node-details-title'>{label}</h2>
+        <button className='button button--ghost' aria-label={`Close the details of ${label}`} onClick={onClose}>✕</button>
       </header>
-      <dl className="facts">
+      <dl className='facts'>
         <dt>Id</dt><dd><code>{node.id}</code></dd>
         <dt>Status</dt>
-        <dd style={{ color: NODE_STATUS_TEXT_COLORS[node.status] }} data-testid="node-details-status">
+        <dd style={{ color: NODE_STATUS_TEXT_COLORS[node.status] }} data-testid='node-details-status'>
           {nodeStatusLabel(node.status, runPaused)}
-          {isHeld(node.status, runPaused) && <span className="facts__note">{HELD_HINT}</span>}
+          {isHeld(node.status, runPaused) && <span className='facts__note'>{HELD_HINT}</span>}
         </dd>
         {Object.entries(node.data ?? {}).map(([key, value]) => (
           <FactRow key={`data-${key}`} name={humanize(key)} value={String(value)} />
@@ -33,11 +33,11 @@ export function NodeDetails ({ node, runPaused, onClose }: NodeDetailsProps) {
           <FactRow key={`metric-${key}`} {...formatMetric(key, value)} />
         ))}
       </dl>
-      <h3 className="card__subtitle">Output</h3>
+      <h3 className='card__subtitle'>Output</h3>
       {node.output === undefined
-        ? <p className="stat__muted">No output yet.</p>
+        ? <p className='stat__muted'>No output yet.</p>
         // Focusable, so that a keyboard can scroll a long output.
-        : <pre className="code" tabIndex={0} aria-label={`Output of ${label}`} data-testid="node-output">{JSON.stringify(node.output, null, 2)}</pre>}
+        : <pre className='code' tabIndex={0} aria-label={`Output of ${label}`} data-testid='node-output'>{JSON.stringify(node.output, null, 2)}</pre>}
     </section>
   )
 }
@@ -45,7 +45,7 @@ export function NodeDetails ({ node, runPaused, onClose }: NodeDetailsProps) {
 function FactRow ({ name, value }: { name: string; value: string }) {
   return (
     <>
-      <dt data-testid="fact-name">{name}</dt>
+      <dt data-testid='fact-name'>{name}</dt>
       <dd>{value}</dd>
     </>
   )

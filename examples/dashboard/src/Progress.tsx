@@ -7,13 +7,13 @@ export function Progress ({ nodes, runPaused }: { nodes: readonly NodeView[]; ru
   const running = nodes.filter((node) => node.status === 'running').length
   const total = nodes.length
   return (
-    <div className="stat" data-testid="progress" data-done={done} data-total={total}>
-      <div className="stat__label">Progress</div>
-      <div className="stat__value">
-        {done}<span className="stat__muted"> / {total} steps</span>
+    <div className='stat' data-testid='progress' data-done={done} data-total={total}>
+      <div className='stat__label'>Progress</div>
+      <div className='stat__value'>
+        {done}<span className='stat__muted'> / {total} steps</span>
       </div>
-      <div className="bar bar--ok"><div className="bar__fill" style={{ width: `${total === 0 ? 0 : (done / total) * 100}%` }} /></div>
-      <div className="stat__hint" data-testid="progress-hint">
+      <div className='bar bar--ok'><div className='bar__fill' style={{ width: `${total === 0 ? 0 : (done / total) * 100}%` }} /></div>
+      <div className='stat__hint' data-testid='progress-hint'>
         {/* Paused, a step in flight does no work: it continues where it stopped on resume. */}
         {runPaused && running > 0 ? `${running} on hold until resumed` : `${running} running`}
       </div>

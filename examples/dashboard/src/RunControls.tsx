@@ -19,18 +19,20 @@ export function RunControls ({ status, exists, connected, pause, resume, cancel 
   const live = exists && (status === 'running' || status === 'paused')
   const disabled = pending || !connected
   return (
-    <div className="controls">
+    <div className='controls'>
       {exists
-        ? <span className={`pill pill--${status}`} data-testid="execution-status" data-status={status}>{EXECUTION_STATUS_LABELS[status]}</span>
-        : <span className="pill pill--missing" data-testid="execution-status" data-status="not_found">Not found</span>}
-      {status === 'paused' && exists ? (
-        <button className="button" data-testid="control-resume" disabled={disabled} onClick={() => void run(resume)}>▶ Resume</button>
-      ) : (
-        <button className="button" data-testid="control-pause" disabled={disabled || !live || status !== 'running'} onClick={() => void run(pause)}>❚❚ Pause</button>
-      )}
+        ? <span className={`pill pill--${status}`} data-testid='execution-status' data-status={status}>{EXECUTION_STATUS_LABELS[status]}</span>
+        : <span className='pill pill--missing' data-testid='execution-status' data-status='not_found'>Not found</span>}
+      {status === 'paused' && exists
+        ? (
+          <button className='button' data-testid='control-resume' disabled={disabled} onClick={() => void run(resume)}>▶ Resume</button>
+          )
+        : (
+          <button className='button' data-testid='control-pause' disabled={disabled || !live || status !== 'running'} onClick={() => void run(pause)}>❚❚ Pause</button>
+          )}
       <button
-        className="button button--danger"
-        data-testid="control-cancel"
+        className='button button--danger'
+        data-testid='control-cancel'
         disabled={disabled || !live}
         onClick={() => {
           if (window.confirm('Cancel this run? Steps in progress are abandoned.')) void run(cancel)
@@ -38,7 +40,7 @@ export function RunControls ({ status, exists, connected, pause, resume, cancel 
       >
         ✕ Cancel
       </button>
-      {error !== undefined && <span className="controls__error" role="alert">{error}</span>}
+      {error !== undefined && <span className='controls__error' role='alert'>{error}</span>}
     </div>
   )
 }

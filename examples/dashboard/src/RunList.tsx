@@ -27,6 +27,8 @@ export function RunList ({ selected, selectedStatus, pickFirst, onSelect }: RunL
     setRuns((shown) => keepPlaces(shown, latest))
   }, [])
   useEffect(() => {
+    // refresh() sets state only after its fetch resolves, never synchronously in this effect.
+    // eslint-disable-next-line react-hooks/set-state-in-effect
     void refresh().catch(() => {})
     const timer = setInterval(() => void refresh().catch(() => {}), REFRESH_MS)
     return () => clearInterval(timer)
@@ -46,29 +48,29 @@ export function RunList ({ selected, selectedStatus, pickFirst, onSelect }: RunL
     })
 
   return (
-    <nav className="runs" aria-label="Runs list">
-      <button className="button button--primary runs__new" data-testid="new-run" disabled={pending} onClick={() => void create()}>
+    <nav className='runs' aria-label='Runs list'>
+      <button className='button button--primary runs__new' data-testid='new-run' disabled={pending} onClick={() => void create()}>
         + New run
       </button>
-      {error !== undefined && <p className="gate__error" role="alert">{error}</p>}
-      <ul className="runs__list" data-testid="runs">
+      {error !== undefined && <p className='gate__error' role='alert'>{error}</p>}
+      <ul className='runs__list' data-testid='runs'>
         {runs.map((summary) => (
           <li key={summary.dag_id}>
             <button
               className={`runs__item${summary.dag_id === selected ? ' runs__item--selected' : ''}`}
-              data-testid="run-item"
+              data-testid='run-item'
               data-dag-id={summary.dag_id}
               aria-current={summary.dag_id === selected ? 'page' : undefined}
               title={summary.dag_id}
               onClick={() => onSelect(summary.dag_id)}
             >
-              <span className="runs__id">{summary.dag_id}</span>
+              <span className='runs__id'>{summary.dag_id}</span>
               <span className={`pill pill--small pill--${summary.status}`}>{EXECUTION_STATUS_LABELS[summary.status]}</span>
-              <span className="runs__time">{new Date(summary.updated_at).toLocaleTimeString()}</span>
+              <span className='runs__time'>{new Date(summary.updated_at).toLocaleTimeString()}</span>
             </button>
           </li>
         ))}
-        {runs.length === 0 && <li className="stat__muted runs__empty">No runs yet.</li>}
+        {runs.length === 0 && <li className='stat__muted runs__empty'>No runs yet.</li>}
       </ul>
     </nav>
   )

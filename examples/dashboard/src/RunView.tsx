@@ -39,6 +39,7 @@ export function RunView ({ dagId, onStatus, onShowRuns }: RunViewProps) {
   const gates = useMemo(() => [...state.gates.values()], [state])
   // Layout only when the structure changes: status updates must not move anything.
   const structure = structureKey(nodes, edges)
+  // eslint-disable-next-line react-hooks/exhaustive-deps -- `structure` is the part of nodes and edges the layout reads
   const positions = useMemo(() => layoutGraph(nodes, edges), [structure])
   const firstGate = gates[0]
   const [selected, setSelected] = useState<string | undefined>()
@@ -70,17 +71,17 @@ export function RunView ({ dagId, onStatus, onShowRuns }: RunViewProps) {
     <>
       {/* With the panel open, the gate is in sight beside the graph (on a phone it is below: see styles.css). */}
       <div className={`runbar${panelOpen ? ' runbar--panel-open' : ''}`}>
-        <div className="runbar__title">
-          <h1 className="runbar__id" data-testid="run-id" title={dagId}>{dagId}</h1>
-          {topic !== undefined && <span className="runbar__topic" title={topic}>{topic}</span>}
+        <div className='runbar__title'>
+          <h1 className='runbar__id' data-testid='run-id' title={dagId}>{dagId}</h1>
+          {topic !== undefined && <span className='runbar__topic' title={topic}>{topic}</span>}
           <span><ConnectionBadge status={stream.status} existence={existence} retryAt={stream.reconnect?.retryAt} /></span>
         </div>
         {exists && <Progress nodes={nodes} runPaused={runPaused} />}
         {exists && <CostTicker cost={state.cost} />}
-        <div className="runbar__spacer" />
-        <div className="runbar__actions">
+        <div className='runbar__spacer' />
+        <div className='runbar__actions'>
           {firstGate !== undefined && (
-            <button className="button button--attention gate-jump" data-testid="jump-to-gate" onClick={() => jumpToGate(firstGate.node_id)}>
+            <button className='button button--attention gate-jump' data-testid='jump-to-gate' onClick={() => jumpToGate(firstGate.node_id)}>
               ⚑ Decision needed
             </button>
           )}
@@ -95,36 +96,40 @@ export function RunView ({ dagId, onStatus, onShowRuns }: RunViewProps) {
         </div>
       </div>
       <DecisionNotices notices={notices} nodes={state.nodes} onDismiss={dismiss} />
-      {exists ? (
-        <div className={`runbody${panelOpen ? '' : ' runbody--folded'}`}>
-          <Graph nodes={nodes} edges={edges} positions={positions} selected={selected} onSelect={setSelected} runPaused={runPaused} />
-          {!panelOpen && (
-            <button className="button panel-toggle panel-toggle--show" data-testid="panel-show" aria-expanded={false} aria-controls={SIDE_PANEL_ID} onClick={() => setPanelOpen(true)}>
-              ⇤ Show panel
-            </button>
-          )}
-          <aside className="side" id={SIDE_PANEL_ID} aria-label="Run details" data-testid="side-panel">
-            <div className="side__bar">
-              <button className="button button--ghost button--small panel-toggle" data-testid="panel-hide" aria-expanded aria-controls={SIDE_PANEL_ID} onClick={() => setPanelOpen(false)}>
-                Hide panel ⇥
+      {exists
+        ? (
+          <div className={`runbody${panelOpen ? '' : ' runbody--folded'}`}>
+            <Graph nodes={nodes} edges={edges} positions={positions} selected={selected} onSelect={setSelected} runPaused={runPaused} />
+            {!panelOpen && (
+              <button className='button panel-toggle panel-toggle--show' data-testid='panel-show' aria-expanded={false} aria-controls={SIDE_PANEL_ID} onClick={() => setPanelOpen(true)}>
+                ⇤ Show panel
               </button>
-            </div>
-            {gates.map((gate) => (
-              <GatePanel key={gate.node_id} gate={gate} connected={connected} decide={decide} />
-            ))}
-            {selectedNode !== undefined ? (
-              <NodeDetails node={selectedNode} runPaused={runPaused} onClose={() => setSelected(undefined)} />
-            ) : (
-              <>
-                <StepList nodes={nodes} positions={positions} runPaused={runPaused} onSelect={setSelected} />
-                <RunSummary errors={state.errors} nodes={state.nodes} results={state.results} streamError={stream.error?.message} />
-              </>
             )}
-          </aside>
-        </div>
-      ) : (
-        <RunNotFound dagId={dagId} onShowRuns={onShowRuns} />
-      )}
+            <aside className='side' id={SIDE_PANEL_ID} aria-label='Run details' data-testid='side-panel'>
+              <div className='side__bar'>
+                <button className='button button--ghost button--small panel-toggle' data-testid='panel-hide' aria-expanded aria-controls={SIDE_PANEL_ID} onClick={() => setPanelOpen(false)}>
+                  Hide panel ⇥
+                </button>
+              </div>
+              {gates.map((gate) => (
+                <GatePanel key={gate.node_id} gate={gate} connected={connected} decide={decide} />
+              ))}
+              {selectedNode !== undefined
+                ? (
+                  <NodeDetails node={selectedNode} runPaused={runPaused} onClose={() => setSelected(undefined)} />
+                  )
+                : (
+                  <>
+                    <StepList nodes={nodes} positions={positions} runPaused={runPaused} onSelect={setSelected} />
+                    <RunSummary errors={state.errors} nodes={state.nodes} results={state.results} streamError={stream.error?.message} />
+                  </>
+                  )}
+            </aside>
+          </div>
+          )
+        : (
+          <RunNotFound dagId={dagId} onShowRuns={onShowRuns} />
+          )}
     </>
   )
 }
@@ -132,16 +137,16 @@ export function RunView ({ dagId, onStatus, onShowRuns }: RunViewProps) {
 /** The server has no such run: say so plainly, and keep watching in case an engine starts it. */
 function RunNotFound ({ dagId, onShowRuns }: { dagId: string; onShowRuns: () => void }) {
   return (
-    <section className="missing" data-testid="run-not-found" aria-labelledby="run-not-found-title">
-      <h2 className="missing__title" id="run-not-found-title">This run does not exist (any more)</h2>
-      <p className="hint">
+    <section className='missing' data-testid='run-not-found' aria-labelledby='run-not-found-title'>
+      <h2 className='missing__title' id='run-not-found-title'>This run does not exist (any more)</h2>
+      <p className='hint'>
         The server has no run <code>{dagId}</code>. Runs live in the server's memory: a finished run is dropped after half an
         hour, and every run goes when the server restarts. If an engine starts a run with this id, it appears here.
       </p>
       <a
-        className="button button--primary"
-        href="#"
-        data-testid="back-to-runs"
+        className='button button--primary'
+        href='#'
+        data-testid='back-to-runs'
         onClick={(event) => {
           event.preventDefault()
           onShowRuns()

@@ -25,17 +25,17 @@ export function StepNode ({ data }: NodeProps<StepNodeType>) {
       // Labels and model names may be cut short to fit the card: the tooltip has them whole.
       title={`${label} (${view.id}): ${status}${model === undefined ? '' : `, ${model}`}${held ? `. ${HELD_HINT}` : ''}`}
     >
-      <Handle type="target" position={Position.Top} />
-      <div className="step__head">
-        <span className="step__icon" style={{ background: NODE_STATUS_COLORS[view.status] }} aria-hidden>{KIND_ICONS[kind] ?? '•'}</span>
-        <span className="step__label">{label}</span>
+      <Handle type='target' position={Position.Top} />
+      <div className='step__head'>
+        <span className='step__icon' style={{ background: NODE_STATUS_COLORS[view.status] }} aria-hidden>{KIND_ICONS[kind] ?? '•'}</span>
+        <span className='step__label'>{label}</span>
       </div>
-      <div className="step__meta">
-        <span className="step__status" style={{ color: NODE_STATUS_TEXT_COLORS[view.status] }}>{status}</span>
-        {model !== undefined && <span className="step__model">{model}</span>}
-        {view.metrics?.cost !== undefined && view.metrics.cost > 0 && <span className="step__cost">{formatDollars(view.metrics.cost)}</span>}
+      <div className='step__meta'>
+        <span className='step__status' style={{ color: NODE_STATUS_TEXT_COLORS[view.status] }}>{status}</span>
+        {model !== undefined && <span className='step__model'>{model}</span>}
+        {view.metrics?.cost !== undefined && view.metrics.cost > 0 && <span className='step__cost'>{formatDollars(view.metrics.cost)}</span>}
       </div>
-      <Handle type="source" position={Position.Bottom} />
+      <Handle type='source' position={Position.Bottom} />
     </div>
   )
 }
