@@ -34,8 +34,7 @@ export class Connection {
   readonly dagId: string
   /** Short and random: it tells this socket's log lines apart, across instances too. */
   readonly id = randomBytes(6).toString('base64url')
-  /** The request's logger, and every line says which DAG and which socket. */
-  readonly log: FastifyBaseLogger
+  #log: FastifyBaseLogger | undefined
   readonly #options: ConnectionOptions
   /** The TCP socket under `socket`, for frames built once for every socket (see wire.ts). */
   readonly #raw: ReturnType<typeof rawSocketOf>
@@ -56,7 +55,6 @@ export class Connection {
     this.socket = socket
     this.request = request
     this.dagId = dagId
-    this.log = request.log.child({ dagId, connectionId: this.id })
     this.#options = options
     this.#raw = rawSocketOf(socket)
     socket.on('message', (data, isBinary) => this.#onMessage(data as Buffer, isBinary))
@@ -64,6 +62,15 @@ export class Connection {
       this.#alive = true
     })
     socket.on('close', () => this.#ended())
+  }
+
+  /**
+   * The request's logger, and every line says which DAG and which socket. Made on first use: most
+   * sockets never log, and an idle socket's memory is a feature.
+   */
+  get log (): FastifyBaseLogger {
+    this.#log ??= this.request.log.child({ dagId: this.dagId, connectionId: this.id })
+    return this.#log
   }
 
   /** Sends hello and the replayed events, then whatever arrived live meanwhile, and goes live. */
