@@ -1,6 +1,7 @@
 import t from 'tap'
 import { CloseCode, UnauthorizedError, type Action } from '../lib/index.js'
 import type { DAGList } from '../schemas/index.js'
+import { tick, until } from './client-helpers.js'
 import { build, TestClient, upgradeStatus } from './helpers.js'
 
 // Tokens per user, and what each may do: 'viewer' may only look, 'admin' may do everything.
@@ -125,11 +126,12 @@ t.test('a re-check that answers after the client left changes nothing', async (t
   const client = await TestClient.open(url('/api/dags/d/stream'))
   await client.next()
   phase = 'slow'
-  while (answer === undefined) await new Promise((resolve) => setTimeout(resolve, 10))
+  await until(() => answer !== undefined, 'a heartbeat to ask authorize again')
   client.close()
   await client.closed
-  while (app.dagStream.connections('d') > 0) await new Promise((resolve) => setTimeout(resolve, 10))
+  await until(() => app.dagStream.connections('d') === 0, 'the server to see the client leave')
   answer(false)
-  await new Promise((resolve) => setTimeout(resolve, 20))
+  // The re-check goes on in promise callbacks only: one turn of the event loop runs them all.
+  await tick()
   t.equal(app.dagStream.connections(), 0)
 })
