@@ -18,6 +18,7 @@ import {
   type LogEntry
 } from '../lib/index.js'
 import type { DAGEvent, SequencedEvent } from '../schemas/index.js'
+import { nextMillisecond, until } from './client-helpers.js'
 import { cleanupPrefix, REDIS_URL, uniquePrefix } from './redis-helpers.js'
 
 
@@ -94,7 +95,7 @@ for (const [kind, provider] of kinds) {
       const appended = await Promise.all(events.map((event) => backplane.append('d', event)))
       t.same(appended.map((event) => event.seq), events.map((_, n) => n + 1))
       t.same(appended.map(({ seq, epoch, ...event }) => event), events, 'call order kept')
-      await until(() => delivered.length === 60)
+      await until(() => delivered.length === 60, 'all 60 events', 5000)
       t.same(delivered.map((entry) => entry.seq), appended.map((event) => event.seq))
       t.same(delivered.map((entry) => JSON.parse(entry.frame.toString()) as SequencedEvent), appended)
       t.ok(delivered.every((entry) => entry.epoch === appended[0]?.epoch))
@@ -107,11 +108,11 @@ for (const [kind, provider] of kinds) {
       await backplane.subscribe('b', (entry) => heard.push(`b${entry.seq}`))
       await backplane.append('a', nodeState(1))
       await backplane.append('b', nodeState(1))
-      await until(() => heard.length === 2)
+      await until(() => heard.length === 2, 'the second event', 5000)
       unsubscribe()
       await backplane.append('a', nodeState(2))
       await backplane.append('b', nodeState(2))
-      await until(() => heard.length === 3)
+      await until(() => heard.length === 3, 'the third event', 5000)
       t.same(heard.sort(), ['a1', 'b1', 'b2'])
     })
 
@@ -121,11 +122,11 @@ for (const [kind, provider] of kinds) {
       const first = await backplane.subscribe('d', (entry) => heard.push(`first ${entry.seq}`))
       const second = await backplane.subscribe('d', (entry) => heard.push(`second ${entry.seq}`))
       await backplane.append('d', nodeState(1))
-      await until(() => heard.length === 2)
+      await until(() => heard.length === 2, 'the second event', 5000)
       first()
       first()
       await backplane.append('d', nodeState(2))
-      await until(() => heard.length === 3)
+      await until(() => heard.length === 3, 'the third event', 5000)
       t.same(heard.sort(), ['first 1', 'second 1', 'second 2'])
       await backplane.close()
       second()
@@ -174,11 +175,11 @@ for (const [kind, provider] of kinds) {
       const events = mixedRun(150)
       const appending = Promise.all(events.map((event) => backplane.append('d', event)))
       const snapshots = await Promise.all([5, 40, 90].map(async (wait) => {
-        await until(() => delivered.length >= wait)
+        await until(() => delivered.length >= wait, `${wait} events`, 5000)
         return (await backplane.snapshot('d'))!
       }))
       await appending
-      await until(() => delivered.length === 150)
+      await until(() => delivered.length === 150, 'all 150 events', 5000)
       const truth = await backplane.snapshot('d')
       for (const snapshot of snapshots) {
         const state = fromSnapshot(snapshot)
@@ -234,10 +235,10 @@ for (const [kind, provider] of kinds) {
       const first = await backplane.append('done', { type: 'execution_complete', results: { ok: true } })
       await backplane.append('silent', nodeState(1))
       t.match(await backplane.status('done'), { status: 'completed' }, 'readable for a while')
-      await until(async () => (await backplane.status('done')) === undefined, 5000)
+      await until(async () => (await backplane.status('done')) === undefined, '"done" to be evicted', 5000)
       t.ok(await backplane.status('silent'), 'a running DAG outlives a finished one')
       t.same((await backplane.list(10, 0)).dags.map((dag) => dag.dag_id), ['silent'])
-      await until(async () => (await backplane.status('silent')) === undefined, 8000)
+      await until(async () => (await backplane.status('silent')) === undefined, '"silent" to be evicted', 8000)
       t.same(await backplane.list(10, 0), { dags: [], total: 0 })
       const again = await backplane.append('done', nodeState(2))
       t.equal(again.seq, 1)
@@ -248,7 +249,11 @@ for (const [kind, provider] of kinds) {
       const backplane = await open(t, { retainFinishedMs: 400, maxIdleMs: 60_000 })
       await backplane.append('d', { type: 'execution_status', status: 'cancelled' })
       await backplane.append('d', { type: 'execution_status', status: 'running' })
-      await new Promise((resolve) => setTimeout(resolve, 800))
+      // "control" finishes after d did and hears nothing more: once it is gone, so would d be if
+      // it were still on the finished clock.
+      await nextMillisecond()
+      await backplane.append('control', { type: 'execution_status', status: 'cancelled' })
+      await until(async () => (await backplane.status('control')) === undefined, '"control" to be evicted', 5000)
       t.ok(await backplane.status('d'), 'running again: no longer on the finished clock')
     })
 
@@ -256,7 +261,7 @@ for (const [kind, provider] of kinds) {
       const backplane = await open(t)
       for (const dagId of ['a', 'b', 'c', 'd']) {
         await backplane.append(dagId, nodeState(1))
-        await new Promise((resolve) => setTimeout(resolve, 5))
+        await nextMillisecond() // so that "most recently updated" has one answer
       }
       await backplane.append('b', nodeState(2))
       const page = await backplane.list(2, 0)
@@ -277,12 +282,4 @@ for (const [kind, provider] of kinds) {
       await backplane.close() // twice is fine
     })
   })
-}
-
-async function until (condition: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('timed out')
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
 }
