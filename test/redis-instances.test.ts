@@ -8,12 +8,14 @@ import type { FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
 import { applyEvent, createState, EventRefusedError, fromSnapshot, toSnapshot, type ClientEventContext } from '../lib/index.js'
 import type { ClientEvent, DAGList, DAGSnapshot, HelloFrame, SequencedEvent, ServerMessage } from '../schemas/index.js'
+import { dagKeys } from '../lib/backplane/redis/keys.js'
 import { until } from './client-helpers.js'
 import { TestClient } from './helpers.js'
 import {
   buildEngine,
   buildInstance,
   cleanupPrefix,
+  commandsNaming,
   frameWhere,
   getJson,
   mixedEvents,
@@ -377,6 +379,7 @@ t.test('gates across instances: the same decision re-sent through another instan
 
 t.test('gates across instances: when the engine refuses the first copy, the copy waiting through another instance tries again', async (t) => {
   const found = await cluster(t, 'gates-retry', { commandTimeoutMs: 5000 })
+  const gates = await commandsNaming(t, dagKeys(found.prefix, 'd').gates)
   let release!: () => void
   const held = new Promise<void>((resolve) => { release = resolve })
   const calls = recordCalls(found.engine, async () => {
@@ -388,8 +391,12 @@ t.test('gates across instances: when the engine refuses the first copy, the copy
   const [onA, onB] = await Promise.all([found.a, found.b].map(async (instance) => (await open(instance, 'd')).client)) as [TestClient, TestClient]
   onA.send({ type: 'human_decision', id: 'same', node_id: 'review', decision: 'approve' })
   await until(() => calls.length === 1, 'the first copy to be with the engine', 10_000)
+  // So far only A (its claim) and the engine (its begin) touched the gate. B's copy finds the gate
+  // claimed by its own key and polls it: a third connection reading it again and again is B waiting.
+  await gates.caughtUp()
+  const known = new Set(gates.commands.map(({ source }) => source))
   onB.send({ type: 'human_decision', id: 'same', node_id: 'review', decision: 'approve' })
-  await new Promise((resolve) => setTimeout(resolve, 200)) // let the copy reach B and start waiting
+  await until(() => gates.commands.filter(({ source }) => !known.has(source)).length >= 3, 'the copy through B to wait on the claim', 10_000)
   release()
   t.match(await frameWhere(onA, answers('same'), 'the refusal of the first copy'), { type: 'error', code: 'handler_failed' })
   t.same(await frameWhere(onB, answers('same'), 'the answer to the second copy'), { type: 'ack', id: 'same' }, 'the waiting copy claimed the open gate itself')
