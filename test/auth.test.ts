@@ -98,11 +98,13 @@ t.test('a permission revoked while connected closes the stream with 4503 at the 
 })
 
 t.test('an authorize that throws something unexpected refuses, and says so in the log only', async (t) => {
-  let phase = 'connect'
+  // The policy service fails for the command first; the heartbeat's re-check meets the failure only
+  // once the command was answered, so that the close cannot overtake the answer.
+  let phase: 'connect' | 'command' | 'later' = 'connect'
   const { url, app } = await build(t, {
     heartbeatMs: 50,
-    authorize: () => {
-      if (phase === 'connect') return true
+    authorize: (_request, _dagId, action) => {
+      if (phase === 'connect' || (phase === 'command' && action === 'view')) return true
       throw new Error('policy service down')
     }
   })
@@ -110,9 +112,10 @@ t.test('an authorize that throws something unexpected refuses, and says so in th
   await app.dagStream.broadcast('d', { type: 'execution_status', status: 'running' })
   const client = await TestClient.open(url('/api/dags/d/stream'))
   await client.next()
-  phase = 'later'
+  phase = 'command'
   client.send({ type: 'pause_execution', id: 'p' })
   t.same(await client.next(), { type: 'error', code: 'forbidden', message: 'Could not authorize control on DAG "d"', id: 'p' })
+  phase = 'later'
   t.same(await client.closed, { code: CloseCode.FORBIDDEN, reason: 'authorization failed' })
 })
 
