@@ -1,6 +1,7 @@
 import t from 'tap'
 import { CloseCode, UnauthorizedError, type Action } from '../lib/index.js'
 import type { DAGList } from '../schemas/index.js'
+import { tick, until } from './client-helpers.js'
 import { build, TestClient, upgradeStatus } from './helpers.js'
 
 // Tokens per user, and what each may do: 'viewer' may only look, 'admin' may do everything.
@@ -97,11 +98,13 @@ t.test('a permission revoked while connected closes the stream with 4503 at the 
 })
 
 t.test('an authorize that throws something unexpected refuses, and says so in the log only', async (t) => {
-  let phase = 'connect'
+  // The policy service fails for the command first; the heartbeat's re-check meets the failure only
+  // once the command was answered, so that the close cannot overtake the answer.
+  let phase: 'connect' | 'command' | 'later' = 'connect'
   const { url, app } = await build(t, {
     heartbeatMs: 50,
-    authorize: () => {
-      if (phase === 'connect') return true
+    authorize: (_request, _dagId, action) => {
+      if (phase === 'connect' || (phase === 'command' && action === 'view')) return true
       throw new Error('policy service down')
     }
   })
@@ -109,9 +112,10 @@ t.test('an authorize that throws something unexpected refuses, and says so in th
   await app.dagStream.broadcast('d', { type: 'execution_status', status: 'running' })
   const client = await TestClient.open(url('/api/dags/d/stream'))
   await client.next()
-  phase = 'later'
+  phase = 'command'
   client.send({ type: 'pause_execution', id: 'p' })
   t.same(await client.next(), { type: 'error', code: 'forbidden', message: 'Could not authorize control on DAG "d"', id: 'p' })
+  phase = 'later'
   t.same(await client.closed, { code: CloseCode.FORBIDDEN, reason: 'authorization failed' })
 })
 
@@ -125,11 +129,12 @@ t.test('a re-check that answers after the client left changes nothing', async (t
   const client = await TestClient.open(url('/api/dags/d/stream'))
   await client.next()
   phase = 'slow'
-  while (answer === undefined) await new Promise((resolve) => setTimeout(resolve, 10))
+  await until(() => answer !== undefined, 'a heartbeat to ask authorize again')
   client.close()
   await client.closed
-  while (app.dagStream.connections('d') > 0) await new Promise((resolve) => setTimeout(resolve, 10))
+  await until(() => app.dagStream.connections('d') === 0, 'the server to see the client leave')
   answer(false)
-  await new Promise((resolve) => setTimeout(resolve, 20))
+  // The re-check goes on in promise callbacks only: one turn of the event loop runs them all.
+  await tick()
   t.equal(app.dagStream.connections(), 0)
 })

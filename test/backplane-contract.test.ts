@@ -19,6 +19,7 @@ import {
   type LogEntry
 } from '../lib/index.js'
 import type { DAGEvent, SequencedEvent } from '../schemas/index.js'
+import { nextMillisecond, until } from './client-helpers.js'
 import { cleanupPrefix, REDIS_URL, uniquePrefix } from './redis-helpers.js'
 
 
@@ -99,7 +100,7 @@ for (const [kind, provider] of kinds) {
       const appended = await Promise.all(events.map((event) => backplane.append('d', event)))
       t.same(appended.map((event) => event.seq), events.map((_, n) => n + 1))
       t.same(appended.map(({ seq, epoch, ...event }) => event), events, 'call order kept')
-      await until(() => delivered.length === 60)
+      await until(() => delivered.length === 60, 'all 60 events', 5000)
       t.same(delivered.map((entry) => entry.seq), appended.map((event) => event.seq))
       t.same(delivered.map((entry) => JSON.parse(entry.frame.toString()) as SequencedEvent), appended)
       t.ok(delivered.every((entry) => entry.epoch === appended[0]?.epoch))
@@ -112,11 +113,11 @@ for (const [kind, provider] of kinds) {
       await backplane.subscribe('b', (entry) => heard.push(`b${entry.seq}`))
       await backplane.append('a', nodeState(1))
       await backplane.append('b', nodeState(1))
-      await until(() => heard.length === 2)
+      await until(() => heard.length === 2, 'the second event', 5000)
       unsubscribe()
       await backplane.append('a', nodeState(2))
       await backplane.append('b', nodeState(2))
-      await until(() => heard.length === 3)
+      await until(() => heard.length === 3, 'the third event', 5000)
       t.same(heard.sort(), ['a1', 'b1', 'b2'])
     })
 
@@ -126,11 +127,11 @@ for (const [kind, provider] of kinds) {
       const first = await backplane.subscribe('d', (entry) => heard.push(`first ${entry.seq}`))
       const second = await backplane.subscribe('d', (entry) => heard.push(`second ${entry.seq}`))
       await backplane.append('d', nodeState(1))
-      await until(() => heard.length === 2)
+      await until(() => heard.length === 2, 'the second event', 5000)
       first()
       first()
       await backplane.append('d', nodeState(2))
-      await until(() => heard.length === 3)
+      await until(() => heard.length === 3, 'the third event', 5000)
       t.same(heard.sort(), ['first 1', 'second 1', 'second 2'])
       await backplane.close()
       second()
@@ -179,11 +180,11 @@ for (const [kind, provider] of kinds) {
       const events = mixedRun(150)
       const appending = Promise.all(events.map((event) => backplane.append('d', event)))
       const snapshots = await Promise.all([5, 40, 90].map(async (wait) => {
-        await until(() => delivered.length >= wait)
+        await until(() => delivered.length >= wait, `${wait} events`, 5000)
         return (await backplane.snapshot('d'))!
       }))
       await appending
-      await until(() => delivered.length === 150)
+      await until(() => delivered.length === 150, 'all 150 events', 5000)
       const truth = await backplane.snapshot('d')
       for (const snapshot of snapshots) {
         const state = fromSnapshot(snapshot)
@@ -239,10 +240,10 @@ for (const [kind, provider] of kinds) {
       const first = await backplane.append('done', { type: 'execution_complete', results: { ok: true } })
       await backplane.append('silent', nodeState(1))
       t.match(await backplane.status('done'), { status: 'completed' }, 'readable for a while')
-      await until(async () => (await backplane.status('done')) === undefined, 5000)
+      await until(async () => (await backplane.status('done')) === undefined, '"done" to be evicted', 5000)
       t.ok(await backplane.status('silent'), 'a running DAG outlives a finished one')
       t.same((await backplane.list(page(10, 0))).dags.map((dag) => dag.dag_id), ['silent'])
-      await until(async () => (await backplane.status('silent')) === undefined, 8000)
+      await until(async () => (await backplane.status('silent')) === undefined, '"silent" to be evicted', 8000)
       t.same(await backplane.list(page(10, 0)), { dags: [], total: 0 })
       const again = await backplane.append('done', nodeState(2))
       t.equal(again.seq, 1)
@@ -253,7 +254,11 @@ for (const [kind, provider] of kinds) {
       const backplane = await open(t, { retainFinishedMs: 400, maxIdleMs: 60_000 })
       await backplane.append('d', { type: 'execution_status', status: 'cancelled' })
       await backplane.append('d', { type: 'execution_status', status: 'running' })
-      await new Promise((resolve) => setTimeout(resolve, 800))
+      // "control" finishes after d did and hears nothing more: once it is gone, so would d be if
+      // it were still on the finished clock.
+      await nextMillisecond()
+      await backplane.append('control', { type: 'execution_status', status: 'cancelled' })
+      await until(async () => (await backplane.status('control')) === undefined, '"control" to be evicted', 5000)
       t.ok(await backplane.status('d'), 'running again: no longer on the finished clock')
     })
 
@@ -261,7 +266,7 @@ for (const [kind, provider] of kinds) {
       const backplane = await open(t)
       for (const dagId of ['a', 'b', 'c', 'd']) {
         await backplane.append(dagId, nodeState(1))
-        await new Promise((resolve) => setTimeout(resolve, 5))
+        await nextMillisecond() // so that "most recently updated" has one answer
       }
       await backplane.append('b', nodeState(2))
       const first = await backplane.list(page(2, 0))
@@ -278,7 +283,7 @@ for (const [kind, provider] of kinds) {
       const statuses = { r1: 'running', p1: 'paused', r2: 'running', c1: 'completed', r3: 'running', f1: 'failed' } as const
       for (const [dagId, status] of Object.entries(statuses)) {
         await backplane.append(dagId, { type: 'execution_status', status })
-        await new Promise((resolve) => setTimeout(resolve, 5))
+        await nextMillisecond()
       }
       const running = await backplane.list({ ...page(2, 0), status: ['running'] })
       t.same(running, { dags: running.dags, total: 3 })
@@ -300,12 +305,4 @@ for (const [kind, provider] of kinds) {
       await backplane.close() // twice is fine
     })
   })
-}
-
-async function until (condition: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('timed out')
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
 }

@@ -40,6 +40,12 @@ export async function until (condition: () => boolean | Promise<boolean>, what: 
   }
 }
 
+/** Resolves once Date.now() has moved past its value at the call: timestamps taken after differ. */
+export function nextMillisecond (): Promise<void> {
+  const now = Date.now()
+  return until(() => Date.now() > now, 'the clock to move on')
+}
+
 /** `count` node_state events, with an engine `error` event now and then (it shares its type with a control frame). */
 export function events (count: number, from = 0): DAGEvent[] {
   return Array.from({ length: count }, (_, index): DAGEvent => {

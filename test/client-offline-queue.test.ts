@@ -3,6 +3,7 @@
 
 import Fastify from 'fastify'
 import t from 'tap'
+import WebSocket from 'ws'
 import dagStream from '../lib/index.js'
 import type { ClientEvent } from '../schemas/index.js'
 import { build } from './helpers.js'
@@ -35,14 +36,22 @@ t.test('commands issued before connect() wait for the first connection', async (
     })
   })
   await server.app.dagStream.broadcast('d', { type: 'execution_status', status: 'running' })
-  const client = streamClient(t, server, 'd', { connect: false })
+  // Every socket the client creates passes through here: no socket, no connection, at any time.
+  let sockets = 0
+  class CountedWebSocket extends WebSocket {
+    constructor (...args: ConstructorParameters<typeof WebSocket>) {
+      super(...args)
+      sockets++
+    }
+  }
+  const client = streamClient(t, server, 'd', { connect: false, WebSocket: CountedWebSocket })
   const paused = client.pause()
-  await new Promise((resolve) => setTimeout(resolve, 50))
-  t.equal(server.app.dagStream.connections('d'), 0, 'connect: false opens nothing')
+  t.equal(sockets, 0, 'connect: false opens nothing, and a command does not open it either')
   client.connect()
   client.connect()
   await paused
   t.equal(received.length, 1)
+  t.equal(sockets, 1, 'connect() opens one socket, however often it is called')
 })
 
 t.test('a command still queued at its deadline rejects with timeout and is never sent', async (t) => {

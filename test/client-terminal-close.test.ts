@@ -22,15 +22,23 @@ async function watchedServer (t: Test, allowed: () => boolean, options = {}) {
 t.test('4503 (no longer allowed): closed for good, with the code, and no reconnect', async (t) => {
   let allowed = true
   const { server, counts } = await watchedServer(t, () => allowed)
-  const client = streamClient(t, server, 'd')
+  // Every retry of either client waits exactly 10 ms.
+  const backoff = { minDelayMs: 20, maxDelayMs: 20, random: () => 0 }
+  const client = streamClient(t, server, 'd', { backoff })
   await until(() => client.status === 'open', 'open')
   allowed = false
   await until(() => client.status === 'closed', 'closed')
   t.match(client.error, { name: 'DAGStreamError', code: 'closed_by_server', closeCode: 4503 })
   const upgrades = counts.upgrades
   allowed = true
-  await new Promise((resolve) => setTimeout(resolve, 300))
-  t.equal(counts.upgrades, upgrades, 'no reconnect after it')
+  // A marker: a client opened after the first was closed, then cut, comes back after the same
+  // delay. By then a retry of the first, due 10 ms after its close, would have reached the server.
+  const marker = streamClient(t, server, 'marker', { backoff })
+  await until(() => marker.status === 'open', 'the marker to open')
+  for (const socket of server.app.websocketServer.clients) socket.terminate()
+  await until(() => counts.upgrades >= upgrades + 2 && marker.status === 'open', 'the marker to come back')
+  t.equal(counts.upgrades, upgrades + 2, 'the marker\'s two upgrades, none from the closed client')
+  t.equal(client.status, 'closed')
 })
 
 t.test('4401 (credentials expired): reconnects', async (t) => {

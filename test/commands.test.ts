@@ -1,6 +1,7 @@
 import t from 'tap'
 import { EventRefusedError } from '../lib/index.js'
 import type { ClientEvent } from '../schemas/index.js'
+import { until } from './client-helpers.js'
 import { build, TestClient } from './helpers.js'
 
 t.test('pause, resume and cancel reach the engine with the DAG id and the upgrade request', async (t) => {
@@ -95,10 +96,13 @@ t.test('one socket\'s events reach the engine in the order sent, even when an ea
   await client.next()
   client.send({ type: 'human_decision', id: 'k', node_id: 'g', decision: 'approve' })
   client.send({ type: 'pause_execution', id: 'p' })
-  await client.waitFor(1)
-  await new Promise((resolve) => setImmediate(resolve))
+  // A frame the server refuses as it reads it: once its answer is back, the server has read the pause.
+  client.send('not json')
+  t.match(await client.next(), { type: 'error', code: 'invalid_json' })
+  await until(() => seen.length > 0, 'the decision to reach the engine')
+  t.same(seen, ['human_decision start'], 'the pause waits while the decision is with the engine')
   release()
-  t.match((await client.waitFor(4)).slice(1).map((frame) => frame.type), ['human_gate_resolved', 'ack', 'ack'])
+  t.match((await client.waitFor(5)).slice(2).map((frame) => frame.type), ['human_gate_resolved', 'ack', 'ack'])
   t.same(seen, ['human_decision start', 'human_decision end', 'pause_execution start', 'pause_execution end'])
   client.close()
 })

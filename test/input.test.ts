@@ -54,6 +54,7 @@ t.test('the rate limit window slides on, and can be turned off', async (t) => {
   limited.client.send('x')
   limited.client.send('x')
   await limited.client.waitFor(3)
+  // The limit counts messages per 100 ms of wall-clock time: letting the window pass is the point.
   await new Promise((resolve) => setTimeout(resolve, 400))
   limited.client.send('x')
   limited.client.send('x')

@@ -7,6 +7,8 @@ import { RunView } from './react-run-view.js'
 
 t.test('hooks for the same DAG share one socket, released by the last to unmount', async (t) => {
   const server = await build(t)
+  const streamsOpened: string[] = []
+  server.app.websocketServer.on('connection', (_socket: unknown, request: { url?: string }) => streamsOpened.push(request.url?.split('?')[0] ?? ''))
   const options = hookOptions(server)
   const graph = render(<RunView dagId='d' label='graph' options={options} />)
   const sidebar = render(<RunView dagId='d' label='sidebar' options={options} />)
@@ -19,10 +21,12 @@ t.test('hooks for the same DAG share one socket, released by the last to unmount
   t.equal(server.app.dagStream.connections('e'), 1, 'another DAG has its own')
 
   graph.unmount()
-  await new Promise((resolve) => setTimeout(resolve, 50))
-  t.equal(server.app.dagStream.connections('d'), 1, 'the sidebar still holds it')
+  // The sidebar still shows the stream after the graph went, on the socket it had: nothing was
+  // closed and opened again meanwhile.
   await server.app.dagStream.broadcast('d', { type: 'node_state', node_id: 'a', status: 'completed' })
   await waitFor(() => screen.getByText('a: completed'), { timeout: 20_000 })
+  t.equal(server.app.dagStream.connections('d'), 1, 'the sidebar still holds it')
+  t.same(streamsOpened.sort(), ['/api/dags/d/stream', '/api/dags/e/stream'], 'one socket per DAG in all')
 
   sidebar.unmount()
   other.unmount()

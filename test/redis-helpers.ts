@@ -16,6 +16,7 @@ import { redisBackplane } from '../lib/backplane/redis/index.js'
 import dagStream, { type DagStreamOptions } from '../lib/index.js'
 import type { ClientEvent, DAGEvent, SequencedEvent, ServerMessage } from '../schemas/index.js'
 import type { InstanceConfig, InstanceRequest } from './fixtures/redis-instance.js'
+import { until } from './client-helpers.js'
 import { build, type TestClient } from './helpers.js'
 
 /** The Redis every test shares (each under its own key prefix); CI starts it. */
@@ -86,6 +87,38 @@ export function within<Value> (promise: Promise<Value>, ms: number, what: string
     timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)
   })
   return Promise.race([promise, late]).finally(() => clearTimeout(timer))
+}
+
+/** A command Redis ran, as MONITOR reports it: its arguments and the address of the client that sent it. */
+export interface MonitoredCommand {
+  args: string[]
+  source: string
+}
+
+/**
+ * `commands`: every command sent to Redis from now until the test ends that names `key` (commands run
+ * inside a script are not listed; the script call itself is), in the order Redis ran them. MONITOR is
+ * how a test sees what an instance does in Redis when nothing else shows it. Its reports trail the
+ * commands: `caughtUp()` resolves once every command Redis ran before the call is in the list.
+ */
+export async function commandsNaming (t: Test, key: string) {
+  const redis = new Redis(REDIS_URL)
+  const monitor = await redis.monitor()
+  t.teardown(() => {
+    monitor.disconnect()
+    redis.disconnect()
+  })
+  const commands: MonitoredCommand[] = []
+  monitor.on('monitor', (_time: string, args: string[], source: string) => {
+    if (source !== 'lua' && args.includes(key)) commands.push({ args, source })
+  })
+  async function caughtUp (): Promise<void> {
+    const seen = commands.length
+    await redis.exists(key)
+    const reported = () => commands.slice(seen).some(({ args }) => args[0]?.toLowerCase() === 'exists')
+    await until(reported, `MONITOR to report our EXISTS ${key}`, 5000)
+  }
+  return { commands, caughtUp }
 }
 
 /**

@@ -7,6 +7,7 @@ import t from 'tap'
 import dagStream, { BackplaneUnavailableError, InvalidOptionError } from '../lib/index.js'
 import { dagKeys, indexKey, instanceChannel } from '../lib/backplane/redis/keys.js'
 import { DEFAULT_KEY_PREFIX, redisBackplane, type RedisBackplaneOptions } from '../lib/backplane/redis/index.js'
+import { until } from './client-helpers.js'
 
 const REDIS_URL = 'redis://127.0.0.1:6379'
 
@@ -83,7 +84,7 @@ t.test('an application\'s client still reconnecting when the plugin registers: r
   const admin = new Redis(REDIS_URL)
   t.teardown(() => admin.disconnect())
   await admin.client('KILL', 'ID', String(await client.client('ID')))
-  while (client.status === 'ready') await new Promise((resolve) => setTimeout(resolve, 5))
+  await until(() => client.status !== 'ready', 'the application\'s client to see its connection killed')
   const app = Fastify({ logger: false })
   t.teardown(() => app.close())
   await app.register(dagStream, { backplane: redisBackplane({ client, keyPrefix: `reconnecting-${process.pid}` }) })

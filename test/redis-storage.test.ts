@@ -8,7 +8,7 @@ import { dagKeys, indexKey } from '../lib/backplane/redis/keys.js'
 import type { DAGEvent } from '../schemas/index.js'
 import { until } from './client-helpers.js'
 import { TestClient } from './helpers.js'
-import { buildEngine, buildInstance, cleanupPrefix, REDIS_URL, uniquePrefix } from './redis-helpers.js'
+import { buildEngine, buildInstance, cleanupPrefix, commandsNaming, REDIS_URL, uniquePrefix } from './redis-helpers.js'
 
 const node = (n: number): DAGEvent => ({ type: 'node_state', node_id: `n${n % 50}`, status: 'running', metrics: { tokens: n } })
 
@@ -54,14 +54,18 @@ t.test('keys under the prefix that are not the plugin\'s (wrong type): every ope
   const prefix = uniquePrefix('wrong-type')
   cleanupPrefix(t, prefix)
   const engine = await buildEngine(t, { prefix, probeMs: 50 })
+  const { commands: onIndex } = await commandsNaming(t, indexKey(prefix))
   const keys = dagKeys(prefix, 'd')
   await redis.set(keys.meta, 'not a hash')
   await redis.set(indexKey(prefix), 'not a sorted set')
   const failure = { code: 'FST_DAG_STREAM_BACKPLANE_UNAVAILABLE', statusCode: 503 }
   await t.rejects(engine.dagStream.broadcast('d', node(1)), { ...failure, message: /append: WRONGTYPE/ })
   await t.rejects(engine.dagStream.snapshot('d'), { ...failure, message: /snapshot: WRONGTYPE/ })
-  // The probe meets the same index now and then: it must not throw either.
-  await new Promise((resolve) => setTimeout(resolve, 120))
+  // The probe trims the same index every probeMs: it must not throw either. Twice, to be sure the
+  // first failure left it running.
+  const trimmed = () => onIndex.filter(({ args }) => args[0]?.toLowerCase() === 'zremrangebyscore').length
+  const before = trimmed()
+  await until(() => trimmed() >= before + 2, 'the probe to meet the broken index twice', 5000)
   const response = await engine.inject({ method: 'GET', url: '/api/dags' })
   t.equal(response.statusCode, 503)
   t.match(response.json(), { code: 'FST_DAG_STREAM_BACKPLANE_UNAVAILABLE', message: /list: WRONGTYPE/ })

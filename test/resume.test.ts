@@ -1,5 +1,6 @@
 import t from 'tap'
 import type { HelloFrame, SequencedEvent } from '../schemas/index.js'
+import { until } from './client-helpers.js'
 import { build, TestClient, upgradeStatus } from './helpers.js'
 
 async function broadcastMany (app: Awaited<ReturnType<typeof build>>['app'], dagId: string, count: number) {
@@ -95,8 +96,7 @@ t.test('a log replaced while connected is announced with resync_required', async
   t.match(await client.next(), { type: 'hello', seq: 1 })
   await app.dagStream.broadcast('d', { type: 'execution_status', status: 'completed' })
   t.match(await client.next(), { seq: 2 })
-  await new Promise((resolve) => setTimeout(resolve, 100)) // the finished DAG is evicted
-  t.equal(await app.dagStream.snapshot('d'), undefined)
+  await until(async () => (await app.dagStream.snapshot('d')) === undefined, 'the finished DAG to be evicted')
   const restarted = await app.dagStream.broadcast('d', { type: 'execution_status', status: 'running' })
   t.same(await client.next(), { type: 'resync_required', epoch: restarted.epoch, seq: 0, reason: 'epoch_changed' })
   t.match(await client.next(), { seq: 1, epoch: restarted.epoch })

@@ -27,17 +27,22 @@ t.test('app.close() says 1001 to every socket, refuses new streams and leaves no
 t.test('new connections are refused once closing starts, even one already past its hooks', async (t) => {
   let releaseAuthorize!: () => void
   const authorizing = new Promise<void>((resolve) => { releaseAuthorize = resolve })
+  let enteredAuthorize!: () => void
+  const entered = new Promise<void>((resolve) => { enteredAuthorize = resolve })
   let slow = false
   const { app, url } = await build(t, {
     authorize: async () => {
-      if (slow) await authorizing
+      if (slow) {
+        enteredAuthorize()
+        await authorizing
+      }
       return true
     }
   })
   slow = true
   // This upgrade is inside authorize when the server starts closing.
   const inFlight = TestClient.open(url('/api/dags/a/stream'))
-  await new Promise((resolve) => setTimeout(resolve, 50))
+  await entered
   const closing = app.close()
   await t.rejects(upgradeStatus(url('/api/dags/a/stream')), { code: /^ECONN(REFUSED|RESET)$/ }, 'the listener no longer accepts')
   releaseAuthorize()

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { applyEvent, fromSnapshot, toSnapshot } from '../lib/index.js'
 import type { DAGList, DAGSnapshot, HelloFrame, SequencedEvent } from '../schemas/index.js'
+import { nextMillisecond, until } from './client-helpers.js'
 import { build, TestClient } from './helpers.js'
 
 t.test('GET /api/dags/:id returns the state stamped with its seq; the decorator returns the same', async (t) => {
@@ -40,10 +41,9 @@ t.test('an unknown DAG is a 404 with a typed JSON error', async (t) => {
 t.test('GET /api/dags lists DAGs with status and seq, newest first, paged, in either order, filtered by status', async (t) => {
   const { app, http } = await build(t)
   // Apart in time, so that "most recently updated" has one answer.
-  const later = () => new Promise((resolve) => setTimeout(resolve, 5))
   for (const dag of ['a', 'b', 'c']) {
     await app.dagStream.broadcast(dag, { type: 'execution_status', status: 'running' })
-    await later()
+    await nextMillisecond()
   }
   await app.dagStream.broadcast('b', { type: 'execution_status', status: 'paused' })
   const all = (await (await fetch(`${http}/api/dags`)).json()) as DAGList
@@ -89,7 +89,7 @@ t.test('snapshot + stream hand-off under concurrent broadcasting loses and dupli
     const client = await TestClient.open(url('/api/dags/d/stream'))
     const hello = (await client.next()) as HelloFrame
     const snapshot = (await (await fetch(`${http}/api/dags/d`)).json()) as DAGSnapshot
-    await new Promise((resolve) => setTimeout(resolve, 20))
+    await until(() => sent >= snapshot.seq + 20, 'the engine to go on after the snapshot')
     running = false
     await engine
     const truth = (await app.dagStream.snapshot('d')) as DAGSnapshot
