@@ -22,7 +22,6 @@ import type { DAGEvent, SequencedEvent } from '../schemas/index.js'
 import { nextMillisecond, until } from './client-helpers.js'
 import { cleanupPrefix, REDIS_URL, uniquePrefix } from './redis-helpers.js'
 
-
 const silentLog = {
   level: 'silent',
   fatal () {},

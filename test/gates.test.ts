@@ -163,4 +163,3 @@ t.test('the gate rules on their own: a key in flight, leases, and claims that ar
   record = {}
   t.same(step(claimGate('a', 0, 100)), { kind: 'refused', code: 'gate_not_waiting' })
 })
-

@@ -228,9 +228,9 @@ function recordCalls (app: FastifyInstance, behave: (event: ClientEvent) => void
 
 t.test('commands across instances: the engine (no sockets) runs the handler for a dashboard on B, which gets the answer', async (t) => {
   const { b, engine } = await cluster(t, 'commands', { commandTimeoutMs: COMMAND_TIMEOUT_MS }, describedBy)
-  let refuse: string | undefined
+  const policy: { refuse?: string } = {}
   const calls = recordCalls(engine, () => {
-    if (refuse !== undefined) throw new EventRefusedError(refuse)
+    if (policy.refuse !== undefined) throw new EventRefusedError(policy.refuse)
   })
   await engine.dagStream.broadcast('d', { type: 'execution_status', status: 'running' })
   const { client } = await open(b, 'd', '', { 'x-user': 'alice' })
@@ -252,7 +252,7 @@ t.test('commands across instances: the engine (no sockets) runs the handler for 
     t.same(context.sender, { instance: 'B', user: 'alice' }, "what B's describeSender returned")
   }
 
-  refuse = 'x'
+  policy.refuse = 'x'
   client.send({ type: 'pause_execution', id: 'p2' })
   t.same(await client.next(), { type: 'error', code: 'handler_failed', message: 'x', id: 'p2' })
   client.close()

@@ -48,7 +48,7 @@ t.test('an instance SIGKILLed mid-stream: its client resumes on another instance
   await first.waitFor(51, 15_000)
   await one.kill()
   t.equal((await first.closed).code, 1006, 'no close frame from a killed process')
-  const seen = (first.received.slice(1) as SequencedEvent[])
+  const seen = first.received.slice(1) as SequencedEvent[]
   t.same(seen.map((event) => event.seq), range(seen.length), 'in order up to the kill')
   const last = seen.at(-1) as SequencedEvent
   const sentAtKill = sent

@@ -6,7 +6,7 @@
 
 import { EventEmitter, once } from 'node:events'
 import { Writable } from 'node:stream'
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify from 'fastify'
 import t, { type Test } from 'tap'
 import dagStream, {
   BackplaneUnavailableError,
