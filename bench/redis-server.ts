@@ -75,7 +75,8 @@ async function start (options: InstanceOptions): Promise<{ port?: number }> {
   app = Fastify({ logger: { level: 'error' } })
   // A deep socket buffer, as in bench/broadcast.ts, so a busy client machine is measured as latency
   // rather than as sockets closed with 4000 (which would make the counts meaningless).
-  const common = { historySize: options.historySize, maxBufferedBytes: 64 * 1024 * 1024 }
+  // Every benchmark client comes from 127.0.0.1: no per-address limit.
+  const common = { historySize: options.historySize, maxBufferedBytes: 64 * 1024 * 1024, maxConnectionsPerIp: Number.POSITIVE_INFINITY }
   if (options.backplane === 'redis') {
     const { redisBackplane } = await import('../lib/backplane/redis/index.js')
     await app.register(dagStream, { ...common, backplane: redisBackplane({ url: options.redisUrl, keyPrefix: options.keyPrefix }) })
