@@ -5,7 +5,7 @@
 import type { Static, TObject, TSchema, TUnion } from '@sinclair/typebox'
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
 import { Value, type ValueError } from '@sinclair/typebox/value'
-import { ClientEvent, DAGEvent } from '../schemas/events.js'
+import { ClientEvent, ClientMessage, DAGEvent } from '../schemas/events.js'
 
 export type Validation<T> =
   | { ok: true; value: T }
@@ -57,3 +57,5 @@ function describe (error: ValueError): string {
 
 export const validateDagEvent: Validator<DAGEvent> = createValidator(DAGEvent)
 export const validateClientEvent: Validator<ClientEvent> = createValidator(ClientEvent)
+/** What a socket accepts: a client event, or its presence (`gate_viewing`). */
+export const validateClientMessage: Validator<ClientMessage> = createValidator(ClientMessage)

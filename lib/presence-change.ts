@@ -1,0 +1,28 @@
+// One definition of how presence changes apply, shared by the server (the stores, the hub) and the
+// client: viewers by id, replaced whole by an upsert, dropped by a removal.
+
+import type { PresenceViewer } from '../schemas/events.js'
+
+export interface PresenceChange {
+  /** Viewers who joined or changed, replacing what was held for their id. */
+  upserted: PresenceViewer[]
+  /** Ids of the viewers who left. */
+  removed: string[]
+}
+
+/** Applies `change` to `viewers` in place. */
+export function applyPresenceChange (viewers: Map<string, PresenceViewer>, change: PresenceChange): void {
+  for (const viewer of change.upserted) viewers.set(viewer.id, viewer)
+  for (const id of change.removed) viewers.delete(id)
+}
+
+/** What turns `from` into `to`; viewers are compared by their JSON, as they travel. */
+export function presenceDiff (from: ReadonlyMap<string, PresenceViewer>, to: ReadonlyMap<string, PresenceViewer>): PresenceChange {
+  const upserted = [...to.values()].filter((viewer) => JSON.stringify(from.get(viewer.id)) !== JSON.stringify(viewer))
+  const removed = [...from.keys()].filter((id) => !to.has(id))
+  return { upserted, removed }
+}
+
+export function isEmptyChange (change: PresenceChange): boolean {
+  return change.upserted.length === 0 && change.removed.length === 0
+}
