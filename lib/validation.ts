@@ -41,6 +41,10 @@ function describe (error: ValueError): string {
   if (members.every((member) => member.const !== undefined)) {
     return `${field} must be one of: ${members.map((member) => member.const).join(', ')}`
   }
+  // A union of plain values (an id or null): name each.
+  if (members.some((member) => member.properties === undefined)) {
+    return `${field} must be ${members.map(describeValue).join(' or ')}`
+  }
   // A union of objects told apart by a literal field (DAGMutation's `op`): explain against the member
   // the value claims to be, so the message reaches the real culprit.
   const value = error.value as Record<string, unknown> | null
@@ -53,6 +57,11 @@ function describe (error: ValueError): string {
   // The member's check failed on this value, so it reports at least one error.
   const inner = Value.Errors(member, value).First() as ValueError
   return describe({ ...inner, path: error.path + inner.path })
+}
+
+function describeValue (schema: TSchema): string {
+  if (schema.type === 'null') return 'null'
+  return schema.pattern === undefined ? `a ${schema.type}` : `a ${schema.type} matching ${schema.pattern}`
 }
 
 export const validateDagEvent: Validator<DAGEvent> = createValidator(DAGEvent)
