@@ -115,6 +115,6 @@ t.test('identify: a bad answer fails the upgrade (500); null means anonymous', a
 })
 
 t.test('identify and presenceFlushMs are checked at registration', async (t) => {
-  await t.rejects(Fastify().register(dagStream, { identify: 'ada' as never }).ready(), { message: /"identify" must be a function/ })
-  await t.rejects(Fastify().register(dagStream, { presenceFlushMs: 0 }).ready(), { message: /"presenceFlushMs" must be a positive integer/ })
+  await t.rejects(async () => await Fastify().register(dagStream, { identify: 'ada' as never }), { message: /"identify" must be a function/ })
+  await t.rejects(async () => await Fastify().register(dagStream, { presenceFlushMs: 0 }), { message: /"presenceFlushMs" must be a positive integer/ })
 })
