@@ -3,33 +3,15 @@
 
 import t from 'tap'
 import Fastify, { type FastifyRequest } from 'fastify'
-import type { PresenceDeltaFrame, PresenceFrame, PresenceViewer, ServerMessage } from '../schemas/index.js'
+import type { PresenceViewer } from '../schemas/index.js'
 import dagStream from '../lib/index.js'
 import { build, TestClient, upgradeStatus } from './helpers.js'
+import { deltaWhere, picture, removes, upserts } from './presence-helpers.js'
 
 const identify = (request: FastifyRequest) => {
   const { user } = request.query as { user?: string }
   return user === undefined ? undefined : { id: user, name: user.toUpperCase() }
 }
-
-/** The presence frame a client got after its hello. */
-async function picture (client: TestClient): Promise<PresenceFrame> {
-  t.match(await client.next(), { type: 'hello' })
-  const frame = await client.next()
-  t.equal(frame.type, 'presence')
-  return frame as PresenceFrame
-}
-
-/** The next presence_delta `client` reads that `match` accepts (earlier deltas are skipped). */
-async function deltaWhere (client: TestClient, match: (delta: PresenceDeltaFrame) => boolean): Promise<PresenceDeltaFrame> {
-  for (;;) {
-    const frame: ServerMessage = await client.next()
-    if (frame.type === 'presence_delta' && match(frame)) return frame
-  }
-}
-
-const upserts = (id: string, gate?: string | null) => (delta: PresenceDeltaFrame) =>
-  delta.upserted.some((viewer) => viewer.id === id && (gate === undefined || viewer.gate === gate))
 
 t.test('viewers see each other join, open and close a gate, and leave', async (t) => {
   const server = await build(t, { identify, presenceFlushMs: 20 })
@@ -52,7 +34,7 @@ t.test('viewers see each other join, open and close a gate, and leave', async (t
   await deltaWhere(ada, upserts(second.self, null))
 
   anonymous.close()
-  const left = await deltaWhere(ada, (delta) => delta.removed.includes(second.self))
+  const left = await deltaWhere(ada, removes(second.self))
   t.same(left, { type: 'presence_delta', upserted: [], removed: [second.self] })
   t.equal(server.app.dagStream.connections('d'), 1)
 })
