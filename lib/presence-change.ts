@@ -16,13 +16,6 @@ export function applyPresenceChange (viewers: Map<string, PresenceViewer>, chang
   for (const id of change.removed) viewers.delete(id)
 }
 
-/** What turns `from` into `to`; viewers are compared by their JSON, as they travel. */
-export function presenceDiff (from: ReadonlyMap<string, PresenceViewer>, to: ReadonlyMap<string, PresenceViewer>): PresenceChange {
-  const upserted = [...to.values()].filter((viewer) => JSON.stringify(from.get(viewer.id)) !== JSON.stringify(viewer))
-  const removed = [...from.keys()].filter((id) => !to.has(id))
-  return { upserted, removed }
-}
-
 export function isEmptyChange (change: PresenceChange): boolean {
   return change.upserted.length === 0 && change.removed.length === 0
 }
