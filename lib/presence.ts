@@ -103,13 +103,12 @@ export class Presence {
 
   /** Writes what is pending (the sockets closed at shutdown leave at once) and stops watching. */
   async close (): Promise<void> {
-    const flushes = [...this.#dags.entries()].map(([dagId, dag]) => this.#flush(dagId, dag))
-    await Promise.allSettled(flushes)
-    for (const dag of this.#dags.values()) {
-      clearTimeout(dag.timer)
-      stopWatching(dag)
-    }
+    const dags = [...this.#dags]
     this.#dags.clear()
+    await Promise.all(dags.map(([dagId, dag]) => {
+      stopWatching(dag)
+      return this.#flush(dagId, dag)
+    }))
   }
 
   #dag (dagId: string): LocalDag {
