@@ -58,7 +58,8 @@ export class Presence {
   async join (member: PresenceMember, identity: ViewerIdentity | undefined): Promise<void> {
     const dag = this.#dag(member.dagId)
     const viewer: PresenceViewer = identity === undefined ? { id: member.id, gate: null } : { id: member.id, identity, gate: null }
-    const watcher: Watcher = { member, viewer, held: [] }
+    const held: PresenceChange[] = []
+    const watcher: Watcher = { member, viewer, held }
     dag.watchers.set(member.id, watcher)
     this.#changed(member.dagId, dag, viewer.id, viewer)
     let listed: PresenceViewer[]
@@ -78,7 +79,6 @@ export class Presence {
       if (pending === null) viewers.delete(id)
       else viewers.set(id, pending)
     }
-    const held = watcher.held ?? []
     watcher.held = undefined
     member.sendPresence({ type: 'presence', self: member.id, viewers: [...viewers.values()] })
     // A delta may repeat what the picture holds: applied again, it changes nothing.

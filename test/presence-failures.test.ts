@@ -5,7 +5,7 @@ import t from 'tap'
 import { Redis } from 'ioredis'
 import type { FastifyBaseLogger } from 'fastify'
 import type { PresenceDeltaFrame, PresenceFrame, PresenceViewer } from '../schemas/index.js'
-import type { PresenceListener, PresenceStore } from '../lib/backplane/types.js'
+import type { PresenceChange, PresenceListener, PresenceStore } from '../lib/backplane/types.js'
 import { RedisPresence, presenceKeys } from '../lib/backplane/redis/presence.js'
 import { Presence, type PresenceMember } from '../lib/presence.js'
 import { gate } from './client-helpers.js'
@@ -28,7 +28,7 @@ function controlledStore () {
   const store = {
     listeners: [] as PresenceListener[],
     list: async (): Promise<PresenceViewer[]> => [],
-    update: async (): Promise<void> => {},
+    update: async (_dagId: string, _change: PresenceChange): Promise<void> => {},
     watch: async (_dagId: string, listener: PresenceListener) => {
       store.listeners.push(listener)
       return () => {}
@@ -99,8 +99,17 @@ t.test('Redis presence: a subscriber that is down fails watch, and the next watc
   // The failed command woke the lazy connection up: once it is ready, watching works.
   if (down.status !== 'ready') await new Promise((resolve) => down.once('ready', resolve))
   const stop = await presence.watch('d', () => {})
-  t.same(presence.channels(), [presenceKeys(prefix, 'd').channel])
+  const channel = presenceKeys(prefix, 'd').channel
+  t.same(presence.channels(), [channel])
+  const other = await presence.watch('d', () => {})
   stop()
+  t.same(presence.channels(), [channel], 'watched while a watcher is left')
+  other()
+  t.same(presence.channels(), [], 'the last one stops watching')
+  const again = await presence.watch('d', () => {})
+  other() // a stale stop: it must not end the new watch
+  t.same(presence.channels(), [channel])
+  again()
   await presence.close()
 })
 
@@ -125,4 +134,52 @@ t.test('Redis presence: an unreadable message on a presence channel is logged an
   t.same(lines, [{ level: 'error', message: 'fastify-dag-stream: unreadable presence message' }])
   t.notOk(presence.receive('another channel', Buffer.from('{}')), 'not a presence channel')
   await presence.close()
+})
+
+t.test('Redis presence: the fields of an instance that is not alive are dropped on read', async (t) => {
+  const prefix = uniquePrefix('presence-ghost')
+  cleanupPrefix(t, prefix)
+  const { log } = recordingLog()
+  const commands = new Redis(REDIS_URL)
+  const subscriber = new Redis(REDIS_URL)
+  t.teardown(() => {
+    commands.disconnect()
+    subscriber.disconnect()
+  })
+  // Never started: it writes its viewer but never says it is alive, like an instance whose key expired.
+  const ghost = new RedisPresence({ commands, subscriber, keyPrefix: prefix, instanceId: 'ghost', ttlMs: 60_000, log })
+  await ghost.update('d', { upserted: [{ id: 'boo', gate: 'review' }], removed: [] })
+  const live = new RedisPresence({ commands, subscriber, keyPrefix: prefix, instanceId: 'live', ttlMs: 60_000, log })
+  await live.start()
+  await live.update('d', { upserted: [{ id: 'me', gate: null }], removed: [] })
+  t.same(await live.list('d'), [{ id: 'me', gate: null }])
+  const { hash } = presenceKeys(prefix, 'd')
+  while (await commands.hexists(hash, 'boo') === 1) await new Promise((resolve) => setTimeout(resolve, 5))
+  t.pass('the ghost\'s field is deleted')
+  await live.close()
+  t.equal(await commands.exists(`${prefix}:presence-alive:live`), 0, 'a closed instance is no longer alive')
+})
+
+t.test('memory presence: a change nobody watches, and a DAG whose last viewer left', async (t) => {
+  const { MemoryPresence } = await import('../lib/backplane/memory-presence.js')
+  const presence = new MemoryPresence()
+  await presence.update('d', { upserted: [{ id: 'a', gate: null }], removed: [] })
+  t.same(await presence.list('d'), [{ id: 'a', gate: null }])
+  await presence.update('d', { upserted: [], removed: ['a'] })
+  t.same(await presence.list('d'), [])
+})
+
+t.test('a flush with nothing left to write writes nothing', async (t) => {
+  const { log } = recordingLog()
+  const store = controlledStore()
+  const writes: unknown[] = []
+  store.update = async (_dagId, change) => {
+    writes.push(change)
+  }
+  const presence = new Presence({ store, flushMs: 1, log })
+  const { member: joining } = member('me', log)
+  await presence.join(joining, { id: 'ada' })
+  while (writes.length === 0) await new Promise((resolve) => setTimeout(resolve, 5))
+  await presence.close()
+  t.same(writes, [{ upserted: [{ id: 'me', identity: { id: 'ada' }, gate: null }], removed: [] }], 'the join, once')
 })

@@ -100,3 +100,17 @@ t.test('identify and presenceFlushMs are checked at registration', async (t) => 
   await t.rejects(async () => await Fastify().register(dagStream, { identify: 'ada' as never }), { message: /"identify" must be a function/ })
   await t.rejects(async () => await Fastify().register(dagStream, { presenceFlushMs: 0 }), { message: /"presenceFlushMs" must be a positive integer/ })
 })
+
+t.test('changes not yet written are part of the picture: a socket that left within the interval is not in it', async (t) => {
+  const server = await build(t, { presenceFlushMs: 60_000 })
+  const staying = await TestClient.open(server.url('/api/dags/d/stream'))
+  const { self: stayingId } = await picture(staying)
+  const leaving = await TestClient.open(server.url('/api/dags/d/stream'))
+  await picture(leaving)
+  leaving.close()
+  await leaving.closed
+  while (server.app.dagStream.connections('d') > 1) await new Promise((resolve) => setTimeout(resolve, 5))
+  const late = await TestClient.open(server.url('/api/dags/d/stream'))
+  const { self, viewers } = await picture(late)
+  t.same(new Set(viewers.map((viewer) => viewer.id)), new Set([stayingId, self]))
+})
