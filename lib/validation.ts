@@ -61,7 +61,7 @@ function describe (error: ValueError): string {
 
 function describeValue (schema: TSchema): string {
   if (schema.type === 'null') return 'null'
-  return schema.pattern === undefined ? `a ${schema.type}` : `a ${schema.type} matching ${schema.pattern}`
+  return [`a ${schema.type}`, schema.pattern !== undefined && `matching ${schema.pattern}`].filter(Boolean).join(' ')
 }
 
 export const validateDagEvent: Validator<DAGEvent> = createValidator(DAGEvent)

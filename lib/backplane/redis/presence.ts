@@ -96,7 +96,7 @@ export class RedisPresence implements PresenceStore {
       const known = new Map<string, Entry>()
       // Subscribe first, then read: what is published in between is applied on top of the read.
       const started = this.#options.subscriber.subscribe(channel).then(async () => {
-        for (const [id, entry] of await this.#read(dagId)) if (!known.has(id)) known.set(id, entry)
+        for (const [id, entry] of await this.#read(dagId)) known.set(id, known.get(id) ?? entry)
       })
       const created: WatchedDag = (watched = { dagId, listeners: new Set(), known, started })
       this.#watched.set(channel, created)
