@@ -153,6 +153,12 @@ export interface DagStreamOptions {
    */
   describeSender?: (request: FastifyRequest) => unknown
   /**
+   * Presence: every socket of a DAG is told who else watches it (a `presence` frame after hello, then
+   * `presence_delta`s) and who has which gate open (`gate_viewing`). Off, a `gate_viewing` is ignored.
+   * @default false
+   */
+  presence?: boolean
+  /**
    * Who a stream's viewer is, for the others to see (presence): JSON with an `id` and usually a
    * `name`, or undefined for an anonymous viewer (counted, not named). Called once per stream, before
    * the upgrade; a value of another shape fails the upgrade with a 500 (InvalidIdentityError).
@@ -252,6 +258,7 @@ export interface ResolvedOptions {
   maxIdleMs: number
   commandTimeoutMs: number
   describeSender: (request: FastifyRequest) => unknown
+  presence: boolean
   /** `identify`, normalised: an answer of another shape throws InvalidIdentityError. */
   identify: (request: FastifyRequest) => Promise<ViewerIdentity | undefined>
   presenceFlushMs: number
@@ -325,6 +332,7 @@ export function resolveOptions (options: DagStreamOptions): ResolvedOptions {
     maxIdleMs: positiveInteger('maxIdleMs', options.maxIdleMs, DEFAULT_MAX_IDLE_MS),
     commandTimeoutMs: positiveInteger('commandTimeoutMs', options.commandTimeoutMs, DEFAULT_COMMAND_TIMEOUT_MS),
     describeSender: resolveDescribeSender(options.describeSender),
+    presence: resolvePresence(options.presence),
     identify: resolveIdentify(options.identify),
     presenceFlushMs: positiveInteger('presenceFlushMs', options.presenceFlushMs, DEFAULT_PRESENCE_FLUSH_MS),
     rateLimit: resolveRateLimit(options.rateLimit),
@@ -391,6 +399,11 @@ function resolveBackplane (backplane: unknown): BackplaneProvider {
     )
   }
   return provider as BackplaneProvider
+}
+
+function resolvePresence (presence: unknown): boolean {
+  if (presence === undefined || typeof presence === 'boolean') return presence === true
+  throw new InvalidOptionError(`"presence" must be true (tell each viewer who else watches) or false, got ${show(presence)}`)
 }
 
 function resolveIdentify (identify: unknown): (request: FastifyRequest) => Promise<ViewerIdentity | undefined> {

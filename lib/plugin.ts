@@ -113,7 +113,7 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     log: fastify.log
   })
   const rooms = new Rooms<Connection>(backplane, metrics)
-  const presence = new Presence({ store: backplane.presence, flushMs: options.presenceFlushMs, log: fastify.log })
+  const presence = options.presence ? new Presence({ store: backplane.presence, flushMs: options.presenceFlushMs, log: fastify.log }) : undefined
   const snapshots = new SnapshotCache(backplane, options.snapshotCacheBytes)
   fastify.addHook('onClose', async () => backplane.close())
   try {
@@ -146,7 +146,7 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
   fastify.addHook('preClose', async () => {
     for (const connection of rooms.members()) connection.close(CloseCode.GOING_AWAY, 'server shutting down')
     // The viewers of the sockets just closed leave the other instances' view now, not at their expiry.
-    await presence.close()
+    await presence?.close()
   })
   fastify.addHook('onClose', async () => {
     clearInterval(heartbeat)
@@ -323,10 +323,10 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
         onClose: (closed) => {
           forgetExpiry(closed)
           rooms.leave(dagId, closed)
-          presence.leave(closed)
+          presence?.leave(closed)
         },
         runCommand: (event, from) => metrics.command(event.type, () => commands.run(event, from)),
-        onGateViewing: (from, nodeId) => presence.viewGate(from, nodeId)
+        onGateViewing: (from, nodeId) => presence?.viewGate(from, nodeId)
       })
       expireAt(connection, upgradeExpiry.get(request))
       const { since, epoch } = request.query
@@ -338,7 +338,7 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
         if (since !== undefined) metrics.resumed(replay)
         connection.start(replay)
         // The replay may have closed it (a slow consumer): a closed socket is no viewer.
-        if (connection.socket.readyState === connection.socket.OPEN) await presence.join(connection, upgradeIdentity.get(request))
+        if (presence !== undefined && connection.socket.readyState === connection.socket.OPEN) await presence.join(connection, upgradeIdentity.get(request))
       } catch (error) {
         connection.log.error({ err: error }, 'fastify-dag-stream: could not start the stream')
         connection.close(CloseCode.INTERNAL_ERROR, 'could not read the DAG log')

@@ -34,7 +34,7 @@ function trackedWebSocket () {
 
 t.test('clients see each other, and who reviews which gate', async (t) => {
   // A rate limit that 50 gate_viewing messages would break: the client must coalesce.
-  const server = await build(t, { identify, presenceFlushMs: 10, rateLimit: { max: 10, timeWindow: 60_000 } })
+  const server = await build(t, { presence: true, identify, presenceFlushMs: 10, rateLimit: { max: 10, timeWindow: 60_000 } })
   const tracked = trackedWebSocket()
   const ada = streamClient(t, server, 'd', { streamParams: () => ({ user: 'ada' }), WebSocket: tracked.WebSocket })
   const bob = streamClient(t, server, 'd', { streamParams: () => ({ user: 'bob' }) })

@@ -14,7 +14,7 @@ const identify = (request: FastifyRequest) => {
 }
 
 t.test('viewers see each other join, open and close a gate, and leave', async (t) => {
-  const server = await build(t, { identify, presenceFlushMs: 20 })
+  const server = await build(t, { presence: true, identify, presenceFlushMs: 20 })
   const ada = await TestClient.open(server.url('/api/dags/d/stream?user=ada'))
   const first = await picture(ada)
   t.same(first.viewers, [{ id: first.self, identity: { id: 'ada', name: 'ADA' }, gate: null }], 'a viewer counts itself at once')
@@ -40,7 +40,7 @@ t.test('viewers see each other join, open and close a gate, and leave', async (t
 })
 
 t.test('a page that flips its gate 50 times in a burst costs the others a delta or two, ending on the last', async (t) => {
-  const server = await build(t, { presenceFlushMs: 500 })
+  const server = await build(t, { presence: true, presenceFlushMs: 500 })
   const watcher = await TestClient.open(server.url('/api/dags/d/stream'))
   await picture(watcher)
   const flipper = await TestClient.open(server.url('/api/dags/d/stream'))
@@ -52,7 +52,7 @@ t.test('a page that flips its gate 50 times in a burst costs the others a delta 
 })
 
 t.test('presence frames carry no seq and are not replayed', async (t) => {
-  const server = await build(t, { presenceFlushMs: 10 })
+  const server = await build(t, { presence: true, presenceFlushMs: 10 })
   await server.app.dagStream.broadcast('d', { type: 'node_state', node_id: 'a', status: 'running' })
   const one = await TestClient.open(server.url('/api/dags/d/stream'))
   const { self } = await picture(one)
@@ -67,7 +67,7 @@ t.test('presence frames carry no seq and are not replayed', async (t) => {
 })
 
 t.test('a malformed gate_viewing is refused with a message that names the field', async (t) => {
-  const server = await build(t)
+  const server = await build(t, { presence: true })
   const client = await TestClient.open(server.url('/api/dags/d/stream'))
   await picture(client)
   client.send({ type: 'gate_viewing', node_id: 'not an id!' })
@@ -87,7 +87,7 @@ t.test('identify: a bad answer fails the upgrade (500); null means anonymous', a
     })(),
     none: null
   }
-  const server = await build(t, { identify: (request) => answers[(request.query as { user: string }).user] as never })
+  const server = await build(t, { presence: true, identify: (request) => answers[(request.query as { user: string }).user] as never })
   t.equal(await upgradeStatus(server.url('/api/dags/d/stream?user=noid')), 500)
   t.equal(await upgradeStatus(server.url('/api/dags/d/stream?user=huge')), 500)
   t.equal(await upgradeStatus(server.url('/api/dags/d/stream?user=cyclic')), 500)
@@ -98,11 +98,12 @@ t.test('identify: a bad answer fails the upgrade (500); null means anonymous', a
 
 t.test('identify and presenceFlushMs are checked at registration', async (t) => {
   await t.rejects(async () => await Fastify().register(dagStream, { identify: 'ada' as never }), { message: /"identify" must be a function/ })
+  await t.rejects(async () => await Fastify().register(dagStream, { presence: 'yes' as never }), { message: /"presence" must be true/ })
   await t.rejects(async () => await Fastify().register(dagStream, { presenceFlushMs: 0 }), { message: /"presenceFlushMs" must be a positive integer/ })
 })
 
 t.test('changes not yet written are part of the picture: a socket that left within the interval is not in it', async (t) => {
-  const server = await build(t, { presenceFlushMs: 60_000 })
+  const server = await build(t, { presence: true, presenceFlushMs: 60_000 })
   const staying = await TestClient.open(server.url('/api/dags/d/stream'))
   const { self: stayingId } = await picture(staying)
   const leaving = await TestClient.open(server.url('/api/dags/d/stream'))
@@ -113,4 +114,15 @@ t.test('changes not yet written are part of the picture: a socket that left with
   const late = await TestClient.open(server.url('/api/dags/d/stream'))
   const { self, viewers } = await picture(late)
   t.same(new Set(viewers.map((viewer) => viewer.id)), new Set([stayingId, self]))
+})
+
+t.test('presence off (the default): no presence frame, and gate_viewing is accepted and ignored', async (t) => {
+  const server = await build(t)
+  const client = await TestClient.open(server.url('/api/dags/d/stream'))
+  t.match(await client.next(), { type: 'hello' })
+  client.send({ type: 'gate_viewing', node_id: 'a' })
+  client.send({ type: 'pause_execution', id: 'p' })
+  // The pause is answered (the DAG has no run); nothing was said about the gate.
+  t.match(await client.next(), { type: 'error', code: 'dag_not_found', id: 'p' })
+  t.same(client.received.filter((frame) => frame.type.startsWith('presence')), [])
 })

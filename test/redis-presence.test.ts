@@ -18,8 +18,8 @@ const names = (viewers: readonly PresenceViewer[]) => viewers.map((viewer) => vi
 t.test('two instances: each viewer sees the union, and gates and leaves cross over', async (t) => {
   const prefix = uniquePrefix('presence')
   cleanupPrefix(t, prefix)
-  const one = await buildInstance(t, { prefix, identify, presenceFlushMs: 20 })
-  const two = await buildInstance(t, { prefix, identify, presenceFlushMs: 20 })
+  const one = await buildInstance(t, { prefix, presence: true, identify, presenceFlushMs: 20 })
+  const two = await buildInstance(t, { prefix, presence: true, identify, presenceFlushMs: 20 })
   const ada = await TestClient.open(one.url('/api/dags/d/stream?user=ada'))
   const { self: adaId } = await picture(ada)
   // Ada's join reaches Redis within a flush; a client that joins on the other instance after that
@@ -43,8 +43,8 @@ t.test('two instances: each viewer sees the union, and gates and leaves cross ov
 t.test('an instance that closes takes its viewers along at once, whatever its flush interval', async (t) => {
   const prefix = uniquePrefix('presence-close')
   cleanupPrefix(t, prefix)
-  const one = await buildInstance(t, { prefix, presenceFlushMs: 10 })
-  const two = await buildInstance(t, { prefix, presenceFlushMs: 10 })
+  const one = await buildInstance(t, { prefix, presence: true, presenceFlushMs: 10 })
+  const two = await buildInstance(t, { prefix, presence: true, presenceFlushMs: 10 })
   const watcher = await TestClient.open(one.url('/api/dags/d/stream'))
   await picture(watcher)
   const leaving = await TestClient.open(two.url('/api/dags/d/stream'))
@@ -58,7 +58,7 @@ t.test('an instance SIGKILLed: its viewers and their gates expire for the others
   const prefix = uniquePrefix('presence-kill')
   cleanupPrefix(t, prefix)
   const doomed = await spawnInstance(t, { url: REDIS_URL, keyPrefix: prefix, listen: true, presenceTtlMs: 300 })
-  const survivor = await buildInstance(t, { prefix, identify, presenceTtlMs: 300, presenceFlushMs: 10 })
+  const survivor = await buildInstance(t, { prefix, presence: true, identify, presenceTtlMs: 300, presenceFlushMs: 10 })
   const watcher = await TestClient.open(survivor.url('/api/dags/d/stream?user=watcher'))
   await picture(watcher)
   const victim = await TestClient.open(doomed.url('/api/dags/d/stream?user=victim'))
