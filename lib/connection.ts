@@ -10,9 +10,7 @@ import type {
   ControlFrame,
   ErrorCode,
   ErrorFrame,
-  HelloFrame,
-  PresenceDeltaFrame,
-  PresenceFrame
+  HelloFrame
 } from '../schemas/events.js'
 import type { LogEntry, Replay } from './backplane/types.js'
 import { CloseCode } from './close-codes.js'
@@ -157,9 +155,9 @@ export class Connection {
     this.#options.onClose(this)
   }
 
-  /** A presence frame, once this socket is live (after its hello); see lib/presence.ts. */
-  sendPresence (frame: PresenceFrame | PresenceDeltaFrame): void {
-    if (this.#phase === 'live') this.#sendControl(frame)
+  /** A serialized presence frame, once this socket is live (after its hello); see lib/presence.ts. */
+  sendPresence (frame: Buffer): void {
+    if (this.#phase === 'live') this.#sendFrame(frame)
   }
 
   #sendControl (frame: ControlFrame): void {

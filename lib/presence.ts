@@ -17,8 +17,8 @@ export interface PresenceMember {
   readonly id: string
   readonly dagId: string
   readonly log: FastifyBaseLogger
-  /** Sends the frame if the socket is live. */
-  sendPresence(frame: PresenceFrame | PresenceDeltaFrame): void
+  /** Sends the serialized `presence` or `presence_delta` frame if the socket is live. */
+  sendPresence(frame: Buffer): void
 }
 
 interface Watcher {
@@ -80,9 +80,9 @@ export class Presence {
       else viewers.set(id, pending)
     }
     watcher.held = undefined
-    member.sendPresence({ type: 'presence', self: member.id, viewers: [...viewers.values()] })
+    member.sendPresence(serialize({ type: 'presence', self: member.id, viewers: [...viewers.values()] }))
     // A delta may repeat what the picture holds: applied again, it changes nothing.
-    for (const change of held) member.sendPresence({ type: 'presence_delta', ...change })
+    for (const change of held) member.sendPresence(deltaFrame(change))
   }
 
   /** The member opened the gate of `nodeId` (null: closed it). */
@@ -116,8 +116,10 @@ export class Presence {
     if (dag === undefined) {
       const watchers = new Map<string, Watcher>()
       const watching = this.#options.store.watch(dagId, (_dagId, change) => {
+        // Serialized once for every socket of the DAG here.
+        const frame = deltaFrame(change)
         for (const watcher of watchers.values()) {
-          if (watcher.held === undefined) watcher.member.sendPresence({ type: 'presence_delta', ...change })
+          if (watcher.held === undefined) watcher.member.sendPresence(frame)
           else watcher.held.push(change)
         }
       })
@@ -156,6 +158,14 @@ export class Presence {
       this.#options.log.warn({ err: error, dagId }, 'fastify-dag-stream: could not write presence')
     }
   }
+}
+
+function serialize (frame: PresenceFrame | PresenceDeltaFrame): Buffer {
+  return Buffer.from(JSON.stringify(frame))
+}
+
+function deltaFrame (change: PresenceChange): Buffer {
+  return serialize({ type: 'presence_delta', upserted: change.upserted, removed: change.removed })
 }
 
 function stopWatching (dag: LocalDag): void {

@@ -19,7 +19,7 @@ function recordingLog () {
 
 function member (id: string, log: FastifyBaseLogger) {
   const frames: Array<PresenceFrame | PresenceDeltaFrame> = []
-  const joined: PresenceMember = { id, dagId: 'd', log, sendPresence: (frame) => frames.push(frame) }
+  const joined: PresenceMember = { id, dagId: 'd', log, sendPresence: (frame) => frames.push(JSON.parse(frame.toString()) as PresenceFrame | PresenceDeltaFrame) }
   return { frames, member: joined }
 }
 
