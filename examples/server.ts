@@ -78,6 +78,12 @@ export async function createExampleServer (options: ExampleServerOptions = {}): 
       asyncapi: { path: '/asyncapi.json', title: 'fastify-dag-stream example' },
       // JSON, because it travels with the command to the instance that drives the run.
       describeSender: () => ({ instance }),
+      // Who else watches a run, and who has its gate open: the dashboard names each tab (viewer.ts).
+      presence: true,
+      identify: (request) => {
+        const { viewer } = request.query as { viewer?: unknown }
+        return typeof viewer === 'string' && viewer !== '' ? { id: viewer.slice(0, 64), name: viewer.slice(0, 64) } : undefined
+      },
       backplane: options.redis === undefined ? 'memory' : await redis(options.redis)
     })
     engine = createEngine(app, options)

@@ -3,7 +3,7 @@
 // server's point of view: it *sends* DAG events and control frames, and *receives* client events.
 
 import type { TSchema } from '@sinclair/typebox'
-import { ClientEvent, ControlFrame, Identifier, SequencedEvent } from '../schemas/events.js'
+import { ClientMessage, ControlFrame, Identifier, SequencedEvent } from '../schemas/events.js'
 import { StreamQuery, StreamRoute } from '../schemas/routes.js'
 import { CloseCode, closeCodeDescriptions, shouldReconnect } from './close-codes.js'
 import { DEFAULT_PREFIX } from './options.js'
@@ -45,7 +45,7 @@ export function buildAsyncApiDocument (options: AsyncApiOptions = {}): AsyncApiD
     })
   }
   const sent = [...addMessages(SequencedEvent), ...addMessages(ControlFrame)]
-  const received = addMessages(ClientEvent)
+  const received = addMessages(ClientMessage)
 
   const channelMessages = (names: string[]) => Object.fromEntries(names.map((name) => [name, { $ref: `#/components/messages/${name}` }]))
   const operationMessages = (names: string[]) => names.map((name) => ({ $ref: `#/channels/${CHANNEL}/messages/${name}` }))

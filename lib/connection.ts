@@ -4,13 +4,20 @@
 import { randomBytes } from 'node:crypto'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
-import type { AckFrame, ClientEvent, ControlFrame, ErrorCode, ErrorFrame, HelloFrame } from '../schemas/events.js'
+import type {
+  AckFrame,
+  ClientEvent,
+  ControlFrame,
+  ErrorCode,
+  ErrorFrame,
+  HelloFrame
+} from '../schemas/events.js'
 import type { LogEntry, Replay } from './backplane/types.js'
 import { CloseCode } from './close-codes.js'
 import type { RateLimitOptions } from './options.js'
 import { errorFrame } from './frames.js'
 import type { Metrics } from './metrics.js'
-import { validateClientEvent } from './validation.js'
+import { validateClientMessage } from './validation.js'
 import { rawSocketOf, sendText } from './wire.js'
 
 export interface ConnectionOptions {
@@ -22,6 +29,8 @@ export interface ConnectionOptions {
   onClose: (connection: Connection) => void
   /** Runs a validated client event and says what to answer (nothing when there is no id to ack). */
   runCommand: (event: ClientEvent, connection: Connection) => Promise<AckFrame | ErrorFrame | undefined>
+  /** The client says which gate it has open (null: none); see lib/presence.ts. */
+  onGateViewing?: (connection: Connection, nodeId: string | null) => void
 }
 
 // A socket is `joining` from the upgrade until its hello and replay are sent. Live entries that arrive
@@ -153,6 +162,11 @@ export class Connection {
     this.#options.onClose(this)
   }
 
+  /** A serialized presence frame, once this socket is live (after its hello); see lib/presence.ts. */
+  sendPresence (frame: Buffer): void {
+    if (this.#phase === 'live') this.#sendFrame(frame)
+  }
+
   #sendControl (frame: ControlFrame): void {
     this.#sendFrame(Buffer.from(JSON.stringify(frame)))
   }
@@ -194,12 +208,16 @@ export class Connection {
       return
     }
     const id = typeof (parsed as { id?: unknown } | null)?.id === 'string' ? (parsed as { id: string }).id : undefined
-    const result = validateClientEvent(parsed)
+    const result = validateClientMessage(parsed)
     if (!result.ok) {
       this.#refuse(result.code, result.message, id)
       return
     }
     const event = result.value
+    if (event.type === 'gate_viewing') {
+      this.#options.onGateViewing?.(this, event.node_id)
+      return
+    }
     // One at a time, in the order sent: a dashboard's pause, decision and resume reach the engine as
     // the user made them, even when a decision takes longer to check than a pause.
     this.#commands = this.#commands.then(() => this.#options.runCommand(event, this)).then(

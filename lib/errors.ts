@@ -36,6 +36,14 @@ export const InvalidAuthorizeResultError = createError(
   TypeError
 )
 
+/** `identify` answered with something that cannot stand for a viewer: a bug in the application. */
+export const InvalidIdentityError = createError(
+  'FST_DAG_STREAM_INVALID_IDENTITY',
+  'fastify-dag-stream: identify must return undefined or JSON like { id: string, name?: string } of at most 2 KiB, got %s',
+  500,
+  TypeError
+)
+
 /** `authorize` returned false. */
 export const ForbiddenError = createError('FST_DAG_STREAM_FORBIDDEN', 'Not allowed to %s DAG "%s"', 403)
 

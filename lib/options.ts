@@ -4,7 +4,9 @@
 import type { FastifyRequest } from 'fastify'
 import { memoryBackplane } from './backplane/memory.js'
 import type { BackplaneProvider } from './backplane/types.js'
-import { CredentialsExpiredError, InvalidAuthorizeResultError, InvalidOptionError } from './errors.js'
+import { TypeCompiler } from '@sinclair/typebox/compiler'
+import { ViewerIdentity } from '../schemas/events.js'
+import { CredentialsExpiredError, InvalidAuthorizeResultError, InvalidIdentityError, InvalidOptionError } from './errors.js'
 import { DEFAULT_PREFIX } from './prefix.js'
 
 export { DEFAULT_PREFIX } from './prefix.js'
@@ -44,6 +46,17 @@ export const DEFAULT_MAX_CONNECTIONS = Number.POSITIVE_INFINITY
  * client shares the proxy's address, and this becomes a cap on the whole instance.
  */
 export const DEFAULT_MAX_CONNECTIONS_PER_IP = 1000
+
+/** See the `presenceFlushMs` option: a few frames a second at most, still quick to the eye. */
+export const DEFAULT_PRESENCE_FLUSH_MS = 250
+/** An identity travels in every presence frame of its DAG: a name and a few fields, not a profile. */
+const MAX_IDENTITY_JSON = 2048
+
+/**
+ * Says who is behind a stream, for presence (see the `identify` option).
+ * @example (request) => ({ id: request.user.id, name: request.user.name })
+ */
+export type Identify = (request: FastifyRequest) => ViewerIdentity | undefined | Promise<ViewerIdentity | undefined>
 
 /** What a caller wants to do with a DAG: read it, decide its human gates, or pause/resume/cancel it. */
 export type Action = 'view' | 'decide' | 'control'
@@ -140,6 +153,26 @@ export interface DagStreamOptions {
    */
   describeSender?: (request: FastifyRequest) => unknown
   /**
+   * Presence: every socket of a DAG is told who else watches it (a `presence` frame after hello, then
+   * `presence_delta`s) and who has which gate open (`gate_viewing`). Off, a `gate_viewing` is ignored.
+   * @default false
+   */
+  presence?: boolean
+  /**
+   * Who a stream's viewer is, for the others to see (presence): JSON with an `id` and usually a
+   * `name`, or undefined for an anonymous viewer (counted, not named). Called once per stream, before
+   * the upgrade; a value of another shape fails the upgrade with a 500 (InvalidIdentityError).
+   * @default every viewer is anonymous
+   * @example identify: (request) => ({ id: request.user.id, name: request.user.displayName })
+   */
+  identify?: Identify
+  /**
+   * How long this instance gathers presence changes of one DAG (joins, leaves, gates opened) before it
+   * writes and sends them as one delta: what a page that flips its focus many times a second costs.
+   * @default 250
+   */
+  presenceFlushMs?: number
+  /**
    * Where DAG logs live: `'memory'` (one process) or a provider such as `redisBackplane({ url })` from
    * `fastify-dag-stream/redis` (N instances). `historySize`, `retainFinishedMs`, `maxIdleMs` and
    * `commandTimeoutMs` apply to either. The plugin creates it and closes it with the app.
@@ -225,6 +258,10 @@ export interface ResolvedOptions {
   maxIdleMs: number
   commandTimeoutMs: number
   describeSender: (request: FastifyRequest) => unknown
+  presence: boolean
+  /** `identify`, normalised: an answer of another shape throws InvalidIdentityError. */
+  identify: (request: FastifyRequest) => Promise<ViewerIdentity | undefined>
+  presenceFlushMs: number
   rateLimit: Required<RateLimitOptions> | false
   backplane: BackplaneProvider
   asyncapi: AsyncApiRouteOptions | false
@@ -235,6 +272,7 @@ export interface ResolvedOptions {
 }
 
 const allowAll: Authorize = () => true
+const isViewerIdentity = TypeCompiler.Compile(ViewerIdentity)
 
 /**
  * Whether `authorize` threw to ask for authentication (UnauthorizedError, or any error with status
@@ -294,6 +332,9 @@ export function resolveOptions (options: DagStreamOptions): ResolvedOptions {
     maxIdleMs: positiveInteger('maxIdleMs', options.maxIdleMs, DEFAULT_MAX_IDLE_MS),
     commandTimeoutMs: positiveInteger('commandTimeoutMs', options.commandTimeoutMs, DEFAULT_COMMAND_TIMEOUT_MS),
     describeSender: resolveDescribeSender(options.describeSender),
+    presence: resolvePresence(options.presence),
+    identify: resolveIdentify(options.identify),
+    presenceFlushMs: positiveInteger('presenceFlushMs', options.presenceFlushMs, DEFAULT_PRESENCE_FLUSH_MS),
     rateLimit: resolveRateLimit(options.rateLimit),
     backplane: resolveBackplane(options.backplane),
     asyncapi: resolveAsyncApi(options.asyncapi),
@@ -358,6 +399,34 @@ function resolveBackplane (backplane: unknown): BackplaneProvider {
     )
   }
   return provider as BackplaneProvider
+}
+
+function resolvePresence (presence: unknown): boolean {
+  if (presence === undefined || typeof presence === 'boolean') return presence === true
+  throw new InvalidOptionError(`"presence" must be true (tell each viewer who else watches) or false, got ${show(presence)}`)
+}
+
+function resolveIdentify (identify: unknown): (request: FastifyRequest) => Promise<ViewerIdentity | undefined> {
+  if (identify === undefined) return async () => undefined
+  if (typeof identify !== 'function') {
+    throw new InvalidOptionError(`"identify" must be a function (request) => ({ id, name? }) or undefined, got ${show(identify)}`)
+  }
+  return async (request) => checkIdentity(await (identify as Identify)(request))
+}
+
+/** What `identify` answered, checked: it travels to every viewer of the DAG, on every instance. */
+function checkIdentity (identity: unknown): ViewerIdentity | undefined {
+  if (identity === undefined || identity === null) return undefined
+  let json: string | undefined
+  try {
+    json = JSON.stringify(identity)
+  } catch {
+    json = undefined
+  }
+  if (json === undefined || !isViewerIdentity.Check(identity)) throw new InvalidIdentityError(show(identity))
+  if (json.length > MAX_IDENTITY_JSON) throw new InvalidIdentityError(`${json.length} characters of JSON`)
+  // Its JSON form, which is what other instances and the clients get (a Date becomes a string …).
+  return JSON.parse(json) as ViewerIdentity
 }
 
 function resolveDescribeSender (describeSender: unknown): (request: FastifyRequest) => unknown {

@@ -7,7 +7,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyPluginAsync, FastifyRequest, FastifySchemaValidationError } from 'fastify'
 import fp from 'fastify-plugin'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
-import type { DAGEvent, SequencedEvent } from '../schemas/events.js'
+import type { DAGEvent, SequencedEvent, ViewerIdentity } from '../schemas/events.js'
 import { Identifier } from '../schemas/events.js'
 import { ListRoute, SnapshotRoute, StreamRoute } from '../schemas/routes.js'
 import type { DAGSnapshot } from '../schemas/snapshot.js'
@@ -27,6 +27,7 @@ import { ConnectionLimits } from './limits.js'
 import { redactedRequest } from './log.js'
 import { createMetrics, refusalReasonOf } from './metrics.js'
 import { isUnauthenticated, MAX_FRAGMENTS, resolveOptions, type Access, type Action, type DagStreamOptions } from './options.js'
+import { Presence } from './presence.js'
 import { Rooms } from './rooms.js'
 import { acceptedEncodings, SnapshotCache } from './snapshots.js'
 import { validateDagEvent } from './validation.js'
@@ -112,6 +113,7 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     log: fastify.log
   })
   const rooms = new Rooms<Connection>(backplane, metrics)
+  const presence = options.presence ? new Presence({ store: backplane.presence, flushMs: options.presenceFlushMs, log: fastify.log }) : undefined
   const snapshots = new SnapshotCache(backplane, options.snapshotCacheBytes)
   fastify.addHook('onClose', async () => backplane.close())
   try {
@@ -143,6 +145,8 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
   // ---------------------------------------------------------------------------------------------
   fastify.addHook('preClose', async () => {
     for (const connection of rooms.members()) connection.close(CloseCode.GOING_AWAY, 'server shutting down')
+    // The viewers of the sockets just closed leave the other instances' view now, not at their expiry.
+    await presence?.close()
   })
   fastify.addHook('onClose', async () => {
     clearInterval(heartbeat)
@@ -231,6 +235,8 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
   const limits = new ConnectionLimits(options)
   /** When the credentials of an admitted upgrade expire, from its preHandler to its handler. */
   const upgradeExpiry = new WeakMap<FastifyRequest, number | undefined>()
+  /** Who the viewer of an admitted upgrade is (`identify`), from its preHandler to its handler. */
+  const upgradeIdentity = new WeakMap<FastifyRequest, ViewerIdentity | undefined>()
 
   // Cross-Site WebSocket Hijacking: a browser sends the victim's cookies with an upgrade from any page,
   // so a foreign Origin must be refused unless the application listed it.
@@ -302,6 +308,7 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
         const { expiresAt } = await requireAllowed(request, request.params.id, 'view')
         requireBackplane()
         upgradeExpiry.set(request, expiresAt)
+        upgradeIdentity.set(request, await options.identify(request))
       },
       // Every refusal before the upgrade is an error that ends here.
       onError: async (_request, _reply, error) => metrics.upgradeRefused(refusalReasonOf(error))
@@ -316,8 +323,10 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
         onClose: (closed) => {
           forgetExpiry(closed)
           rooms.leave(dagId, closed)
+          presence?.leave(closed)
         },
-        runCommand: (event, from) => metrics.command(event.type, () => commands.run(event, from))
+        runCommand: (event, from) => metrics.command(event.type, () => commands.run(event, from)),
+        onGateViewing: (from, nodeId) => presence?.viewGate(from, nodeId)
       })
       expireAt(connection, upgradeExpiry.get(request))
       const { since, epoch } = request.query
@@ -328,6 +337,8 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
         const replay = await backplane.replay(dagId, since === undefined ? undefined : { epoch: epoch ?? '', seq: since })
         if (since !== undefined) metrics.resumed(replay)
         connection.start(replay)
+        // The replay may have closed it (a slow consumer): a closed socket is no viewer.
+        if (presence !== undefined && connection.socket.readyState === connection.socket.OPEN) await presence.join(connection, upgradeIdentity.get(request))
       } catch (error) {
         connection.log.error({ err: error }, 'fastify-dag-stream: could not start the stream')
         connection.close(CloseCode.INTERNAL_ERROR, 'could not read the DAG log')

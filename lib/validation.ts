@@ -5,7 +5,7 @@
 import type { Static, TObject, TSchema, TUnion } from '@sinclair/typebox'
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
 import { Value, type ValueError } from '@sinclair/typebox/value'
-import { ClientEvent, DAGEvent } from '../schemas/events.js'
+import { ClientEvent, ClientMessage, DAGEvent } from '../schemas/events.js'
 
 export type Validation<T> =
   | { ok: true; value: T }
@@ -41,6 +41,10 @@ function describe (error: ValueError): string {
   if (members.every((member) => member.const !== undefined)) {
     return `${field} must be one of: ${members.map((member) => member.const).join(', ')}`
   }
+  // A union of plain values (an id or null): name each.
+  if (members.some((member) => member.properties === undefined)) {
+    return `${field} must be ${members.map(describeValue).join(' or ')}`
+  }
   // A union of objects told apart by a literal field (DAGMutation's `op`): explain against the member
   // the value claims to be, so the message reaches the real culprit.
   const value = error.value as Record<string, unknown> | null
@@ -55,5 +59,12 @@ function describe (error: ValueError): string {
   return describe({ ...inner, path: error.path + inner.path })
 }
 
+function describeValue (schema: TSchema): string {
+  if (schema.type === 'null') return 'null'
+  return [`a ${schema.type}`, schema.pattern !== undefined && `matching ${schema.pattern}`].filter(Boolean).join(' ')
+}
+
 export const validateDagEvent: Validator<DAGEvent> = createValidator(DAGEvent)
 export const validateClientEvent: Validator<ClientEvent> = createValidator(ClientEvent)
+/** What a socket accepts: a client event, or its presence (`gate_viewing`). */
+export const validateClientMessage: Validator<ClientMessage> = createValidator(ClientMessage)

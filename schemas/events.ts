@@ -290,7 +290,56 @@ export const ErrorFrame = Type.Object(
 )
 export type ErrorFrame = Static<typeof ErrorFrame>
 
-export const ControlFrame = Type.Union([HelloFrame, ResyncRequiredFrame, AckFrame, ErrorFrame], { $id: 'ControlFrame' })
+// Presence: who watches the DAG and who has a gate open. Not part of the log (no `seq`): a client
+// gets the whole picture right after hello, then deltas, coalesced per instance (`presenceFlushMs`).
+
+export const ViewerIdentity = Type.Object(
+  {
+    id: Type.String({ minLength: 1, maxLength: 256, description: 'Who the person is, as `identify` says: the same in every tab.' }),
+    name: Type.Optional(Type.String({ maxLength: 256, description: 'What to show.' }))
+  },
+  {
+    additionalProperties: true,
+    $id: 'ViewerIdentity',
+    description: 'What the plugin option `identify(request)` returned for a viewer: JSON, at most 2 KiB.'
+  }
+)
+export type ViewerIdentity = Static<typeof ViewerIdentity>
+
+export const PresenceViewer = Type.Object(
+  {
+    id: Type.String({ description: 'The viewer\'s connection: one per socket, stable while it lives.' }),
+    identity: Type.Optional(ViewerIdentity),
+    gate: Type.Union([Identifier, Type.Null()], { description: 'The node whose gate this viewer has open, or null.' })
+  },
+  { additionalProperties: false, $id: 'PresenceViewer', description: 'One socket watching the DAG, on any instance.' }
+)
+export type PresenceViewer = Static<typeof PresenceViewer>
+
+export const PresenceFrame = Type.Object(
+  {
+    type: Type.Literal('presence'),
+    self: Type.String({ description: 'The id of the receiving socket among `viewers`.' }),
+    viewers: Type.Array(PresenceViewer)
+  },
+  { additionalProperties: false, $id: 'PresenceFrame', description: 'Everyone watching the DAG, sent right after hello.' }
+)
+export type PresenceFrame = Static<typeof PresenceFrame>
+
+export const PresenceDeltaFrame = Type.Object(
+  {
+    type: Type.Literal('presence_delta'),
+    upserted: Type.Array(PresenceViewer, { description: 'Viewers who joined or changed, replacing what the client held for their id.' }),
+    removed: Type.Array(Type.String(), { description: 'Ids of viewers who left (or whose instance died).' })
+  },
+  { additionalProperties: false, $id: 'PresenceDeltaFrame', description: 'Who joined, changed gate or left since the last presence frame.' }
+)
+export type PresenceDeltaFrame = Static<typeof PresenceDeltaFrame>
+
+export const ControlFrame = Type.Union(
+  [HelloFrame, ResyncRequiredFrame, AckFrame, ErrorFrame, PresenceFrame, PresenceDeltaFrame],
+  { $id: 'ControlFrame' }
+)
 export type ControlFrame = Static<typeof ControlFrame>
 
 /** Anything a client can receive. A DAG event has `seq`; a control frame has none. */
@@ -335,3 +384,17 @@ export const ClientEvent = Type.Union(
 )
 export type ClientEvent = Static<typeof ClientEvent>
 export type ClientEventType = ClientEvent['type']
+
+/**
+ * Not a command: it only tells the others which gate this viewer has open (null: none), so they see
+ * "reviewed by …" before anyone decides. Never acknowledged; the server forgets it with the socket.
+ */
+export const GateViewingEvent = Type.Object(
+  { type: Type.Literal('gate_viewing'), node_id: Type.Union([Identifier, Type.Null()]) },
+  { additionalProperties: false, $id: 'GateViewingEvent', description: 'This viewer opened the gate of `node_id`, or closed it (null).' }
+)
+export type GateViewingEvent = Static<typeof GateViewingEvent>
+
+/** Everything a client may send on the socket: the commands, and its presence. */
+export const ClientMessage = Type.Union([...ClientEvent.anyOf, GateViewingEvent], { $id: 'ClientMessage' })
+export type ClientMessage = Static<typeof ClientMessage>

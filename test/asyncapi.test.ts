@@ -2,11 +2,11 @@ import { Parser, DiagnosticSeverity } from '@asyncapi/parser'
 import t from 'tap'
 import { buildAsyncApiDocument } from '../lib/asyncapi.js'
 import { CloseCode, closeCodeDescriptions } from '../lib/close-codes.js'
-import { ClientEvent, ControlFrame, SequencedEvent } from '../schemas/events.js'
+import { ClientMessage, ControlFrame, SequencedEvent } from '../schemas/events.js'
 
 const namesOf = (union: { anyOf: Array<{ $id?: string }> }) => union.anyOf.map((member) => member.$id as string)
 const serverMessages = [...namesOf(SequencedEvent), ...namesOf(ControlFrame)]
-const clientMessages = namesOf(ClientEvent)
+const clientMessages = namesOf(ClientMessage)
 
 t.test('the generated document is valid AsyncAPI 3.0.0', async (t) => {
   const { document, diagnostics } = await new Parser().parse(buildAsyncApiDocument())
@@ -63,4 +63,11 @@ t.test('the query, the prefix and the close codes are documented', async (t) => 
 
   const { diagnostics } = await new Parser().parse(doc)
   t.equal(diagnostics.filter((diagnostic) => diagnostic.severity === DiagnosticSeverity.Error).length, 0, 'a custom prefix is valid too')
+})
+
+t.test('presence is in the document: gate_viewing from the client, presence frames to it', async (t) => {
+  const doc = buildAsyncApiDocument({ prefix: '/api/dags' }) as unknown as { components: { messages: Record<string, { title: string }> } }
+  t.equal(doc.components.messages.GateViewingEvent?.title, 'gate_viewing')
+  t.equal(doc.components.messages.PresenceFrame?.title, 'presence')
+  t.equal(doc.components.messages.PresenceDeltaFrame?.title, 'presence_delta')
 })

@@ -52,10 +52,11 @@ export interface RedisInstanceOptions extends Omit<DagStreamOptions, 'backplane'
   prefix: string
   url?: string
   probeMs?: number
+  presenceTtlMs?: number
 }
 
-function pluginOptions ({ prefix, url = REDIS_URL, probeMs, ...options }: RedisInstanceOptions): DagStreamOptions {
-  return { ...options, backplane: redisBackplane({ url, keyPrefix: prefix, probeMs }) }
+function pluginOptions ({ prefix, url = REDIS_URL, probeMs, presenceTtlMs, ...options }: RedisInstanceOptions): DagStreamOptions {
+  return { ...options, backplane: redisBackplane({ url, keyPrefix: prefix, probeMs, presenceTtlMs }) }
 }
 
 /** An app with the plugin on the Redis backplane, listening on a free port, closed when the test ends. */

@@ -22,7 +22,8 @@ t.test('bad options throw at once, naming the option and the fix', async (t) => 
     [{ client: {} }, /"client" must be an ioredis Redis or Cluster instance/],
     [{ url: REDIS_URL, keyPrefix: 'app{1}' }, /"keyPrefix" must be 1-64 characters without spaces, "\{" or "\}", got "app\{1\}"/],
     [{ url: REDIS_URL, keyPrefix: '' }, /"keyPrefix"/],
-    [{ url: REDIS_URL, probeMs: 0 }, /"probeMs" must be a positive integer, got 0/]
+    [{ url: REDIS_URL, probeMs: 0 }, /"probeMs" must be a positive integer, got 0/],
+    [{ url: REDIS_URL, presenceTtlMs: 2 }, /"presenceTtlMs" must be an integer of at least 3 \(ms\), got 2/]
   ]
   for (const [options, message] of cases) {
     t.throws(() => redisBackplane(options as RedisBackplaneOptions), { code: 'FST_DAG_STREAM_INVALID_OPTION', message }, String(message))

@@ -9,6 +9,7 @@ import { applyGateWrite, gateWriteFor, type GateRecord } from '../gates.js'
 import { applyEvent, createState, isFinished, toSnapshot, type DAGState } from '../reducer.js'
 import { RingBuffer } from '../ring-buffer.js'
 import { withDeadline } from './deadline.js'
+import { MemoryPresence } from './memory-presence.js'
 import { planReplay, replayOf } from './replay.js'
 import type {
   Backplane,
@@ -44,6 +45,7 @@ export const memoryBackplane: BackplaneProvider = {
 }
 
 export class MemoryBackplane implements Backplane {
+  readonly presence = new MemoryPresence()
   readonly #logs = new Map<string, DagLog>()
   readonly #listeners = new Map<string, Set<LogListener>>()
   readonly #settings: BackplaneSettings

@@ -7,10 +7,13 @@
 // test/backplane-contract.test.ts runs one suite against both.
 
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
-import type { ClientEvent, DAGEvent, ErrorCode, ExecutionStatus, ResyncReason, SequencedEvent } from '../../schemas/events.js'
+import type { ClientEvent, DAGEvent, ErrorCode, ExecutionStatus, PresenceViewer, ResyncReason, SequencedEvent } from '../../schemas/events.js'
 import type { ListOrder } from '../../schemas/routes.js'
 import type { DAGSnapshot, DAGSummary } from '../../schemas/snapshot.js'
 import type { GateRecord } from '../gates.js'
+import type { PresenceChange } from '../presence-change.js'
+
+export type { PresenceChange } from '../presence-change.js'
 
 /** One event of a DAG's log, serialized once for every socket that will carry it. */
 export interface LogEntry {
@@ -92,7 +95,28 @@ export type GateTransition<Result> = (
   dag: DagStatus
 ) => { result: Result; next: GateRecord }
 
+export type PresenceListener = (dagId: string, change: PresenceChange) => void
+
+/**
+ * Who watches each DAG, on every instance: each instance writes its own viewers, and reads the union.
+ * Not part of any log. The viewers of an instance that dies without a word go away by themselves
+ * (lib/backplane/redis/presence.ts: a liveness key with a TTL).
+ */
+export interface PresenceStore {
+  /** Writes this instance's changes for the DAG and tells every instance's watchers of it. */
+  update(dagId: string, change: PresenceChange): Promise<void>
+  /** Every viewer of the DAG, on every live instance. */
+  list(dagId: string): Promise<PresenceViewer[]>
+  /**
+   * Calls `listener` with every change of the DAG's viewers (this instance's too) once the promise
+   * resolves; resolves with the function that stops it.
+   */
+  watch(dagId: string, listener: PresenceListener): Promise<() => void>
+}
+
 export interface Backplane {
+  /** Who watches which DAG, across instances. */
+  readonly presence: PresenceStore
   /** Resolves once the backplane can serve (connected, listening for commands); rejects if it cannot. */
   ready(): Promise<void>
   /** Whether the backplane can serve right now; false while its store is unreachable. */

@@ -40,6 +40,7 @@ import {
   resolveImplementation,
   type DAGStreamClientOptions
 } from './options.js'
+import { PresenceTracker, type PresenceView } from './presence.js'
 import { createDAGStore, type DAGStore, type DefaultDAGStore } from './store.js'
 import { snapshotUrl, streamUrl, type FetchLike, type WebSocketConstructor, type WebSocketLike } from './transport.js'
 
@@ -94,7 +95,15 @@ export interface DAGStreamClientEvents {
   reconnecting: ReconnectInfo
   /** A problem no promise reports: a refused frame without id, a failed snapshot, a final close. */
   error: DAGStreamError
+  /** Who watches the DAG changed (see `presence`). */
+  presence: PresenceView
 }
+
+/**
+ * At most one `gate_viewing` per this interval (the last word wins): a page that flips its focus
+ * quickly neither floods the server nor reaches its per-socket rate limit.
+ */
+const GATE_VIEWING_INTERVAL_MS = 100
 
 // The one frame type both kinds share: a DAG `error` event has a position, an `error` answer has none.
 function isControlFrame (message: ServerMessage): message is ControlFrame {
@@ -102,6 +111,8 @@ function isControlFrame (message: ServerMessage): message is ControlFrame {
     case 'hello':
     case 'resync_required':
     case 'ack':
+    case 'presence':
+    case 'presence_delta':
       return true
     case 'error':
       return !('seq' in message)
@@ -146,6 +157,13 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
   #wireEpoch = ''
   /** Live events waiting while a snapshot loads; undefined when no snapshot is loading. */
   #buffer: SequencedEvent[] | undefined
+  readonly #presence = new PresenceTracker()
+  /** The gate this client says it has open, and what the current socket was last told. */
+  #gate: string | null = null
+  #gateSent: string | null = null
+  #gateTimer: ReturnType<typeof setTimeout> | undefined
+  /** Whether the current socket sent its hello: it then takes client messages. */
+  #greeted = false
 
   constructor (options: DAGStreamClientOptions<Store>) {
     if (typeof options?.dagId !== 'string' || options.dagId === '') {
@@ -194,6 +212,24 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
   /** The last event the store includes. */
   get position (): StreamPosition {
     return { epoch: this.#epoch, seq: this.#seq }
+  }
+
+  /** Who watches the DAG, on every instance; empty while disconnected. */
+  get presence (): PresenceView {
+    return this.#presence.view
+  }
+
+  /**
+   * Tells the others which gate this client has open in front of its user (null: none), so they see
+   * "reviewed by …" before anyone decides. Kept across reconnects; sent at most every 100 ms.
+   * @example useEffect(() => { viewGate(nodeId); return () => viewGate(null) }, [nodeId])
+   */
+  viewGate (nodeId: string | null): void {
+    if (nodeId !== null && (typeof nodeId !== 'string' || nodeId === '')) {
+      throw new TypeError(`fastify-dag-stream/client: viewGate takes a node id or null, got ${JSON.stringify(nodeId)}`)
+    }
+    this.#gate = nodeId
+    if (this.#gateTimer === undefined) this.#announceGate()
   }
 
   /** Opens the stream; only needed after `connect: false`. Does nothing once started or closed. */
@@ -300,6 +336,10 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
       case 'ack':
         this.#commands.acknowledged(frame.id)
         break
+      case 'presence':
+      case 'presence_delta':
+        this.#emitter.emit('presence', this.#presence.receive(frame))
+        break
       case 'error': {
         const error = new DAGStreamError(frame.code, frame.message)
         if (frame.id === undefined) this.#report(error)
@@ -333,6 +373,22 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
       this.#resync()
     }
     this.#commands.online((event) => socket.send(JSON.stringify(event)))
+    // The server forgot the gate with the last socket.
+    this.#greeted = true
+    this.#gateSent = null
+    this.#announceGate()
+  }
+
+  /** Sends the gate this client has open if the socket does not know it, then waits an interval. */
+  #announceGate (): void {
+    if (!this.#greeted || this.#gate === this.#gateSent) return
+    this.#gateSent = this.#gate
+    this.#socket?.send(JSON.stringify({ type: 'gate_viewing', node_id: this.#gate }))
+    clearTimeout(this.#gateTimer)
+    this.#gateTimer = setTimeout(() => {
+      this.#gateTimer = undefined
+      this.#announceGate()
+    }, GATE_VIEWING_INTERVAL_MS)
   }
 
   #onEvent (event: SequencedEvent): void {
@@ -462,6 +518,10 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
     this.#buffer = undefined
     this.#backoff.disconnected()
     this.#commands.offline()
+    this.#greeted = false
+    clearTimeout(this.#gateTimer)
+    this.#gateTimer = undefined
+    if (this.#presence.clear()) this.#emitter.emit('presence', this.#presence.view)
   }
 
   #scheduleReconnect (closeCode?: number): void {

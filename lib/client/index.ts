@@ -10,6 +10,7 @@ export {
   type ReconnectInfo,
   type StreamPosition
 } from './client.js'
+export type { PresenceView } from './presence.js'
 export { createDAGStore, type DAGStore, type DAGView, type DefaultDAGStore } from './store.js'
 export {
   Backoff,

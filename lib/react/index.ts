@@ -4,4 +4,4 @@ export { useDAGStream } from './use-dag-stream.js'
 export type { DAGStreamHookResult, UseDAGStreamOptions } from './shared-clients.js'
 // A value, not only a type: `error instanceof DAGStreamError` needs no second import.
 export { DAGStreamError } from '../client/index.js'
-export type { ConnectionStatus, DAGExistence, DAGStreamClientEvents, DAGStreamErrorCode, DAGView, ReconnectInfo } from '../client/index.js'
+export type { ConnectionStatus, DAGExistence, DAGStreamClientEvents, DAGStreamErrorCode, DAGView, PresenceView, ReconnectInfo } from '../client/index.js'

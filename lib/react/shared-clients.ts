@@ -16,6 +16,7 @@ import {
   type DAGStreamError,
   type DAGView,
   type DefaultDAGStore,
+  type PresenceView,
   type ReconnectInfo
 } from '../client/index.js'
 import { resolveBaseUrl } from '../client/options.js'
@@ -34,6 +35,10 @@ export interface DAGStreamHookResult {
   error: DAGStreamError | undefined
   /** While `reconnecting`: when the next attempt starts ("reconnecting in N s"). */
   reconnect: ReconnectInfo | undefined
+  /** Who watches the DAG, and who has which gate open (`presence.gates`). */
+  presence: PresenceView
+  /** Says which gate this page has open (null: none): call it when a gate panel shows and hides. */
+  viewGate: DAGStreamClient['viewGate']
   send: DAGStreamClient['send']
   decide: DAGStreamClient['decide']
   pause: DAGStreamClient['pause']
@@ -81,7 +86,8 @@ function createShared (key: string, client: DAGStreamClient<DefaultDAGStore>): S
     pause: client.pause.bind(client),
     resume: client.resume.bind(client),
     cancel: client.cancel.bind(client),
-    on: client.on.bind(client)
+    on: client.on.bind(client),
+    viewGate: client.viewGate.bind(client)
   }
 
   function release (): void {
@@ -103,7 +109,8 @@ function createShared (key: string, client: DAGStreamClient<DefaultDAGStore>): S
         client.on('status', onChange),
         client.on('existence', onChange),
         client.on('error', onChange),
-        client.on('reconnecting', onChange)
+        client.on('reconnecting', onChange),
+        client.on('presence', onChange)
       ]
       client.connect()
       return () => {
@@ -113,15 +120,16 @@ function createShared (key: string, client: DAGStreamClient<DefaultDAGStore>): S
     },
     getResult () {
       const state = client.store.getSnapshot()
-      const { status, existence, error, reconnect } = client
+      const { status, existence, error, reconnect, presence } = client
       if (
         result?.state !== state ||
         result.status !== status ||
         result.existence !== existence ||
         result.error !== error ||
-        result.reconnect !== reconnect
+        result.reconnect !== reconnect ||
+        result.presence !== presence
       ) {
-        result = { state, status, existence, error, reconnect, ...methods }
+        result = { state, status, existence, error, reconnect, presence, ...methods }
       }
       return result
     }

@@ -6,6 +6,7 @@ import {
   type DAGStreamError,
   type DAGStreamHookResult,
   type DAGView,
+  type PresenceView,
   type ReconnectInfo,
   type UseDAGStreamOptions
 } from '../../lib/react/index.js'
@@ -25,6 +26,11 @@ test('useDAGStream returns state, status, error, the countdown and the commands'
   expect(stream.cancel()).type.toBe<Promise<void>>()
   expect(stream.send({ type: 'cancel_execution' })).type.toBe<Promise<void>>()
   expect(stream.decide('review', 'later')).type.toRaiseError()
+  expect(stream.presence).type.toBe<PresenceView>()
+  expect(stream.presence.gates.get('review')?.[0]?.identity?.name).type.toBe<string | undefined>()
+  expect(stream.viewGate('review')).type.toBe<void>()
+  expect(stream.viewGate(null)).type.toBe<void>()
+  expect(stream.viewGate(42)).type.toRaiseError()
 })
 
 test('the hook takes the client options, except those it owns', () => {

@@ -1,12 +1,16 @@
 // A step waiting for a human: what it asks, and approve / modify (with feedback) / reject.
-import { useState } from 'react'
-import type { Decision, OpenGate } from '../../../lib/index.js'
+import { useEffect, useState } from 'react'
+import type { Decision, OpenGate, PresenceViewer } from '../../../lib/index.js'
 import { useAction } from './useAction.js'
 
 interface GatePanelProps {
   gate: OpenGate
   connected: boolean
   decide: (nodeId: string, decision: Decision, feedback?: string) => Promise<unknown>
+  /** Tells the others this gate is in front of this user while the panel shows (presence). */
+  viewGate: (nodeId: string | null) => void
+  /** The others who have this gate open now. */
+  reviewers: readonly PresenceViewer[]
 }
 
 /** The id of a gate's feedback field, for the "Decision needed" shortcut that jumps to it. */
@@ -14,8 +18,12 @@ export function feedbackFieldId (nodeId: string): string {
   return `gate-feedback-${nodeId}`
 }
 
-export function GatePanel ({ gate, connected, decide }: GatePanelProps) {
+export function GatePanel ({ gate, connected, decide, viewGate, reviewers }: GatePanelProps) {
   const [feedback, setFeedback] = useState('')
+  useEffect(() => {
+    viewGate(gate.node_id)
+    return () => viewGate(null)
+  }, [gate.node_id, viewGate])
   const { run, pending, error } = useAction()
   const { presentation } = gate
   const disabled = pending || !connected
@@ -29,6 +37,11 @@ export function GatePanel ({ gate, connected, decide }: GatePanelProps) {
         <span className='gate__badge'>Needs your decision</span>
         <h2 className='card__title' id={titleId}>{presentation.title}</h2>
       </header>
+      {reviewers.length > 0 && (
+        <p className='gate__reviewers' data-testid='gate-reviewers'>
+          Also reviewing: {reviewers.map((viewer) => viewer.identity?.name ?? 'someone').join(', ')}
+        </p>
+      )}
       {presentation.description !== undefined && <p className='gate__description'>{presentation.description}</p>}
       {presentation.payload !== undefined && (
         <pre className='code' tabIndex={0} aria-label='What to review' data-testid='gate-payload'>{JSON.stringify(presentation.payload, null, 2)}</pre>

@@ -15,6 +15,8 @@ import { Progress } from './Progress.js'
 import { RunControls } from './RunControls.js'
 import { RunSummary } from './RunSummary.js'
 import { StepList } from './StepList.js'
+import { viewerParams } from './viewer.js'
+import { Viewers } from './Viewers.js'
 
 interface RunViewProps {
   dagId: string
@@ -29,7 +31,7 @@ const SIDE_PANEL_ID = 'run-side-panel'
 const PHONE_QUERY = '(max-width: 700px)'
 
 export function RunView ({ dagId, onStatus, onShowRuns }: RunViewProps) {
-  const stream = useDAGStream(dagId)
+  const stream = useDAGStream(dagId, { streamParams: viewerParams })
   const { state, existence } = stream
   const exists = existence !== 'not_found'
   useEffect(() => onStatus(state.status), [state.status, onStatus])
@@ -75,6 +77,7 @@ export function RunView ({ dagId, onStatus, onShowRuns }: RunViewProps) {
           <h1 className='runbar__id' data-testid='run-id' title={dagId}>{dagId}</h1>
           {topic !== undefined && <span className='runbar__topic' title={topic}>{topic}</span>}
           <span><ConnectionBadge status={stream.status} existence={existence} retryAt={stream.reconnect?.retryAt} /></span>
+          <Viewers presence={stream.presence} />
         </div>
         {exists && <Progress nodes={nodes} runPaused={runPaused} />}
         {exists && <CostTicker cost={state.cost} />}
@@ -112,7 +115,14 @@ export function RunView ({ dagId, onStatus, onShowRuns }: RunViewProps) {
                 </button>
               </div>
               {gates.map((gate) => (
-                <GatePanel key={gate.node_id} gate={gate} connected={connected} decide={decide} />
+                <GatePanel
+                  key={gate.node_id}
+                  gate={gate}
+                  connected={connected}
+                  decide={decide}
+                  viewGate={stream.viewGate}
+                  reviewers={(stream.presence.gates.get(gate.node_id) ?? []).filter((viewer) => viewer.id !== stream.presence.self)}
+                />
               ))}
               {selectedNode !== undefined
                 ? (

@@ -33,6 +33,7 @@ import type {
 } from '../types.js'
 import { CommandBus } from './bus.js'
 import { Follower } from './follower.js'
+import { RedisPresence } from './presence.js'
 import { dagKeys, indexKey, instanceChannel, type DagKeys } from './keys.js'
 import { appendScript, scripts, type ScriptName } from './scripts.js'
 
@@ -51,6 +52,8 @@ export interface RedisBackplaneConfig {
   keyPrefix: string
   /** How often followed DAGs are checked against the log, and the subscriber connection pinged. */
   probeMs: number
+  /** How long the viewers of an instance outlive its last presence heartbeat (see presence.ts). */
+  presenceTtlMs: number
 }
 
 type ScriptCall = (...args: Array<string | number>) => Promise<unknown>
@@ -80,6 +83,7 @@ export class RedisBackplane implements Backplane {
   /** This instance, as the driver of the DAGs it appends to and as the address of its commands. */
   readonly #id = randomUUID()
   readonly #followed = new Map<string, FollowedDag>()
+  readonly presence: RedisPresence
   readonly #checkpoints = new Map<string, Promise<void>>()
   readonly #bus: CommandBus
   readonly #checkpointEvery: number
@@ -105,6 +109,14 @@ export class RedisBackplane implements Backplane {
       },
       onError: (error, what, dagId) => settings.log.error({ err: error, dagId }, `fastify-dag-stream: ${what}`)
     })
+    this.presence = new RedisPresence({
+      commands: connections.commands,
+      subscriber: connections.subscriber,
+      keyPrefix: config.keyPrefix,
+      instanceId: this.#id,
+      ttlMs: config.presenceTtlMs,
+      log: settings.log
+    })
     this.#watchConnections()
   }
 
@@ -114,6 +126,7 @@ export class RedisBackplane implements Backplane {
       await connected(this.#connections.subscriber)
       await connected(this.#connections.commands)
       await this.#connections.subscriber.subscribe(instanceChannel(this.#config.keyPrefix, this.#id))
+      await this.presence.start()
     } catch (error) {
       throw new BackplaneUnavailableError(`cannot reach Redis: ${(error as Error).message}`)
     }
@@ -297,6 +310,7 @@ export class RedisBackplane implements Backplane {
     this.#followed.clear()
     // A checkpoint being written finishes first, so a clean shutdown leaves no half-done work behind.
     await Promise.allSettled(this.#checkpoints.values())
+    await this.presence.close()
     this.#connections.subscriber.disconnect()
     if (this.#connections.ownsCommands) this.#connections.commands.disconnect()
   }
@@ -319,6 +333,7 @@ export class RedisBackplane implements Backplane {
       followed.follower.receive(parseEntry(message))
       return
     }
+    if (this.presence.receive(name, message)) return
     if (name === instanceChannel(this.#config.keyPrefix, this.#id)) this.#bus.receive(message.toString())
   }
 
@@ -375,7 +390,7 @@ export class RedisBackplane implements Backplane {
    * be confirmed before the followers read the log, or what is published in between would be lost.
    */
   #resubscribe (): void {
-    const channels = [instanceChannel(this.#config.keyPrefix, this.#id), ...this.#followed.keys()]
+    const channels = [instanceChannel(this.#config.keyPrefix, this.#id), ...this.#followed.keys(), ...this.presence.channels()]
     this.#connections.subscriber.subscribe(...channels).then(
       () => {
         this.#recovered('subscriber')

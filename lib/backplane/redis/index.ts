@@ -11,6 +11,8 @@ import { RedisBackplane, type RedisClient, type RedisConnections } from './backp
 export const DEFAULT_KEY_PREFIX = 'dag-stream'
 /** Often enough that a deaf subscriber or a lost message is noticed within seconds; one HMGET per followed DAG. */
 export const DEFAULT_PROBE_MS = 5_000
+/** How long the viewers of an instance that died without a word still show: its heartbeat is every third of it. */
+export const DEFAULT_PRESENCE_TTL_MS = 15_000
 
 export interface RedisBackplaneOptions {
   /** Where Redis is, e.g. `redis://127.0.0.1:6379` or `rediss://user:pass@host:6380/0`. Give this or `client`. */
@@ -25,6 +27,8 @@ export interface RedisBackplaneOptions {
   keyPrefix?: string
   /** How often followed DAGs are checked for missed messages and the subscriber pinged. @default 5000 */
   probeMs?: number
+  /** How long the viewers of an instance that died (SIGKILL, a lost pod) still show to the others. @default 15000 */
+  presenceTtlMs?: number
 }
 
 /**
@@ -45,13 +49,14 @@ interface ResolvedRedisOptions {
   client?: RedisClient
   keyPrefix: string
   probeMs: number
+  presenceTtlMs: number
 }
 
 function resolveRedisOptions (options: RedisBackplaneOptions): ResolvedRedisOptions {
   if (typeof options !== 'object' || options === null) {
     throw new InvalidOptionError(`redisBackplane() takes { url } or { client }, got ${JSON.stringify(options)}`)
   }
-  const { url, client, keyPrefix = DEFAULT_KEY_PREFIX, probeMs = DEFAULT_PROBE_MS } = options
+  const { url, client, keyPrefix = DEFAULT_KEY_PREFIX, probeMs = DEFAULT_PROBE_MS, presenceTtlMs = DEFAULT_PRESENCE_TTL_MS } = options
   if ((url === undefined) === (client === undefined)) {
     throw new InvalidOptionError('redisBackplane() takes exactly one of "url" (redis://host:port) and "client" (an ioredis Redis or Cluster)')
   }
@@ -68,7 +73,10 @@ function resolveRedisOptions (options: RedisBackplaneOptions): ResolvedRedisOpti
   if (!Number.isSafeInteger(probeMs) || probeMs <= 0) {
     throw new InvalidOptionError(`redisBackplane() "probeMs" must be a positive integer, got ${JSON.stringify(probeMs)}`)
   }
-  return client === undefined ? { url, keyPrefix, probeMs } : { client, keyPrefix, probeMs }
+  if (!Number.isSafeInteger(presenceTtlMs) || presenceTtlMs < 3) {
+    throw new InvalidOptionError(`redisBackplane() "presenceTtlMs" must be an integer of at least 3 (ms), got ${JSON.stringify(presenceTtlMs)}`)
+  }
+  return client === undefined ? { url, keyPrefix, probeMs, presenceTtlMs } : { client, keyPrefix, probeMs, presenceTtlMs }
 }
 
 /**

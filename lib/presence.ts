@@ -1,0 +1,173 @@
+// Presence: who watches each DAG, and who has which gate open in front of them.
+//
+// Each socket of this instance is one viewer. What changes here (a socket joins, leaves, opens or
+// closes a gate) is gathered per DAG and written to the backplane's presence store at most once per
+// `flushMs`, as the net change: a page that flips its focus 50 times a second costs one write and one
+// frame per interval, not 50. Changes from every instance (this one included) come back through the
+// store's watch and go to each local socket of the DAG as a `presence_delta` frame; a socket gets the
+// whole picture (`presence`) right after its hello. None of it is in the log: no seq, no replay.
+
+import type { FastifyBaseLogger } from 'fastify'
+import type { PresenceDeltaFrame, PresenceFrame, PresenceViewer, ViewerIdentity } from '../schemas/events.js'
+import type { PresenceStore } from './backplane/types.js'
+import { isEmptyChange, type PresenceChange } from './presence-change.js'
+
+/** A socket, as presence sees it (lib/connection.ts). */
+export interface PresenceMember {
+  readonly id: string
+  readonly dagId: string
+  readonly log: FastifyBaseLogger
+  /** Sends the serialized `presence` or `presence_delta` frame if the socket is live. */
+  sendPresence(frame: Buffer): void
+}
+
+interface Watcher {
+  member: PresenceMember
+  viewer: PresenceViewer
+  /** Deltas that arrived before this socket got the whole picture; sent right after it. */
+  held: PresenceChange[] | undefined
+}
+
+interface LocalDag {
+  watchers: Map<string, Watcher>
+  /** This instance's changes not yet written: a viewer, or null for one that left. */
+  pending: Map<string, PresenceViewer | null>
+  timer: NodeJS.Timeout | undefined
+  /** Resolves with the function that stops watching the store. */
+  watching: Promise<() => void>
+}
+
+export interface PresenceOptions {
+  store: PresenceStore
+  flushMs: number
+  log: FastifyBaseLogger
+}
+
+export class Presence {
+  readonly #options: PresenceOptions
+  readonly #dags = new Map<string, LocalDag>()
+
+  constructor (options: PresenceOptions) {
+    this.#options = options
+  }
+
+  /**
+   * Counts `member` among the DAG's viewers and sends it everyone (itself included) in one
+   * `presence` frame, then the deltas that arrived meanwhile. Call it once the socket is live.
+   */
+  async join (member: PresenceMember, identity: ViewerIdentity | undefined): Promise<void> {
+    const dag = this.#dag(member.dagId)
+    const viewer: PresenceViewer = identity === undefined ? { id: member.id, gate: null } : { id: member.id, identity, gate: null }
+    const held: PresenceChange[] = []
+    const watcher: Watcher = { member, viewer, held }
+    dag.watchers.set(member.id, watcher)
+    this.#changed(member.dagId, dag, viewer.id, viewer)
+    let listed: PresenceViewer[]
+    try {
+      await dag.watching
+      listed = await this.#options.store.list(member.dagId)
+    } catch (error) {
+      // The stream goes on without the picture; later deltas still reach this socket.
+      watcher.held = undefined
+      member.log.warn({ err: error }, 'fastify-dag-stream: could not read who watches the DAG')
+      return
+    }
+    const viewers = new Map(listed.map((each) => [each.id, each]))
+    // This instance's changes not yet written are part of the picture already: a joining socket
+    // counts itself at once.
+    for (const [id, pending] of dag.pending) {
+      if (pending === null) viewers.delete(id)
+      else viewers.set(id, pending)
+    }
+    watcher.held = undefined
+    member.sendPresence(serialize({ type: 'presence', self: member.id, viewers: [...viewers.values()] }))
+    // A delta may repeat what the picture holds: applied again, it changes nothing.
+    for (const change of held) member.sendPresence(deltaFrame(change))
+  }
+
+  /** The member opened the gate of `nodeId` (null: closed it). */
+  viewGate (member: PresenceMember, nodeId: string | null): void {
+    const dag = this.#dags.get(member.dagId)
+    const watcher = dag?.watchers.get(member.id)
+    if (dag === undefined || watcher === undefined || watcher.viewer.gate === nodeId) return
+    watcher.viewer = { ...watcher.viewer, gate: nodeId }
+    this.#changed(member.dagId, dag, member.id, watcher.viewer)
+  }
+
+  /** The member's socket ended: it leaves the others' view with the next flush. */
+  leave (member: PresenceMember): void {
+    const dag = this.#dags.get(member.dagId)
+    if (dag === undefined || !dag.watchers.delete(member.id)) return
+    this.#changed(member.dagId, dag, member.id, null)
+  }
+
+  /** Writes what is pending (the sockets closed at shutdown leave at once) and stops watching. */
+  async close (): Promise<void> {
+    const dags = [...this.#dags]
+    this.#dags.clear()
+    await Promise.all(dags.map(([dagId, dag]) => {
+      stopWatching(dag)
+      return this.#flush(dagId, dag)
+    }))
+  }
+
+  #dag (dagId: string): LocalDag {
+    let dag = this.#dags.get(dagId)
+    if (dag === undefined) {
+      const watchers = new Map<string, Watcher>()
+      const watching = this.#options.store.watch(dagId, (_dagId, change) => {
+        // Serialized once for every socket of the DAG here.
+        const frame = deltaFrame(change)
+        for (const watcher of watchers.values()) {
+          if (watcher.held === undefined) watcher.member.sendPresence(frame)
+          else watcher.held.push(change)
+        }
+      })
+      dag = { watchers, pending: new Map(), timer: undefined, watching }
+      this.#dags.set(dagId, dag)
+    }
+    return dag
+  }
+
+  #changed (dagId: string, dag: LocalDag, id: string, viewer: PresenceViewer | null): void {
+    dag.pending.set(id, viewer)
+    dag.timer ??= setTimeout(() => {
+      void this.#flush(dagId, dag)
+    }, this.#options.flushMs)
+  }
+
+  async #flush (dagId: string, dag: LocalDag): Promise<void> {
+    clearTimeout(dag.timer)
+    dag.timer = undefined
+    const change: PresenceChange = { upserted: [], removed: [] }
+    for (const [id, viewer] of dag.pending) {
+      if (viewer === null) change.removed.push(id)
+      else change.upserted.push(viewer)
+    }
+    dag.pending.clear()
+    // Nobody left here: stop watching (a socket that joins later starts again).
+    if (dag.watchers.size === 0 && this.#dags.get(dagId) === dag) {
+      this.#dags.delete(dagId)
+      stopWatching(dag)
+    }
+    if (isEmptyChange(change)) return
+    try {
+      await this.#options.store.update(dagId, change)
+    } catch (error) {
+      // Presence is best effort: the store's own expiry and the next change repair what was lost.
+      this.#options.log.warn({ err: error, dagId }, 'fastify-dag-stream: could not write presence')
+    }
+  }
+}
+
+function serialize (frame: PresenceFrame | PresenceDeltaFrame): Buffer {
+  return Buffer.from(JSON.stringify(frame))
+}
+
+function deltaFrame (change: PresenceChange): Buffer {
+  return serialize({ type: 'presence_delta', upserted: change.upserted, removed: change.removed })
+}
+
+function stopWatching (dag: LocalDag): void {
+  dag.watching.then((stop) => stop(), () => {})
+}
