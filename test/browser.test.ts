@@ -74,6 +74,32 @@ async function run (): Promise<void> {
     await shoot('01-running')
   })
 
+  await t.test('the details of a step that is generating show its text growing', async (t) => {
+    // A step writing its text right now, as the server sees it.
+    let nodeId: string | undefined
+    for (const deadline = Date.now() + 30_000; nodeId === undefined; await new Promise((resolve) => setTimeout(resolve, 50))) {
+      if (Date.now() > deadline) throw new Error('timed out waiting for a step generating text')
+      const snapshot = await api<DAGSnapshot>(`/api/dags/${encodeURIComponent(dagId)}`)
+      nodeId = snapshot.nodes.find((node) => node.status === 'running' && (node.partial_output?.length ?? 0) > 0)?.id
+    }
+    await page.locator(`.react-flow__node[data-id="${nodeId}"]`).click()
+    const live = page.locator(`[data-testid="node-details"][data-node-id="${nodeId}"] [data-testid="node-partial-output"]`)
+    await live.waitFor()
+    const first = await live.textContent() ?? ''
+    await shoot('01b-live-output')
+    await page.waitForFunction(({ id, length }) => {
+      const text = document.querySelector(`[data-testid="node-details"][data-node-id="${id}"] [data-testid="node-partial-output"]`)?.textContent
+      return text !== undefined && text !== null && text.length > length + 40
+    }, { id: nodeId, length: first.length })
+    const later = await live.textContent() ?? ''
+    t.ok(later.startsWith(first), `the text grew from ${first.length} to ${later.length} characters, by appending`)
+    await shoot('01c-live-output-grown')
+    // Once the step completes, its final output replaces the text it streamed.
+    await page.locator(`[data-testid="node-details"][data-node-id="${nodeId}"] [data-testid="node-output"]`).waitFor({ timeout: 20_000 })
+    t.equal(await live.count(), 0, 'the streamed text gave way to the final output')
+    await page.getByRole('button', { name: /^Close the details of / }).click()
+  })
+
   await t.test('after every socket is cut, the page reconnects and matches the snapshot', async (t) => {
     // The first frame of the countdown, caught as React commits it: what it says, and when.
     await page.evaluate(() => {
