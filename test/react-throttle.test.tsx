@@ -47,10 +47,11 @@ t.test('throttleMs: during a burst, renders at most once per interval, and the l
 
   const during = throttled.slice(throttledBefore)
   const gaps = during.slice(1).map((at, index) => at - (during[index] as number))
-  // Commits come a little after the throttled notification, later for some than for others: a few ms
-  // of slack on each gap, and none on the whole.
-  t.ok(gaps.every((gap) => gap >= 40), `renders about 50 ms apart: ${gaps.map(Math.round).join(', ')}`)
-  t.ok((during.length - 1) * 50 <= (during.at(-1) as number) - (during[0] as number) + 10, 'at most one render per 50 ms over the burst')
+  // Commits come a little after the throttled notification, later for some than for others (more so on
+  // a loaded machine): slack on each gap, and one interval's worth on the whole. Without the throttle,
+  // renders are about 3 ms apart.
+  t.ok(gaps.every((gap) => gap >= 25), `renders about 50 ms apart: ${gaps.map(Math.round).join(', ')}`)
+  t.ok((during.length - 1) * 50 <= (during.at(-1) as number) - (during[0] as number) + 50, 'at most one render per 50 ms over the burst')
   t.ok(unthrottled.length - unthrottledBefore > during.length, `${during.length} renders throttled, ${unthrottled.length - unthrottledBefore} without`)
 })
 
