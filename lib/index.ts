@@ -28,6 +28,7 @@ export {
   DEFAULT_MAX_PAYLOAD,
   DEFAULT_METRICS_PREFIX,
   DEFAULT_METRICS_ROUTE,
+  DEFAULT_OUTPUT_FLUSH_MS,
   DEFAULT_PREFIX,
   DEFAULT_RATE_LIMIT,
   DEFAULT_RETAIN_FINISHED_MS,
@@ -36,7 +37,17 @@ export {
 export * from './errors.js'
 export { redactedRequest } from './log.js'
 export { CloseCode, closeCodeDescriptions, shouldReconnect } from './close-codes.js'
-export { applyEvent, createState, fromSnapshot, isFinished, toSnapshot, type DAGState } from './reducer.js'
+export {
+  applyEvent,
+  createState,
+  fromSnapshot,
+  isFinished,
+  MAX_PARTIAL_OUTPUT_LENGTH,
+  PARTIAL_OUTPUT_CUT_MARKER,
+  toSnapshot,
+  type DAGState
+} from './reducer.js'
+export type { OutputWriter } from './output.js'
 export { MemoryBackplane, memoryBackplane } from './backplane/memory.js'
 export type {
   Backplane,

@@ -29,6 +29,8 @@ export const DEFAULT_MAX_IDLE_MS = 24 * 60 * 60_000
 export const DEFAULT_COMMAND_TIMEOUT_MS = 10_000
 /** Serialized snapshots kept for reuse, all DAGs together (the latest of each DAG, least recently read dropped first). */
 export const DEFAULT_SNAPSHOT_CACHE_BYTES = 64 * 1024 * 1024
+/** A node's live output is sent at most this often: 20 events/s per node, about as often as a screen shows text change. */
+export const DEFAULT_OUTPUT_FLUSH_MS = 50
 export const DEFAULT_RATE_LIMIT: RateLimitOptions = { max: 100, timeWindow: 1000, maxInvalid: 10 }
 /** Where the `metrics` option serves the registry, unless told otherwise. */
 export const DEFAULT_METRICS_ROUTE = '/metrics'
@@ -210,6 +212,12 @@ export interface DagStreamOptions {
    * @example connectionKey: (request) => request.headers['x-tenant-id'] as string
    */
   connectionKey?: (request: FastifyRequest) => string
+  /**
+   * The least time between two `node_output_delta` events of one node that `streamOutput` sends: what is
+   * written meanwhile goes in one event, so the log and the sockets grow with time, not with tokens.
+   * @default 50
+   */
+  outputFlushMs?: number
 }
 
 export interface MetricsOptions {
@@ -269,6 +277,7 @@ export interface ResolvedOptions {
   maxConnections: number
   maxConnectionsPerIp: number
   connectionKey: (request: FastifyRequest) => string
+  outputFlushMs: number
 }
 
 const allowAll: Authorize = () => true
@@ -341,7 +350,8 @@ export function resolveOptions (options: DagStreamOptions): ResolvedOptions {
     metrics: resolveMetrics(options.metrics),
     maxConnections: connectionLimit('maxConnections', options.maxConnections, DEFAULT_MAX_CONNECTIONS),
     maxConnectionsPerIp: connectionLimit('maxConnectionsPerIp', options.maxConnectionsPerIp, DEFAULT_MAX_CONNECTIONS_PER_IP),
-    connectionKey: resolveConnectionKey(options.connectionKey)
+    connectionKey: resolveConnectionKey(options.connectionKey),
+    outputFlushMs: positiveInteger('outputFlushMs', options.outputFlushMs, DEFAULT_OUTPUT_FLUSH_MS)
   }
 }
 

@@ -27,6 +27,7 @@ import { ConnectionLimits } from './limits.js'
 import { redactedRequest } from './log.js'
 import { createMetrics, refusalReasonOf } from './metrics.js'
 import { isUnauthenticated, MAX_FRAGMENTS, resolveOptions, type Access, type Action, type DagStreamOptions } from './options.js'
+import { OutputStreams, pipeOutput, type OutputWriter } from './output.js'
 import { Presence } from './presence.js'
 import { Rooms } from './rooms.js'
 import { acceptedEncodings, SnapshotCache } from './snapshots.js'
@@ -55,6 +56,18 @@ export interface DagStream {
   onClientEvent(handler: ClientEventHandler): () => void
   /** Open streams on this instance, for one DAG or all. */
   connections(dagId?: string): number
+  /**
+   * The text a node generates while it runs (an LLM's tokens), shown live in dashboards as the node's
+   * `partial_output`. Writes are gathered and sent as one `node_output_delta` per `outputFlushMs` at most;
+   * `end()` sends the rest at once. Any later broadcast about the node (its final `node_state`) first
+   * sends what is waiting, so the order is kept. With `source`, writes every string it yields, then ends.
+   * @example
+   * const output = app.dagStream.streamOutput('run-42', 'summarise')
+   * for await (const token of llm.stream(prompt)) output.write(token)
+   * await output.end()
+   */
+  streamOutput(dagId: string, nodeId: string): OutputWriter
+  streamOutput(dagId: string, nodeId: string, source: AsyncIterable<string> | Iterable<string>): Promise<void>
 }
 
 declare module 'fastify' {
@@ -79,6 +92,9 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     if (!isIdentifier.Check(dagId)) throw new InvalidDagIdError(JSON.stringify(dagId))
     const validation = validateDagEvent(event)
     if (!validation.ok) throw new InvalidEventError(dagId, validation.message)
+    // Text written for this node before this event goes first.
+    const nodeId = 'node_id' in event ? event.node_id : undefined
+    if (nodeId !== undefined && event.type !== 'node_output_delta') outputs.flushQuietly(dagId, nodeId)
     const startedAt = metrics.broadcastStarting(dagId)
     const appended = backplane.append(dagId, validation.value)
     // The one reaction to the append (a reaction per broadcast costs more than anything the metrics
@@ -93,6 +109,18 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
       }
     )
     return appended
+  }
+
+  const outputs = new OutputStreams({ broadcast, flushMs: options.outputFlushMs })
+
+  function streamOutput (dagId: string, nodeId: string): OutputWriter
+  function streamOutput (dagId: string, nodeId: string, source: AsyncIterable<string> | Iterable<string>): Promise<void>
+  function streamOutput (dagId: string, nodeId: string, source?: AsyncIterable<string> | Iterable<string>): OutputWriter | Promise<void> {
+    if (!isIdentifier.Check(dagId)) throw new InvalidDagIdError(JSON.stringify(dagId))
+    const validation = validateDagEvent({ type: 'node_output_delta', node_id: nodeId, delta: ' ' })
+    if (!validation.ok) throw new InvalidEventError(dagId, validation.message)
+    const writer = outputs.open(dagId, nodeId)
+    return source === undefined ? writer : pipeOutput(source, writer)
   }
 
   const commands = createCommands({
@@ -136,7 +164,8 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
         handlers.delete(handler)
       }
     },
-    connections: (dagId?: string) => rooms.count(dagId)
+    connections: (dagId?: string) => rooms.count(dagId),
+    streamOutput
   } satisfies DagStream)
 
   // ---------------------------------------------------------------------------------------------
@@ -144,6 +173,8 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
   // without a code) runs after ours and every client learns it should reconnect (1001).
   // ---------------------------------------------------------------------------------------------
   fastify.addHook('preClose', async () => {
+    // Text still waiting reaches the log while the backplane is open.
+    await outputs.close()
     for (const connection of rooms.members()) connection.close(CloseCode.GOING_AWAY, 'server shutting down')
     // The viewers of the sockets just closed leave the other instances' view now, not at their expiry.
     await presence?.close()

@@ -15,6 +15,9 @@
 
 import type { DAGEvent, DAGMutation, ExecutionStatus } from '../schemas/events.js'
 import type { DAGSnapshot, EdgeView, NodeView, OpenGate, ReportedError } from '../schemas/snapshot.js'
+import { MAX_PARTIAL_OUTPUT_LENGTH, PARTIAL_OUTPUT_CUT_MARKER } from '../schemas/output.js'
+
+export { MAX_PARTIAL_OUTPUT_LENGTH, PARTIAL_OUTPUT_CUT_MARKER } from '../schemas/output.js'
 
 /** How many engine-reported errors a DAG keeps; older ones fall off. */
 export const MAX_REPORTED_ERRORS = 20
@@ -80,8 +83,17 @@ export function applyEvent (state: DAGState, event: DAGEvent): DAGState {
     case 'node_state': {
       const node = writableNode(state, event.node_id)
       node.status = event.status
-      if (event.output !== undefined) node.output = event.output
+      if (event.output !== undefined) {
+        node.output = event.output
+        // The final output replaces the text that was streaming.
+        delete node.partial_output
+      }
       if (event.metrics !== undefined) node.metrics = state.inPlace && node.metrics !== undefined ? Object.assign(node.metrics, event.metrics) : { ...node.metrics, ...event.metrics }
+      break
+    }
+    case 'node_output_delta': {
+      const node = writableNode(state, event.node_id)
+      node.partial_output = appendOutput(node.partial_output, event.delta)
       break
     }
     case 'edge_active': {
@@ -146,6 +158,20 @@ function writableNode (state: DAGState, nodeId: string): NodeView {
   const node: NodeView = { ...previous, id: nodeId, status: previous?.status ?? 'pending' }
   state.nodes.set(nodeId, node)
   return node
+}
+
+/**
+ * `text` + `delta`, keeping the newest MAX_PARTIAL_OUTPUT_LENGTH characters (a watcher follows the end
+ * of the text), behind a marker that says the start was cut.
+ */
+function appendOutput (text: string | undefined, delta: string): string {
+  const joined = text === undefined ? delta : text + delta
+  if (joined.length <= MAX_PARTIAL_OUTPUT_LENGTH) return joined
+  const body = joined.startsWith(PARTIAL_OUTPUT_CUT_MARKER) ? joined.slice(PARTIAL_OUTPUT_CUT_MARKER.length) : joined
+  let kept = body.slice(body.length - (MAX_PARTIAL_OUTPUT_LENGTH - PARTIAL_OUTPUT_CUT_MARKER.length))
+  // Never keep half of a surrogate pair: an emoji cut in two is not text.
+  if (/^[\uDC00-\uDFFF]/.test(kept)) kept = kept.slice(1)
+  return PARTIAL_OUTPUT_CUT_MARKER + kept
 }
 
 function applyMutation (state: DAGState, mutation: DAGMutation): void {

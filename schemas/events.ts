@@ -114,6 +114,21 @@ export const NodeStateEvent = Type.Object(
   { ...eventOptions, $id: 'NodeStateEvent', description: 'A node changed state.' }
 )
 
+export const NodeOutputDeltaEvent = Type.Object(
+  {
+    type: Type.Literal('node_output_delta'),
+    node_id: Identifier,
+    delta: Type.String({ minLength: 1, description: 'Text the node generated since its previous delta.' })
+  },
+  {
+    ...eventOptions,
+    $id: 'NodeOutputDeltaEvent',
+    description:
+      "More of the text a running node is generating (an LLM's tokens), appended to the node's `partial_output`. " +
+      'A later node_state with `output` replaces it. `app.dagStream.streamOutput` sends these, coalesced.'
+  }
+)
+
 export const EdgeActiveEvent = Type.Object(
   {
     type: Type.Literal('edge_active'),
@@ -178,6 +193,7 @@ export const ExecutionStatusEvent = Type.Object(
 export const DAGEvent = Type.Union(
   [
     NodeStateEvent,
+    NodeOutputDeltaEvent,
     EdgeActiveEvent,
     DAGMutatedEvent,
     CostUpdateEvent,

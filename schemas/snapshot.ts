@@ -10,6 +10,7 @@ import {
   NodeMetrics,
   NodeStatus
 } from './events.js'
+import { MAX_PARTIAL_OUTPUT_LENGTH, PARTIAL_OUTPUT_CUT_MARKER } from './output.js'
 
 export const NodeView = Type.Object(
   {
@@ -18,6 +19,15 @@ export const NodeView = Type.Object(
     label: Type.Optional(Type.String()),
     data: Type.Optional(NodeData),
     output: Type.Optional(Type.Unknown()),
+    partial_output: Type.Optional(
+      Type.String({
+        maxLength: MAX_PARTIAL_OUTPUT_LENGTH,
+        description:
+          'The text the node has generated so far (node_output_delta), until a node_state with `output` replaces it. ' +
+          `At most ${MAX_PARTIAL_OUTPUT_LENGTH} characters: past that the oldest text is cut, and the value starts with ` +
+          JSON.stringify(PARTIAL_OUTPUT_CUT_MARKER) + '.'
+      })
+    ),
     metrics: Type.Optional(NodeMetrics)
   },
   { $id: 'NodeView' }

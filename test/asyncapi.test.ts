@@ -35,6 +35,8 @@ t.test('messages carry the protocol schemas', async (t) => {
   t.equal(messages.SequencedNodeStateEvent.title, 'node_state')
   t.equal(messages.SequencedNodeStateEvent.summary, 'A node changed state.', 'a sequenced event is described by the event it wraps')
   t.equal(messages.HelloFrame.summary, 'First frame on every connection.')
+  t.equal(messages.SequencedNodeOutputDeltaEvent.title, 'node_output_delta', 'live node output is a sequenced event')
+  t.same(schemas.SequencedNodeOutputDeltaEvent.required, ['type', 'node_id', 'delta', 'seq', 'epoch'])
   for (const [name, message] of Object.entries<{ summary?: string }>(messages)) t.ok(message.summary, `${name} has a summary`)
 
   const nodeState = schemas.SequencedNodeStateEvent

@@ -74,6 +74,41 @@ async function run (): Promise<void> {
     await shoot('01-running')
   })
 
+  await t.test('the details of a step that is generating show its text growing', async (t) => {
+    // Steps generate for a second or two at this speed: open the details of the one that started
+    // last, and try another if it finishes before its text was seen growing.
+    const details = (id: string) => page.locator(`[data-testid="node-details"][data-node-id="${id}"]`)
+    let watched: { nodeId: string, first: string, later: string } | undefined
+    for (const deadline = Date.now() + 60_000; watched === undefined; await new Promise((resolve) => setTimeout(resolve, 50))) {
+      if (Date.now() > deadline) throw new Error('timed out waiting for a step generating text')
+      const snapshot = await api<DAGSnapshot>(`/api/dags/${encodeURIComponent(dagId)}`)
+      const generating = snapshot.nodes.filter((node) => node.status === 'running' && (node.partial_output?.length ?? 0) > 0)
+      const nodeId = generating.sort((a, b) => (a.partial_output?.length ?? 0) - (b.partial_output?.length ?? 0))[0]?.id
+      if (nodeId === undefined) continue
+      await page.locator(`.react-flow__node[data-id="${nodeId}"]`).click()
+      const live = details(nodeId).getByTestId('node-partial-output')
+      await live.or(details(nodeId).getByTestId('node-output')).waitFor()
+      const first = await live.count() === 1 ? await live.textContent() ?? '' : undefined
+      if (first === undefined) continue
+      await shoot('01b-live-output')
+      const grown = await page.waitForFunction(({ id, length }) => {
+        const text = document.querySelector(`[data-testid="node-details"][data-node-id="${id}"] [data-testid="node-partial-output"]`)?.textContent
+        // The step may finish first: its final output then stands there instead.
+        if (text === undefined || text === null) return { finished: true, text: '' }
+        return text.length > length + 20 ? { finished: false, text } : false
+      }, { id: nodeId, length: first.length })
+      const result = await grown.jsonValue() as { finished: boolean, text: string }
+      if (!result.finished) watched = { nodeId, first, later: result.text }
+    }
+    const { nodeId, first, later } = watched
+    t.ok(later.startsWith(first), `the text grew from ${first.length} to ${later.length} characters, by appending`)
+    await shoot('01c-live-output-grown')
+    // Once the step completes, its final output replaces the text it streamed.
+    await details(nodeId).getByTestId('node-output').waitFor({ timeout: 20_000 })
+    t.equal(await details(nodeId).getByTestId('node-partial-output').count(), 0, 'the streamed text gave way to the final output')
+    await page.getByRole('button', { name: /^Close the details of / }).click()
+  })
+
   await t.test('after every socket is cut, the page reconnects and matches the snapshot', async (t) => {
     // The first frame of the countdown, caught as React commits it: what it says, and when.
     await page.evaluate(() => {

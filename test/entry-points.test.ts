@@ -11,10 +11,17 @@ t.test('fastify-dag-stream/reducer: the reducer, for a store of your own, with n
   t.equal(manifest.exports['./reducer']?.default, './dist/lib/reducer.js')
   const state = applyEvent(createState(), { type: 'node_state', node_id: 'a', status: 'running' })
   t.same(toSnapshot('d', 'e', 1, fromSnapshot(toSnapshot('d', 'e', 1, state))), toSnapshot('d', 'e', 1, state))
-  // A browser bundle of this entry must not reach fastify, ws or Node's built-ins: it imports types only.
-  const source = readFileSync(new URL('../lib/reducer.ts', import.meta.url), 'utf8')
-  const imports = source.split('\n').filter((line) => line.startsWith('import '))
-  t.ok(imports.length > 0 && imports.every((line) => line.startsWith('import type ')), imports.join('\n'))
+  // A browser bundle of this entry must not reach fastify, ws or Node's built-ins: it imports types,
+  // and values only from modules that import nothing themselves (the output cap's constants).
+  const importsOf = (path: string) => readFileSync(new URL(path, import.meta.url), 'utf8').split('\n').filter((line) => /^(import|export) .* from /.test(line))
+  const imports = importsOf('../lib/reducer.ts')
+  const values = imports.filter((line) => !line.startsWith('import type '))
+  t.ok(imports.length > 0, imports.join('\n'))
+  for (const line of values) {
+    const from = /from '(\.\.\/schemas\/[\w-]+\.js)'/.exec(line)?.[1]
+    t.ok(from !== undefined, `a value from the protocol's own modules: ${line}`)
+    t.same(importsOf(`../lib/${from?.replace('.js', '.ts')}`), [], `${from} imports nothing`)
+  }
 })
 
 t.test('fastify-dag-stream/react: DAGStreamError is a value, so instanceof needs no second import', async (t) => {

@@ -37,7 +37,9 @@ t.test('a bad option fails registration with a message that says what to do', as
     [{ maxConnections: '100' }, /"maxConnections" must be a positive integer or Infinity \(no limit\), got "100"/],
     [{ maxConnectionsPerIp: 2.5 }, /"maxConnectionsPerIp" must be a positive integer or Infinity/],
     [{ maxConnectionsPerIp: Number.NEGATIVE_INFINITY }, /"maxConnectionsPerIp" must be a positive integer or Infinity \(no limit\), got -Infinity/],
-    [{ connectionKey: 'x-forwarded-for' }, /"connectionKey" must be a function \(request\) => string, got "x-forwarded-for"/]
+    [{ connectionKey: 'x-forwarded-for' }, /"connectionKey" must be a function \(request\) => string, got "x-forwarded-for"/],
+    [{ outputFlushMs: 0 }, /"outputFlushMs" must be a positive integer, got 0/],
+    [{ outputFlushMs: '50ms' }, /"outputFlushMs" must be a positive integer, got "50ms"/]
   ]
   for (const [options, message] of cases) {
     const app = Fastify()

@@ -17,6 +17,7 @@ const event: fc.Arbitrary<DAGEvent> = fc.oneof(
     output: fc.option(fc.jsonValue(), { nil: undefined }),
     metrics: fc.option(fc.dictionary(fc.constantFrom('tokens', 'cost'), fc.nat()), { nil: undefined })
   }),
+  fc.record({ type: fc.constant('node_output_delta' as const), node_id: nodeId, delta: fc.string({ minLength: 1 }) }),
   fc.record({ type: fc.constant('edge_active' as const), from: nodeId, to: nodeId, active: fc.option(fc.boolean(), { nil: undefined }) }),
   fc.record({ type: fc.constant('human_gate_waiting' as const), node_id: nodeId, presentation: fc.record({ title: fc.constant('Approve?') }) }),
   fc.record({ type: fc.constant('human_gate_resolved' as const), node_id: nodeId, decision: fc.constant('approve' as const) }),

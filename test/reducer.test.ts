@@ -10,6 +10,7 @@ const execution = fc.constantFrom('running', 'paused', 'cancelled', 'completed',
 
 const event: fc.Arbitrary<DAGEvent> = fc.oneof(
   fc.record({ type: fc.constant('node_state' as const), node_id: nodeId, status, output: fc.option(fc.string(), { nil: undefined }), metrics: fc.option(fc.record({ tokens: fc.nat() }), { nil: undefined }) }),
+  fc.record({ type: fc.constant('node_output_delta' as const), node_id: nodeId, delta: fc.string({ minLength: 1 }) }),
   fc.record({ type: fc.constant('edge_active' as const), from: nodeId, to: nodeId, active: fc.option(fc.boolean(), { nil: undefined }) }),
   fc.record({
     type: fc.constant('dag_mutated' as const),

@@ -75,6 +75,7 @@ export function createEngine (app: FastifyInstance, options: EngineOptions = {})
         budget,
         concurrency,
         broadcast: (event) => outbox.push(event),
+        streamOutput: (nodeId) => app.dagStream.streamOutput(id, nodeId),
         onFinished: () => {
           runs.delete(id)
           void outbox.drained().then(() => outboxes.delete(outbox))

@@ -192,6 +192,21 @@ export const REVISION_STEP: StepSpec & { before: string[] } = {
   output: (r, c) => ({ words: r.int(1100, 1400), applied_feedback: c.feedback })
 }
 
+/**
+ * The text an LLM step writes while it works, streamed to dashboards word by word (streamOutput). An
+ * embedding model writes no text.
+ */
+export function generatedText (spec: StepSpec, context: StepContext): string | undefined {
+  if (spec.kind !== 'llm' || spec.model === 'text-embedding-3') return undefined
+  const { topic } = context
+  return [
+    `${spec.label}: working on "${topic}".`,
+    `Reading what the earlier steps found, the picture is clearer than the headlines suggest: ${topic.toLowerCase()} has moved from pilot projects to real deployments,`,
+    'with costs falling faster than most forecasts expected, while the hard questions are now about supply chains, regulation and who pays for the first wave.',
+    context.feedback === undefined ? 'Next, the key claims get a source each.' : `Applying the editor's feedback: "${context.feedback}".`
+  ].join(' ')
+}
+
 /** Which step waits for a human, and what the human is shown. */
 export const GATE_STEP = 'review'
 export function gatePresentation (context: StepContext, draft: unknown): GatePresentation {

@@ -3,15 +3,17 @@
 // It keeps its own view of the graph, as a real engine would; the plugin's state is only what the
 // events describe.
 
-import { EventRefusedError, isFinished, type ClientEvent, type DAGEvent, type Decision, type ExecutionStatus, type NodeMetrics, type NodeStatus } from '../../lib/index.js'
+import { ClosedError, EventRefusedError, isFinished, type ClientEvent, type DAGEvent, type Decision, type ExecutionStatus, type NodeMetrics, type NodeStatus, type OutputWriter } from '../../lib/index.js'
 import { Clock } from './clock.js'
-import { GATE_STEP, MODELS, PLANNED_STEP, REVISION_STEP, STEPS, gatePresentation, pickTopic, type StepContext, type StepSpec } from './pipeline.js'
+import { GATE_STEP, MODELS, PLANNED_STEP, REVISION_STEP, STEPS, gatePresentation, generatedText, pickTopic, type StepContext, type StepSpec } from './pipeline.js'
 import type { Random } from './random.js'
 
 export interface RunOptions {
   id: string
   /** Sends one event to this run's dashboards. */
   broadcast: (event: DAGEvent) => void
+  /** Streams the text a step generates to this run's dashboards (`app.dagStream.streamOutput`). */
+  streamOutput: (nodeId: string) => OutputWriter
   random: Random
   /** How many times faster than real time. */
   speed: number
@@ -220,7 +222,7 @@ export class Run {
     this.#flow(spec.id, true)
     const latency = random.int(...spec.durationMs)
     // Never resolves if the run is cancelled meanwhile: the clock drops what it was holding.
-    await this.#clock.sleep(latency)
+    await this.#work(spec, latency)
     this.#busy--
     this.#flow(spec.id, false)
 
@@ -242,6 +244,26 @@ export class Run {
     if (cost > 0) this.#spend(tokens, cost)
     if (this.#status === 'failed') return
     this.#finish(spec.id, 'completed')
+  }
+
+  /** A step's time at work: an LLM step writes its text meanwhile, a word at a time, as a model streams tokens. */
+  async #work (spec: StepSpec, latency: number): Promise<void> {
+    const text = generatedText(spec, this.#context)
+    if (text === undefined) return this.#clock.sleep(latency)
+    const output = this.#options.streamOutput(spec.id)
+    const words = text.split(' ')
+    for (const [index, word] of words.entries()) {
+      await this.#clock.sleep(latency / words.length)
+      try {
+        output.write(index === 0 ? word : ` ${word}`)
+      } catch (error) {
+        // The server is shutting down (its sockets close before the engine's onClose stops the run's clock).
+        if (error instanceof ClosedError) return
+        throw error
+      }
+    }
+    // Sent before the step's node_state, whose output replaces it; a failure is logged by the plugin.
+    output.end().catch(() => {})
   }
 
   /** Marks a step as ended and lets the steps after it start. */

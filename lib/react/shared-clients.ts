@@ -22,7 +22,14 @@ import {
 import { resolveBaseUrl } from '../client/options.js'
 
 /** The hook's options: the client's, but the hook owns the store and the connection. */
-export type UseDAGStreamOptions = Omit<DAGStreamClientOptions, 'dagId' | 'store' | 'connect'>
+export type UseDAGStreamOptions = Omit<DAGStreamClientOptions, 'dagId' | 'store' | 'connect'> & {
+  /**
+   * Render at most once per this many ms while changes keep coming (a burst of events, tokens streaming
+   * into several nodes); the first change after a quiet spell renders at once, the last one is never
+   * lost. 0: render after every change (batched per microtask). @default 0
+   */
+  throttleMs?: number
+}
 
 /** What `useDAGStream` returns: a new object when something in it changed, the same one otherwise. */
 export interface DAGStreamHookResult {

@@ -9,7 +9,8 @@ import dagStream, {
   type ClientEventHandler,
   type DagStream,
   type DagStreamOptions,
-  type DAGState
+  type DAGState,
+  type OutputWriter
 } from '../../lib/index.js'
 import type { ClientEvent, DAGEvent, DAGSnapshot, SequencedEvent, ServerMessage } from '../../schemas/index.js'
 
@@ -36,6 +37,18 @@ test('app.dagStream is declared on every Fastify instance', () => {
   expect(app.dagStream.broadcast('d', { type: 'node_state', node_id: 'a', status: 'running' })).type.toBe<Promise<SequencedEvent>>()
   expect(app.dagStream.snapshot('d')).type.toBe<Promise<DAGSnapshot | undefined>>()
   expect(app.dagStream.onClientEvent(() => {})).type.toBe<() => void>()
+})
+
+test('streamOutput returns a writer, or a promise when given the text to stream', () => {
+  expect(app.dagStream.streamOutput('d', 'llm')).type.toBe<OutputWriter>()
+  expect(app.dagStream.streamOutput('d', 'llm').end()).type.toBe<Promise<void>>()
+  expect(app.dagStream.streamOutput('d', 'llm').write(42)).type.toRaiseError()
+  expect(app.dagStream.streamOutput('d', 'llm', ['a', 'b'])).type.toBe<Promise<void>>()
+  expect(app.dagStream.streamOutput('d', 'llm', (async function * () { yield 'token' })())).type.toBe<Promise<void>>()
+  expect(app.dagStream.streamOutput('d', 'llm', [1, 2])).type.toRaiseError()
+  expect(app.register(dagStream, { outputFlushMs: 100 })).type.not.toRaiseError()
+  expect(app.dagStream.broadcast('d', { type: 'node_output_delta', node_id: 'llm', delta: 'x' })).type.not.toRaiseError()
+  expect<DAGSnapshot['nodes'][number]['partial_output']>().type.toBe<string | undefined>()
 })
 
 test('broadcast accepts only protocol events', () => {

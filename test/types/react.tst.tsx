@@ -39,6 +39,8 @@ test('the hook takes the client options, except those it owns', () => {
   expect<UseDAGStreamOptions>().type.not.toHaveProperty('dagId')
   expect<UseDAGStreamOptions>().type.not.toHaveProperty('connect')
   expect(useDAGStream('d', { connect: false })).type.toRaiseError()
+  expect(useDAGStream('d', { throttleMs: 100 })).type.not.toRaiseError()
+  expect(useDAGStream('d', { throttleMs: 'frame' })).type.toRaiseError()
 })
 
 test('the DAG view is read-only', () => {

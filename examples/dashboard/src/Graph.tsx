@@ -1,7 +1,7 @@
 // The run's graph: laid out automatically, coloured by status, with animated edges where data flows.
 import { Background, Controls, MarkerType, ReactFlow, ReactFlowProvider, useReactFlow, type Edge, type NodeChange } from '@xyflow/react'
 import '@xyflow/react/dist/style.css'
-import { useEffect, useRef } from 'react'
+import { useEffect, useRef, useState } from 'react'
 import type { EdgeView, NodeView } from '../../../lib/index.js'
 import type { Positions } from './layout.js'
 import { nodeStatusLabel } from './status.js'
@@ -9,6 +9,7 @@ import { StepNode, type StepNodeType } from './StepNode.js'
 
 const nodeTypes = { step: StepNode }
 const FIT = { padding: 0.06 }
+const ORIGIN = { x: 0, y: 0 }
 
 interface GraphProps {
   nodes: readonly NodeView[]
@@ -56,14 +57,26 @@ function FlowCanvas ({ nodes, edges, positions, selected, onSelect, runPaused }:
     }
   }, [fitView])
 
-  const flowNodes: StepNodeType[] = nodes.map((view) => ({
-    id: view.id,
-    type: 'step',
-    position: positions.get(view.id) ?? { x: 0, y: 0 },
-    // Our selection, not React Flow's: it survives re-renders without an onNodesChange round trip.
-    data: { view, selected: view.id === selected, runPaused },
-    ariaLabel: `${view.label ?? view.id}: ${nodeStatusLabel(view.status, runPaused)}`
-  }))
+  // The same flow node for the same record, place, selection and pause: React Flow then leaves the
+  // node alone, and only the nodes whose records changed are drawn again.
+  // A cache, not state: filling it never calls for a render.
+  const [flowNodeOf] = useState(() => new WeakMap<NodeView, StepNodeType>())
+  const flowNodes: StepNodeType[] = nodes.map((view) => {
+    const position = positions.get(view.id) ?? ORIGIN
+    const isSelected = view.id === selected
+    const cached = flowNodeOf.get(view)
+    if (cached !== undefined && cached.position === position && cached.data.selected === isSelected && cached.data.runPaused === runPaused) return cached
+    const node: StepNodeType = {
+      id: view.id,
+      type: 'step',
+      position,
+      // Our selection, not React Flow's: it survives re-renders without an onNodesChange round trip.
+      data: { view, selected: isSelected, runPaused },
+      ariaLabel: `${view.label ?? view.id}: ${nodeStatusLabel(view.status, runPaused)}`
+    }
+    flowNodeOf.set(view, node)
+    return node
+  })
   const flowEdges: Edge[] = edges.map((edge) => ({
     id: `${edge.from}->${edge.to}`,
     source: edge.from,

@@ -1,4 +1,5 @@
 // What one step did: its status, its metrics and its output, shown when the user clicks it.
+import { useEffect, useRef } from 'react'
 import type { NodeView } from '../../../lib/index.js'
 import { HELD_HINT, NODE_STATUS_TEXT_COLORS, formatDollars, isHeld, nodeStatusLabel } from './status.js'
 
@@ -34,11 +35,28 @@ export function NodeDetails ({ node, runPaused, onClose }: NodeDetailsProps) {
         ))}
       </dl>
       <h3 className='card__subtitle'>Output</h3>
-      {node.output === undefined
-        ? <p className='stat__muted'>No output yet.</p>
+      {node.output !== undefined
         // Focusable, so that a keyboard can scroll a long output.
-        : <pre className='code' tabIndex={0} aria-label={`Output of ${label}`} data-testid='node-output'>{JSON.stringify(node.output, null, 2)}</pre>}
+        ? <pre className='code' tabIndex={0} aria-label={`Output of ${label}`} data-testid='node-output'>{JSON.stringify(node.output, null, 2)}</pre>
+        : node.partial_output !== undefined
+          ? <LiveOutput text={node.partial_output} label={label} generating={node.status === 'running'} />
+          : <p className='stat__muted'>No output yet.</p>}
     </section>
+  )
+}
+
+/** The text the step is generating, growing as it streams in, kept scrolled to its end. */
+function LiveOutput ({ text, label, generating }: { text: string; label: string; generating: boolean }) {
+  const box = useRef<HTMLPreElement>(null)
+  useEffect(() => {
+    const element = box.current
+    if (element !== null) element.scrollTop = element.scrollHeight
+  }, [text])
+  return (
+    <>
+      {generating && <p className='stat__muted' data-testid='node-generating'>Generating…</p>}
+      <pre ref={box} className='code code--live' tabIndex={0} aria-label={`Text ${label} is generating`} data-testid='node-partial-output'>{text}</pre>
+    </>
   )
 }
 

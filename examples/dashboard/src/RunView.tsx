@@ -31,7 +31,8 @@ const SIDE_PANEL_ID = 'run-side-panel'
 const PHONE_QUERY = '(max-width: 700px)'
 
 export function RunView ({ dagId, onStatus, onShowRuns }: RunViewProps) {
-  const stream = useDAGStream(dagId, { streamParams: viewerParams })
+  // Steps stream their text several times a second each: one render per 100 ms is enough to read it.
+  const stream = useDAGStream(dagId, { streamParams: viewerParams, throttleMs: 100 })
   const { state, existence } = stream
   const exists = existence !== 'not_found'
   useEffect(() => onStatus(state.status), [state.status, onStatus])

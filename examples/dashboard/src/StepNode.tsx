@@ -1,5 +1,6 @@
 // One step of the run as a card in the graph: what it is, its status, and what it cost so far.
 import { Handle, Position, type Node, type NodeProps } from '@xyflow/react'
+import { memo } from 'react'
 import type { NodeView } from '../../../lib/index.js'
 import { HELD_HINT, NODE_STATUS_COLORS, NODE_STATUS_TEXT_COLORS, formatDollars, isHeld, nodeStatusLabel } from './status.js'
 
@@ -8,7 +9,16 @@ export type StepNodeType = Node<StepNodeData, 'step'>
 
 const KIND_ICONS: Record<string, string> = { llm: '✦', tool: '⚙', human: '☺' }
 
-export function StepNode ({ data }: NodeProps<StepNodeType>) {
+/**
+ * Drawn again only when its record, its selection or the run's pause changed: the client store replaces
+ * the record of a node that changed and keeps the others, so a burst of events for one node (its text
+ * streaming in) leaves every other card alone.
+ */
+export const StepNode = memo(StepCard, (before, after) =>
+  before.data.view === after.data.view && before.data.selected === after.data.selected && before.data.runPaused === after.data.runPaused
+)
+
+function StepCard ({ data }: NodeProps<StepNodeType>) {
   const { view, selected, runPaused } = data
   const kind = typeof view.data?.kind === 'string' ? view.data.kind : 'tool'
   const model = typeof view.data?.model === 'string' ? view.data.model : undefined
