@@ -121,8 +121,8 @@ export class EventStreamSocket extends EventEmitter implements StreamSocket {
     this.#response.destroy()
   }
 
+  // Connection closes a socket once.
   close (code?: number, reason?: string): void {
-    if (this.readyState !== OPEN) return
     this.readyState = CLOSING
     this.#response.end(`event: close\ndata: ${JSON.stringify({ code, reason })}\n\n`)
     // A reader that stopped reading never takes the last bytes: its socket is not kept for ever.

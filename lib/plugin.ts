@@ -339,7 +339,7 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
       reply.raw.writeHead(200, { ...reply.getHeaders(), ...EVENT_STREAM_HEADERS } as OutgoingHttpHeaders)
       // A browser's EventSource resumes with Last-Event-ID; a client that cannot set headers, with the query.
       const lastEventId = request.headers['last-event-id']
-      const resumeFrom = lastEventId === undefined ? request.query : parseEventId(lastEventId) ?? { since: 0, epoch: '' }
+      const resumeFrom = lastEventId === undefined ? request.query : resumeAfter(parseEventId(lastEventId))
       await openStream(new EventStreamSocket(reply.raw), request, request.params.id, resumeFrom)
     }
   )
@@ -409,6 +409,11 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     // Every event POSTed has an id (commandFromBody gives one to those without), so run always answers.
     return answer as AckFrame | ErrorFrame
   }
+}
+
+/** Where a Last-Event-ID resumes: after its event, or (an id that is not ours) from nothing, which resyncs. */
+function resumeAfter (lastEvent: { epoch: string; seq: number } | undefined): { since: number; epoch: string } {
+  return lastEvent === undefined ? { since: 0, epoch: '' } : { since: lastEvent.seq, epoch: lastEvent.epoch }
 }
 
 /** Fastify's own wording, plus the allowed values of an enum: `querystring/order must be one of: newest, oldest`. */

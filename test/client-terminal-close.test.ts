@@ -28,7 +28,7 @@ for (const transport of TRANSPORTS) {
   t.test(`${transport}: 4503 (no longer allowed): closed for good, with the code, and no reconnect`, async (t) => {
     let allowed = true
     const { server, counts } = await watchedServer(t, () => allowed)
-    const client = streamClient(t, server, 'd', { transport, transport })
+    const client = streamClient(t, server, 'd', { transport })
     await until(() => client.status === 'open', 'open')
     allowed = false
     await until(() => client.status === 'closed', 'closed')
@@ -50,7 +50,7 @@ for (const transport of TRANSPORTS) {
       }
       return true
     })
-    const client = streamClient(t, server, 'd', { transport, transport })
+    const client = streamClient(t, server, 'd', { transport })
     await until(() => client.status === 'open', 'open')
     const statuses: string[] = []
     client.on('status', (status) => statuses.push(status))
