@@ -3,7 +3,7 @@
 
 import t from 'tap'
 import { AUTO_FALLBACK_AFTER_FAILURES, type FetchLike, type StreamTransport, type WebSocketLike } from '../lib/client/index.js'
-import { EventStreamParser } from '../lib/client/event-stream.js'
+import { EventStreamParser, FetchEventStream } from '../lib/client/event-stream.js'
 import { build } from './helpers.js'
 import { cutStreams, events, streamClient, streamOpens, until } from './client-helpers.js'
 
@@ -67,14 +67,38 @@ t.test('auto without a WebSocket implementation uses SSE; websocket without one 
   })
 })
 
-t.test('sse: a refused event stream is retried like a refused upgrade', async (t) => {
+t.test('sse: a refused event stream is retried like a refused upgrade; streamParams reach both routes', async (t) => {
   let refusals = 1
-  const server = await build(t, { authorize: (request) => !request.url.includes('/events') || refusals-- <= 0 })
-  const client = streamClient(t, server, 'd', { transport: 'sse' })
+  const tokens: string[] = []
+  const server = await build(t, {
+    authorize: (request) => {
+      if (/\/(events|commands)/.test(request.url)) tokens.push(`${request.method} ${(request.query as { token?: string }).token}`)
+      return !request.url.includes('/events') || refusals-- <= 0
+    }
+  })
+  server.app.dagStream.onClientEvent(() => {})
+  await server.app.dagStream.broadcast('d', { type: 'execution_status', status: 'running' })
+  const client = streamClient(t, server, 'd', { transport: 'sse', streamParams: () => ({ token: 'secret' }) })
   const statuses: string[] = []
   client.on('status', (status) => statuses.push(status))
   await until(() => client.status === 'open', 'open')
-  t.same(statuses, ['reconnecting', 'open'])
+  t.same(statuses, ['reconnecting', 'resyncing', 'open'])
+  await client.pause()
+  t.same(tokens, ['GET secret', 'GET secret', 'POST secret'])
+})
+
+t.test('sse: a stream that ends without a close message, or that has no body, is a lost connection', async (t) => {
+  const server = await build(t)
+  const broken: Array<Awaited<ReturnType<FetchLike>>> = [
+    new Response('data: {"type":"not-yet"', { status: 200 }),
+    { ok: true, status: 200, json: async () => ({}), body: null }
+  ]
+  const proxied: FetchLike = async (url, init) => (url.includes('/events?') ? broken.shift() : undefined) ?? fetch(url, init)
+  const client = streamClient(t, server, 'd', { transport: 'sse', fetch: proxied })
+  const reconnects: number[] = []
+  client.on('reconnecting', ({ closeCode }) => reconnects.push(closeCode as number))
+  await until(() => client.status === 'open', 'open')
+  t.same(reconnects, [1006, 1006])
 })
 
 t.test('sse: a command answered with something that is not a frame ends the stream; the client comes back', async (t) => {
@@ -93,7 +117,9 @@ t.test('sse: a command answered with something that is not a frame ends the stre
   await until(() => client.status === 'open', 'open')
   const statuses: string[] = []
   client.on('status', (status) => statuses.push(status))
+  const resumed = client.resume() // queued behind the pause: never sent on the stream that ended
   await t.rejects(client.pause(), { code: 'connection_lost' })
+  await t.rejects(resumed, { code: 'connection_lost' })
   await until(() => client.status === 'open', 'back')
   t.equal(statuses[0], 'reconnecting')
   await client.pause()
@@ -106,4 +132,13 @@ t.test('the event-stream parser: chunks cut anywhere, CRLF, several data lines, 
   t.same(parser.push('data:one\ndata\ndata: three\nretry: 10\n\n'), [{ event: 'message', data: 'one\n\nthree' }])
   t.same(parser.push('event: close\ndata: {}\n\nevent: nothing\n\n'), [{ event: 'close', data: '{}' }], 'a message without data is none')
   t.same(parser.push('data: x\r\rdata: y\n\n'), [{ event: 'message', data: 'x' }, { event: 'message', data: 'y' }])
+})
+
+t.test('an event stream passes on the close message; messages without a listener are dropped', async (t) => {
+  const body = 'data: {}\n\nevent: close\ndata: {"code":4503,"reason":"no"}\n\ndata: {}\n\n'
+  const stream = new FetchEventStream(async () => new Response(body), 'http://x/events', 'http://x/commands')
+  const closed = await new Promise((resolve) => {
+    stream.onclose = resolve
+  })
+  t.same(closed, { code: 4503, reason: 'no' })
 })

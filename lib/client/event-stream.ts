@@ -73,8 +73,9 @@ export class FetchEventStream implements WebSocketLike {
       const { done, value } = await reader.read()
       if (done) return undefined
       // `stream: true`: a character cut between two chunks waits for its other bytes.
+      // Messages after close() still in this chunk are delivered: the client ignores the frames of a
+      // socket it gave up, as it must for a WebSocket's.
       for (const message of parser.push(decoder.decode(value, { stream: true }))) {
-        if (this.#closed) return undefined
         if (message.event === 'close') return JSON.parse(message.data) as CloseMessage
         this.onmessage?.({ data: message.data })
       }
