@@ -22,11 +22,11 @@
 
 import { EventEmitter } from 'node:events'
 import type { ServerResponse } from 'node:http'
-import type { WebSocket } from 'ws'
+import type { RawData, WebSocket } from 'ws'
 
 /** The part of a `ws` socket that Connection uses; an EventStreamSocket has it too. */
 export type StreamSocket = Pick<WebSocket, 'readyState' | 'OPEN' | 'bufferedAmount' | 'extensions' | 'ping' | 'terminate' | 'close' | 'send'> & {
-  on(event: 'message', listener: (data: WebSocket.RawData, isBinary: boolean) => void): unknown
+  on(event: 'message', listener: (data: RawData, isBinary: boolean) => void): unknown
   on(event: 'pong' | 'close', listener: () => void): unknown
 }
 
