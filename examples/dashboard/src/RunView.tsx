@@ -25,11 +25,16 @@ interface RunViewProps {
 }
 
 const SIDE_PANEL_ID = 'run-side-panel'
+/**
+ * WebSocket first, Server-Sent Events where a proxy breaks WebSockets; `?transport=sse` forces the
+ * fallback, to try it (and for the browser test).
+ */
+const STREAM_OPTIONS = { transport: new URLSearchParams(location.search).get('transport') === 'sse' ? 'sse' : 'auto' } as const
 /** Where styles.css turns the page into one scrolling column. */
 const PHONE_QUERY = '(max-width: 700px)'
 
 export function RunView ({ dagId, onStatus, onShowRuns }: RunViewProps) {
-  const stream = useDAGStream(dagId)
+  const stream = useDAGStream(dagId, STREAM_OPTIONS)
   const { state, existence } = stream
   const exists = existence !== 'not_found'
   useEffect(() => onStatus(state.status), [state.status, onStatus])
