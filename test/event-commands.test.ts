@@ -46,6 +46,7 @@ t.test('refused: the error frame of the WebSocket, with the status of its code',
     status: 400, body: { type: 'error', code: 'invalid_message', id: 'm' }
   })
   t.match(await post({ type: 'launch', id: 'l' }), { status: 400, body: { type: 'error', code: 'unknown_type', id: 'l' } })
+  t.match(await post(null), { status: 400, body: { type: 'error', code: 'unknown_type' } })
   t.match(await post('{"type":', { raw: true }), { status: 400, body: { type: 'error', code: 'invalid_json' } })
   t.match(await post({ type: 'human_decision', node_id: 'review', decision: 'approve' }, { dagId: 'nope' }), {
     status: 404, body: { type: 'error', code: 'dag_not_found' }
