@@ -99,6 +99,12 @@ export class EventStreamSocket extends EventEmitter implements StreamSocket {
     })
     // A write to a reset connection errors; the close above follows and ends the stream.
     response.on('error', () => {})
+    // The reader may have gone while `authorize` ran: its close came before anyone listened. Said once
+    // the connection is listening and in its room (both happen before the first await of openStream).
+    if (response.destroyed) {
+      this.readyState = CLOSED
+      queueMicrotask(() => this.emit('close'))
+    }
   }
 
   /** Bytes written and not yet taken by the kernel: what `maxBufferedBytes` caps. */
@@ -113,7 +119,9 @@ export class EventStreamSocket extends EventEmitter implements StreamSocket {
   // SSE has no pong. A comment that the kernel takes stands for one: a reader that stopped reading
   // stops taking them, misses two heartbeats, and is terminated like a WebSocket peer that vanished.
   ping (): void {
-    this.#response.write(HEARTBEAT, () => this.emit('pong'))
+    this.#response.write(HEARTBEAT, (error) => {
+      if (error == null) this.emit('pong')
+    })
   }
 
   terminate (): void {

@@ -167,3 +167,28 @@ t.test('a reader whose heartbeats stop flowing is terminated like a WebSocket pe
   t.pass('terminated')
   response.destroy()
 })
+
+t.test('a reader gone before its stream starts (while authorize ran) leaves nothing behind', async (t) => {
+  let release!: () => void
+  const released = new Promise<void>((resolve) => {
+    release = resolve
+  })
+  let asked = 0
+  const { app, http } = await serverWith(t, {
+    authorize: async (request) => {
+      if (request.url.includes('/events') && asked++ === 0) await released
+      return true
+    }
+  })
+  const abort = new AbortController()
+  fetch(`${http}${path}`, { signal: abort.signal }).catch(() => {})
+  await until(() => asked === 1, 'authorize to be asked')
+  abort.abort()
+  const openConnections = () => new Promise<number>((resolve) => app.server.getConnections((_error, count) => resolve(count)))
+  await until(async () => (await openConnections()) === 0, 'the reader to be gone')
+  release()
+  // A stream opened after the release starts after the abandoned one would have joined.
+  const stream = await openEvents(t, `${http}${path}`)
+  await until(() => frames(stream).length === 1, 'hello')
+  t.equal(app.dagStream.connections('d'), 1, 'only the reader that stayed')
+})
