@@ -1,6 +1,6 @@
-// Fastify wiring: options, the three routes, the `dagStream` decorator, the heartbeat and shutdown.
-// The path of one event: engine → broadcast (validate) → backplane (seq, reducer, history, serialize
-// once) → rooms → each connection (backpressure) → the socket.
+// Fastify wiring: options, the routes (REST, the WebSocket stream and its Server-Sent Events fallback), the
+// `dagStream` decorator, the heartbeat and shutdown. The path of one event: engine → broadcast (validate) →
+// backplane (seq, reducer, history, serialize once) → rooms → each connection (backpressure) → the socket.
 
 import type { OutgoingHttpHeaders } from 'node:http'
 import websocket from '@fastify/websocket'
