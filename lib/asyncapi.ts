@@ -58,7 +58,8 @@ export function buildAsyncApiDocument (options: AsyncApiOptions = {}): AsyncApiD
       description:
         'Live DAG execution over WebSocket. The first frame is always `hello`. DAG events carry `seq` (1, 2, 3 … ' +
         'gapless per epoch) and `epoch`; control frames carry neither. Reconnect with `?since=<last seq>&epoch=<epoch>` ' +
-        'to receive exactly the missed events, or `resync_required` / `hello.recovered=false` to load the REST snapshot.'
+        'to receive exactly the missed events, or `resync_required` / `hello.recovered=false` to load the REST snapshot.\n\n' +
+        eventStreamNote(prefix)
     },
     defaultContentType: 'application/json',
     channels: {
@@ -118,6 +119,16 @@ const upgradeRefusalMeanings: Record<keyof typeof StreamRoute.response, string> 
 function upgradeRefusals (): string {
   const rows = Object.entries(upgradeRefusalMeanings).map(([status, meaning]) => `${status} ${meaning}`)
   return `The upgrade may be refused before the 101, with a JSON body \`{ statusCode, code, error, message }\`: ${rows.join('; ')}.`
+}
+
+/** Where proxies break WebSockets: the same frames as Server-Sent Events (both routes are in the OpenAPI document). */
+function eventStreamNote (prefix: string): string {
+  return (
+    `The same stream is served as Server-Sent Events at \`GET ${prefix}/{id}/events\`: each frame is one message ` +
+    '(`data: <frame JSON>`), DAG events with `id: <epoch>:<seq>`; resume with `Last-Event-ID` or `?since=&epoch=`; ' +
+    'heartbeats are `: heartbeat` comments; the last message is `event: close` with `{code, reason}` from the close ' +
+    `codes below. Its client events go by \`POST ${prefix}/{id}/commands\`, answered with the \`ack\` or \`error\` frame.`
+  )
 }
 
 function closeCodeTable (): string {

@@ -3,19 +3,12 @@
 
 import { randomBytes } from 'node:crypto'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
-import type { WebSocket } from 'ws'
-import type {
-  AckFrame,
-  ClientEvent,
-  ControlFrame,
-  ErrorCode,
-  ErrorFrame,
-  HelloFrame
-} from '../schemas/events.js'
+import type { AckFrame, ClientEvent, ControlFrame, ErrorCode, ErrorFrame, HelloFrame } from '../schemas/events.js'
 import type { LogEntry, Replay } from './backplane/types.js'
 import { CloseCode } from './close-codes.js'
 import type { RateLimitOptions } from './options.js'
-import { errorFrame } from './frames.js'
+import type { StreamSocket } from './event-stream.js'
+import { errorFrame, idOf } from './frames.js'
 import type { Metrics } from './metrics.js'
 import { validateClientMessage } from './validation.js'
 import { rawSocketOf, sendText } from './wire.js'
@@ -38,7 +31,8 @@ export interface ConnectionOptions {
 type Phase = 'joining' | 'live' | 'closed'
 
 export class Connection {
-  readonly socket: WebSocket
+  /** A `ws` socket, or an event stream shaped like one (see event-stream.ts). */
+  readonly socket: StreamSocket
   readonly request: FastifyRequest
   readonly dagId: string
   /** Short and random: it tells this socket's log lines apart, across instances too. */
@@ -60,7 +54,7 @@ export class Connection {
   /** The client events of this socket, run one after the other. */
   #commands: Promise<void> = Promise.resolve()
 
-  constructor (socket: WebSocket, request: FastifyRequest, dagId: string, options: ConnectionOptions) {
+  constructor (socket: StreamSocket, request: FastifyRequest, dagId: string, options: ConnectionOptions) {
     this.socket = socket
     this.request = request
     this.dagId = dagId
@@ -207,7 +201,7 @@ export class Connection {
       this.#refuse('invalid_json', 'The message is not valid JSON')
       return
     }
-    const id = typeof (parsed as { id?: unknown } | null)?.id === 'string' ? (parsed as { id: string }).id : undefined
+    const id = idOf(parsed)
     const result = validateClientMessage(parsed)
     if (!result.ok) {
       this.#refuse(result.code, result.message, id)

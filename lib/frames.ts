@@ -9,6 +9,12 @@ export function errorFrame (code: ErrorCode, message: string, id?: string): Erro
   return frame
 }
 
+/** The `id` of a client message, when it has a string one: what its error answer names. */
+export function idOf (message: unknown): string | undefined {
+  const id = (message as { id?: unknown } | null)?.id
+  return typeof id === 'string' ? id : undefined
+}
+
 /**
  * `value` as UTF-8 JSON in a buffer of its own. Buffer.from() cuts small strings out of a shared 8 KiB
  * pool, and one retained slice keeps the whole block alive: a history of 190-byte events held ~1.1 KiB

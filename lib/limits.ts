@@ -37,6 +37,18 @@ export class ConnectionLimits {
     // Only a real upgrade holds a socket for a stream: a plain GET of the route gets a 404 and may
     // leave its keep-alive connection open for more requests; `injectWS` has no socket at all.
     if (!request.ws || socket === undefined) return
+    this.#take(request, reply, socket)
+  }
+
+  /**
+   * Takes a slot for the event stream of `request` until its response ends: the TCP connection may
+   * outlive it (keep-alive). Throws like `admit`.
+   */
+  admitEventStream (request: FastifyRequest, reply: FastifyReply): void {
+    this.#take(request, reply, reply.raw)
+  }
+
+  #take (request: FastifyRequest, reply: FastifyReply, heldUntilClosed: { once (event: 'close', listener: () => void): unknown }): void {
     const { maxConnections, maxConnectionsPerIp, connectionKey } = this.#options
     const key = connectionKey(request)
     const held = this.#perKey.get(key) ?? 0
@@ -44,7 +56,7 @@ export class ConnectionLimits {
     if (held >= maxConnectionsPerIp) this.#refuse(reply, `from this client (maxConnectionsPerIp: ${maxConnectionsPerIp})`)
     this.#total += 1
     this.#perKey.set(key, held + 1)
-    socket.once('close', () => {
+    heldUntilClosed.once('close', () => {
       this.#total -= 1
       const left = (this.#perKey.get(key) as number) - 1
       if (left === 0) this.#perKey.delete(key)

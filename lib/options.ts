@@ -106,7 +106,7 @@ export interface RateLimitOptions {
 }
 
 export interface DagStreamOptions {
-  /** Where the routes live: `${prefix}`, `${prefix}/:id`, `${prefix}/:id/stream`. @default '/api/dags' */
+  /** Where the routes live: `${prefix}`, `${prefix}/:id`, `${prefix}/:id/stream`, `${prefix}/:id/events`, `${prefix}/:id/commands`. @default '/api/dags' */
   prefix?: string
   /**
    * Called at the WebSocket upgrade, on every REST route and for every client command.

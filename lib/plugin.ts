@@ -1,20 +1,23 @@
-// Fastify wiring: options, the three routes, the `dagStream` decorator, the heartbeat and shutdown.
-// The path of one event: engine → broadcast (validate) → backplane (seq, reducer, history, serialize
-// once) → rooms → each connection (backpressure) → the socket.
+// Fastify wiring: options, the routes (REST, the WebSocket stream and its Server-Sent Events fallback), the
+// `dagStream` decorator, the heartbeat and shutdown. The path of one event: engine → broadcast (validate) →
+// backplane (seq, reducer, history, serialize once) → rooms → each connection (backpressure) → the socket.
 
+import type { OutgoingHttpHeaders } from 'node:http'
 import websocket from '@fastify/websocket'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyPluginAsync, FastifyRequest, FastifySchemaValidationError } from 'fastify'
 import fp from 'fastify-plugin'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
-import type { DAGEvent, SequencedEvent, ViewerIdentity } from '../schemas/events.js'
+import type { AckFrame, DAGEvent, ErrorFrame, SequencedEvent, ViewerIdentity } from '../schemas/events.js'
 import { Identifier } from '../schemas/events.js'
-import { ListRoute, SnapshotRoute, StreamRoute } from '../schemas/routes.js'
+import { CommandRoute, EventStreamRoute, ListRoute, SnapshotRoute, StreamRoute } from '../schemas/routes.js'
 import type { DAGSnapshot } from '../schemas/snapshot.js'
 import { buildAsyncApiDocument } from './asyncapi.js'
 import { CloseCode } from './close-codes.js'
 import { createCommands, type ClientEventHandler } from './commands.js'
 import { Connection } from './connection.js'
+import { commandFromBody, commandStatus, isInvalidJsonBody } from './event-commands.js'
+import { EVENT_STREAM_HEADERS, EventStreamSocket, parseEventId, type StreamSocket } from './event-stream.js'
 import {
   BackplaneUnavailableError,
   DagNotFoundError,
@@ -23,6 +26,7 @@ import {
   InvalidEventError,
   OriginNotAllowedError
 } from './errors.js'
+import { errorFrame } from './frames.js'
 import { ConnectionLimits } from './limits.js'
 import { redactedRequest } from './log.js'
 import { createMetrics, refusalReasonOf } from './metrics.js'
@@ -344,38 +348,115 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
       // Every refusal before the upgrade is an error that ends here.
       onError: async (_request, _reply, error) => metrics.upgradeRefused(refusalReasonOf(error))
     },
-    async (socket, request) => {
-      const dagId = request.params.id
-      const connection = new Connection(socket, request, dagId, {
-        maxPayload: options.maxPayload,
-        maxBufferedBytes: options.maxBufferedBytes,
-        rateLimit: options.rateLimit,
-        metrics,
-        onClose: (closed) => {
-          forgetExpiry(closed)
-          rooms.leave(dagId, closed)
-          presence?.leave(closed)
-        },
-        runCommand: (event, from) => metrics.command(event.type, () => commands.run(event, from)),
-        onGateViewing: (from, nodeId) => presence?.viewGate(from, nodeId)
-      })
-      expireAt(connection, upgradeExpiry.get(request))
-      const { since, epoch } = request.query
-      try {
-        // Join before reading the log: whatever is appended while the replay is read waits in the
-        // connection, and the hand-off drops what the replay already covered.
-        await rooms.join(dagId, connection)
-        const replay = await backplane.replay(dagId, since === undefined ? undefined : { epoch: epoch ?? '', seq: since })
-        if (since !== undefined) metrics.resumed(replay)
-        connection.start(replay)
-        // The replay may have closed it (a slow consumer): a closed socket is no viewer.
-        if (presence !== undefined && connection.socket.readyState === connection.socket.OPEN) await presence.join(connection, upgradeIdentity.get(request))
-      } catch (error) {
-        connection.log.error({ err: error }, 'fastify-dag-stream: could not start the stream')
-        connection.close(CloseCode.INTERNAL_ERROR, 'could not read the DAG log')
-      }
+    async (socket, request) => openStream(socket, request, request.params.id, request.query)
+  )
+
+  // ---------------------------------------------------------------------------------------------
+  // The Server-Sent Events fallback: the same stream over plain HTTP, served by the same Connection
+  // (see lib/event-stream.ts), and client events by POST.
+  // ---------------------------------------------------------------------------------------------
+  app.get(
+    `${prefix}/:id/events`,
+    {
+      logSerializers,
+      schema: { ...EventStreamRoute, tags: ['dags'], summary: 'The DAG stream as Server-Sent Events, for networks that break WebSockets' },
+      onRequest: async (request, reply) => {
+        checkOrigin(request)
+        limits.admitEventStream(request, reply)
+      },
+      preHandler: async (request) => {
+        const { expiresAt } = await requireAllowed(request, request.params.id, 'view')
+        requireBackplane()
+        upgradeExpiry.set(request, expiresAt)
+        upgradeIdentity.set(request, await options.identify(request))
+      },
+      onError: async (_request, _reply, error) => metrics.upgradeRefused(refusalReasonOf(error))
+    },
+    async (request, reply) => {
+      // The stream is written by the connection, not by Fastify; headers set by hooks (CORS) stay.
+      reply.hijack()
+      reply.raw.writeHead(200, { ...reply.getHeaders(), ...EVENT_STREAM_HEADERS } as OutgoingHttpHeaders)
+      // A browser's EventSource resumes with Last-Event-ID; a client that cannot set headers, with the query.
+      const lastEventId = request.headers['last-event-id']
+      const resumeFrom = lastEventId === undefined ? request.query : resumeAfter(parseEventId(lastEventId))
+      await openStream(new EventStreamSocket(reply.raw), request, request.params.id, resumeFrom)
     }
   )
+
+  app.post(
+    `${prefix}/:id/commands`,
+    {
+      logSerializers,
+      schema: { ...CommandRoute, tags: ['dags'], summary: 'Send a client event (the event-stream fallback\'s way to decide gates, pause, resume, cancel)' },
+      // The answer is always the frame a WebSocket would get (invalid_message …), not Fastify's 400.
+      attachValidation: true,
+      errorHandler: (error, _request, reply) => {
+        if (!isInvalidJsonBody(error)) throw error
+        return reply.code(400).send(errorFrame('invalid_json', 'The message is not valid JSON'))
+      }
+    },
+    async (request, reply) => {
+      const answer = await answerCommand(request, request.params.id)
+      return reply.code(commandStatus(answer)).send(answer)
+    }
+  )
+
+  function openConnection (socket: StreamSocket, request: FastifyRequest, dagId: string): Connection {
+    const connection = new Connection(socket, request, dagId, {
+      maxPayload: options.maxPayload,
+      maxBufferedBytes: options.maxBufferedBytes,
+      rateLimit: options.rateLimit,
+      metrics,
+      onClose: (closed) => {
+        forgetExpiry(closed)
+        rooms.leave(dagId, closed)
+        presence?.leave(closed)
+      },
+      runCommand: (event, from) => metrics.command(event.type, () => commands.run(event, from)),
+      onGateViewing: (from, nodeId) => presence?.viewGate(from, nodeId)
+    })
+    expireAt(connection, upgradeExpiry.get(request))
+    return connection
+  }
+
+  /** Joins the DAG's room, replays from `since` (within `epoch`) or says to resync, and goes live. */
+  async function openStream (socket: StreamSocket, request: FastifyRequest, dagId: string, { since, epoch }: { since?: number; epoch?: string }): Promise<void> {
+    const connection = openConnection(socket, request, dagId)
+    try {
+      // Join before reading the log: whatever is appended while the replay is read waits in the
+      // connection, and the hand-off drops what the replay already covered.
+      await rooms.join(dagId, connection)
+      const replay = await backplane.replay(dagId, since === undefined ? undefined : { epoch: epoch ?? '', seq: since })
+      if (since !== undefined) metrics.resumed(replay)
+      connection.start(replay)
+      // The replay may have closed it (a slow consumer): a closed socket is no viewer.
+      if (presence !== undefined && connection.socket.readyState === connection.socket.OPEN) await presence.join(connection, upgradeIdentity.get(request))
+    } catch (error) {
+      connection.log.error({ err: error }, 'fastify-dag-stream: could not start the stream')
+      connection.close(CloseCode.INTERNAL_ERROR, 'could not read the DAG log')
+    }
+  }
+
+  /** What a client event sent by POST is answered: the ack or error frame its WebSocket would get. */
+  async function answerCommand (request: FastifyRequest, dagId: string): Promise<AckFrame | ErrorFrame> {
+    try {
+      checkOrigin(request)
+    } catch (error) {
+      return errorFrame('forbidden', (error as Error).message)
+    }
+    const parsed = commandFromBody(request.body, request.validationError)
+    if (!parsed.ok) return parsed.answer
+    const log = request.log.child({ dagId, connectionId: request.id })
+    const from = { dagId, request, id: String(request.id), log }
+    const answer = await metrics.command(parsed.event.type, () => commands.run(parsed.event, from))
+    // Every event POSTed has an id (commandFromBody gives one to those without), so run always answers.
+    return answer as AckFrame | ErrorFrame
+  }
+}
+
+/** Where a Last-Event-ID resumes: after its event, or (an id that is not ours) from nothing, which resyncs. */
+function resumeAfter (lastEvent: { epoch: string; seq: number } | undefined): { since: number; epoch: string } {
+  return lastEvent === undefined ? { since: 0, epoch: '' } : { since: lastEvent.seq, epoch: lastEvent.epoch }
 }
 
 /** Fastify's own wording, plus the allowed values of an enum: `querystring/order must be one of: newest, oldest`. */

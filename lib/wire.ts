@@ -59,7 +59,7 @@ const SENDER_IDLE = 0
  * The TCP socket under `socket` when pre-built frames may be written to it, or undefined when they
  * must go through `ws` (a compression extension was negotiated, or `ws` no longer looks as expected).
  */
-export function rawSocketOf (socket: WebSocket): Socket | undefined {
+export function rawSocketOf (socket: Pick<WebSocket, 'extensions'>): Socket | undefined {
   if (socket.extensions !== '') return undefined
   const internals = socket as unknown as WsInternals
   const raw = internals._socket
@@ -83,7 +83,7 @@ function corkForThisTurn (socket: Socket): void {
 const TEXT = { binary: false }
 
 /** Sends one text frame whose payload is UTF-8 JSON; `raw` is what `rawSocketOf` returned for `socket`. */
-export function sendText (socket: WebSocket, raw: Socket | undefined, payload: Buffer): void {
+export function sendText (socket: Pick<WebSocket, 'send'>, raw: Socket | undefined, payload: Buffer): void {
   // ws holds frames back while it compresses or reads a Blob; a frame written past them would
   // overtake them. The plugin sends neither, but an application holding the socket might.
   if (raw === undefined || (socket as unknown as Required<WsInternals>)._sender._state !== SENDER_IDLE) {

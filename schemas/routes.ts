@@ -2,7 +2,7 @@
 // these directly, so validation, types and the OpenAPI document agree by construction.
 
 import { Type, type Static } from '@sinclair/typebox'
-import { ExecutionStatus, Identifier } from './events.js'
+import { AckFrame, ClientEvent, ErrorFrame, ExecutionStatus, Identifier } from './events.js'
 import { DAGSnapshot, DAGSummary } from './snapshot.js'
 
 export const DagParams = Type.Object({ id: Identifier })
@@ -88,4 +88,58 @@ export const StreamRoute = {
   params: DagParams,
   querystring: StreamQuery,
   response: { 401: HttpError, 403: HttpError, 429: HttpError, 503: HttpError }
+} as const
+
+export const EventStreamHeaders = Type.Object(
+  {
+    'last-event-id': Type.Optional(
+      Type.String({
+        maxLength: 160,
+        description: 'The id of the last event received (`<epoch>:<seq>`), which a browser\'s EventSource sends when it reconnects. Wins over `since`/`epoch`.'
+      })
+    )
+  },
+  { additionalProperties: true }
+)
+
+/**
+ * The Server-Sent Events fallback: the same frames as the WebSocket stream (see the AsyncAPI document),
+ * one SSE message each. Its refusals come before the stream starts, as HTTP errors.
+ */
+export const EventStreamRoute = {
+  params: DagParams,
+  querystring: StreamQuery,
+  headers: EventStreamHeaders,
+  response: {
+    200: {
+      description:
+        'A text/event-stream: each DAG event as `id: <epoch>:<seq>` + `data: <SequencedEvent JSON>`; hello and ' +
+        'resync_required as `data:` without id; `: heartbeat` comments; a last `event: close` whose data is ' +
+        '`{"code","reason"}` with the WebSocket close code (reconnect or not as for the WebSocket).',
+      content: { 'text/event-stream': { schema: Type.String() } }
+    },
+    401: HttpError,
+    403: HttpError,
+    429: HttpError,
+    503: HttpError
+  }
+} as const
+
+/** Client events over HTTP, for event-stream clients: the answer is the `ack` or `error` frame the WebSocket would send. */
+export const CommandRoute = {
+  params: DagParams,
+  // Other parameters are the application's (an access token, say): kept for `authorize` to read.
+  querystring: Type.Object({}, { additionalProperties: true }),
+  body: ClientEvent,
+  response: {
+    200: AckFrame,
+    400: ErrorFrame,
+    401: ErrorFrame,
+    403: ErrorFrame,
+    404: ErrorFrame,
+    409: ErrorFrame,
+    422: ErrorFrame,
+    429: ErrorFrame,
+    503: ErrorFrame
+  }
 } as const

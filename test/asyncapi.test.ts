@@ -60,6 +60,7 @@ t.test('the query, the prefix and the close codes are documented', async (t) => 
   t.same(codes[CloseCode.SLOW_CONSUMER], { name: 'SLOW_CONSUMER', description: closeCodeDescriptions[CloseCode.SLOW_CONSUMER], reconnect: true })
   t.equal(codes[CloseCode.FORBIDDEN].reconnect, false)
   t.match(channel.description, /\| 4503 \| FORBIDDEN \| no \|/, 'the close codes are in the human-readable description too')
+  t.match(doc.info.description, /Server-Sent Events at `GET \/runs\/\{id\}\/events`.*`POST \/runs\/\{id\}\/commands`/, 'the event-stream fallback is noted')
   t.match(channel.description, /refused before the 101.*401 credentials missing or expired; 403 .*; 429 too many open streams \(see Retry-After\); 503 /, 'and the refusals of the upgrade')
   t.same(codes[CloseCode.INVALID_PAYLOAD], { name: 'INVALID_PAYLOAD', description: 'A text frame that is not valid UTF-8. Do not reconnect.', reconnect: false })
 

@@ -3,24 +3,26 @@
 import t, { type Test } from 'tap'
 import type { ClientEvent, DAGEvent } from '../schemas/index.js'
 import { build } from './helpers.js'
-import { gate, streamClient, until } from './client-helpers.js'
+import { cutStreams, gate, streamClient, streamOpens, TRANSPORTS, until } from './client-helpers.js'
 
 const waiting = { type: 'human_gate_waiting', node_id: 'review', presentation: { title: 'Approve?' } } as const
 
-t.test('a decision resolves on ack; a decision for a gate that is not waiting rejects with the server code', async (t) => {
-  const received: ClientEvent[] = []
-  const server = await build(t, {}, (app) => {
-    app.dagStream.onClientEvent((event) => {
-      received.push(event)
+for (const transport of TRANSPORTS) {
+  t.test(`${transport}: a decision resolves on ack; a decision for a gate that is not waiting rejects with the server code`, async (t) => {
+    const received: ClientEvent[] = []
+    const server = await build(t, {}, (app) => {
+      app.dagStream.onClientEvent((event) => {
+        received.push(event)
+      })
     })
+    await server.app.dagStream.broadcast('d', waiting)
+    const client = streamClient(t, server, 'd', { transport })
+    await client.decide('review', 'modify', 'cheaper model')
+    t.match(received, [{ type: 'human_decision', node_id: 'review', decision: 'modify', feedback: 'cheaper model', id: String }])
+    await t.rejects(client.decide('other', 'approve'), { name: 'DAGStreamError', code: 'gate_not_waiting' })
+    await until(() => client.store.getSnapshot().gates.size === 0, 'the gate to close')
   })
-  await server.app.dagStream.broadcast('d', waiting)
-  const client = streamClient(t, server, 'd')
-  await client.decide('review', 'modify', 'cheaper model')
-  t.match(received, [{ type: 'human_decision', node_id: 'review', decision: 'modify', feedback: 'cheaper model', id: String }])
-  await t.rejects(client.decide('other', 'approve'), { name: 'DAGStreamError', code: 'gate_not_waiting' })
-  await until(() => client.store.getSnapshot().gates.size === 0, 'the gate to close')
-})
+}
 
 /**
  * A server whose engine takes every client event (in `received`) but answers only once `release()`
@@ -42,52 +44,59 @@ async function heldEngine (t: Test, first: DAGEvent) {
 
 const running: DAGEvent = { type: 'execution_status', status: 'running' }
 
-t.test('a decision re-sent after a reconnect reaches the engine once, with the same id', async (t) => {
-  const { server, engine } = await heldEngine(t, waiting)
-  const upgrades: string[] = []
-  server.app.websocketServer.on('connection', (_socket, request) => upgrades.push(request.url ?? ''))
-  const client = streamClient(t, server, 'd')
-  await until(() => client.position.seq === 1, 'the gate to be loaded')
-  const decided = client.decide('review', 'approve')
-  await until(() => engine.received.length === 1, 'the engine to get the decision')
-  for (const socket of server.app.websocketServer.clients) socket.terminate()
-  await until(() => upgrades.length === 2 && client.status === 'open', 'the client to be back')
-  // The re-sent copy joins the first one, still with the engine: releasing it answers both.
-  engine.release()
-  await decided
-  t.equal(engine.received.length, 1, 'the engine saw the decision once')
-  t.match(upgrades[1], /since=1&epoch=/, 'the reconnect resumed after the gate event')
-})
+for (const transport of TRANSPORTS) {
+  t.test(`${transport}: a decision re-sent after a reconnect reaches the engine once, with the same id`, async (t) => {
+    const { server, engine } = await heldEngine(t, waiting)
+    const upgrades = streamOpens(server)
+    const client = streamClient(t, server, 'd', { transport })
+    await until(() => client.position.seq === 1, 'the gate to be loaded')
+    const decided = client.decide('review', 'approve')
+    await until(() => engine.received.length === 1, 'the engine to get the decision')
+    cutStreams(server)
+    await until(() => upgrades.length === 2 && client.status === 'open', 'the client to be back')
+    // The re-sent copy joins the first one, still with the engine: releasing it answers both.
+    engine.release()
+    await decided
+    t.equal(engine.received.length, 1, 'the engine saw the decision once')
+    t.match(upgrades[1], /since=1&epoch=/, 'the reconnect resumed after the gate event')
+  })
+}
 
-t.test('a pause in flight when the socket drops rejects with connection_lost', async (t) => {
-  const { server, engine } = await heldEngine(t, running)
-  const client = streamClient(t, server, 'd')
-  const paused = client.pause()
-  await until(() => engine.received.length === 1, 'the engine to get the pause')
-  for (const socket of server.app.websocketServer.clients) socket.terminate()
-  await t.rejects(paused, { code: 'connection_lost' })
-  engine.release()
-  await until(() => client.status === 'open', 'the client to be back')
-  t.equal(engine.received.length, 1, 'not sent again')
-})
+for (const transport of TRANSPORTS) {
+  t.test(`${transport}: a pause in flight when the socket drops rejects with connection_lost`, async (t) => {
+    const { server, engine } = await heldEngine(t, running)
+    const client = streamClient(t, server, 'd', { transport })
+    const paused = client.pause()
+    await until(() => engine.received.length === 1, 'the engine to get the pause')
+    cutStreams(server)
+    await t.rejects(paused, { code: 'connection_lost' })
+    engine.release()
+    await until(() => client.status === 'open', 'the client to be back')
+    t.equal(engine.received.length, 1, 'not sent again')
+  })
+}
 
-t.test('no answer within commandTimeoutMs rejects with timeout; a late answer is ignored', async (t) => {
-  const { server, engine } = await heldEngine(t, running)
-  const client = streamClient(t, server, 'd', { commandTimeoutMs: 200 })
-  await t.rejects(client.resume(), { code: 'timeout' })
-  engine.release()
-  await until(() => engine.answered === 1, 'the engine to answer late')
-  await client.cancel()
-  t.pass('the late ack did not disturb the next command')
-})
+for (const transport of TRANSPORTS) {
+  t.test(`${transport}: no answer within commandTimeoutMs rejects with timeout; a late answer is ignored`, async (t) => {
+    const { server, engine } = await heldEngine(t, running)
+    const client = streamClient(t, server, 'd', { transport, commandTimeoutMs: 200 })
+    await t.rejects(client.resume(), { code: 'timeout' })
+    engine.release()
+    await until(() => engine.answered === 1, 'the engine to answer late')
+    await client.cancel()
+    t.pass('the late ack did not disturb the next command')
+  })
+}
 
-t.test('the same id while the first is unanswered is the same command', async (t) => {
-  const { server, engine } = await heldEngine(t, running)
-  const client = streamClient(t, server, 'd')
-  const first = client.send({ type: 'pause_execution', id: 'pause-1' })
-  const second = client.send({ type: 'pause_execution', id: 'pause-1' })
-  t.equal(second, first)
-  engine.release()
-  await first
-  t.equal(engine.received.length, 1)
-})
+for (const transport of TRANSPORTS) {
+  t.test(`${transport}: the same id while the first is unanswered is the same command`, async (t) => {
+    const { server, engine } = await heldEngine(t, running)
+    const client = streamClient(t, server, 'd', { transport })
+    const first = client.send({ type: 'pause_execution', id: 'pause-1' })
+    const second = client.send({ type: 'pause_execution', id: 'pause-1' })
+    t.equal(second, first)
+    engine.release()
+    await first
+    t.equal(engine.received.length, 1)
+  })
+}

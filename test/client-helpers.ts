@@ -19,6 +19,25 @@ export type Server = Awaited<ReturnType<typeof build>>
 /** Retries fast, so that tests do not wait out the 1 s … 30 s production schedule. */
 export const fastBackoff = { minDelayMs: 20, maxDelayMs: 100 }
 
+/** The transports the client tests run over: what the client does must not depend on which one carries it. */
+export const TRANSPORTS = ['websocket', 'sse'] as const
+
+/** Cuts every stream of `server` as a network failure would, WebSocket and event stream alike. */
+export function cutStreams (server: Server): void {
+  for (const socket of server.app.websocketServer.clients) socket.terminate()
+  server.app.server.closeAllConnections()
+}
+
+/** The URLs of the streams opened on `server` from now on, WebSocket upgrades and event streams alike. */
+export function streamOpens (server: Server): string[] {
+  const opened: string[] = []
+  server.app.websocketServer.on('connection', (_socket, request) => opened.push(request.url ?? ''))
+  server.app.server.on('request', (request) => {
+    if (request.method === 'GET' && request.url?.includes('/events?') === true) opened.push(request.url)
+  })
+  return opened
+}
+
 /** A client on `server`, closed when the test ends. */
 export function streamClient<Store extends DAGStore = DefaultDAGStore> (
   t: Test,

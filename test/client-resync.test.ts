@@ -3,7 +3,7 @@
 
 import t from 'tap'
 import { build } from './helpers.js'
-import { events, faultyLink, gate, seqOf, slowFetch, streamClient, until } from './client-helpers.js'
+import { events, faultyLink, gate, seqOf, slowFetch, streamClient, TRANSPORTS, until } from './client-helpers.js'
 
 async function broadcastAll (server: Awaited<ReturnType<typeof build>>, count: number, from = 0) {
   for (const event of events(count, from)) await server.app.dagStream.broadcast('d', event)
@@ -72,21 +72,23 @@ t.test('a gap, then the log replaced while the snapshot loads: events of the old
   t.same(client.store.toSnapshot('d'), replaced)
 })
 
-t.test('resync_required while live: the client reloads and follows the new log', async (t) => {
-  const server = await build(t, { retainFinishedMs: 20 })
-  const client = streamClient(t, server, 'd')
-  await until(() => client.status === 'open', 'open')
-  await broadcastAll(server, 3)
-  await server.app.dagStream.broadcast('d', { type: 'execution_complete', results: { ok: true } })
-  await until(() => client.position.seq === 4, 'seq 4')
-  const before = client.position.epoch
-  await until(async () => (await server.app.dagStream.snapshot('d')) === undefined, 'the finished DAG to be evicted')
-  const statuses: string[] = []
-  client.on('status', (status) => statuses.push(status))
-  await broadcastAll(server, 5, 200)
-  const replaced = await server.app.dagStream.snapshot('d')
-  await until(() => client.position.epoch === replaced?.epoch && client.position.seq === 5, 'seq 5 of the new log')
-  t.not(replaced?.epoch, before)
-  t.same(statuses, ['resyncing', 'open'])
-  t.same(client.store.toSnapshot('d'), replaced)
-})
+for (const transport of TRANSPORTS) {
+  t.test(`${transport}: resync_required while live: the client reloads and follows the new log`, async (t) => {
+    const server = await build(t, { retainFinishedMs: 20 })
+    const client = streamClient(t, server, 'd', { transport })
+    await until(() => client.status === 'open', 'open')
+    await broadcastAll(server, 3)
+    await server.app.dagStream.broadcast('d', { type: 'execution_complete', results: { ok: true } })
+    await until(() => client.position.seq === 4, 'seq 4')
+    const before = client.position.epoch
+    await until(async () => (await server.app.dagStream.snapshot('d')) === undefined, 'the finished DAG to be evicted')
+    const statuses: string[] = []
+    client.on('status', (status) => statuses.push(status))
+    await broadcastAll(server, 5, 200)
+    const replaced = await server.app.dagStream.snapshot('d')
+    await until(() => client.position.epoch === replaced?.epoch && client.position.seq === 5, 'seq 5 of the new log')
+    t.not(replaced?.epoch, before)
+    t.same(statuses, ['resyncing', 'open'])
+    t.same(client.store.toSnapshot('d'), replaced)
+  })
+}

@@ -3,7 +3,12 @@
 import t, { type Test } from 'tap'
 import { UnauthorizedError } from '../lib/index.js'
 import { build } from './helpers.js'
-import { streamClient, until } from './client-helpers.js'
+import { streamClient, TRANSPORTS, until } from './client-helpers.js'
+
+/** Whether `url` opens a stream of any DAG: a WebSocket upgrade or an event stream. */
+function isStream (url: string): boolean {
+  return /\/api\/dags\/[^/]+\/(stream|events)/.test(url)
+}
 
 /**
  * A server that counts stream upgrades and asks `allowed` at each periodic check. The check comes
@@ -11,54 +16,58 @@ import { streamClient, until } from './client-helpers.js'
  */
 async function watchedServer (t: Test, allowed: () => boolean, options = {}) {
   const counts = { upgrades: 0 }
-  const server = await build(t, { heartbeatMs: 150, authorize: (request) => !request.url.includes('/stream') || allowed(), ...options }, (app) => {
+  const server = await build(t, { heartbeatMs: 150, authorize: (request) => !isStream(request.url) || allowed(), ...options }, (app) => {
     app.addHook('onRequest', async (request) => {
-      if (request.url.includes('/stream')) counts.upgrades++
+      if (isStream(request.url)) counts.upgrades++
     })
   })
   return { server, counts }
 }
 
-t.test('4503 (no longer allowed): closed for good, with the code, and no reconnect', async (t) => {
-  let allowed = true
-  const { server, counts } = await watchedServer(t, () => allowed)
-  // Every retry of either client waits exactly 10 ms.
-  const backoff = { minDelayMs: 20, maxDelayMs: 20, random: () => 0 }
-  const client = streamClient(t, server, 'd', { backoff })
-  await until(() => client.status === 'open', 'open')
-  allowed = false
-  await until(() => client.status === 'closed', 'closed')
-  t.match(client.error, { name: 'DAGStreamError', code: 'closed_by_server', closeCode: 4503 })
-  const upgrades = counts.upgrades
-  allowed = true
-  // A marker: a client opened after the first was closed, then cut, comes back after the same
-  // delay. By then a retry of the first, due 10 ms after its close, would have reached the server.
-  const marker = streamClient(t, server, 'marker', { backoff })
-  await until(() => marker.status === 'open', 'the marker to open')
-  for (const socket of server.app.websocketServer.clients) socket.terminate()
-  await until(() => counts.upgrades >= upgrades + 2 && marker.status === 'open', 'the marker to come back')
-  t.equal(counts.upgrades, upgrades + 2, 'the marker\'s two upgrades, none from the closed client')
-  t.equal(client.status, 'closed')
-})
-
-t.test('4401 (credentials expired): reconnects', async (t) => {
-  let expired = false
-  const { server, counts } = await watchedServer(t, () => {
-    if (expired) {
-      expired = false
-      throw new UnauthorizedError()
-    }
-    return true
+for (const transport of TRANSPORTS) {
+  t.test(`${transport}: 4503 (no longer allowed): closed for good, with the code, and no reconnect`, async (t) => {
+    let allowed = true
+    const { server, counts } = await watchedServer(t, () => allowed)
+    // Every retry of either client waits exactly 10 ms.
+    const backoff = { minDelayMs: 20, maxDelayMs: 20, random: () => 0 }
+    const client = streamClient(t, server, 'd', { backoff, transport })
+    await until(() => client.status === 'open', 'open')
+    allowed = false
+    await until(() => client.status === 'closed', 'closed')
+    t.match(client.error, { name: 'DAGStreamError', code: 'closed_by_server', closeCode: 4503 })
+    const upgrades = counts.upgrades
+    allowed = true
+    // A marker: a client opened after the first was closed, then cut, comes back after the same
+    // delay. By then a retry of the first, due 10 ms after its close, would have reached the server.
+    const marker = streamClient(t, server, 'marker', { backoff })
+    await until(() => marker.status === 'open', 'the marker to open')
+    for (const socket of server.app.websocketServer.clients) socket.terminate()
+    await until(() => counts.upgrades >= upgrades + 2 && marker.status === 'open', 'the marker to come back')
+    t.equal(counts.upgrades, upgrades + 2, 'the marker\'s two upgrades, none from the closed client')
+    t.equal(client.status, 'closed')
   })
-  const client = streamClient(t, server, 'd')
-  await until(() => client.status === 'open', 'open')
-  const statuses: string[] = []
-  client.on('status', (status) => statuses.push(status))
-  const upgrades = counts.upgrades
-  expired = true
-  await until(() => counts.upgrades > upgrades && client.status === 'open', 'the reconnect')
-  t.same(statuses.slice(0, 2), ['reconnecting', 'open'])
-})
+}
+
+for (const transport of TRANSPORTS) {
+  t.test(`${transport}: 4401 (credentials expired): reconnects`, async (t) => {
+    let expired = false
+    const { server, counts } = await watchedServer(t, () => {
+      if (expired) {
+        expired = false
+        throw new UnauthorizedError()
+      }
+      return true
+    })
+    const client = streamClient(t, server, 'd', { transport })
+    await until(() => client.status === 'open', 'open')
+    const statuses: string[] = []
+    client.on('status', (status) => statuses.push(status))
+    const upgrades = counts.upgrades
+    expired = true
+    await until(() => counts.upgrades > upgrades && client.status === 'open', 'the reconnect')
+    t.same(statuses.slice(0, 2), ['reconnecting', 'open'])
+  })
+}
 
 t.test('1008 (rate limited): the error is reported, waiting commands rejected, no reconnect', async (t) => {
   const { server, counts } = await watchedServer(t, () => true, {

@@ -15,10 +15,22 @@ t.test('the OpenAPI document generated from the route schemas validates and has 
   const result = await validate(structuredClone(document) as never)
   t.ok(result.valid, result.valid ? 'valid OpenAPI 3.1' : compileErrors(result))
 
-  t.same(Object.keys(document.paths).sort(), ['/api/dags', '/api/dags/{id}'], 'the WebSocket route is in the AsyncAPI document instead')
+  t.same(
+    Object.keys(document.paths).sort(),
+    ['/api/dags', '/api/dags/{id}', '/api/dags/{id}/commands', '/api/dags/{id}/events'],
+    'the WebSocket route is in the AsyncAPI document instead'
+  )
   t.same(Object.keys(document.paths['/api/dags/{id}']?.get?.responses ?? {}).sort(), ['200', '401', '403', '404', '503'])
   t.match(document.paths['/api/dags/{id}']?.get?.responses['200'], {
     content: { 'application/json': { schema: { properties: { seq: { type: 'integer' }, nodes: { type: 'array' } } } } }
+  })
+  t.match(document.paths['/api/dags/{id}/events']?.get, {
+    parameters: [{ name: 'since', in: 'query' }, { name: 'epoch', in: 'query' }, { name: 'id', in: 'path' }, { name: 'last-event-id', in: 'header' }],
+    responses: { 200: { content: { 'text/event-stream': { schema: { type: 'string' } } } }, 429: {} }
+  })
+  t.match(document.paths['/api/dags/{id}/commands']?.post, {
+    requestBody: { content: { 'application/json': { schema: { anyOf: Array } } } },
+    responses: { 200: { content: { 'application/json': {} } }, 400: {}, 403: {}, 409: {}, 503: {} }
   })
   t.match(document.paths['/api/dags']?.get, { parameters: [{ name: 'limit', in: 'query' }, { name: 'offset', in: 'query' }] })
 })

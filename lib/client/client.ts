@@ -34,6 +34,8 @@ import { Emitter, type Listener } from './emitter.js'
 import { DAGStreamError } from './errors.js'
 import {
   checkDelay,
+  checkTransport,
+  AUTO_FALLBACK_AFTER_FAILURES,
   DEFAULT_COMMAND_TIMEOUT_MS,
   DEFAULT_PREFIX,
   resolveBaseUrl,
@@ -42,7 +44,16 @@ import {
 } from './options.js'
 import { PresenceTracker, type PresenceView } from './presence.js'
 import { createDAGStore, type DAGStore, type DefaultDAGStore } from './store.js'
-import { snapshotUrl, streamUrl, type FetchLike, type WebSocketConstructor, type WebSocketLike } from './transport.js'
+import { FetchEventStream } from './event-stream.js'
+import {
+  commandsUrl,
+  eventStreamUrl,
+  snapshotUrl,
+  streamUrl,
+  type FetchLike,
+  type WebSocketConstructor,
+  type WebSocketLike
+} from './transport.js'
 
 /**
  * - `connecting`: the first socket is opening.
@@ -66,6 +77,9 @@ export type ConnectionStatus = 'connecting' | 'open' | 'reconnecting' | 'resynci
  */
 export type DAGExistence = 'unknown' | 'found' | 'not_found'
 
+/** What carries the stream: a WebSocket, or Server-Sent Events with client events by POST. */
+export type StreamTransport = 'websocket' | 'sse'
+
 /** When the next connection attempt starts, for a "reconnecting in N s" message. */
 export interface ReconnectInfo {
   /** 1 for the first retry since the schedule last started over. */
@@ -88,6 +102,8 @@ export interface DAGStreamClientEvents {
   status: ConnectionStatus
   /** Whether the server has the DAG changed (see `DAGExistence`). */
   existence: DAGExistence
+  /** `transport: 'auto'` fell back to Server-Sent Events: WebSocket upgrades kept failing. */
+  transport: StreamTransport
   /** An event was applied to the store (each exactly once, in order). */
   event: SequencedEvent
   /** The store was replaced by a snapshot (the first load, or a resync). */
@@ -135,7 +151,12 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
   readonly store: Store
   readonly #baseUrl: string
   readonly #prefix: string
-  readonly #WebSocket: WebSocketConstructor
+  readonly #WebSocket: WebSocketConstructor | undefined
+  #transport: StreamTransport
+  /** With `transport: 'auto'`: WebSocket connections in a row that closed before their hello. */
+  #failedUpgrades: number | undefined
+  /** Whether the current socket has carried its hello. */
+  #helloReceived = false
   readonly #fetch: FetchLike
   readonly #streamParams: (() => Record<string, string>) | undefined
   readonly #backoff: Backoff
@@ -172,12 +193,19 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
     this.dagId = options.dagId
     this.#baseUrl = resolveBaseUrl(options.baseUrl)
     this.#prefix = options.prefix ?? DEFAULT_PREFIX
-    this.#WebSocket = resolveImplementation<WebSocketConstructor>(
-      'WebSocket',
-      options.WebSocket,
-      globalThis.WebSocket,
-      'pass `WebSocket` (in Node 20, the default export of the "ws" package)'
-    )
+    const transport = checkTransport(options.transport)
+    const WebSocketImplementation = options.WebSocket ?? globalThis.WebSocket
+    // `auto` without any WebSocket (Node 20, nothing passed) has one transport left.
+    this.#transport = transport === 'sse' || (transport === 'auto' && WebSocketImplementation === undefined) ? 'sse' : 'websocket'
+    this.#failedUpgrades = transport === 'auto' && this.#transport === 'websocket' ? 0 : undefined
+    this.#WebSocket = this.#transport === 'sse'
+      ? undefined
+      : resolveImplementation<WebSocketConstructor>(
+        'WebSocket',
+        WebSocketImplementation,
+        undefined,
+        'pass `WebSocket` (in Node 20, the default export of the "ws" package), or `transport: \'sse\'`'
+      )
     const fetchImplementation = resolveImplementation<FetchLike>('fetch', options.fetch, globalThis.fetch, 'pass `fetch`')
     // Called as a plain function: browsers throw "Illegal invocation" when their fetch is called as a
     // method of any object but `window`, and `this.#fetch(…)` would be exactly that.
@@ -207,6 +235,11 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
   /** While `reconnecting`: when the next attempt starts. */
   get reconnect (): ReconnectInfo | undefined {
     return this.#reconnect
+  }
+
+  /** What carries the stream now; `transport: 'auto'` starts with `websocket`. */
+  get transport (): StreamTransport {
+    return this.#transport
   }
 
   /** The last event the store includes. */
@@ -297,8 +330,7 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
     const generation = ++this.#generation
     // Always with a position: a client holding nothing asks for seq 0, which the server either
     // resumes (an empty log) or answers with "load the snapshot".
-    const url = streamUrl(this.#baseUrl, this.#prefix, this.dagId, this.position, this.#streamParams?.())
-    const socket = new this.#WebSocket(url)
+    const socket = this.#newSocket()
     this.#socket = socket
     socket.onmessage = (message) => {
       if (generation === this.#generation) this.#onFrame(socket, message.data)
@@ -309,6 +341,18 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
     // An error carries no detail in browsers and is always followed by close, which has the code. The
     // listener must exist all the same: `ws` throws an error event that nobody listens to.
     socket.onerror = () => {}
+  }
+
+  #newSocket (): WebSocketLike {
+    const params = this.#streamParams?.()
+    if (this.#WebSocket !== undefined && this.#transport === 'websocket') {
+      return new this.#WebSocket(streamUrl(this.#baseUrl, this.#prefix, this.dagId, this.position, params))
+    }
+    return new FetchEventStream(
+      this.#fetch,
+      eventStreamUrl(this.#baseUrl, this.#prefix, this.dagId, this.position, params),
+      commandsUrl(this.#baseUrl, this.#prefix, this.dagId, params)
+    )
   }
 
   #onFrame (socket: WebSocketLike, data: unknown): void {
@@ -354,6 +398,8 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
 
   #onHello (socket: WebSocketLike, hello: HelloFrame): void {
     this.#wireEpoch = hello.epoch
+    this.#helloReceived = true
+    if (this.#failedUpgrades !== undefined) this.#failedUpgrades = 0
     this.#backoff.connected()
     this.#reconnect = undefined
     this.#error = undefined
@@ -497,7 +543,9 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
   // -------------------------------------------------------------------------------------------
 
   #onClose (code: number, reason: string): void {
+    const helloReceived = this.#helloReceived
     this.#detach()
+    if (!helloReceived) this.#upgradeFailed()
     if (shouldReconnect(code)) this.#scheduleReconnect(code)
     else this.#finish(new DAGStreamError('closed_by_server', `The server closed the stream for good: ${code} ${reason}`, { closeCode: code }))
   }
@@ -515,6 +563,7 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
   #detach (): void {
     this.#generation += 1
     this.#socket = undefined
+    this.#helloReceived = false
     this.#buffer = undefined
     this.#backoff.disconnected()
     this.#commands.offline()
@@ -522,6 +571,15 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
     clearTimeout(this.#gateTimer)
     this.#gateTimer = undefined
     if (this.#presence.clear()) this.#emitter.emit('presence', this.#presence.view)
+  }
+
+  /** With `transport: 'auto'`, a WebSocket that never got its hello; enough in a row, and the client falls back to SSE for good. */
+  #upgradeFailed (): void {
+    if (this.#failedUpgrades === undefined) return
+    if (++this.#failedUpgrades < AUTO_FALLBACK_AFTER_FAILURES) return
+    this.#failedUpgrades = undefined
+    this.#transport = 'sse'
+    this.#emitter.emit('transport', 'sse')
   }
 
   #scheduleReconnect (closeCode?: number): void {

@@ -1,5 +1,5 @@
 // `fastify-dag-stream/client`: the framework-free stream client. No React, no Node built-ins: it runs
-// in browsers as is, and in Node 20 with `WebSocket` from `ws` passed in.
+// in browsers as is, and in Node 20 with `WebSocket` from `ws` passed in (or `transport: 'sse'`).
 
 export {
   createDAGStreamClient,
@@ -8,7 +8,8 @@ export {
   type DAGExistence,
   type DAGStreamClientEvents,
   type ReconnectInfo,
-  type StreamPosition
+  type StreamPosition,
+  type StreamTransport
 } from './client.js'
 export type { PresenceView } from './presence.js'
 export { createDAGStore, type DAGStore, type DAGView, type DefaultDAGStore } from './store.js'
@@ -20,7 +21,7 @@ export {
   type BackoffOptions
 } from './backoff.js'
 export { DAGStreamError, type ClientErrorCode, type DAGStreamErrorCode, type DAGStreamErrorDetails } from './errors.js'
-export { DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_PREFIX, type DAGStreamClientOptions } from './options.js'
+export { AUTO_FALLBACK_AFTER_FAILURES, DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_PREFIX, type DAGStreamClientOptions } from './options.js'
 export type { FetchLike, WebSocketConstructor, WebSocketLike } from './transport.js'
 export type { Listener } from './emitter.js'
 export { shouldReconnect, CloseCode } from '../close-codes.js'

@@ -6,6 +6,9 @@ import type { DAGStore } from './store.js'
 import type { FetchLike, WebSocketConstructor } from './transport.js'
 
 export { DEFAULT_PREFIX } from '../prefix.js'
+/** With `transport: 'auto'`: WebSocket connections in a row that fail before their hello, before the client uses SSE. */
+export const AUTO_FALLBACK_AFTER_FAILURES = 3
+
 /** How long a command may wait for its `ack`, queued time included. */
 export const DEFAULT_COMMAND_TIMEOUT_MS = 10_000
 
@@ -24,6 +27,15 @@ export interface DAGStreamClientOptions<Store extends DAGStore = DAGStore> {
    * @default globalThis.WebSocket
    */
   WebSocket?: WebSocketConstructor
+  /**
+   * What carries the stream: `websocket`; `sse` (Server-Sent Events from `GET {prefix}/:id/events`, client
+   * events by `POST {prefix}/:id/commands`, both through `fetch`) where proxies break WebSockets; or
+   * `auto`: WebSocket first, and SSE for the rest of the client's life once
+   * 3 (AUTO_FALLBACK_AFTER_FAILURES) WebSocket connections in a row failed before the server's hello (the
+   * `transport` event and property say so). `auto` without any WebSocket implementation uses SSE.
+   * @default 'websocket'
+   */
+  transport?: 'websocket' | 'sse' | 'auto'
   /**
    * Used to GET the snapshot. Wrap it to add credentials or an Authorization header.
    * @default globalThis.fetch
@@ -56,6 +68,16 @@ export function checkDelay (name: string, value: unknown, fallback: number): num
     throw new TypeError(`fastify-dag-stream/client: "${name}" must be a number of milliseconds ≥ 0, got ${String(value)}`)
   }
   return value
+}
+
+const TRANSPORTS = ['websocket', 'sse', 'auto']
+
+export function checkTransport (value: unknown): 'websocket' | 'sse' | 'auto' {
+  if (value === undefined) return 'websocket'
+  if (typeof value !== 'string' || !TRANSPORTS.includes(value)) {
+    throw new TypeError(`fastify-dag-stream/client: "transport" must be one of ${TRANSPORTS.join(', ')}, got ${String(value)}`)
+  }
+  return value as 'websocket' | 'sse' | 'auto'
 }
 
 /** The API origin: the option, or the page's own origin in a browser. */

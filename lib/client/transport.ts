@@ -16,18 +16,21 @@ export interface WebSocketLike {
 
 export type WebSocketConstructor = new (url: string) => WebSocketLike
 
-/** The part of fetch the client uses to GET the snapshot. */
+/**
+ * The part of fetch the client uses: to GET the snapshot and, over the event-stream transport, to read
+ * the stream (`body`) and POST commands.
+ */
 export type FetchLike = (
   url: string,
-  init: { headers: Record<string, string> }
-) => Promise<{ ok: boolean; status: number; json (): Promise<unknown> }>
+  init: { headers: Record<string, string>; method?: string; body?: string; signal?: AbortSignal }
+) => Promise<{ ok: boolean; status: number; json (): Promise<unknown>; body?: ReadableStream<Uint8Array> | null }>
 
 /** `GET {baseUrl}{prefix}/:id`: the snapshot. */
 export function snapshotUrl (baseUrl: string, prefix: string, dagId: string): string {
   return `${baseUrl}${prefix}/${encodeURIComponent(dagId)}`
 }
 
-/** The stream URL, resuming after `since` (the last event the client holds), with the app's own parameters. */
+/** The WebSocket stream URL, resuming after `since` (the last event the client holds), with the app's own parameters. */
 export function streamUrl (
   baseUrl: string,
   prefix: string,
@@ -35,10 +38,40 @@ export function streamUrl (
   since: { epoch: string; seq: number },
   params: Record<string, string> = {}
 ): string {
-  const url = new URL(`${snapshotUrl(baseUrl, prefix, dagId)}/stream`)
+  const url = dagUrl(baseUrl, prefix, dagId, 'stream', params, since)
   url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:'
-  for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value)
-  url.searchParams.set('since', String(since.seq))
-  url.searchParams.set('epoch', since.epoch)
   return url.href
+}
+
+/** The Server-Sent Events stream URL: the same resume position and parameters as `streamUrl`. */
+export function eventStreamUrl (
+  baseUrl: string,
+  prefix: string,
+  dagId: string,
+  since: { epoch: string; seq: number },
+  params: Record<string, string> = {}
+): string {
+  return dagUrl(baseUrl, prefix, dagId, 'events', params, since).href
+}
+
+/** Where an event-stream client POSTs its client events, with the app's own parameters (a token, say). */
+export function commandsUrl (baseUrl: string, prefix: string, dagId: string, params: Record<string, string> = {}): string {
+  return dagUrl(baseUrl, prefix, dagId, 'commands', params).href
+}
+
+function dagUrl (
+  baseUrl: string,
+  prefix: string,
+  dagId: string,
+  path: string,
+  params: Record<string, string>,
+  since?: { epoch: string; seq: number }
+): URL {
+  const url = new URL(`${snapshotUrl(baseUrl, prefix, dagId)}/${path}`)
+  for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value)
+  if (since !== undefined) {
+    url.searchParams.set('since', String(since.seq))
+    url.searchParams.set('epoch', since.epoch)
+  }
+  return url
 }

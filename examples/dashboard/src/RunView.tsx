@@ -27,12 +27,20 @@ interface RunViewProps {
 }
 
 const SIDE_PANEL_ID = 'run-side-panel'
+const STREAM_OPTIONS = {
+  // WebSocket first, Server-Sent Events where a proxy breaks WebSockets; `?transport=sse` forces the
+  // fallback, to try it (and for the browser test).
+  transport: new URLSearchParams(location.search).get('transport') === 'sse' ? 'sse' : 'auto',
+  // Who is watching: the server's `identify` reads the viewer's name from the stream's query.
+  streamParams: viewerParams,
+  // Steps stream their text several times a second each: one render per 100 ms is enough to read it.
+  throttleMs: 100
+} as const
 /** Where styles.css turns the page into one scrolling column. */
 const PHONE_QUERY = '(max-width: 700px)'
 
 export function RunView ({ dagId, onStatus, onShowRuns }: RunViewProps) {
-  // Steps stream their text several times a second each: one render per 100 ms is enough to read it.
-  const stream = useDAGStream(dagId, { streamParams: viewerParams, throttleMs: 100 })
+  const stream = useDAGStream(dagId, STREAM_OPTIONS)
   const { state, existence } = stream
   const exists = existence !== 'not_found'
   useEffect(() => onStatus(state.status), [state.status, onStatus])
