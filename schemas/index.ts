@@ -2,3 +2,4 @@
 export * from './events.js'
 export * from './snapshot.js'
 export * from './routes.js'
+export * from './list.js'
