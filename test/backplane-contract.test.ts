@@ -21,7 +21,6 @@ import {
 import type { DAGEvent, DagListChangeFrame, SequencedEvent } from '../schemas/index.js'
 import { cleanupPrefix, REDIS_URL, uniquePrefix } from './redis-helpers.js'
 
-
 const silentLog = {
   level: 'silent',
   fatal () {},
@@ -342,6 +341,7 @@ for (const [kind, provider] of kinds) {
       t.notOk(backplane.isAvailable())
       await t.rejects(backplane.append('d', nodeState(1)), { code: 'FST_DAG_STREAM_CLOSED' })
       await t.rejects(backplane.subscribe('d', () => {}), { code: 'FST_DAG_STREAM_CLOSED' })
+      await t.rejects(backplane.watchList(() => {}), { code: 'FST_DAG_STREAM_CLOSED' })
       await backplane.close() // twice is fine
     })
   })
