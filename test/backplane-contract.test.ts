@@ -129,7 +129,7 @@ for (const [kind, provider] of kinds) {
       await backplane.append('a', { type: 'execution_status', status: 'paused' })
       await backplane.append('a', { type: 'execution_status', status: 'paused' }) // no change: nothing
       await backplane.append('a', { type: 'execution_status', status: 'running' })
-      const done = await backplane.append('a', { type: 'execution_complete' })
+      const done = await backplane.append('a', { type: 'execution_complete', results: null })
       await backplane.append('b', { type: 'execution_status', status: 'paused' })
       await until(() => heard.length >= 5)
       const summary = (seq: number, status: string) => ({ dag_id: 'a', epoch: first.epoch, seq, status })
@@ -157,7 +157,7 @@ for (const [kind, provider] of kinds) {
       const backplane = await open(t, { retainFinishedMs: 200 }, 50)
       const heard: DagListChangeFrame[] = []
       await backplane.watchList((change) => heard.push(change))
-      await backplane.append('gone', { type: 'execution_complete' })
+      await backplane.append('gone', { type: 'execution_complete', results: null })
       await until(() => heard.some((change) => change.type === 'dag_evicted'))
       t.same(heard.at(-1), { type: 'dag_evicted', dag_id: 'gone' })
       t.equal(heard.filter((change) => change.type === 'dag_evicted').length, 1, 'once')
