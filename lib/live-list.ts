@@ -76,7 +76,7 @@ export class ListConnection {
 
   /** Called for every change of the list, on every instance. */
   deliver (change: DagListChangeFrame): void {
-    if (this.#phase === 'closed') return
+    // (Never `closed`: a closed connection has left LiveLists, which is what calls this.)
     if (this.#phase === 'joining') {
       this.#pending.push(change)
       return
@@ -155,6 +155,7 @@ export class ListConnection {
   }
 
   #send (frame: ListServerFrame): void {
+    /* c8 ignore next -- the peer's close frame arrived and ws has not emitted 'close' yet: no test can time it */
     if (this.socket.readyState !== this.socket.OPEN) return
     const data = JSON.stringify(frame)
     // A reader that cannot keep up is told to reconnect, which gives it the current page.

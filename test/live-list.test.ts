@@ -128,11 +128,12 @@ t.test('the stream\'s guards: Origin, connection limits, a backplane that is dow
 })
 
 t.test('the same close codes: 1008 for a message, 4401 for expired credentials, 4503 when authorize fails, 1001 at shutdown', async (t) => {
-  let mode: 'ok' | 'expired' | 'throws' | 'soon' = 'ok'
+  let mode: 'ok' | 'expired' | 'throws' | 'soon' | 'far' = 'ok'
   const { app, url } = await build(t, {
     authorize: async () => {
       if (mode === 'expired') throw new UnauthorizedError('token expired')
       if (mode === 'throws') throw new Error('directory down')
+      if (mode === 'far') return { allowed: true, expiresAt: Date.now() + 2 ** 32 } // beyond a timer's reach
       return mode === 'soon' ? { allowed: true, expiresAt: Date.now() + 200 } : true
     }
   })
@@ -158,9 +159,11 @@ t.test('the same close codes: 1008 for a message, 4401 for expired credentials, 
   t.equal(describe(await nextFrame(expiring)), 'dag_list e,d total=2')
   t.equal((await expiring.closed).code, 4401, 'at expiresAt')
 
-  mode = 'ok'
+  mode = 'far'
   const staying = await TestClient.open(url('/api/dags'))
   await nextFrame(staying)
+  await app.dagStream.broadcast('f', running)
+  t.equal(describe(await nextFrame(staying)), 'created f ->running', 'credentials that end in 50 days keep the socket')
   const closing = app.close()
   t.equal((await staying.closed).code, 1001)
   await closing
