@@ -10,6 +10,15 @@ export {
   type ReconnectInfo,
   type StreamPosition
 } from './client.js'
+export {
+  createDAGListClient,
+  DAGListClient,
+  type DAGListClientEvents,
+  type DAGListClientOptions,
+  type DAGListQuery,
+  type DAGListStatus,
+  type DAGListView
+} from './list.js'
 export { createDAGStore, type DAGStore, type DAGView, type DefaultDAGStore } from './store.js'
 export {
   Backoff,
