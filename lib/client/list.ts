@@ -199,9 +199,10 @@ export class DAGListClient {
         this.#onChanged(frame)
         break
       case 'dag_evicted': {
-        const status = this.#statuses.get(frame.dag_id)
+        // The server tells a socket of the evictions of the DAGs it showed it: their status is known.
+        const status = this.#statuses.get(frame.dag_id) as ExecutionStatus
         this.#statuses.delete(frame.dag_id)
-        const total = this.#view.total - (status !== undefined && this.#matches(status) ? 1 : 0)
+        const total = this.#view.total - Number(this.#matches(status))
         this.#show(this.#view.dags.filter((dag) => dag.dag_id !== frame.dag_id), total)
         break
       }
