@@ -48,6 +48,8 @@ export type {
   DagListQuery,
   DagStatus,
   GateTransition,
+  ListChangeListener,
+  ListGap,
   LogEntry,
   LogListener,
   Replay

@@ -294,16 +294,18 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
       const list = new ListConnection(socket, request, query, {
         maxBufferedBytes: options.maxBufferedBytes,
         authorize: options.authorize,
+        readPage: () => backplane.list(query),
         onClose: (closed) => liveLists.leave(closed)
       })
       try {
         // Join before reading the page: a change made while it is read waits in the connection.
         await liveLists.join(list)
-        await list.start(await backplane.list(query))
       } catch (error) {
-        list.log.error({ err: error }, 'fastify-dag-stream: could not start the list')
-        list.close(CloseCode.INTERNAL_ERROR, 'could not read the DAG list')
+        list.log.error({ err: error }, 'fastify-dag-stream: could not follow the DAG list')
+        list.close(CloseCode.INTERNAL_ERROR, 'could not follow the DAG list')
+        return
       }
+      await list.start()
     },
     handler: async (request) => {
       const { limit, offset, order = 'newest', status } = request.query

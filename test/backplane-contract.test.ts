@@ -16,6 +16,7 @@ import {
   type BackplaneSettings,
   type CommandOutcome,
   type DagListQuery,
+  type ListGap,
   type LogEntry
 } from '../lib/index.js'
 import type { DAGEvent, DagListChangeFrame, SequencedEvent } from '../schemas/index.js'
@@ -122,7 +123,7 @@ for (const [kind, provider] of kinds) {
 
     t.test('the list hears creations and status changes, in order, and no node event', async (t) => {
       const backplane = await open(t)
-      const heard: DagListChangeFrame[] = []
+      const heard: Array<DagListChangeFrame | ListGap> = []
       const unwatch = await backplane.watchList((change) => heard.push(change))
       const first = await backplane.append('a', nodeState(1))
       for (let n = 0; n < 200; n++) void backplane.append('a', nodeState(n))
@@ -146,7 +147,7 @@ for (const [kind, provider] of kinds) {
       unwatch()
       unwatch() // twice is harmless
       await backplane.append('c', nodeState(1))
-      const watched: DagListChangeFrame[] = []
+      const watched: Array<DagListChangeFrame | ListGap> = []
       await backplane.watchList((change) => watched.push(change))
       await backplane.append('d', nodeState(1))
       await until(() => watched.length === 1)
@@ -155,7 +156,7 @@ for (const [kind, provider] of kinds) {
 
     t.test('the list hears an eviction: a finished run after retainFinishedMs', async (t) => {
       const backplane = await open(t, { retainFinishedMs: 200 }, 50)
-      const heard: DagListChangeFrame[] = []
+      const heard: Array<DagListChangeFrame | ListGap> = []
       await backplane.watchList((change) => heard.push(change))
       await backplane.append('gone', { type: 'execution_complete', results: null })
       await until(() => heard.some((change) => change.type === 'dag_evicted'))

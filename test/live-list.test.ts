@@ -5,7 +5,7 @@ import t from 'tap'
 import { UnauthorizedError, memoryBackplane, type BackplaneProvider } from '../lib/index.js'
 import type { DAGEvent, ListServerFrame, ServerMessage } from '../schemas/index.js'
 import { build, TestClient, upgradeRefusal } from './helpers.js'
-import { buildInstance, cleanupPrefix, uniquePrefix } from './redis-helpers.js'
+import { buildInstance, cleanupPrefix, clientIds, startRedis, uniquePrefix } from './redis-helpers.js'
 
 const running: DAGEvent = { type: 'node_state', node_id: 'step', status: 'running' }
 const paused: DAGEvent = { type: 'execution_status', status: 'paused' }
@@ -233,4 +233,28 @@ t.test('redis: a list on one instance hears the DAGs another drives, and their e
   await engine.app.dagStream.broadcast('marker', running)
   t.equal(describe(await nextFrame(client)), 'created marker ->running')
   t.equal(client.received.length, 6)
+})
+
+t.test('redis: after its subscriber reconnects, a list gets a fresh page (changes published meanwhile are lost to pub/sub)', async (t) => {
+  const redis = await startRedis(t)
+  const prefix = uniquePrefix('live-list-gap')
+  const engine = await buildInstance(t, { prefix, url: redis.url, probeMs: 200 })
+  const before = await clientIds(redis.admin, 'pubsub')
+  const watcher = await buildInstance(t, { prefix, url: redis.url, probeMs: 200 })
+  const subscriber = (await clientIds(redis.admin, 'pubsub')).find((id) => !before.includes(id)) as string
+  await engine.app.dagStream.broadcast('before', running)
+  const client = await TestClient.open(watcher.url('/api/dags'))
+  t.equal(describe(await nextFrame(client)), 'dag_list before total=1')
+
+  await redis.admin.client('KILL', 'ID', subscriber)
+  await engine.app.dagStream.broadcast('during', running)
+  const frames: string[] = []
+  for (;;) {
+    const frame = describe(await nextFrame(client))
+    frames.push(frame)
+    if (frame.startsWith('dag_list')) break
+  }
+  t.match(frames.at(-1), /^dag_list (during,before|before,during) total=2$/, 'the fresh page has what was published while the subscriber was away')
+  await engine.app.dagStream.broadcast('after', running)
+  t.equal(describe(await nextFrame(client)), 'created after ->running', 'live again')
 })

@@ -39,7 +39,15 @@ export type LogListener = (entry: LogEntry) => void
  * Hears what a run list shows change, on every instance: a DAG created, its status changed or
  * finished, its log evicted. Never called for node events, so a busy DAG costs the list nothing.
  */
-export type ListChangeListener = (change: DagListChangeFrame) => void
+export type ListChangeListener = (change: DagListChangeFrame | ListGap) => void
+
+/**
+ * Changes may have been missed (the Redis subscriber reconnected): whoever shows a list reads its page
+ * again. The memory backplane never reports one.
+ */
+export interface ListGap {
+  type: 'list_gap'
+}
 
 /** Which DAGs `list` returns: a page of those in `status` (all when absent), by the time of their last event. */
 export interface DagListQuery {

@@ -450,6 +450,8 @@ export class RedisBackplane implements Backplane {
       () => {
         this.#recovered('subscriber')
         for (const { follower } of this.#followed.values()) follower.recover()
+        // The list channel has no sequence to fill a gap from: the lists read their page again.
+        for (const watcher of this.#listWatchers) watcher({ type: 'list_gap' })
       },
       (error: unknown) => this.#settings.log.error({ err: error }, 'fastify-dag-stream: could not resubscribe after a reconnect')
     )
