@@ -5,7 +5,9 @@ import t from 'tap'
 import { UnauthorizedError, memoryBackplane, type BackplaneProvider } from '../lib/index.js'
 import type { DAGEvent, ListServerFrame, ServerMessage } from '../schemas/index.js'
 import { build, TestClient, upgradeRefusal } from './helpers.js'
-import { buildInstance, cleanupPrefix, clientIds, startRedis, uniquePrefix } from './redis-helpers.js'
+import { Redis } from 'ioredis'
+import { redisBackplane } from '../lib/backplane/redis/index.js'
+import { buildInstance, cleanupPrefix, clientIds, REDIS_URL, startRedis, uniquePrefix } from './redis-helpers.js'
 
 const running: DAGEvent = { type: 'node_state', node_id: 'step', status: 'running' }
 const paused: DAGEvent = { type: 'execution_status', status: 'paused' }
@@ -257,4 +259,39 @@ t.test('redis: after its subscriber reconnects, a list gets a fresh page (change
   t.match(frames.at(-1), /^dag_list (during,before|before,during) total=2$/, 'the fresh page has what was published while the subscriber was away')
   await engine.app.dagStream.broadcast('after', running)
   t.equal(describe(await nextFrame(client)), 'created after ->running', 'live again')
+})
+
+t.test('redis: watchList while the subscriber connection is down fails with a clear error; unwatching then is harmless', async (t) => {
+  const prefix = uniquePrefix('live-list-down')
+  cleanupPrefix(t, prefix)
+  const commands = new Redis(REDIS_URL, { lazyConnect: true })
+  const subscriber = new Redis(REDIS_URL, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, autoResubscribe: false })
+  // The backplane's subscriber is the application's client's duplicate: this one, so the test can cut it.
+  commands.duplicate = () => subscriber
+  t.teardown(() => commands.disconnect())
+  const { app } = await build(t, { backplane: redisBackplane({ client: commands, keyPrefix: prefix }) })
+  const client = await TestClient.open(`ws://127.0.0.1:${(app.server.address() as { port: number }).port}/api/dags`)
+  t.equal(describe(await nextFrame(client)), 'dag_list  total=0')
+  const ended = new Promise((resolve) => subscriber.once('end', resolve))
+  subscriber.disconnect() // for good: no reconnect
+  await ended
+  client.close()
+  await client.closed
+  const refused = await TestClient.open(`ws://127.0.0.1:${(app.server.address() as { port: number }).port}/api/dags`).catch((error: Error) => error)
+  t.match(refused, { message: 'HTTP 503' }, 'a new list is refused while the subscriber is down')
+
+  // Below the route's guard, the backplane itself says why.
+  const ownSubscriber = new Redis(REDIS_URL, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, autoResubscribe: false })
+  const ownCommands = new Redis(REDIS_URL, { lazyConnect: true })
+  ownCommands.duplicate = () => ownSubscriber
+  t.teardown(() => ownCommands.disconnect())
+  const backplane = redisBackplane({ client: ownCommands, keyPrefix: prefix }).create({
+    historySize: 10, retainFinishedMs: 1000, maxIdleMs: 1000, commandTimeoutMs: 1000, execute: async () => ({ ok: true }), log: app.log
+  })
+  t.teardown(() => backplane.close())
+  await backplane.ready()
+  const ownEnded = new Promise((resolve) => ownSubscriber.once('end', resolve))
+  ownSubscriber.disconnect()
+  await ownEnded
+  await t.rejects(backplane.watchList(() => {}), { code: 'FST_DAG_STREAM_BACKPLANE_UNAVAILABLE', message: /subscribe/ })
 })
