@@ -85,7 +85,10 @@ export function buildAsyncApiDocument (options: AsyncApiOptions = {}): AsyncApiD
           'change a run list shows: a DAG created, its status changed or finished (`dag_changed`), or evicted ' +
           '(`dag_evicted`, only for DAGs this socket was told about). Node events never reach it. Every DAG is ' +
           'checked with `authorize(request, dagId, \'view\')` as its frame is sent. The socket takes no messages ' +
-          `(one closes it with 1008). Heartbeat, connection limits and Origin check as for a stream.\n\n${upgradeRefusals()}\n\n${closeCodeTable()}`,
+          '(one closes it with 1008). Heartbeat, connection limits and Origin check as for a stream. The upgrade may be ' +
+          'refused before the 101, with the same JSON body as a stream\'s: 400 a bad query; 403 a foreign Origin; 429 too ' +
+          'many open sockets (see Retry-After); 503 the backplane is unavailable. `authorize` is asked after the 101, ' +
+          `for each DAG: credentials it refuses close the socket with 4401.\n\n${closeCodeTable()}`,
         messages: channelMessages(listed),
         bindings: { ws: { method: 'GET', query: hoist(ListQuery, schemas, false), bindingVersion: '0.1.0' } },
         'x-close-codes': closeCodes
