@@ -4,7 +4,8 @@
 
 import type { TSchema } from '@sinclair/typebox'
 import { ClientMessage, ControlFrame, Identifier, SequencedEvent } from '../schemas/events.js'
-import { StreamQuery, StreamRoute } from '../schemas/routes.js'
+import { ListServerFrame } from '../schemas/list.js'
+import { ListQuery, StreamQuery, StreamRoute } from '../schemas/routes.js'
 import { CloseCode, closeCodeDescriptions, shouldReconnect } from './close-codes.js'
 import { DEFAULT_PREFIX } from './options.js'
 
@@ -25,6 +26,7 @@ export interface AsyncApiDocument extends JsonObject {
 }
 
 const CHANNEL = 'dagStream'
+const LIST_CHANNEL = 'dagList'
 
 /**
  * Builds the AsyncAPI 3.0.0 document for the stream: every message in both directions, the `id`
@@ -46,9 +48,13 @@ export function buildAsyncApiDocument (options: AsyncApiOptions = {}): AsyncApiD
   }
   const sent = [...addMessages(SequencedEvent), ...addMessages(ControlFrame)]
   const received = addMessages(ClientMessage)
+  const listed = addMessages(ListServerFrame)
 
   const channelMessages = (names: string[]) => Object.fromEntries(names.map((name) => [name, { $ref: `#/components/messages/${name}` }]))
-  const operationMessages = (names: string[]) => names.map((name) => ({ $ref: `#/channels/${CHANNEL}/messages/${name}` }))
+  const operationMessages = (names: string[], channel = CHANNEL) => names.map((name) => ({ $ref: `#/channels/${channel}/messages/${name}` }))
+  const closeCodes = Object.fromEntries(
+    Object.entries(CloseCode).map(([name, code]) => [code, { name, description: closeCodeDescriptions[code], reconnect: shouldReconnect(code) }])
+  )
 
   return {
     asyncapi: '3.0.0',
@@ -70,9 +76,23 @@ export function buildAsyncApiDocument (options: AsyncApiOptions = {}): AsyncApiD
         parameters: { id: { description: `The DAG id (${Identifier.pattern as string}, at most ${Identifier.maxLength as number} characters).` } },
         messages: channelMessages([...sent, ...received]),
         bindings: { ws: { method: 'GET', query: hoist(StreamQuery, schemas, false), bindingVersion: '0.1.0' } },
-        'x-close-codes': Object.fromEntries(
-          Object.entries(CloseCode).map(([name, code]) => [code, { name, description: closeCodeDescriptions[code], reconnect: shouldReconnect(code) }])
-        )
+        'x-close-codes': closeCodes
+      },
+      [LIST_CHANNEL]: {
+        address: prefix,
+        title: 'The live run list',
+        description:
+          `\`GET ${prefix}\` upgraded: the page its query asks for (\`dag_list\`, as the REST answer), then one frame per ` +
+          'change a run list shows: a DAG created, its status changed or finished (`dag_changed`), or evicted ' +
+          '(`dag_evicted`, only for DAGs this socket was told about). Node events never reach it. Every DAG is ' +
+          'checked with `authorize(request, dagId, \'view\')` as its frame is sent. The socket takes no messages ' +
+          '(one closes it with 1008). Heartbeat, connection limits and Origin check as for a stream. The upgrade may be ' +
+          'refused before the 101, with the same JSON body as a stream\'s: 400 a bad query; 403 a foreign Origin; 429 too ' +
+          'many open sockets (see Retry-After); 503 the backplane is unavailable. `authorize` is asked after the 101, ' +
+          `for each DAG: credentials it refuses close the socket with 4401.\n\n${closeCodeTable()}`,
+        messages: channelMessages(listed),
+        bindings: { ws: { method: 'GET', query: hoist(ListQuery, schemas, false), bindingVersion: '0.1.0' } },
+        'x-close-codes': closeCodes
       }
     },
     operations: {
@@ -87,6 +107,12 @@ export function buildAsyncApiDocument (options: AsyncApiOptions = {}): AsyncApiD
         channel: { $ref: `#/channels/${CHANNEL}` },
         summary: 'Human decisions and pause / resume / cancel. Each is answered with `ack` or an `error` frame echoing its `id`.',
         messages: operationMessages(received)
+      },
+      sendDagListChanges: {
+        action: 'send',
+        channel: { $ref: `#/channels/${LIST_CHANNEL}` },
+        summary: 'The page of DAG summaries, then the changes to it, from the server to a run list.',
+        messages: operationMessages(listed, LIST_CHANNEL)
       }
     },
     components: { schemas, messages }

@@ -59,6 +59,8 @@ export type {
   DagListQuery,
   DagStatus,
   GateTransition,
+  ListChangeListener,
+  ListGap,
   LogEntry,
   LogListener,
   Replay

@@ -34,6 +34,7 @@ import { isUnauthenticated, MAX_FRAGMENTS, resolveOptions, type Access, type Act
 import { OutputStreams, pipeOutput, type OutputWriter } from './output.js'
 import { Presence } from './presence.js'
 import { Rooms } from './rooms.js'
+import { ListConnection, LiveLists } from './live-list.js'
 import { acceptedEncodings, SnapshotCache } from './snapshots.js'
 import { validateDagEvent } from './validation.js'
 
@@ -146,6 +147,7 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
   })
   const rooms = new Rooms<Connection>(backplane, metrics)
   const presence = options.presence ? new Presence({ store: backplane.presence, flushMs: options.presenceFlushMs, log: fastify.log }) : undefined
+  const liveLists = new LiveLists(backplane)
   const snapshots = new SnapshotCache(backplane, options.snapshotCacheBytes)
   fastify.addHook('onClose', async () => backplane.close())
   try {
@@ -180,6 +182,7 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     // Text still waiting reaches the log while the backplane is open.
     await outputs.close()
     for (const connection of rooms.members()) connection.close(CloseCode.GOING_AWAY, 'server shutting down')
+    for (const list of [...liveLists.members()]) list.close(CloseCode.GOING_AWAY, 'server shutting down')
     // The viewers of the sockets just closed leave the other instances' view now, not at their expiry.
     await presence?.close()
   })
@@ -209,6 +212,8 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     for (const connection of rooms.members()) {
       if (connection.heartbeat()) checkStillAllowed(connection)
     }
+    // A list socket asks `authorize` for every frame it sends: the tick only checks that it is alive.
+    for (const list of [...liveLists.members()]) list.heartbeat()
   }, options.heartbeatMs)
 
   function checkStillAllowed (connection: Connection): void {
@@ -300,15 +305,55 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     app.get(scrapeRoute.path, async (_request, reply) => reply.type(scrapeRoute.registry.contentType).send(await scrapeRoute.registry.metrics()))
   }
 
-  app.get(`${prefix}`, {
+  // One route, two answers: a plain GET gets the page, an upgrade gets the page and then its changes
+  // (lib/live-list.ts). The guards of a stream apply to the upgrade only.
+  app.route({
+    method: 'GET',
+    url: prefix,
     logSerializers,
-    schema: { ...ListRoute, tags: ['dags'], summary: 'List the DAGs of every instance, newest first unless asked otherwise' },
-    schemaErrorFormatter: describeSchemaErrors
-  }, async (request) => {
-    const { limit, offset, order = 'newest', status } = request.query
-    const page = await backplane.list({ limit, offset, order, status })
-    const allowed = await Promise.all(page.dags.map(async (dag) => (await options.authorize(request, dag.dag_id, 'view')).allowed))
-    return { dags: page.dags.filter((_, index) => allowed[index]), total: page.total, limit, offset, order }
+    schema: {
+      ...ListRoute,
+      tags: ['dags'],
+      summary: 'List the DAGs of every instance, newest first unless asked otherwise',
+      description: 'With `Upgrade: websocket`, the live list: this page, then a frame per change (see the AsyncAPI document).'
+    },
+    schemaErrorFormatter: describeSchemaErrors,
+    onRequest: async (request, reply) => {
+      if (!request.ws) return
+      checkOrigin(request)
+      limits.admit(request, reply)
+    },
+    preHandler: async (request) => {
+      if (request.ws) requireBackplane()
+    },
+    onError: async (request, _reply, error) => {
+      if (request.ws) metrics.upgradeRefused(refusalReasonOf(error))
+    },
+    wsHandler: async (socket, request) => {
+      const { limit, offset, order = 'newest', status } = request.query
+      const query = { limit, offset, order, status }
+      const list = new ListConnection(socket, request, query, {
+        maxBufferedBytes: options.maxBufferedBytes,
+        authorize: options.authorize,
+        readPage: () => backplane.list(query),
+        onClose: (closed) => liveLists.leave(closed)
+      })
+      try {
+        // Join before reading the page: a change made while it is read waits in the connection.
+        await liveLists.join(list)
+      } catch (error) {
+        list.log.error({ err: error }, 'fastify-dag-stream: could not follow the DAG list')
+        list.close(CloseCode.INTERNAL_ERROR, 'could not follow the DAG list')
+        return
+      }
+      await list.start()
+    },
+    handler: async (request) => {
+      const { limit, offset, order = 'newest', status } = request.query
+      const page = await backplane.list({ limit, offset, order, status })
+      const allowed = await Promise.all(page.dags.map(async (dag) => (await options.authorize(request, dag.dag_id, 'view')).allowed))
+      return { dags: page.dags.filter((_, index) => allowed[index]), total: page.total, limit, offset, order }
+    }
   })
 
   app.get(

@@ -2,4 +2,5 @@
 export * from './events.js'
 export * from './snapshot.js'
 export * from './routes.js'
+export * from './list.js'
 export * from './output.js'

@@ -42,7 +42,9 @@ export const ListQuery = Type.Object(
       })
     )
   },
-  { additionalProperties: false }
+  // Other parameters are the application's (an access token, say: a browser's WebSocket cannot send
+  // headers, and the live list is this route upgraded): kept for `authorize` to read.
+  { additionalProperties: true }
 )
 export type ListQuery = Static<typeof ListQuery>
 

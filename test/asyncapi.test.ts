@@ -3,10 +3,12 @@ import t from 'tap'
 import { buildAsyncApiDocument } from '../lib/asyncapi.js'
 import { CloseCode, closeCodeDescriptions } from '../lib/close-codes.js'
 import { ClientMessage, ControlFrame, SequencedEvent } from '../schemas/events.js'
+import { ListServerFrame } from '../schemas/list.js'
 
 const namesOf = (union: { anyOf: Array<{ $id?: string }> }) => union.anyOf.map((member) => member.$id as string)
 const serverMessages = [...namesOf(SequencedEvent), ...namesOf(ControlFrame)]
 const clientMessages = namesOf(ClientMessage)
+const listMessages = namesOf(ListServerFrame)
 
 t.test('the generated document is valid AsyncAPI 3.0.0', async (t) => {
   const { document, diagnostics } = await new Parser().parse(buildAsyncApiDocument())
@@ -25,12 +27,26 @@ t.test('the generated document is valid AsyncAPI 3.0.0', async (t) => {
   t.same(operationNames('receiveClientEvents'), clientMessages, 'client → server: each client event')
   t.equal(document?.operations().get('sendDagEvents')?.action(), 'send')
   t.equal(document?.operations().get('receiveClientEvents')?.action(), 'receive')
+
+  t.equal(document?.channels().get('dagList')?.address(), '/api/dags', 'the live list is the list route, upgraded')
+  t.same(operationNames('sendDagListChanges'), ['DagListFrame', 'DagChangedFrame', 'DagEvictedFrame'])
+})
+
+t.test('the live list: its query, its frames and its close codes', async (t) => {
+  const doc = buildAsyncApiDocument({ prefix: '/runs' }) as any
+  const channel = doc.channels.dagList
+  t.equal(channel.address, '/runs')
+  t.same(Object.keys(channel.bindings.ws.query.properties), ['limit', 'offset', 'order', 'status'])
+  t.same(channel['x-close-codes'], doc.channels.dagStream['x-close-codes'], 'the same close codes as a stream')
+  t.match(channel.description, /`GET \/runs` upgraded/)
+  t.equal(doc.components.messages.DagChangedFrame.title, 'dag_changed')
+  t.same(doc.components.schemas.DagChangedFrame.properties.dag, { $ref: '#/components/schemas/DAGSummary' })
 })
 
 t.test('messages carry the protocol schemas', async (t) => {
   const doc = buildAsyncApiDocument() as any
   const { schemas, messages } = doc.components
-  t.same(Object.keys(messages).sort(), [...serverMessages, ...clientMessages].sort())
+  t.same(Object.keys(messages).sort(), [...serverMessages, ...clientMessages, ...listMessages].sort())
   t.same(messages.SequencedNodeStateEvent.payload, { $ref: '#/components/schemas/SequencedNodeStateEvent' })
   t.equal(messages.SequencedNodeStateEvent.title, 'node_state')
   t.equal(messages.SequencedNodeStateEvent.summary, 'A node changed state.', 'a sequenced event is described by the event it wraps')

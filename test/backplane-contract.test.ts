@@ -16,9 +16,10 @@ import {
   type BackplaneSettings,
   type CommandOutcome,
   type DagListQuery,
+  type ListGap,
   type LogEntry
 } from '../lib/index.js'
-import type { DAGEvent, SequencedEvent } from '../schemas/index.js'
+import type { DAGEvent, DagListChangeFrame, SequencedEvent } from '../schemas/index.js'
 import { nextMillisecond, until } from './client-helpers.js'
 import { cleanupPrefix, REDIS_URL, uniquePrefix } from './redis-helpers.js'
 
@@ -36,14 +37,15 @@ const silentLog = {
   }
 } as unknown as FastifyBaseLogger
 
-const kinds: Array<[string, (t: Test) => BackplaneProvider]> = [
+// `probeMs`: how often the Redis backplane reconciles its list index (and probes its followers).
+const kinds: Array<[string, (t: Test, probeMs?: number) => BackplaneProvider]> = [
   ['memory', () => memoryBackplane],
   [
     'redis',
-    (t) => {
+    (t, probeMs) => {
       const keyPrefix = uniquePrefix('contract')
       cleanupPrefix(t, keyPrefix)
-      return redisBackplane({ url: REDIS_URL, keyPrefix })
+      return redisBackplane({ url: REDIS_URL, keyPrefix, probeMs })
     }
   ]
 ]
@@ -76,8 +78,8 @@ function mixedRun (count: number): DAGEvent[] {
 for (const [kind, provider] of kinds) {
   t.test(`${kind} backplane`, async (t) => {
     /** A ready backplane closed when the test ends; `execute` answers dispatched client events. */
-    async function open (t: Test, settings: Partial<BackplaneSettings> = {}): Promise<Backplane> {
-      const backplane = provider(t).create({
+    async function open (t: Test, settings: Partial<BackplaneSettings> = {}, probeMs?: number): Promise<Backplane> {
+      const backplane = provider(t, probeMs).create({
         historySize: 100,
         retainFinishedMs: 60_000,
         maxIdleMs: 60_000,
@@ -118,6 +120,50 @@ for (const [kind, provider] of kinds) {
       await backplane.append('b', nodeState(2))
       await until(() => heard.length === 3, 'the third event', 5000)
       t.same(heard.sort(), ['a1', 'b1', 'b2'])
+    })
+
+    t.test('the list hears creations and status changes, in order, and no node event', async (t) => {
+      const backplane = await open(t)
+      const heard: Array<DagListChangeFrame | ListGap> = []
+      const unwatch = await backplane.watchList((change) => heard.push(change))
+      const first = await backplane.append('a', nodeState(1))
+      for (let n = 0; n < 200; n++) void backplane.append('a', nodeState(n))
+      await backplane.append('a', { type: 'execution_status', status: 'paused' })
+      await backplane.append('a', { type: 'execution_status', status: 'paused' }) // no change: nothing
+      await backplane.append('a', { type: 'execution_status', status: 'running' })
+      const done = await backplane.append('a', { type: 'execution_complete', results: null })
+      await backplane.append('b', { type: 'execution_status', status: 'paused' })
+      await until(() => heard.length >= 5, 'five list changes')
+      const summary = (seq: number, status: string) => ({ dag_id: 'a', epoch: first.epoch, seq, status })
+      t.same(heard.map((change) => change.type === 'dag_changed' ? [change.change, change.previous_status, change.dag.status] : change), [
+        ['created', undefined, 'running'],
+        ['status_changed', 'running', 'paused'],
+        ['status_changed', 'paused', 'running'],
+        ['finished', 'running', 'completed'],
+        ['created', undefined, 'paused']
+      ])
+      t.match(heard[0], { dag: summary(1, 'running') })
+      t.match(heard[3], { dag: summary(done.seq, 'completed') })
+      t.ok(heard.every((change) => change.type === 'dag_changed' && !Number.isNaN(Date.parse(change.dag.updated_at))))
+      unwatch()
+      unwatch() // twice is harmless
+      await backplane.append('c', nodeState(1))
+      const watched: Array<DagListChangeFrame | ListGap> = []
+      await backplane.watchList((change) => watched.push(change))
+      await backplane.append('d', nodeState(1))
+      await until(() => watched.length === 1, 'the change after watching again')
+      t.equal(heard.length, 5, 'nothing after unwatching')
+    })
+
+    t.test('the list hears an eviction: a finished run after retainFinishedMs', async (t) => {
+      const backplane = await open(t, { retainFinishedMs: 200 }, 50)
+      const heard: Array<DagListChangeFrame | ListGap> = []
+      await backplane.watchList((change) => heard.push(change))
+      await backplane.append('gone', { type: 'execution_complete', results: null })
+      await until(() => heard.some((change) => change.type === 'dag_evicted'), 'the eviction')
+      t.same(heard.at(-1), { type: 'dag_evicted', dag_id: 'gone' })
+      t.equal(heard.filter((change) => change.type === 'dag_evicted').length, 1, 'once')
+      t.same((await backplane.list(page(10, 0))).dags, [])
     })
 
     t.test('two listeners of one DAG: each unsubscribes on its own, twice is harmless, and after close too', async (t) => {
@@ -301,6 +347,7 @@ for (const [kind, provider] of kinds) {
       t.notOk(backplane.isAvailable())
       await t.rejects(backplane.append('d', nodeState(1)), { code: 'FST_DAG_STREAM_CLOSED' })
       await t.rejects(backplane.subscribe('d', () => {}), { code: 'FST_DAG_STREAM_CLOSED' })
+      await t.rejects(backplane.watchList(() => {}), { code: 'FST_DAG_STREAM_CLOSED' })
       await backplane.close() // twice is fine
     })
   })

@@ -2,6 +2,7 @@
 
 import { randomUUID } from 'node:crypto'
 import type { ClientEvent, DAGEvent, SequencedEvent } from '../../schemas/events.js'
+import type { DagListChangeFrame } from '../../schemas/list.js'
 import type { DAGSnapshot, DAGSummary } from '../../schemas/snapshot.js'
 import { ClosedError } from '../errors.js'
 import { ownedJson } from '../frames.js'
@@ -9,6 +10,7 @@ import { applyGateWrite, gateWriteFor, type GateRecord } from '../gates.js'
 import { applyEvent, createState, isFinished, toSnapshot, type DAGState } from '../reducer.js'
 import { RingBuffer } from '../ring-buffer.js'
 import { withDeadline } from './deadline.js'
+import { listChange } from './list-changes.js'
 import { MemoryPresence } from './memory-presence.js'
 import { planReplay, replayOf } from './replay.js'
 import type {
@@ -20,6 +22,7 @@ import type {
   DagListQuery,
   DagStatus,
   GateTransition,
+  ListChangeListener,
   LogEntry,
   LogListener,
   Replay
@@ -48,6 +51,7 @@ export class MemoryBackplane implements Backplane {
   readonly presence = new MemoryPresence()
   readonly #logs = new Map<string, DagLog>()
   readonly #listeners = new Map<string, Set<LogListener>>()
+  readonly #listWatchers = new Set<ListChangeListener>()
   readonly #settings: BackplaneSettings
   #closed = false
 
@@ -71,7 +75,9 @@ export class MemoryBackplane implements Backplane {
    */
   #appendNow (dagId: string, event: DAGEvent): SequencedEvent {
     if (this.#closed) throw new ClosedError()
-    const log = this.#logs.get(dagId) ?? this.#create(dagId)
+    const existing = this.#logs.get(dagId)
+    const log = existing ?? this.#create(dagId)
+    const previousStatus = existing?.state.status
     log.seq += 1
     log.updatedAt = Date.now()
     applyEvent(log.state, event)
@@ -83,6 +89,7 @@ export class MemoryBackplane implements Backplane {
     const entry: LogEntry = { epoch: log.epoch, seq: log.seq, frame: ownedJson(sequenced) }
     log.history.push(entry)
     for (const listener of this.#listeners.get(dagId) ?? []) listener(entry)
+    if (previousStatus !== log.state.status) this.#listChanged(listChange(summaryOf(dagId, log), previousStatus))
     return sequenced
   }
 
@@ -109,13 +116,7 @@ export class MemoryBackplane implements Backplane {
     const matching = [...this.#logs].filter(([, log]) => status === undefined || status.includes(log.state.status))
     const direction = order === 'newest' ? -1 : 1
     matching.sort(([, a], [, b]) => direction * (a.updatedAt - b.updatedAt))
-    const dags = matching.slice(offset, offset + limit).map(([dagId, log]): DAGSummary => ({
-      dag_id: dagId,
-      epoch: log.epoch,
-      seq: log.seq,
-      status: log.state.status,
-      updated_at: new Date(log.updatedAt).toISOString()
-    }))
+    const dags = matching.slice(offset, offset + limit).map(([dagId, log]) => summaryOf(dagId, log))
     return { dags, total: matching.length }
   }
 
@@ -128,6 +129,18 @@ export class MemoryBackplane implements Backplane {
       listeners.delete(listener)
       if (listeners.size === 0 && this.#listeners.get(dagId) === listeners) this.#listeners.delete(dagId)
     }
+  }
+
+  async watchList (listener: ListChangeListener): Promise<() => void> {
+    if (this.#closed) throw new ClosedError()
+    this.#listWatchers.add(listener)
+    return () => {
+      this.#listWatchers.delete(listener)
+    }
+  }
+
+  #listChanged (change: DagListChangeFrame): void {
+    for (const watcher of this.#listWatchers) watcher(change)
   }
 
   async updateGate<Result> (dagId: string, nodeId: string, transition: GateTransition<Result>): Promise<Result | undefined> {
@@ -150,6 +163,7 @@ export class MemoryBackplane implements Backplane {
     for (const log of this.#logs.values()) clearTimeout(log.expiry?.timer)
     this.#logs.clear()
     this.#listeners.clear()
+    this.#listWatchers.clear()
   }
 
   #create (dagId: string): DagLog {
@@ -184,8 +198,10 @@ export class MemoryBackplane implements Backplane {
     clearTimeout(log.expiry?.timer)
     const timer = setTimeout(() => {
       log.expiry = undefined
-      if (Date.now() >= this.#expiryOf(log)) this.#logs.delete(dagId)
-      else this.#scheduleExpiry(dagId, log)
+      if (Date.now() >= this.#expiryOf(log)) {
+        this.#logs.delete(dagId)
+        this.#listChanged({ type: 'dag_evicted', dag_id: dagId })
+      } else this.#scheduleExpiry(dagId, log)
     }, Math.max(0, Math.min(at - Date.now(), MAX_TIMER_DELAY)))
     log.expiry = { at, timer }
   }
@@ -193,6 +209,10 @@ export class MemoryBackplane implements Backplane {
   #expiryOf (log: DagLog): number {
     return log.updatedAt + (isFinished(log.state.status) ? this.#settings.retainFinishedMs : this.#settings.maxIdleMs)
   }
+}
+
+function summaryOf (dagId: string, log: DagLog): DAGSummary {
+  return { dag_id: dagId, epoch: log.epoch, seq: log.seq, status: log.state.status, updated_at: new Date(log.updatedAt).toISOString() }
 }
 
 function statusOf (log: DagLog): DagStatus {

@@ -8,6 +8,7 @@
 
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { ClientEvent, DAGEvent, ErrorCode, ExecutionStatus, PresenceViewer, ResyncReason, SequencedEvent } from '../../schemas/events.js'
+import type { DagListChangeFrame } from '../../schemas/list.js'
 import type { ListOrder } from '../../schemas/routes.js'
 import type { DAGSnapshot, DAGSummary } from '../../schemas/snapshot.js'
 import type { GateRecord } from '../gates.js'
@@ -36,6 +37,20 @@ export interface DagStatus {
 }
 
 export type LogListener = (entry: LogEntry) => void
+
+/**
+ * Hears what a run list shows change, on every instance: a DAG created, its status changed or
+ * finished, its log evicted. Never called for node events, so a busy DAG costs the list nothing.
+ */
+export type ListChangeListener = (change: DagListChangeFrame | ListGap) => void
+
+/**
+ * Changes may have been missed (the Redis subscriber reconnected): whoever shows a list reads its page
+ * again. The memory backplane never reports one.
+ */
+export interface ListGap {
+  type: 'list_gap'
+}
 
 /** Which DAGs `list` returns: a page of those in `status` (all when absent), by the time of their last event. */
 export interface DagListQuery {
@@ -139,6 +154,13 @@ export interface Backplane {
    * `resync_required`). Resolves with the unsubscribe function.
    */
   subscribe(dagId: string, listener: LogListener): Promise<() => void>
+  /**
+   * Delivers every change to the list of DAGs (see ListChangeListener) once the returned promise
+   * resolves. Creations and status changes are reported as they are appended; evictions once the
+   * backplane notices them (at once in memory; on Redis, where keys expire by TTL, within `probeMs`).
+   * Resolves with the unsubscribe function.
+   */
+  watchList(listener: ListChangeListener): Promise<() => void>
   /**
    * Applies `transition` to the gate of `nodeId` atomically (no other instance changes that gate in
    * between). Resolves undefined when the DAG is unknown.

@@ -12,6 +12,15 @@ export {
   type StreamTransport
 } from './client.js'
 export type { PresenceView } from './presence.js'
+export {
+  createDAGListClient,
+  DAGListClient,
+  type DAGListClientEvents,
+  type DAGListClientOptions,
+  type DAGListQuery,
+  type DAGListStatus,
+  type DAGListView
+} from './list.js'
 export { createDAGStore, type DAGStore, type DAGView, type DefaultDAGStore } from './store.js'
 export {
   Backoff,

@@ -1,6 +1,11 @@
 import { expect, test } from 'tstyche'
+import type { DAGSummary } from '../../schemas/index.js'
 import {
+  useDAGList,
   useDAGStream,
+  type DAGListHookResult,
+  type DAGListStatus,
+  type UseDAGListOptions,
   type ConnectionStatus,
   type DAGExistence,
   type DAGStreamError,
@@ -56,4 +61,20 @@ test('`on` is the client\'s typed event map', () => {
   expect(on('event', (event) => expect(event.seq).type.toBe<number>())).type.toBe<() => void>()
   on('existence', (existence) => expect(existence).type.toBe<DAGExistence>())
   expect(on('stauts', () => {})).type.toRaiseError()
+})
+
+test('useDAGList takes the list query and returns the page, its status and its countdown', () => {
+  const list = useDAGList({ limit: 50, order: 'oldest', status: ['running', 'paused'] })
+  expect(list).type.toBe<DAGListHookResult>()
+  expect(list.dags).type.toBe<readonly DAGSummary[]>()
+  expect(list.total).type.toBe<number>()
+  expect(list.status).type.toBe<DAGListStatus>()
+  expect<DAGListStatus>().type.toBe<'connecting' | 'open' | 'reconnecting' | 'closed'>()
+  expect(list.reconnect).type.toBe<ReconnectInfo | undefined>()
+  expect(useDAGList()).type.not.toRaiseError()
+  expect(useDAGList({ status: ['done'] })).type.toRaiseError()
+  expect(useDAGList({ order: 'random' })).type.toRaiseError()
+  expect(list.dags.push).type.toRaiseError()
+  expect<UseDAGListOptions>().type.not.toHaveProperty('query')
+  expect(useDAGList({}, { baseUrl: 'https://api.example.com', backoff: { minDelayMs: 500 } })).type.not.toRaiseError()
 })

@@ -2,7 +2,6 @@
 // URL hash (#run-001-…), so a reload or a shared link shows the same run. Below 1280 px the list is a
 // drawer, opened from the top bar, so that the run gets the width.
 import { useCallback, useEffect, useRef, useState } from 'react'
-import type { ExecutionStatus } from '../../../lib/index.js'
 import { RunList } from './RunList.js'
 import { RunView } from './RunView.js'
 
@@ -15,7 +14,6 @@ function runFromHash (): string | undefined {
 
 export function App () {
   const [dagId, setDagId] = useState(runFromHash)
-  const [status, setStatus] = useState<ExecutionStatus | undefined>()
   // Only a page opened without a run picks one by itself; a user who went back to the list chose none.
   const [pickFirst, setPickFirst] = useState(() => runFromHash() === undefined)
   const [drawerOpen, setDrawerOpen] = useState(false)
@@ -80,13 +78,13 @@ export function App () {
       </header>
       <div className='backdrop' aria-hidden onClick={closeDrawer} />
       <aside className='sidebar' id={RUNS_DRAWER_ID} aria-label='Runs' data-testid='runs-drawer'>
-        <RunList selected={dagId} selectedStatus={status} pickFirst={pickFirst} onSelect={select} />
+        <RunList selected={dagId} pickFirst={pickFirst} onSelect={select} />
       </aside>
       <main className='main'>
         {/* A new key per run: the previous run's stream closes and nothing of its state leaks over. */}
         {dagId === undefined
           ? <p className='empty' data-testid='no-run'>Choose a run from the list, or start a new one.</p>
-          : <RunView key={dagId} dagId={dagId} onStatus={setStatus} onShowRuns={showRuns} />}
+          : <RunView key={dagId} dagId={dagId} onShowRuns={showRuns} />}
       </main>
     </div>
   )

@@ -1,38 +1,27 @@
-// The runs of every instance (with --redis, several servers share them), and the button that starts
-// another on this one.
-import { useCallback, useEffect, useState } from 'react'
-import type { DAGSummary, ExecutionStatus } from '../../../lib/index.js'
-import { listRuns, startRun } from './api.js'
+// The runs of every instance (with --redis, several servers share them), live: useDAGList keeps the
+// page current from the server's changes (a run created, paused, finished, evicted), with no polling.
+// And the button that starts another run on this instance.
+import { useEffect, useState } from 'react'
+import type { DAGSummary } from '../../../lib/index.js'
+import { useDAGList } from '../../../lib/react/index.js'
+import { startRun } from './api.js'
 import { EXECUTION_STATUS_LABELS } from './status.js'
 import { useAction } from './useAction.js'
 
-/** The list is not streamed (only runs are): a light poll keeps it fresh enough. */
-const REFRESH_MS = 2000
+/** The newest runs, by the time of their last status change. */
+const RUNS_SHOWN = 50
 
 interface RunListProps {
   selected: string | undefined
-  /** The selected run's live status: when it changes, the list refreshes at once. */
-  selectedStatus: ExecutionStatus | undefined
   /** Select the top run once the list arrives (a page opened without a run). */
   pickFirst: boolean
   onSelect: (dagId: string) => void
 }
 
-export function RunList ({ selected, selectedStatus, pickFirst, onSelect }: RunListProps) {
-  const [runs, setRuns] = useState<DAGSummary[]>([])
+export function RunList ({ selected, pickFirst, onSelect }: RunListProps) {
+  const { dags, status } = useDAGList({ limit: RUNS_SHOWN })
+  const runs = useStablePlaces(dags)
   const { run, pending, error } = useAction()
-
-  const refresh = useCallback(async () => {
-    const latest = await listRuns()
-    setRuns((shown) => keepPlaces(shown, latest))
-  }, [])
-  useEffect(() => {
-    // refresh() sets state only after its fetch resolves, never synchronously in this effect.
-    // eslint-disable-next-line react-hooks/set-state-in-effect
-    void refresh().catch(() => {})
-    const timer = setInterval(() => void refresh().catch(() => {}), REFRESH_MS)
-    return () => clearInterval(timer)
-  }, [refresh, selectedStatus])
 
   // Nothing selected yet: show the top run (the most recently active) rather than an empty page.
   const top = runs[0]?.dag_id
@@ -42,13 +31,11 @@ export function RunList ({ selected, selectedStatus, pickFirst, onSelect }: RunL
 
   const create = () =>
     run(async () => {
-      const dagId = await startRun()
-      onSelect(dagId)
-      await refresh()
+      onSelect(await startRun())
     })
 
   return (
-    <nav className='runs' aria-label='Runs list'>
+    <nav className='runs' aria-label='Runs list' data-testid='runs-nav' data-list-status={status}>
       <button className='button button--primary runs__new' data-testid='new-run' disabled={pending} onClick={() => void create()}>
         + New run
       </button>
@@ -60,6 +47,7 @@ export function RunList ({ selected, selectedStatus, pickFirst, onSelect }: RunL
               className={`runs__item${summary.dag_id === selected ? ' runs__item--selected' : ''}`}
               data-testid='run-item'
               data-dag-id={summary.dag_id}
+              data-status={summary.status}
               aria-current={summary.dag_id === selected ? 'page' : undefined}
               title={summary.dag_id}
               onClick={() => onSelect(summary.dag_id)}
@@ -70,18 +58,28 @@ export function RunList ({ selected, selectedStatus, pickFirst, onSelect }: RunL
             </button>
           </li>
         ))}
-        {runs.length === 0 && <li className='stat__muted runs__empty'>No runs yet.</li>}
+        {runs.length === 0 && status === 'open' && <li className='stat__muted runs__empty'>No runs yet.</li>}
       </ul>
     </nav>
   )
 }
 
 /**
- * The server lists runs most recently updated first, so two running runs would swap places on every
- * poll, under the user's pointer. Runs already shown keep their places (with fresh status and time);
- * runs new to this page go on top, in the server's order; runs the server no longer lists go.
+ * The list is ordered by the time of each run's last status change, so a run that pauses would jump
+ * to the top under the user's pointer. Runs already shown keep their places (with fresh status and
+ * time); runs new to the list go on top, in the server's order; runs the server no longer lists go.
  */
-function keepPlaces (shown: DAGSummary[], latest: DAGSummary[]): DAGSummary[] {
+function useStablePlaces (latest: readonly DAGSummary[]): DAGSummary[] {
+  const [places, setPlaces] = useState(() => ({ latest, shown: keepPlaces([], latest) }))
+  if (places.latest === latest) return places.shown
+  // A new list from the hook: the places are adjusted during this render (React's pattern for
+  // state derived from the previous render), not in an effect that would paint the old order first.
+  const next = { latest, shown: keepPlaces(places.shown, latest) }
+  setPlaces(next)
+  return next.shown
+}
+
+function keepPlaces (shown: DAGSummary[], latest: readonly DAGSummary[]): DAGSummary[] {
   const byId = new Map(latest.map((summary) => [summary.dag_id, summary]))
   const known = new Set(shown.map((summary) => summary.dag_id))
   const added = latest.filter((summary) => !known.has(summary.dag_id))

@@ -1,7 +1,6 @@
 // One run, live: its header (connection, progress, cost, controls), the graph, and the side panel
 // (open gates, then the selected step or the run's summary). All of it comes from useDAGStream.
 import { useEffect, useMemo, useState } from 'react'
-import type { ExecutionStatus } from '../../../lib/index.js'
 import { useDAGStream } from '../../../lib/react/index.js'
 import { ConnectionBadge } from './ConnectionBadge.js'
 import { CostTicker } from './CostTicker.js'
@@ -20,8 +19,6 @@ import { Viewers } from './Viewers.js'
 
 interface RunViewProps {
   dagId: string
-  /** Told when the run's status changes, so the list of runs can show it without waiting for its poll. */
-  onStatus: (status: ExecutionStatus) => void
   /** Back to the list of runs (on a narrow screen, it is a drawer). */
   onShowRuns: () => void
 }
@@ -39,11 +36,10 @@ const STREAM_OPTIONS = {
 /** Where styles.css turns the page into one scrolling column. */
 const PHONE_QUERY = '(max-width: 700px)'
 
-export function RunView ({ dagId, onStatus, onShowRuns }: RunViewProps) {
+export function RunView ({ dagId, onShowRuns }: RunViewProps) {
   const stream = useDAGStream(dagId, STREAM_OPTIONS)
   const { state, existence } = stream
   const exists = existence !== 'not_found'
-  useEffect(() => onStatus(state.status), [state.status, onStatus])
   // The view object changes exactly when the DAG did, so these lists are rebuilt once per change.
   const nodes = useMemo(() => [...state.nodes.values()], [state])
   const edges = useMemo(() => [...state.edges.values()], [state])

@@ -13,11 +13,13 @@
 import { randomUUID } from 'node:crypto'
 import type { Cluster, Redis } from 'ioredis'
 import type { ClientEvent, DAGEvent, ExecutionStatus, SequencedEvent } from '../../../schemas/events.js'
+import type { DagListChangeFrame } from '../../../schemas/list.js'
 import type { DAGSnapshot, DAGSummary } from '../../../schemas/snapshot.js'
 import { BackplaneUnavailableError, ClosedError } from '../../errors.js'
 import { gateWriteFor, type ClaimRecord, type GatePhase, type GateRecord } from '../../gates.js'
 import { applyEvent, createState, fromSnapshot, isFinished, statusAfter, toSnapshot, type DAGState } from '../../reducer.js'
 import { withDeadline } from '../deadline.js'
+import { listChange } from '../list-changes.js'
 import { planReplay, replayOf } from '../replay.js'
 import type {
   Backplane,
@@ -27,6 +29,7 @@ import type {
   DagListQuery,
   DagStatus,
   GateTransition,
+  ListChangeListener,
   LogEntry,
   LogListener,
   Replay
@@ -34,7 +37,7 @@ import type {
 import { CommandBus } from './bus.js'
 import { Follower } from './follower.js'
 import { RedisPresence } from './presence.js'
-import { dagKeys, indexKey, instanceChannel, type DagKeys } from './keys.js'
+import { dagKeys, indexKey, instanceChannel, listChannel, type DagKeys } from './keys.js'
 import { appendScript, scripts, type ScriptName } from './scripts.js'
 
 export type RedisClient = Redis | Cluster
@@ -85,6 +88,9 @@ export class RedisBackplane implements Backplane {
   readonly #followed = new Map<string, FollowedDag>()
   readonly presence: RedisPresence
   readonly #checkpoints = new Map<string, Promise<void>>()
+  readonly #listWatchers = new Set<ListChangeListener>()
+  /** Resolves once the subscriber listens to the list channel; set while there are list watchers. */
+  #listSubscribed: Promise<void> = Promise.resolve()
   readonly #bus: CommandBus
   readonly #checkpointEvery: number
   #probe?: NodeJS.Timeout
@@ -163,7 +169,9 @@ export class RedisBackplane implements Backplane {
       keys.channel,
       gate?.nodeId ?? '',
       gate?.phase ?? '',
-      gate?.clearClaim === true ? '1' : '0'
+      gate?.clearClaim === true ? '1' : '0',
+      listChannel(this.#config.keyPrefix),
+      dagId
     ) as Promise<[number, string, number]>)
     if (this.#commandsReady()) {
       this.#connections.commands.zadd(indexKey(this.#config.keyPrefix), now, dagId).catch((error: unknown) => {
@@ -207,7 +215,7 @@ export class RedisBackplane implements Backplane {
     // (ioredis types ZRANGE's stop as a string only.)
     const range = (start: number, stop: number) => order === 'newest' ? redis.zrevrange(index, start, stop) : redis.zrange(index, start, String(stop))
     return this.#redis('list', async () => {
-      await redis.zremrangebyscore(index, '-inf', Date.now() - this.#settings.maxIdleMs)
+      await this.#pruneIdle()
       if (status === undefined) {
         // Some ids may name nothing (finished DAGs expire sooner than the index): #present drops them
         // from the index, and the page is read again.
@@ -234,7 +242,7 @@ export class RedisBackplane implements Backplane {
     const redis = this.#connections.commands
     const metas = await Promise.all(ids.map((id) => redis.hmget(this.#keys(id).meta, 'epoch', 'seq', 'status', 'updated_at')))
     const gone = ids.filter((_, index) => metas[index]?.[0] === null)
-    if (gone.length > 0) await redis.zrem(indexKey(this.#config.keyPrefix), ...gone)
+    if (gone.length > 0) await this.#dropFromIndex(gone)
     return ids.flatMap((dagId, index): DAGSummary[] => {
       const [epoch, seq, status, updatedAt] = metas[index] as [string | null, string, string, string]
       if (epoch === null) return []
@@ -275,6 +283,25 @@ export class RedisBackplane implements Backplane {
     }
   }
 
+  async watchList (listener: ListChangeListener): Promise<() => void> {
+    this.#requireAvailable()
+    const channel = listChannel(this.#config.keyPrefix)
+    if (this.#listWatchers.size === 0) {
+      this.#listSubscribed = this.#redis('subscribe', () => this.#connections.subscriber.subscribe(channel)).then(() => {})
+    }
+    this.#listWatchers.add(listener)
+    try {
+      await this.#listSubscribed
+    } catch (error) {
+      this.#listWatchers.delete(listener)
+      throw error
+    }
+    return () => {
+      if (!this.#listWatchers.delete(listener) || this.#listWatchers.size > 0) return
+      if (this.#connections.subscriber.status === 'ready') this.#connections.subscriber.unsubscribe(channel).catch(ignoreFailure)
+    }
+  }
+
   async updateGate<Result> (dagId: string, nodeId: string, transition: GateTransition<Result>): Promise<Result | undefined> {
     const keys = this.#keys(dagId)
     // Compare-and-set until nothing changed the gate (or replaced the DAG's log) between the read and
@@ -308,6 +335,7 @@ export class RedisBackplane implements Backplane {
     clearInterval(this.#probe)
     this.#bus.close()
     this.#followed.clear()
+    this.#listWatchers.clear()
     // A checkpoint being written finishes first, so a clean shutdown leaves no half-done work behind.
     await Promise.allSettled(this.#checkpoints.values())
     await this.presence.close()
@@ -334,7 +362,48 @@ export class RedisBackplane implements Backplane {
       return
     }
     if (this.presence.receive(name, message)) return
-    if (name === instanceChannel(this.#config.keyPrefix, this.#id)) this.#bus.receive(message.toString())
+    if (name === listChannel(this.#config.keyPrefix)) this.#onListMessage(message.toString())
+    else if (name === instanceChannel(this.#config.keyPrefix, this.#id)) this.#bus.receive(message.toString())
+  }
+
+  /** `changed <seq> <epoch> <status> <now> <dagId> <previous>` (see the append script) or `evicted <dagId>`. */
+  #onListMessage (message: string): void {
+    const [kind, ...fields] = message.split(' ')
+    let change: DagListChangeFrame
+    if (kind === 'evicted') {
+      change = { type: 'dag_evicted', dag_id: fields[0] as string }
+    } else {
+      const [seq, epoch, status, now, dagId, previous] = fields as [string, string, ExecutionStatus, string, string, string]
+      const dag: DAGSummary = { dag_id: dagId, epoch, seq: Number(seq), status, updated_at: new Date(Number(now)).toISOString() }
+      change = listChange(dag, previous === '' ? undefined : previous as ExecutionStatus)
+    }
+    for (const watcher of this.#listWatchers) watcher(change)
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The list index. It spans DAGs, so no TTL covers it: an id stays until an instance sees that its
+  // DAG is gone (its keys expired) or idle past maxIdleMs, removes it, and, being the one whose ZREM
+  // took it, tells every list watcher (`evicted`). Redis says nothing when a key expires (keyspace
+  // notifications are usually off), so while this instance has list watchers every probe reconciles
+  // the index with the DAGs' keys: an eviction reaches the lists within probeMs.
+  // -------------------------------------------------------------------------------------------
+
+  async #pruneIdle (): Promise<void> {
+    const idle = await this.#connections.commands.zrangebyscore(indexKey(this.#config.keyPrefix), '-inf', Date.now() - this.#settings.maxIdleMs)
+    if (idle.length > 0) await this.#dropFromIndex(idle)
+  }
+
+  async #reconcileIndex (): Promise<void> {
+    const ids = await this.#connections.commands.zrange(indexKey(this.#config.keyPrefix), 0, '-1')
+    for (let start = 0; start < ids.length; start += LIST_SCAN_CHUNK) await this.#present(ids.slice(start, start + LIST_SCAN_CHUNK))
+  }
+
+  async #dropFromIndex (ids: string[]): Promise<void> {
+    const redis = this.#connections.commands
+    const index = indexKey(this.#config.keyPrefix)
+    const removed = await Promise.all(ids.map((id) => redis.zrem(index, id)))
+    const evicted = ids.filter((_, position) => removed[position] === 1)
+    await Promise.all(evicted.map((id) => redis.publish(listChannel(this.#config.keyPrefix), `evicted ${id}`)))
   }
 
   /**
@@ -343,9 +412,9 @@ export class RedisBackplane implements Backplane {
    * failover can leave a connection open but deaf.
    */
   #runProbe (): void {
-    // The index spans DAGs, so no TTL covers it: ids of DAGs idle past maxIdleMs go here, so it stays
-    // as large as the set of live DAGs (and those finished within maxIdleMs).
-    this.#connections.commands.zremrangebyscore(indexKey(this.#config.keyPrefix), '-inf', Date.now() - this.#settings.maxIdleMs).catch(ignoreFailure)
+    // Ids of DAGs idle past maxIdleMs go here, so the index stays as large as the set of live DAGs
+    // (and those finished within maxIdleMs).
+    this.#pruneIdle().then(() => this.#listWatchers.size > 0 ? this.#reconcileIndex() : undefined).catch(ignoreFailure)
     const subscriber = this.#connections.subscriber
     const deaf = setTimeout(() => {
       this.#settings.log.error('fastify-dag-stream: the Redis subscriber connection does not answer; reconnecting')
@@ -391,10 +460,13 @@ export class RedisBackplane implements Backplane {
    */
   #resubscribe (): void {
     const channels = [instanceChannel(this.#config.keyPrefix, this.#id), ...this.#followed.keys(), ...this.presence.channels()]
+    if (this.#listWatchers.size > 0) channels.push(listChannel(this.#config.keyPrefix))
     this.#connections.subscriber.subscribe(...channels).then(
       () => {
         this.#recovered('subscriber')
         for (const { follower } of this.#followed.values()) follower.recover()
+        // The list channel has no sequence to fill a gap from: the lists read their page again.
+        for (const watcher of this.#listWatchers) watcher({ type: 'list_gap' })
       },
       (error: unknown) => this.#settings.log.error({ err: error }, 'fastify-dag-stream: could not resubscribe after a reconnect')
     )

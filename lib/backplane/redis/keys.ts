@@ -31,6 +31,14 @@ export function indexKey (keyPrefix: string): string {
   return `${keyPrefix}:dags`
 }
 
+/**
+ * Pub/sub channel of the list's changes, for every instance: `changed …` from the append script (see
+ * scripts.ts), `evicted <dagId>` from the instance that removed a gone DAG from the index.
+ */
+export function listChannel (keyPrefix: string): string {
+  return `${keyPrefix}:dags:changes`
+}
+
 /** Pub/sub channel of one backplane instance: client events forwarded to it, and their replies. */
 export function instanceChannel (keyPrefix: string, instanceId: string): string {
   return `${keyPrefix}:instance:${instanceId}`

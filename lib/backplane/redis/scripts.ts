@@ -18,7 +18,10 @@ function compact (lua: string): string {
  * KEYS: meta, log, checkpoint, gates.
  * ARGV: 1 event JSON, 2 epoch to use if the DAG has none, 3 appending instance, 4 now (ms),
  * 5 history window, 6 idle TTL (ms), 7 status to set or '', 8 TTL (ms) that comes with that status,
- * 9 channel, 10 gate node or '', 11 gate phase or '' (remove), 12 '1' to clear the gate's claim.
+ * 9 channel, 10 gate node or '', 11 gate phase or '' (remove), 12 '1' to clear the gate's claim,
+ * 13 the list channel, 14 the DAG id.
+ * A new log, or a change of status, is also published on the list channel as
+ * `changed <seq> <epoch> <status> <now> <dagId> <previous status, '' for a new log>`.
  * Returns { seq, epoch, ckpt_seq }.
  */
 export const appendScript: ScriptDefinition = {
@@ -26,6 +29,8 @@ export const appendScript: ScriptDefinition = {
   lua: compact(`
 local meta, log, ckpt, gates = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local epoch = redis.call('HGET', meta, 'epoch')
+local previous = ''
+if epoch then previous = redis.call('HGET', meta, 'status') end
 if not epoch then
   -- A new DAG, or one whose data is gone: a new log, whose new epoch tells every client so.
   epoch = ARGV[2]
@@ -48,6 +53,10 @@ end
 local ttl = redis.call('HGET', meta, 'ttl')
 for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, ttl) end
 redis.call('PUBLISH', ARGV[9], seq .. ' ' .. epoch .. ' ' .. frame)
+local status = redis.call('HGET', meta, 'status')
+if status ~= previous then
+  redis.call('PUBLISH', ARGV[13], 'changed ' .. seq .. ' ' .. epoch .. ' ' .. status .. ' ' .. ARGV[4] .. ' ' .. ARGV[14] .. ' ' .. previous)
+end
 return { seq, epoch, ckpt_seq }
 `)
 }
