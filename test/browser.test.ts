@@ -330,6 +330,61 @@ async function run (): Promise<void> {
     t.equal(await page.evaluate(() => window.location.hash.slice(1)), '', 'no run selected')
   })
 
+  await t.test('live: the run list updates itself, viewers see each other at a gate, and SSE carries a run', async (t) => {
+    await page.goto(server.url)
+    await page.locator('[data-testid="runs-nav"][data-list-status="open"]').waitFor()
+    const listRequests: string[] = []
+    page.on('request', (request) => {
+      if (/\/api\/dags\?/.test(request.url())) listRequests.push(request.url())
+    })
+    // A run started by someone else appears in the list without a reload, and its status follows.
+    const { dag_id: liveId } = await api<{ dag_id: string }>('api/runs', { method: 'POST' })
+    const item = page.locator(`[data-testid="run-item"][data-dag-id="${liveId}"]`)
+    await item.waitFor({ timeout: 20_000 })
+    await shoot('16-live-run-list')
+    t.same(listRequests, [], 'the list was not polled')
+
+    // Two tabs on the run see each other, and each sees the other reviewing the gate.
+    await page.goto(`${server.url}#${encodeURIComponent(liveId)}`)
+    const other = await openPage(DESKTOP)
+    await other.goto(`${server.url}#${encodeURIComponent(liveId)}`)
+    for (const each of [page, other]) await each.getByTestId('viewer-count').filter({ hasText: '2 watching' }).waitFor({ timeout: 20_000 })
+    t.pass('both tabs count 2 viewers')
+    await page.getByTestId('gate-panel').waitFor({ timeout: 60_000 })
+    for (const each of [page, other]) await each.getByTestId('gate-reviewers').filter({ hasText: 'Also reviewing:' }).waitFor({ timeout: 20_000 })
+    t.pass('each tab shows the other reviewing the gate')
+    await item.and(page.locator('[data-status="running"]')).waitFor()
+    await shoot('17-presence-at-the-gate')
+    await other.close()
+    await page.getByTestId('viewer-count').filter({ hasText: '1 watching' }).waitFor({ timeout: 20_000 })
+    await page.getByTestId('gate-reviewers').waitFor({ state: 'detached' })
+    t.pass('the closed tab left: one viewer, nobody else reviewing')
+
+    // Over Server-Sent Events (a proxy that breaks WebSockets): the run streams, and a decision goes
+    // through POST /commands.
+    const sse = await openPage(DESKTOP)
+    const streamSockets: string[] = []
+    sse.on('websocket', (socket) => {
+      if (socket.url().includes('/stream')) streamSockets.push(socket.url())
+    })
+    const eventStreams: string[] = []
+    sse.on('request', (request) => {
+      if (request.url().includes(`/${encodeURIComponent(liveId)}/events`)) eventStreams.push(request.url())
+    })
+    await sse.goto(`${server.url}?transport=sse#${encodeURIComponent(liveId)}`)
+    await sse.locator('[data-testid="connection"][data-state="open"]').waitFor()
+    await sse.getByTestId('gate-panel').waitFor()
+    await shoot('18-sse-gate', sse)
+    await sse.getByTestId('gate-approve').click()
+    await sse.getByTestId('gate-panel').waitFor({ state: 'detached' })
+    await sse.locator('[data-testid="execution-status"][data-status="completed"]').waitFor({ timeout: 60_000 })
+    await item.and(page.locator('[data-status="completed"]')).waitFor({ timeout: 20_000 })
+    t.ok(eventStreams.length >= 1, 'the run came over /events')
+    t.same(streamSockets, [], 'and over no WebSocket')
+    await shoot('19-live-list-completed')
+    await sse.close()
+  })
+
   await t.test('any screen size: desktop, a 1024 px laptop and a 390 px phone', async (t) => {
     const { dag_id: thirdId } = await api<{ dag_id: string }>('api/runs', { method: 'POST' })
     const sized = await openPage(DESKTOP)

@@ -6,7 +6,17 @@ export function Viewers ({ presence }: { presence: PresenceView }) {
   const names = presence.viewers.map((viewer) => viewer.id === presence.self ? 'you' : viewer.identity?.name ?? 'anonymous')
   return (
     <span className='viewers' data-testid='viewer-count' title={names.join(', ')} aria-label={`${presence.count} watching: ${names.join(', ')}`}>
-      👁 {presence.count} watching
+      <EyeIcon /> {presence.count} watching
     </span>
+  )
+}
+
+/** Drawn, not an emoji: a browser without an emoji font (Debian's chromium) shows a box instead. */
+function EyeIcon () {
+  return (
+    <svg className='viewers__icon' width='14' height='14' viewBox='0 0 24 24' aria-hidden='true' fill='none' stroke='currentColor' strokeWidth='2'>
+      <path d='M1 12s4-7 11-7 11 7 11 7-4 7-11 7S1 12 1 12z' />
+      <circle cx='12' cy='12' r='3' />
+    </svg>
   )
 }
