@@ -144,8 +144,9 @@ t.test('attempts that fail one after the other keep reconnecting, further apart'
   t.teardown(() => client.close())
   const attempts: number[] = []
   client.on('reconnecting', (info) => attempts.push(info.attempt))
-  await until(() => attempts.length === 3, 'three attempts')
-  t.same(attempts, [1, 2, 3])
+  // At least three: on a busy machine a fourth may come before the condition is looked at again.
+  await until(() => attempts.length >= 3, 'three attempts')
+  t.same(attempts.slice(0, 3), [1, 2, 3])
   t.equal(client.status, 'reconnecting')
 
   const unreachable = createDAGListClient({ baseUrl: 'http://127.0.0.1:1', WebSocket, backoff: fastBackoff })
