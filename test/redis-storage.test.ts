@@ -61,9 +61,9 @@ t.test('keys under the prefix that are not the plugin\'s (wrong type): every ope
   const failure = { code: 'FST_DAG_STREAM_BACKPLANE_UNAVAILABLE', statusCode: 503 }
   await t.rejects(engine.dagStream.broadcast('d', node(1)), { ...failure, message: /append: WRONGTYPE/ })
   await t.rejects(engine.dagStream.snapshot('d'), { ...failure, message: /snapshot: WRONGTYPE/ })
-  // The probe trims the same index every probeMs: it must not throw either. Twice, to be sure the
-  // first failure left it running.
-  const trimmed = () => onIndex.filter(({ args }) => args[0]?.toLowerCase() === 'zremrangebyscore').length
+  // The probe reads the same index every probeMs for idle DAGs to drop: it must not throw either.
+  // Twice, to be sure the first failure left it running.
+  const trimmed = () => onIndex.filter(({ args }) => args[0]?.toLowerCase() === 'zrangebyscore').length
   const before = trimmed()
   await until(() => trimmed() >= before + 2, 'the probe to meet the broken index twice', 5000)
   const response = await engine.inject({ method: 'GET', url: '/api/dags' })
