@@ -13,6 +13,7 @@ import type { DagListChangeFrame, ListServerFrame } from '../schemas/list.js'
 import type { DAGSummary } from '../schemas/snapshot.js'
 import type { Backplane, DagListQuery } from './backplane/types.js'
 import { CloseCode } from './close-codes.js'
+import type { Metrics } from './metrics.js'
 import { isUnauthenticated, type CheckAccess } from './options.js'
 
 /** setTimeout fires at once for a longer delay. */
@@ -23,6 +24,7 @@ export interface ListConnectionOptions {
   /** Reads the page of this socket's query (from the backplane). */
   readPage: () => Promise<{ dags: DAGSummary[]; total: number }>
   authorize: CheckAccess
+  metrics: Pick<Metrics, 'listClosed'>
   /** Called once when the connection ends, whoever ended it. */
   onClose: (connection: ListConnection) => void
 }
@@ -158,6 +160,7 @@ export class ListConnection {
   heartbeat (): void {
     if (!this.#alive) {
       this.socket.terminate()
+      this.#options.metrics.listClosed(CloseCode.ABNORMAL) // metrics
       this.#ended()
       return
     }
@@ -168,6 +171,7 @@ export class ListConnection {
   close (code: CloseCode, reason: string): void {
     if (this.#phase === 'closed') return
     this.socket.close(code, reason)
+    this.#options.metrics.listClosed(code) // metrics
     this.#ended()
   }
 
@@ -226,6 +230,10 @@ export class LiveLists {
     if (!this.#members.delete(member) || this.#members.size > 0 || this.#watching === undefined) return
     this.#watching.then((unwatch) => unwatch(), () => {})
     this.#watching = undefined
+  }
+
+  get size (): number {
+    return this.#members.size
   }
 
   members (): IterableIterator<ListConnection> {

@@ -85,6 +85,8 @@ export interface MetricsSources {
   connections(dagId?: string): number
   /** DAGs with at least one open stream on this instance. */
   rooms(): number
+  /** Open live run lists (WebSockets on `GET {prefix}`) on this instance. */
+  listConnections(): number
 }
 
 /** The GET route that serves the metrics. */
@@ -102,6 +104,8 @@ export interface Metrics {
   frameSent(bytes: number): void
   /** The server closed a stream with `code` (1006: the heartbeat terminated a dead peer). */
   streamClosed(code: CloseCode): void
+  /** The server closed a live run list's socket with `code` (1006: the heartbeat terminated a dead peer). */
+  listClosed(code: CloseCode): void
   /** A `resync_required` frame went to a socket. */
   resyncSent(reason: ResyncRequiredReason): void
   /** A client that asked to resume (`since`) got this replay. */
@@ -128,6 +132,7 @@ export interface Metrics {
 export const noMetrics: Metrics = {
   frameSent () {},
   streamClosed () {},
+  listClosed () {},
   resyncSent () {},
   resumed () {},
   upgradeRefused () {},

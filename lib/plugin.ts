@@ -90,7 +90,11 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
   const options = resolveOptions(rawOptions)
   const handlers = new Set<ClientEventHandler>()
   // First: when prom-client is missing or a name is taken, registration fails before anything starts.
-  const metrics = await createMetrics(options.metrics, { connections: (dagId) => rooms.count(dagId), rooms: () => rooms.size })
+  const metrics = await createMetrics(options.metrics, {
+    connections: (dagId) => rooms.count(dagId),
+    rooms: () => rooms.size,
+    listConnections: () => liveLists.size
+  })
   fastify.addHook('onClose', async () => metrics.close())
 
   function broadcast (dagId: string, event: DAGEvent): Promise<SequencedEvent> {
@@ -335,6 +339,7 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
       const list = new ListConnection(socket, request, query, {
         maxBufferedBytes: options.maxBufferedBytes,
         authorize: options.authorize,
+        metrics,
         readPage: () => backplane.list(query),
         onClose: (closed) => liveLists.leave(closed)
       })

@@ -45,7 +45,7 @@ export function createPrometheusMetrics (client: PromClient, settings: Prometheu
   const name = (suffix: string) => `${settings.prefix}${suffix}`
   const names = [
     'connections', 'rooms', 'broadcast_events_total', 'frames_sent_total', 'sent_bytes_total', 'resumes_total',
-    'resyncs_total', 'closes_total', 'refused_upgrades_total', 'broadcast_latency_seconds', 'command_duration_seconds',
+    'resyncs_total', 'closes_total', 'refused_upgrades_total', 'list_connections', 'list_closes_total', 'broadcast_latency_seconds', 'command_duration_seconds',
     'gate_wait_seconds'
   ].map(name)
   // Checked before any is created, so a clash leaves the registry as it was.
@@ -72,6 +72,12 @@ export function createPrometheusMetrics (client: PromClient, settings: Prometheu
     help: 'DAGs with at least one open stream on this instance.',
     registers,
     collect () { this.set(sources.rooms()) }
+  })
+  new client.Gauge({
+    name: name('list_connections'),
+    help: 'Open live run lists (WebSockets on the list route) on this instance.',
+    registers,
+    collect () { this.set(sources.listConnections()) }
   })
   new client.Counter({
     name: name('frames_sent_total'),
@@ -116,6 +122,13 @@ export function createPrometheusMetrics (client: PromClient, settings: Prometheu
   const closesByReason = byLabel(new client.Counter({
     name: name('closes_total'),
     help: 'Streams the server closed, by reason (slow_consumer: 4000, rate_limited: 1008, heartbeat_timeout: a dead peer terminated, …).',
+    labelNames: ['reason'],
+    registers
+  }), 'reason', closeReasonLabels)
+  // Apart from closes_total, whose series stay those of the DAG streams: a run list is another kind of socket.
+  const listClosesByReason = byLabel(new client.Counter({
+    name: name('list_closes_total'),
+    help: 'Live run lists the server closed, by reason (the reasons of closes_total).',
     labelNames: ['reason'],
     registers
   }), 'reason', closeReasonLabels)
@@ -170,6 +183,9 @@ export function createPrometheusMetrics (client: PromClient, settings: Prometheu
     },
     streamClosed (code) {
       closesByReason[closeReasons[code]].inc()
+    },
+    listClosed (code) {
+      listClosesByReason[closeReasons[code]].inc()
     },
     resyncSent (reason) {
       resyncs[reason].inc()

@@ -221,6 +221,37 @@ t.test('closes by reason: a slow consumer, a rate-limited client, a dead peer, s
   t.equal(read('dag_stream_closes_total{reason="going_away"}'), 0)
 })
 
+t.test('live run lists: open ones, their closes apart from the streams\', their refusals with the streams\'', async (t) => {
+  const { app, url, scrape } = await withMetrics(t, { heartbeatMs: 200, maxBufferedBytes: 200 })
+  let read = await scrape()
+  t.equal(read('dag_stream_list_connections'), 0)
+  const lists = await Promise.all([0, 1].map(() => TestClient.open(url('/api/dags'))))
+  await Promise.all(lists.map((list) => list.next()))
+  const dagStream = await TestClient.open(url(stream('d')))
+  await dagStream.next()
+  read = await scrape()
+  t.equal(read('dag_stream_list_connections'), 2)
+  t.equal(read('dag_stream_connections'), 1, 'a list is not a stream')
+
+  // autoPong: false: a vanished laptop, which the heartbeat terminates.
+  const dead = await TestClient.open(url('/api/dags'), { autoPong: false })
+  t.equal((await dead.closed).code, 1006)
+  // A frame larger than maxBufferedBytes: both lists are sent it, and cannot take it.
+  void app.dagStream.broadcast('x'.repeat(128), { type: 'execution_status', status: 'running' })
+  await Promise.all(lists.map(async (list) => t.equal((await list.closed).code, CloseCode.SLOW_CONSUMER)))
+  t.equal(await upgradeStatus(url('/api/dags'), { origin: 'https://evil.example' }), 403)
+
+  read = await scrape()
+  t.equal(read('dag_stream_list_connections'), 0)
+  t.equal(read('dag_stream_list_closes_total{reason="heartbeat_timeout"}'), 1)
+  t.equal(read('dag_stream_list_closes_total{reason="slow_consumer"}'), 2)
+  t.equal(read('dag_stream_list_closes_total{reason="going_away"}'), 0)
+  t.equal(read('dag_stream_closes_total{reason="slow_consumer"}'), 0, 'the streams\' closes stay theirs')
+  t.equal(read('dag_stream_closes_total{reason="heartbeat_timeout"}'), 0)
+  t.equal(read('dag_stream_refused_upgrades_total{reason="origin"}'), 1, 'a list upgrade refused counts as a stream\'s')
+  dagStream.close()
+})
+
 t.test('refused upgrades by reason', async (t) => {
   let available = true
   class SwitchableBackplane extends MemoryBackplane {
@@ -380,7 +411,7 @@ t.test('a backplane that cannot start: the metrics it registered are removed too
 })
 
 t.test('prom-client missing: registration fails saying what to install', async (t) => {
-  const sources = { connections: () => 0, rooms: () => 0 }
+  const sources = { connections: () => 0, rooms: () => 0, listConnections: () => 0 }
   const options = { registry: undefined, route: false as const, prefix: 'x_' }
   // A package that is not installed, imported for real: what an app without prom-client meets.
   const missing = () => import('prom-client-is-not-installed' as string) as Promise<PromClient>

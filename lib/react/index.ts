@@ -6,4 +6,4 @@ export type { DAGStreamHookResult, UseDAGStreamOptions } from './shared-clients.
 // A value, not only a type: `error instanceof DAGStreamError` needs no second import.
 export { DAGStreamError } from '../client/index.js'
 export type { DAGListQuery, DAGListStatus } from '../client/index.js'
-export type { ConnectionStatus, DAGExistence, DAGStreamClientEvents, DAGStreamErrorCode, DAGView, PresenceView, ReconnectInfo } from '../client/index.js'
+export type { ConnectionStatus, DAGExistence, DAGStreamClientEvents, DAGStreamErrorCode, DAGView, PresenceView, ReconnectInfo, StreamTransport } from '../client/index.js'

@@ -17,7 +17,8 @@ import {
   type DAGView,
   type DefaultDAGStore,
   type PresenceView,
-  type ReconnectInfo
+  type ReconnectInfo,
+  type StreamTransport
 } from '../client/index.js'
 import { resolveBaseUrl } from '../client/options.js'
 
@@ -44,6 +45,8 @@ export interface DAGStreamHookResult {
   reconnect: ReconnectInfo | undefined
   /** Who watches the DAG, and who has which gate open (`presence.gates`). */
   presence: PresenceView
+  /** What carries the stream: `websocket`, or `sse` (the option `transport: 'sse'`, or `auto` once it fell back). */
+  transport: StreamTransport
   /** Says which gate this page has open (null: none): call it when a gate panel shows and hides. */
   viewGate: DAGStreamClient['viewGate']
   send: DAGStreamClient['send']
@@ -117,7 +120,8 @@ function createShared (key: string, client: DAGStreamClient<DefaultDAGStore>): S
         client.on('existence', onChange),
         client.on('error', onChange),
         client.on('reconnecting', onChange),
-        client.on('presence', onChange)
+        client.on('presence', onChange),
+        client.on('transport', onChange)
       ]
       client.connect()
       return () => {
@@ -127,16 +131,17 @@ function createShared (key: string, client: DAGStreamClient<DefaultDAGStore>): S
     },
     getResult () {
       const state = client.store.getSnapshot()
-      const { status, existence, error, reconnect, presence } = client
+      const { status, existence, error, reconnect, presence, transport } = client
       if (
         result?.state !== state ||
         result.status !== status ||
         result.existence !== existence ||
         result.error !== error ||
         result.reconnect !== reconnect ||
-        result.presence !== presence
+        result.presence !== presence ||
+        result.transport !== transport
       ) {
-        result = { state, status, existence, error, reconnect, presence, ...methods }
+        result = { state, status, existence, error, reconnect, presence, transport, ...methods }
       }
       return result
     }

@@ -13,6 +13,7 @@ import {
   type DAGView,
   type PresenceView,
   type ReconnectInfo,
+  type StreamTransport,
   type UseDAGStreamOptions
 } from '../../lib/react/index.js'
 
@@ -36,6 +37,8 @@ test('useDAGStream returns state, status, error, the countdown and the commands'
   expect(stream.viewGate('review')).type.toBe<void>()
   expect(stream.viewGate(null)).type.toBe<void>()
   expect(stream.viewGate(42)).type.toRaiseError()
+  expect(stream.transport).type.toBe<StreamTransport>()
+  expect<StreamTransport>().type.toBe<'websocket' | 'sse'>()
 })
 
 test('the hook takes the client options, except those it owns', () => {
