@@ -169,7 +169,7 @@ export class RedisPresence implements PresenceStore {
   }
 
   #notify (watched: WatchedDag, change: PresenceChange): void {
-    for (const listener of watched.listeners) listener(watched.dagId, change)
+    for (const listener of watched.listeners) listener(watched.dagId, change, watched.known.size)
   }
 
   #hashTtl (): number {
