@@ -340,7 +340,7 @@ export const PresenceFrame = Type.Object(
       maxItems: 50,
       description: 'At most 50 viewers: the receiving socket, then those with a gate open, then the others. `count` says how many there are.'
     }),
-    count: Type.Integer({ minimum: 1, description: 'How many viewers watch the DAG, those not listed included.' })
+    count: Type.Integer({ minimum: 0, description: 'How many viewers watch the DAG, those not listed included.' })
   },
   { additionalProperties: false, $id: 'PresenceFrame', description: 'Who watches the DAG (the first 50, and how many), sent right after hello.' }
 )
