@@ -5,7 +5,13 @@
 // `flushMs`, as the net change: a page that flips its focus 50 times a second costs one write and one
 // frame per interval, not 50. Changes from every instance (this one included) come back through the
 // store's watch and go to each local socket of the DAG as a `presence_delta` frame; a socket gets the
-// whole picture (`presence`) right after its hello. None of it is in the log: no seq, no replay.
+// picture (`presence`) right after its hello. None of it is in the log: no seq, no replay.
+//
+// A picture lists at most PICTURE_LIMIT viewers, with the exact count: in a reconnect storm of N
+// sockets, each joining socket would otherwise get up to N viewers, N² bytes in all. The socket
+// itself comes first (the client tells "me" by it), then those with a gate open (who reviews what is
+// what the list is for), then the others. Deltas still name every change, so a client that keeps
+// them learns about more viewers than its picture listed; every frame carries the exact count.
 
 import type { FastifyBaseLogger } from 'fastify'
 import type { PresenceDeltaFrame, PresenceFrame, PresenceViewer, ViewerIdentity } from '../schemas/events.js'
@@ -24,8 +30,8 @@ export interface PresenceMember {
 interface Watcher {
   member: PresenceMember
   viewer: PresenceViewer
-  /** Deltas that arrived before this socket got the whole picture; sent right after it. */
-  held: PresenceChange[] | undefined
+  /** Deltas that arrived before this socket got its picture; sent right after it. */
+  held: Buffer[] | undefined
 }
 
 interface LocalDag {
@@ -36,6 +42,9 @@ interface LocalDag {
   /** Resolves with the function that stops watching the store. */
   watching: Promise<() => void>
 }
+
+/** How many viewers a `presence` frame lists at most (the schema's `maxItems`). */
+export const PICTURE_LIMIT = 50
 
 export interface PresenceOptions {
   store: PresenceStore
@@ -58,7 +67,7 @@ export class Presence {
   async join (member: PresenceMember, identity: ViewerIdentity | undefined): Promise<void> {
     const dag = this.#dag(member.dagId)
     const viewer: PresenceViewer = identity === undefined ? { id: member.id, gate: null } : { id: member.id, identity, gate: null }
-    const held: PresenceChange[] = []
+    const held: Buffer[] = []
     const watcher: Watcher = { member, viewer, held }
     dag.watchers.set(member.id, watcher)
     this.#changed(member.dagId, dag, viewer.id, viewer)
@@ -80,9 +89,9 @@ export class Presence {
       else viewers.set(id, pending)
     }
     watcher.held = undefined
-    member.sendPresence(serialize({ type: 'presence', self: member.id, viewers: [...viewers.values()] }))
+    member.sendPresence(serialize({ type: 'presence', self: member.id, viewers: pictured(viewers, member.id), count: viewers.size }))
     // A delta may repeat what the picture holds: applied again, it changes nothing.
-    for (const change of held) member.sendPresence(deltaFrame(change))
+    for (const frame of held) member.sendPresence(frame)
   }
 
   /** The member opened the gate of `nodeId` (null: closed it). */
@@ -115,12 +124,12 @@ export class Presence {
     let dag = this.#dags.get(dagId)
     if (dag === undefined) {
       const watchers = new Map<string, Watcher>()
-      const watching = this.#options.store.watch(dagId, (_dagId, change) => {
+      const watching = this.#options.store.watch(dagId, (_dagId, change, count) => {
         // Serialized once for every socket of the DAG here.
-        const frame = deltaFrame(change)
+        const frame = serialize({ type: 'presence_delta', upserted: change.upserted, removed: change.removed, count })
         for (const watcher of watchers.values()) {
           if (watcher.held === undefined) watcher.member.sendPresence(frame)
-          else watcher.held.push(change)
+          else watcher.held.push(frame)
         }
       })
       dag = { watchers, pending: new Map(), timer: undefined, watching }
@@ -164,8 +173,10 @@ function serialize (frame: PresenceFrame | PresenceDeltaFrame): Buffer {
   return Buffer.from(JSON.stringify(frame))
 }
 
-function deltaFrame (change: PresenceChange): Buffer {
-  return serialize({ type: 'presence_delta', upserted: change.upserted, removed: change.removed })
+/** The viewers a picture lists: `self` first, then those with a gate open, then the others. */
+function pictured (viewers: Map<string, PresenceViewer>, self: string): PresenceViewer[] {
+  const rank = (viewer: PresenceViewer) => (viewer.id === self ? 0 : viewer.gate === null ? 2 : 1)
+  return [...viewers.values()].sort((one, other) => rank(one) - rank(other)).slice(0, PICTURE_LIMIT)
 }
 
 function stopWatching (dag: LocalDag): void {

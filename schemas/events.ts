@@ -335,10 +335,14 @@ export type PresenceViewer = Static<typeof PresenceViewer>
 export const PresenceFrame = Type.Object(
   {
     type: Type.Literal('presence'),
-    self: Type.String({ description: 'The id of the receiving socket among `viewers`.' }),
-    viewers: Type.Array(PresenceViewer)
+    self: Type.String({ description: 'The id of the receiving socket, first among `viewers`.' }),
+    viewers: Type.Array(PresenceViewer, {
+      maxItems: 50,
+      description: 'At most 50 viewers: the receiving socket, then those with a gate open, then the others. `count` says how many there are.'
+    }),
+    count: Type.Integer({ minimum: 0, description: 'How many viewers watch the DAG, those not listed included.' })
   },
-  { additionalProperties: false, $id: 'PresenceFrame', description: 'Everyone watching the DAG, sent right after hello.' }
+  { additionalProperties: false, $id: 'PresenceFrame', description: 'Who watches the DAG (the first 50, and how many), sent right after hello.' }
 )
 export type PresenceFrame = Static<typeof PresenceFrame>
 
@@ -346,7 +350,8 @@ export const PresenceDeltaFrame = Type.Object(
   {
     type: Type.Literal('presence_delta'),
     upserted: Type.Array(PresenceViewer, { description: 'Viewers who joined or changed, replacing what the client held for their id.' }),
-    removed: Type.Array(Type.String(), { description: 'Ids of viewers who left (or whose instance died).' })
+    removed: Type.Array(Type.String(), { description: 'Ids of viewers who left (or whose instance died).' }),
+    count: Type.Integer({ minimum: 0, description: 'How many viewers watch the DAG after this change.' })
   },
   { additionalProperties: false, $id: 'PresenceDeltaFrame', description: 'Who joined, changed gate or left since the last presence frame.' }
 )

@@ -5,6 +5,7 @@ import t from 'tap'
 import WebSocket from 'ws'
 import type { FastifyRequest } from 'fastify'
 import type { PresenceView } from '../lib/client/index.js'
+import { PresenceTracker } from '../lib/client/presence.js'
 import { build } from './helpers.js'
 import { streamClient, until } from './client-helpers.js'
 
@@ -74,4 +75,18 @@ t.test('viewGate takes a node id or null', async (t) => {
   const client = streamClient(t, server, 'd')
   t.throws(() => client.viewGate('' as string), { message: /viewGate takes a node id or null, got ""/ })
   t.throws(() => client.viewGate(42 as unknown as string), { message: /got 42/ })
+})
+
+t.test('a count larger than the viewers listed: the view shows the count, and learns viewers from deltas', async (t) => {
+  const tracker = new PresenceTracker()
+  const listed = tracker.receive({ type: 'presence', self: 'me', viewers: [{ id: 'me', gate: null }, { id: 'ada', gate: 'review' }], count: 70 })
+  t.equal(listed.count, 70)
+  t.same(listed.viewers.map((viewer) => viewer.id), ['me', 'ada'])
+  t.same(listed.gates.get('review')?.map((viewer) => viewer.id), ['ada'])
+  // An unlisted viewer opens a gate: now listed; one leaves: only the count says so.
+  const opened = tracker.receive({ type: 'presence_delta', upserted: [{ id: 'bob', gate: 'review' }], removed: ['unlisted'], count: 69 })
+  t.equal(opened.count, 69)
+  t.same(opened.gates.get('review')?.map((viewer) => viewer.id), ['ada', 'bob'])
+  // A count below what is listed (an instance not yet told of a viewer it lists) is not believed.
+  t.equal(tracker.receive({ type: 'presence_delta', upserted: [], removed: [], count: 1 }).count, 3)
 })

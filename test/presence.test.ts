@@ -35,7 +35,7 @@ t.test('viewers see each other join, open and close a gate, and leave', async (t
 
   anonymous.close()
   const left = await deltaWhere(ada, removes(second.self))
-  t.same(left, { type: 'presence_delta', upserted: [], removed: [second.self] })
+  t.same(left, { type: 'presence_delta', upserted: [], removed: [second.self], count: 1 })
   t.equal(server.app.dagStream.connections('d'), 1)
 })
 
@@ -125,4 +125,30 @@ t.test('presence off (the default): no presence frame, and gate_viewing is accep
   // The pause is answered (the DAG has no run); nothing was said about the gate.
   t.match(await client.next(), { type: 'error', code: 'dag_not_found', id: 'p' })
   t.same(client.received.filter((frame) => frame.type.startsWith('presence')), [])
+})
+
+t.test('a picture lists at most 50 viewers, itself first and those at a gate next, with the exact count', async (t) => {
+  const server = await build(t, { presence: true, presenceFlushMs: 10 })
+  const crowd: TestClient[] = []
+  for (let index = 0; index < 60; index++) {
+    const viewer = await TestClient.open(server.url('/api/dags/d/stream'))
+    await picture(viewer)
+    crowd.push(viewer)
+  }
+  // The last to join, so listed in join order it would not make the first 50.
+  const reviewer = crowd[59] as TestClient
+  const reviewerId = (reviewer.received[1] as { self: string }).self
+  reviewer.send({ type: 'gate_viewing', node_id: 'review' })
+  const first = crowd[0] as TestClient
+  await deltaWhere(first, upserts(reviewerId, 'review'))
+
+  const late = await TestClient.open(server.url('/api/dags/d/stream'))
+  const latePicture = await picture(late)
+  t.equal(latePicture.count, 61, 'every viewer counted')
+  t.equal(latePicture.viewers.length, 50, 'but only 50 listed')
+  t.equal(latePicture.viewers[0]?.id, latePicture.self, 'itself first')
+  t.same(latePicture.viewers[1], { id: reviewerId, gate: 'review' }, 'then the viewer at a gate')
+  t.equal(new Set(latePicture.viewers.map((viewer) => viewer.id)).size, 50, 'each once')
+  t.equal((await deltaWhere(first, upserts(latePicture.self))).count, 61, 'deltas carry the count too')
+  for (const viewer of [...crowd, late]) viewer.close()
 })

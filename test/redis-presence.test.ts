@@ -6,7 +6,8 @@ import t from 'tap'
 import type { PresenceViewer } from '../schemas/index.js'
 import { TestClient } from './helpers.js'
 import { deltaWhere, picture, removes, upserts } from './presence-helpers.js'
-import { buildInstance, cleanupPrefix, REDIS_URL, spawnInstance, uniquePrefix } from './redis-helpers.js'
+import { presenceKeys } from '../lib/backplane/redis/presence.js'
+import { buildInstance, cleanupPrefix, clientIds, REDIS_URL, spawnInstance, startRedis, uniquePrefix } from './redis-helpers.js'
 
 const identify = (request: { query: unknown }) => {
   const { user } = request.query as { user?: string }
@@ -68,8 +69,46 @@ t.test('an instance SIGKILLed: its viewers and their gates expire for the others
   t.same(names(seen.upserted), ['victim'])
 
   await doomed.kill()
-  t.same(await deltaWhere(watcher, removes(self)), { type: 'presence_delta', upserted: [], removed: [self] })
+  t.same(await deltaWhere(watcher, removes(self)), { type: 'presence_delta', upserted: [], removed: [self], count: 1 })
   // A viewer who joins now does not see the dead instance's viewer either.
   const late = await TestClient.open(survivor.url('/api/dags/d/stream?user=late'))
   t.same(names((await picture(late)).viewers), ['late', 'watcher'])
+})
+
+t.test('the subscriber cut: after it is back, its sockets see the viewers whose deltas were lost', async (t) => {
+  const redis = await startRedis(t)
+  const prefix = uniquePrefix('presence-deaf')
+  const one = await buildInstance(t, { prefix, url: redis.url, presence: true, identify, presenceFlushMs: 10 })
+  const before = await clientIds(redis.admin, 'pubsub')
+  const two = await buildInstance(t, { prefix, url: redis.url, presence: true, identify, presenceFlushMs: 10, probeMs: 200 })
+  const [subscriber, ...more] = (await clientIds(redis.admin, 'pubsub')).filter((id) => !before.includes(id))
+  t.same(more, [], 'the second instance has one subscriber connection')
+  const watcher = await TestClient.open(two.url('/api/dags/d/stream?user=watcher'))
+  const watcherPicture = await picture(watcher)
+  const ada = await TestClient.open(one.url('/api/dags/d/stream?user=ada'))
+  const { self: adaId } = await picture(ada)
+  const seen = new Map(watcherPicture.viewers.map((viewer) => [viewer.id, viewer]))
+  for (const viewer of (await deltaWhere(watcher, upserts(adaId))).upserted) seen.set(viewer.id, viewer)
+
+  // A viewer whose delta is certainly lost: written to the hash as the first instance would, but
+  // published nowhere. Then the second instance's subscriber is cut, and a viewer joins meanwhile.
+  const { hash } = presenceKeys(prefix, 'd')
+  const adaEntry = JSON.parse(await redis.admin.hget(hash, adaId) as string) as { i: string }
+  const ghost: PresenceViewer = { id: 'ghost', identity: { id: 'ghost', name: 'ghost' }, gate: 'review' }
+  await redis.admin.hset(hash, 'ghost', JSON.stringify({ i: adaEntry.i, v: ghost }))
+  await redis.admin.hdel(hash, adaId) // and a leave whose delta is lost
+  await redis.admin.client('KILL', 'ID', subscriber as string)
+  const bob = await TestClient.open(one.url('/api/dags/d/stream?user=bob'))
+  const { self: bobId } = await picture(bob)
+
+  while (!seen.has('ghost') || !seen.has(bobId) || seen.has(adaId)) {
+    const delta = await deltaWhere(watcher, () => true)
+    for (const viewer of delta.upserted) seen.set(viewer.id, viewer)
+    for (const id of delta.removed) seen.delete(id)
+  }
+  t.same(seen.get('ghost'), ghost, 'the lost viewer, with its gate')
+  t.same(names([...seen.values()]), ['bob', 'ghost', 'watcher'])
+  ada.close()
+  bob.close()
+  watcher.close()
 })

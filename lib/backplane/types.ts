@@ -110,7 +110,8 @@ export type GateTransition<Result> = (
   dag: DagStatus
 ) => { result: Result; next: GateRecord }
 
-export type PresenceListener = (dagId: string, change: PresenceChange) => void
+/** `count`: how many viewers the DAG has after `change`, as the store knows them. */
+export type PresenceListener = (dagId: string, change: PresenceChange, count: number) => void
 
 /**
  * Who watches each DAG, on every instance: each instance writes its own viewers, and reads the union.

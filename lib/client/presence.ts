@@ -6,9 +6,13 @@ import { applyPresenceChange } from '../presence-change.js'
 
 /** A new object after every change (so React re-renders), the same one otherwise. */
 export interface PresenceView {
-  /** Every socket watching the DAG, on every instance, this one included. Empty while disconnected. */
+  /**
+   * Sockets watching the DAG, on every instance, this one first. Empty while disconnected. Not
+   * always all of them: the server lists at most 50 in its picture (this client, then those with a
+   * gate open), then names every change; `count` is exact, and may be larger than this list.
+   */
   readonly viewers: readonly PresenceViewer[]
-  /** How many sockets watch the DAG (a person with two tabs counts twice). */
+  /** How many sockets watch the DAG (a person with two tabs counts twice), listed or not. */
   readonly count: number
   /** This client's own viewer id, to tell "me" from the others; undefined while disconnected. */
   readonly self: string | undefined
@@ -41,7 +45,8 @@ export class PresenceTracker {
     for (const viewer of viewers) {
       if (viewer.gate !== null) gates.set(viewer.gate, [...(gates.get(viewer.gate) ?? []), viewer])
     }
-    this.#view = { viewers, count: viewers.length, self: this.#self, gates }
+    // Never fewer than listed: a count from an instance that has not yet heard of a viewer it lists.
+    this.#view = { viewers, count: Math.max(frame.count, viewers.length), self: this.#self, gates }
     return this.#view
   }
 

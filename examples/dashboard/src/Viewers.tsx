@@ -4,6 +4,9 @@ import type { PresenceView } from '../../../lib/react/index.js'
 export function Viewers ({ presence }: { presence: PresenceView }) {
   if (presence.count === 0) return null
   const names = presence.viewers.map((viewer) => viewer.id === presence.self ? 'you' : viewer.identity?.name ?? 'anonymous')
+  // The server lists at most 50 viewers; the count is exact.
+  const unlisted = presence.count - names.length
+  if (unlisted > 0) names.push(`${unlisted} more`)
   return (
     <span className='viewers' data-testid='viewer-count' title={names.join(', ')} aria-label={`${presence.count} watching: ${names.join(', ')}`}>
       <EyeIcon /> {presence.count} watching

@@ -467,6 +467,8 @@ export class RedisBackplane implements Backplane {
         for (const { follower } of this.#followed.values()) follower.recover()
         // The list channel has no sequence to fill a gap from: the lists read their page again.
         for (const watcher of this.#listWatchers) watcher({ type: 'list_gap' })
+        // Presence deltas are not logged either: the watched DAGs are read again and diffed.
+        void this.presence.recover()
       },
       (error: unknown) => this.#settings.log.error({ err: error }, 'fastify-dag-stream: could not resubscribe after a reconnect')
     )
