@@ -14,10 +14,7 @@ import type { DAGSummary } from '../schemas/snapshot.js'
 import type { Backplane, DagListQuery } from './backplane/types.js'
 import { CloseCode } from './close-codes.js'
 import type { Metrics } from './metrics.js'
-import { isUnauthenticated, type CheckAccess } from './options.js'
-
-/** setTimeout fires at once for a longer delay. */
-const MAX_TIMER_DELAY_MS = 2 ** 31 - 1
+import { expiryTimer, isUnauthenticated, type CheckAccess } from './options.js'
 
 export interface ListConnectionOptions {
   maxBufferedBytes: number
@@ -149,11 +146,8 @@ export class ListConnection {
   #expireAt (expiresAt: number | undefined): void {
     clearTimeout(this.#expiry)
     this.#expiry = undefined
-    if (expiresAt === undefined || this.#phase === 'closed') return
-    const delay = expiresAt - Date.now()
-    // Further off than a timer can wait: a later answer sets it, once the moment is near enough.
-    if (delay > MAX_TIMER_DELAY_MS) return
-    this.#expiry = setTimeout(() => this.close(CloseCode.UNAUTHORIZED, 'credentials expired'), delay)
+    if (this.#phase === 'closed') return
+    this.#expiry = expiryTimer(expiresAt, () => this.close(CloseCode.UNAUTHORIZED, 'credentials expired'))
   }
 
   /** One heartbeat tick, as for a DAG stream: a peer that did not answer the last ping is terminated. */

@@ -87,6 +87,19 @@ export interface AuthorizeGrant {
   expiresAt?: Date | number
 }
 
+/** setTimeout fires at once for a longer delay (2^31 - 1 ms, about 24.8 days). */
+const MAX_TIMER_DELAY_MS = 2 ** 31 - 1
+
+/**
+ * A timer that fires when credentials end at `expiresAt`, or none: no end is known, or it is further
+ * off than a timer can wait (a later `authorize` answer sets it, once the moment is near enough).
+ */
+export function expiryTimer (expiresAt: number | undefined, fire: () => void): ReturnType<typeof setTimeout> | undefined {
+  if (expiresAt === undefined) return undefined
+  const delay = expiresAt - Date.now()
+  return delay > MAX_TIMER_DELAY_MS ? undefined : setTimeout(fire, delay)
+}
+
 /** `authorize`'s answer in one shape: refused, or allowed until `expiresAt` (ms since the epoch) if set. */
 export interface Access {
   allowed: boolean

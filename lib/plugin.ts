@@ -30,7 +30,7 @@ import { errorFrame } from './frames.js'
 import { ConnectionLimits } from './limits.js'
 import { redactedRequest } from './log.js'
 import { createMetrics, refusalReasonOf } from './metrics.js'
-import { isUnauthenticated, MAX_FRAGMENTS, resolveOptions, type Access, type Action, type DagStreamOptions } from './options.js'
+import { expiryTimer, isUnauthenticated, MAX_FRAGMENTS, resolveOptions, type Access, type Action, type DagStreamOptions } from './options.js'
 import { OutputStreams, pipeOutput, type OutputWriter } from './output.js'
 import { Presence } from './presence.js'
 import { Rooms } from './rooms.js'
@@ -82,9 +82,6 @@ declare module 'fastify' {
 }
 
 const isIdentifier = TypeCompiler.Compile(Identifier)
-
-/** setTimeout fires at once for a longer delay (2^31 - 1 ms, about 24.8 days). */
-const MAX_TIMER_DELAY_MS = 2 ** 31 - 1
 
 const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, rawOptions) => {
   const options = resolveOptions(rawOptions)
@@ -246,11 +243,9 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
   function expireAt (connection: Connection, expiresAt: number | undefined): void {
     forgetExpiry(connection)
     // A re-check may answer after the socket went: a timer set then would never be cleared.
-    if (expiresAt === undefined || connection.socket.readyState !== connection.socket.OPEN) return
-    const delay = expiresAt - Date.now()
-    // Further off than a timer can wait: a later re-check sets it, once the moment is near enough.
-    if (delay > MAX_TIMER_DELAY_MS) return
-    expiryTimers.set(connection, setTimeout(() => closeExpired(connection), delay))
+    if (connection.socket.readyState !== connection.socket.OPEN) return
+    const timer = expiryTimer(expiresAt, () => closeExpired(connection))
+    if (timer !== undefined) expiryTimers.set(connection, timer)
   }
 
   function forgetExpiry (connection: Connection): void {
