@@ -129,10 +129,17 @@ export function gate () {
   return { opened, open }
 }
 
-/** Node's fetch, counted, with a hook to delay the request or the response. */
+/** Whether a request the client makes through `fetch` loads the snapshot (over SSE, the stream and commands go there too). */
+export function isSnapshotRequest (url: string): boolean {
+  const { pathname } = new URL(url)
+  return !pathname.endsWith('/events') && !pathname.endsWith('/commands')
+}
+
+/** Node's fetch, with the snapshot loads counted and a hook to delay their request or response; other requests pass. */
 export function slowFetch (delay: { request?: Promise<void>; response?: Promise<void> } = {}) {
   const counted = { calls: 0, answered: 0, fetch: undefined as unknown as FetchLike }
   counted.fetch = async (url, init) => {
+    if (!isSnapshotRequest(url)) return fetch(url, init as RequestInit) as ReturnType<FetchLike>
     counted.calls++
     await delay.request
     const response = await fetch(url, init)
