@@ -23,7 +23,7 @@ export const fastBackoff = { minDelayMs: 20, maxDelayMs: 100 }
 export const TRANSPORTS = ['websocket', 'sse'] as const
 
 /** Cuts every stream of `server` as a network failure would, WebSocket and event stream alike. */
-export function cutStreams (server: Server): void {
+export function cutStreams (server: Pick<Server, 'app'>): void {
   for (const socket of server.app.websocketServer.clients) socket.terminate()
   server.app.server.closeAllConnections()
 }
