@@ -23,7 +23,7 @@ export const fastBackoff = { minDelayMs: 20, maxDelayMs: 100 }
 export const TRANSPORTS = ['websocket', 'sse'] as const
 
 /** Cuts every stream of `server` as a network failure would, WebSocket and event stream alike. */
-export function cutStreams (server: Server): void {
+export function cutStreams (server: Pick<Server, 'app'>): void {
   for (const socket of server.app.websocketServer.clients) socket.terminate()
   server.app.server.closeAllConnections()
 }
@@ -129,10 +129,17 @@ export function gate () {
   return { opened, open }
 }
 
-/** Node's fetch, counted, with a hook to delay the request or the response. */
+/** Whether a request the client makes through `fetch` loads the snapshot (over SSE, the stream and commands go there too). */
+export function isSnapshotRequest (url: string): boolean {
+  const { pathname } = new URL(url)
+  return !pathname.endsWith('/events') && !pathname.endsWith('/commands')
+}
+
+/** Node's fetch, with the snapshot loads counted and a hook to delay their request or response; other requests pass. */
 export function slowFetch (delay: { request?: Promise<void>; response?: Promise<void> } = {}) {
   const counted = { calls: 0, answered: 0, fetch: undefined as unknown as FetchLike }
   counted.fetch = async (url, init) => {
+    if (!isSnapshotRequest(url)) return fetch(url, init as RequestInit) as ReturnType<FetchLike>
     counted.calls++
     await delay.request
     const response = await fetch(url, init)

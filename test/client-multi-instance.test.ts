@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
 import WebSocket from 'ws'
 import type { FetchLike, WebSocketConstructor } from '../lib/client/index.js'
-import { streamClient, until } from './client-helpers.js'
+import { cutStreams, isSnapshotRequest, streamClient, TRANSPORTS, until } from './client-helpers.js'
 import {
   buildEngine,
   buildInstance,
@@ -30,16 +30,17 @@ async function cluster (t: Test, name: string, options: Omit<RedisInstanceOption
 }
 
 /**
- * A load balancer in front of `instances`, on the client's side: each new socket and each snapshot
- * request goes to the next instance in turn. While `down`, sockets go to a port nobody listens on
- * (refused at once, as when no instance is reachable), so the client cannot be back before `up()`.
+ * A load balancer in front of `instances`, on the client's side: each new stream (WebSocket or event
+ * stream) and each snapshot request goes to the next instance in turn; commands over SSE go to the
+ * instance of the latest stream. While `down`, streams go to a port nobody listens on (refused at once,
+ * as when no instance is reachable), so the client cannot be back before `up()`.
  */
 async function roundRobin (instances: Instance[]) {
   const ports = instances.map(({ port }) => port)
   const nowhere = await freePort()
   const balancer = {
     down: false,
-    /** The instance port of each socket opened while up, in order. */
+    /** The instance port of each stream opened while up, in order. */
     sockets: [] as number[],
     /** The instance port of each snapshot load, in order. */
     snapshots: [] as number[],
@@ -49,26 +50,34 @@ async function roundRobin (instances: Instance[]) {
   let nextSocket = 0
   let nextSnapshot = 0
   const toPort = (url: string, port: number) => url.replace(/^(\w+:\/\/127\.0\.0\.1):\d+/, `$1:${port}`)
+  const streamPort = () => {
+    if (balancer.down) return nowhere
+    const port = ports[nextSocket++ % ports.length] as number
+    balancer.sockets.push(port)
+    return port
+  }
   balancer.WebSocket = class BalancedSocket extends WebSocket {
     constructor (url: string) {
-      let port = nowhere
-      if (!balancer.down) {
-        port = ports[nextSocket++ % ports.length] as number
-        balancer.sockets.push(port)
-      }
-      super(toPort(url, port))
+      super(toPort(url, streamPort()))
     }
   }
   balancer.fetch = (url, init) => {
-    const port = ports[nextSnapshot++ % ports.length] as number
-    balancer.snapshots.push(port)
-    return fetch(toPort(url, port), init)
+    let port: number
+    if (isSnapshotRequest(url)) {
+      port = ports[nextSnapshot++ % ports.length] as number
+      balancer.snapshots.push(port)
+    } else if (new URL(url).pathname.endsWith('/events')) {
+      port = streamPort()
+    } else {
+      port = balancer.sockets.at(-1) ?? ports[0] as number
+    }
+    return fetch(toPort(url, port), init as RequestInit) as ReturnType<FetchLike>
   }
   return balancer
 }
 
 /** A client behind the balancer, closed when the test ends, and the seqs of the events it applies. */
-async function balancedClient (t: Test, instances: Instance[], options: { commandTimeoutMs?: number } = {}) {
+async function balancedClient (t: Test, instances: Instance[], options: { transport: typeof TRANSPORTS[number]; commandTimeoutMs?: number }) {
   const balancer = await roundRobin(instances)
   const client = streamClient(t, instances[0] as Instance, 'd', { WebSocket: balancer.WebSocket, fetch: balancer.fetch, ...options })
   const applied: number[] = []
@@ -79,7 +88,7 @@ async function balancedClient (t: Test, instances: Instance[], options: { comman
 /** Cuts every stream on every instance and keeps the client away while `during` runs. */
 async function outage (balancer: { down: boolean }, instances: Instance[], during: () => Promise<void>): Promise<void> {
   balancer.down = true
-  for (const { app } of instances) for (const socket of app.websocketServer.clients) socket.terminate()
+  for (const instance of instances) cutStreams(instance)
   await during()
   balancer.down = false
 }
@@ -97,90 +106,125 @@ const TOTAL = 3000
 /** Broadcast while the client is kept away: more than the short history window holds. */
 const MISSED = 200
 
-t.test('cuts mid-burst inside the history window: each reconnect lands on another instance; every event applied once, in order', async (t) => {
-  const { instances, engine } = await cluster(t, 'client-window', { historySize: TOTAL })
-  const { balancer, client, applied } = await balancedClient(t, instances)
-  await until(() => client.status === 'open', 'open')
-  let sent = 0
-  for (const cutAt of [1000, 2000]) {
-    sent = await broadcast(engine, cutAt - sent, sent)
-    await until(() => client.position.seq >= cutAt - 200, 'the client to be well into the burst')
-    await outage(balancer, instances, async () => {
-      sent = await broadcast(engine, MISSED, sent)
+for (const transport of TRANSPORTS) {
+  t.test(`${transport}: cuts mid-burst inside the history window: each reconnect lands on another instance; every event applied once, in order`, async (t) => {
+    const { instances, engine } = await cluster(t, 'client-window', { historySize: TOTAL })
+    const { balancer, client, applied } = await balancedClient(t, instances, { transport })
+    await until(() => client.status === 'open', 'open')
+    let sent = 0
+    for (const cutAt of [1000, 2000]) {
+      sent = await broadcast(engine, cutAt - sent, sent)
+      await until(() => client.position.seq >= cutAt - 200, 'the client to be well into the burst')
+      await outage(balancer, instances, async () => {
+        sent = await broadcast(engine, MISSED, sent)
+      })
+    }
+    sent = await broadcast(engine, TOTAL - sent, sent)
+    await until(() => client.position.seq === TOTAL, `seq ${TOTAL}`)
+    t.same(balancer.sockets, instances.map(({ port }) => port), 'one stream on each instance in turn')
+    t.same(applied, range(TOTAL), '1 … 3000, each once, in order: every resume was exact')
+    t.same(balancer.snapshots, [], 'no snapshot needed')
+    t.same(client.store.toSnapshot('d'), await engine.dagStream.snapshot('d'))
+  })
+
+  // WebSocket only for now: over SSE these pass, but closing an instance that holds the client's event stream
+  // (app.close() in teardown) then hangs ~70 s, past the test timeout: an SSE shutdown bug, reported on issue 10.
+  if (transport === 'websocket') {
+    t.test(`${transport}: past the history window: resyncs from a snapshot served by another instance, never applies an event twice`, async (t) => {
+      const { instances, engine } = await cluster(t, 'client-trimmed', { historySize: MISSED / 4 })
+      const { balancer, client, applied } = await balancedClient(t, instances, { transport })
+      const snapshots: number[] = []
+      client.on('snapshot', (snapshot) => snapshots.push(snapshot.seq))
+      // Each event must follow the store's position exactly, whether that came from an event or a snapshot.
+      const broken: string[] = []
+      let position = 0
+      client.on('snapshot', (snapshot) => {
+        if (snapshot.seq < position) broken.push(`snapshot at ${snapshot.seq} after ${position}`)
+        position = snapshot.seq
+      })
+      client.on('event', (event) => {
+        if (event.seq !== position + 1) broken.push(`event ${event.seq} after ${position}`)
+        position = event.seq
+      })
+      await until(() => client.status === 'open', 'open')
+      let sent = 0
+      for (const cutAt of [500, 1000]) {
+        sent = await broadcast(engine, cutAt - sent, sent)
+        await until(() => client.position.seq >= cutAt - 50, 'the client to be well into the burst')
+        await outage(balancer, instances, async () => {
+          sent = await broadcast(engine, MISSED, sent)
+        })
+      }
+      sent = await broadcast(engine, 300, sent)
+      await until(() => client.position.seq === sent, `seq ${sent}`)
+      t.same(broken, [], 'every event right after the position before it: no gap, nothing twice')
+      t.ok(isIncreasing(applied))
+      t.ok(snapshots.length >= 2, `a snapshot after each cut (${snapshots.length})`)
+      t.ok(new Set(balancer.snapshots).size >= 2, 'loaded from more than one instance')
+      t.equal(new Set(balancer.sockets).size, 3, 'streamed from every instance')
+      t.same(client.store.toSnapshot('d'), await engine.dagStream.snapshot('d'))
+    })
+
+    t.test(`${transport}: an instance shut down (1001) mid-burst: the client goes on on the others, even when sent to the closed one`, async (t) => {
+      const { instances, engine } = await cluster(t, 'client-shutdown', { historySize: TOTAL })
+      const [first, second, third] = instances as [Instance, Instance, Instance]
+      const { balancer, client, applied } = await balancedClient(t, instances, { transport })
+      const closeCodes: Array<number | undefined> = []
+      client.on('reconnecting', ({ closeCode }) => closeCodes.push(closeCode))
+      await until(() => client.status === 'open', 'open')
+
+      let sent = await broadcast(engine, 500, 0)
+      await until(() => client.position.seq >= 300, 'the client to be into the burst')
+      const closing = first.app.close()
+      sent = await broadcast(engine, 500, sent)
+      await closing
+      await until(() => client.position.seq === sent, `seq ${sent} from the second instance`)
+      t.equal(closeCodes[0], 1001, 'told to reconnect')
+      // Two more cuts: the rotation comes back to the closed instance, which refuses; the next try works.
+      for (let cut = 0; cut < 2; cut++) {
+        for (const instance of [second, third]) cutStreams(instance)
+        sent = await broadcast(engine, 300, sent)
+        await until(() => client.position.seq === sent && client.status === 'open', `seq ${sent}`)
+      }
+      t.same(balancer.sockets.slice(0, 5), [first.port, second.port, third.port, first.port, second.port])
+      t.same(applied, range(sent), 'each event once, in order, across four streams')
+      t.same(client.store.toSnapshot('d'), await engine.dagStream.snapshot('d'))
+    })
+
+    t.test(`${transport}: a decision in flight when the link drops is re-sent through the next instance and resolves once`, async (t) => {
+      const { instances, engine } = await cluster(t, 'client-decision', { commandTimeoutMs: 5000 })
+      let release!: () => void
+      const held = new Promise<void>((resolve) => { release = resolve })
+      const decisions: unknown[] = []
+      engine.dagStream.onClientEvent(async (event) => {
+        decisions.push(event)
+        await held
+      })
+      await engine.dagStream.broadcast('d', { type: 'human_gate_waiting', node_id: 'review', presentation: { title: 'Publish?' } })
+      const { balancer, client } = await balancedClient(t, instances, { transport, commandTimeoutMs: 5000 })
+      await until(() => client.status === 'open' && client.position.seq === 1, 'the open gate')
+
+      let outcome: string | undefined
+      const deciding = client.decide('review', 'approve').then(() => 'resolved', (error: { code: string }) => error.code)
+      void deciding.then((settled) => { outcome = settled })
+      await until(() => decisions.length === 1, 'the decision to be with the engine')
+      for (const instance of instances) cutStreams(instance)
+      await until(() => client.status === 'open' && balancer.sockets.length === 2, 'the client on the second instance')
+      // The re-sent copy cannot be seen arriving; a server that answers it at once does so within this bound.
+      await until(() => outcome !== undefined, 'an early answer', 500).catch(() => {})
+      release()
+      t.equal(await deciding, 'resolved', 'decide() resolves: the decision took effect')
+      t.equal(decisions.length, 1, 'once')
+      await until(() => client.store.getSnapshot().gates.size === 0, 'the gate closed in the store')
+      t.same(client.store.toSnapshot('d'), await engine.dagStream.snapshot('d'))
     })
   }
-  sent = await broadcast(engine, TOTAL - sent, sent)
-  await until(() => client.position.seq === TOTAL, `seq ${TOTAL}`)
-  t.same(balancer.sockets, instances.map(({ port }) => port), 'one stream on each instance in turn')
-  t.same(applied, range(TOTAL), '1 … 3000, each once, in order: every resume was exact')
-  t.same(balancer.snapshots, [], 'no snapshot needed')
-  t.same(client.store.toSnapshot('d'), await engine.dagStream.snapshot('d'))
-})
+}
 
-t.test('past the history window: resyncs from a snapshot served by another instance, never applies an event twice', async (t) => {
-  const { instances, engine } = await cluster(t, 'client-trimmed', { historySize: MISSED / 4 })
-  const { balancer, client, applied } = await balancedClient(t, instances)
-  const snapshots: number[] = []
-  client.on('snapshot', (snapshot) => snapshots.push(snapshot.seq))
-  // Each event must follow the store's position exactly, whether that came from an event or a snapshot.
-  const broken: string[] = []
-  let position = 0
-  client.on('snapshot', (snapshot) => {
-    if (snapshot.seq < position) broken.push(`snapshot at ${snapshot.seq} after ${position}`)
-    position = snapshot.seq
-  })
-  client.on('event', (event) => {
-    if (event.seq !== position + 1) broken.push(`event ${event.seq} after ${position}`)
-    position = event.seq
-  })
-  await until(() => client.status === 'open', 'open')
-  let sent = 0
-  for (const cutAt of [500, 1000]) {
-    sent = await broadcast(engine, cutAt - sent, sent)
-    await until(() => client.position.seq >= cutAt - 50, 'the client to be well into the burst')
-    await outage(balancer, instances, async () => {
-      sent = await broadcast(engine, MISSED, sent)
-    })
-  }
-  sent = await broadcast(engine, 300, sent)
-  await until(() => client.position.seq === sent, `seq ${sent}`)
-  t.same(broken, [], 'every event right after the position before it: no gap, nothing twice')
-  t.ok(isIncreasing(applied))
-  t.ok(snapshots.length >= 2, `a snapshot after each cut (${snapshots.length})`)
-  t.ok(new Set(balancer.snapshots).size >= 2, 'loaded from more than one instance')
-  t.equal(new Set(balancer.sockets).size, 3, 'streamed from every instance')
-  t.same(client.store.toSnapshot('d'), await engine.dagStream.snapshot('d'))
-})
-
-t.test('an instance shut down (1001) mid-burst: the client goes on on the others, even when sent to the closed one', async (t) => {
-  const { instances, engine } = await cluster(t, 'client-shutdown', { historySize: TOTAL })
-  const [first, second, third] = instances as [Instance, Instance, Instance]
-  const { balancer, client, applied } = await balancedClient(t, instances)
-  const closeCodes: Array<number | undefined> = []
-  client.on('reconnecting', ({ closeCode }) => closeCodes.push(closeCode))
-  await until(() => client.status === 'open', 'open')
-
-  let sent = await broadcast(engine, 500, 0)
-  await until(() => client.position.seq >= 300, 'the client to be into the burst')
-  const closing = first.app.close()
-  sent = await broadcast(engine, 500, sent)
-  await closing
-  await until(() => client.position.seq === sent, `seq ${sent} from the second instance`)
-  t.equal(closeCodes[0], 1001, 'told to reconnect')
-  // Two more cuts: the rotation comes back to the closed instance, which refuses; the next try works.
-  for (let cut = 0; cut < 2; cut++) {
-    for (const { app } of [second, third]) for (const socket of app.websocketServer.clients) socket.terminate()
-    sent = await broadcast(engine, 300, sent)
-    await until(() => client.position.seq === sent && client.status === 'open', `seq ${sent}`)
-  }
-  t.same(balancer.sockets.slice(0, 5), [first.port, second.port, third.port, first.port, second.port])
-  t.same(applied, range(sent), 'each event once, in order, across four streams')
-  t.same(client.store.toSnapshot('d'), await engine.dagStream.snapshot('d'))
-})
-
-t.test('a log replaced while connected: resync_required on one instance, the snapshot from another, then the new log', async (t) => {
+// WebSocket only: the SSE shutdown bug above (the instance holding the event stream hangs ~70 s in app.close()).
+t.test('websocket: a log replaced while connected: resync_required on one instance, the snapshot from another, then the new log', async (t) => {
   const { instances, engine } = await cluster(t, 'client-replaced', { retainFinishedMs: 200 })
-  const { balancer, client } = await balancedClient(t, instances)
+  const { balancer, client } = await balancedClient(t, instances, { transport: 'websocket' })
   await until(() => client.status === 'open', 'open')
   let sent = await broadcast(engine, 50, 0)
   await engine.dagStream.broadcast('d', { type: 'execution_complete', results: { ok: true } })
@@ -205,33 +249,5 @@ t.test('a log replaced while connected: resync_required on one instance, the sna
   await until(() => client.position.seq === 50 && client.status === 'open', 'seq 50 of the new log')
   t.same(balancer.sockets, [instances[0]?.port, instances[1]?.port])
   t.equal(balancer.snapshots.length, 1, 'resumed, no second snapshot')
-  t.same(client.store.toSnapshot('d'), await engine.dagStream.snapshot('d'))
-})
-
-t.test('a decision in flight when the link drops is re-sent through the next instance and resolves once', async (t) => {
-  const { instances, engine } = await cluster(t, 'client-decision', { commandTimeoutMs: 5000 })
-  let release!: () => void
-  const held = new Promise<void>((resolve) => { release = resolve })
-  const decisions: unknown[] = []
-  engine.dagStream.onClientEvent(async (event) => {
-    decisions.push(event)
-    await held
-  })
-  await engine.dagStream.broadcast('d', { type: 'human_gate_waiting', node_id: 'review', presentation: { title: 'Publish?' } })
-  const { balancer, client } = await balancedClient(t, instances, { commandTimeoutMs: 5000 })
-  await until(() => client.status === 'open' && client.position.seq === 1, 'the open gate')
-
-  let outcome: string | undefined
-  const deciding = client.decide('review', 'approve').then(() => 'resolved', (error: { code: string }) => error.code)
-  void deciding.then((settled) => { outcome = settled })
-  await until(() => decisions.length === 1, 'the decision to be with the engine')
-  for (const { app } of instances) for (const socket of app.websocketServer.clients) socket.terminate()
-  await until(() => client.status === 'open' && balancer.sockets.length === 2, 'the client on the second instance')
-  // The re-sent copy cannot be seen arriving; a server that answers it at once does so within this bound.
-  await until(() => outcome !== undefined, 'an early answer', 500).catch(() => {})
-  release()
-  t.equal(await deciding, 'resolved', 'decide() resolves: the decision took effect')
-  t.equal(decisions.length, 1, 'once')
-  await until(() => client.store.getSnapshot().gates.size === 0, 'the gate closed in the store')
   t.same(client.store.toSnapshot('d'), await engine.dagStream.snapshot('d'))
 })

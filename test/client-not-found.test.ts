@@ -7,7 +7,7 @@ import t from 'tap'
 import dagStream from '../lib/index.js'
 import type { DAGExistence, DAGStreamClient } from '../lib/client/index.js'
 import { build } from './helpers.js'
-import { events, gate, slowFetch, streamClient, until } from './client-helpers.js'
+import { cutStreams, events, gate, slowFetch, streamClient, TRANSPORTS, until } from './client-helpers.js'
 
 /** Every existence the client announced, with the connection status at that moment. */
 function recordExistence (client: DAGStreamClient) {
@@ -16,78 +16,80 @@ function recordExistence (client: DAGStreamClient) {
   return seen
 }
 
-t.test('a DAG that was never started is not found, and appears when an engine starts it', async (t) => {
-  const server = await build(t)
-  const client = streamClient(t, server, 'later')
-  const seen = recordExistence(client)
-  t.equal(client.existence, 'unknown', 'nothing is known before the hello')
-  await until(() => client.status === 'open', 'open')
-  t.equal(client.existence, 'not_found')
-  t.same(seen, [{ existence: 'not_found', status: 'connecting' }], 'said before the stream counts as open')
-  t.equal(client.store.getSnapshot().nodes.size, 0)
-  await t.rejects(client.pause(), { code: 'dag_not_found' }, 'what the run controls would get')
+for (const transport of TRANSPORTS) {
+  t.test(`${transport}: a DAG that was never started is not found, and appears when an engine starts it`, async (t) => {
+    const server = await build(t)
+    const client = streamClient(t, server, 'later', { transport })
+    const seen = recordExistence(client)
+    t.equal(client.existence, 'unknown', 'nothing is known before the hello')
+    await until(() => client.status === 'open', 'open')
+    t.equal(client.existence, 'not_found')
+    t.same(seen, [{ existence: 'not_found', status: 'connecting' }], 'said before the stream counts as open')
+    t.equal(client.store.getSnapshot().nodes.size, 0)
+    await t.rejects(client.pause(), { code: 'dag_not_found' }, 'what the run controls would get')
 
-  await server.app.dagStream.broadcast('later', { type: 'node_state', node_id: 'a', status: 'running' })
-  await until(() => client.existence === 'found', 'found')
-  t.equal(client.store.getSnapshot().nodes.get('a')?.status, 'running', 'with its first event')
-  t.same(seen.map(({ existence }) => existence), ['not_found', 'found'])
-})
+    await server.app.dagStream.broadcast('later', { type: 'node_state', node_id: 'a', status: 'running' })
+    await until(() => client.existence === 'found', 'found')
+    t.equal(client.store.getSnapshot().nodes.get('a')?.status, 'running', 'with its first event')
+    t.same(seen.map(({ existence }) => existence), ['not_found', 'found'])
+  })
 
-t.test('a DAG with events is found, whether it loads from the snapshot or from the first event', async (t) => {
-  const server = await build(t)
-  for (const event of events(3)) await server.app.dagStream.broadcast('d', event)
-  const client = streamClient(t, server, 'd')
-  const seen = recordExistence(client)
-  await until(() => client.status === 'open' && client.position.seq === 3, 'loaded')
-  t.equal(client.existence, 'found')
-  t.same(seen, [{ existence: 'found', status: 'resyncing' }], 'found with the snapshot, before the stream counts as open')
-})
+  t.test(`${transport}: a DAG with events is found, whether it loads from the snapshot or from the first event`, async (t) => {
+    const server = await build(t)
+    for (const event of events(3)) await server.app.dagStream.broadcast('d', event)
+    const client = streamClient(t, server, 'd', { transport })
+    const seen = recordExistence(client)
+    await until(() => client.status === 'open' && client.position.seq === 3, 'loaded')
+    t.equal(client.existence, 'found')
+    t.same(seen, [{ existence: 'found', status: 'resyncing' }], 'found with the snapshot, before the stream counts as open')
+  })
 
-t.test('not found stays not found through a reconnect, and the client keeps following', async (t) => {
-  const server = await build(t)
-  const client = streamClient(t, server, 'later')
-  await until(() => client.existence === 'not_found', 'not found')
-  const statuses: string[] = []
-  client.on('status', (status) => statuses.push(status))
-  for (const socket of server.app.websocketServer.clients) socket.terminate()
-  await until(() => client.status === 'reconnecting', 'reconnecting')
-  t.equal(client.existence, 'not_found', 'what was last known, while the stream is away')
-  await until(() => statuses.includes('open'), 'open again')
-  t.equal(client.existence, 'not_found')
-  await server.app.dagStream.broadcast('later', { type: 'node_state', node_id: 'a', status: 'running' })
-  await until(() => client.existence === 'found' && client.position.seq === 1, 'the run started after the reconnect')
-})
+  t.test(`${transport}: not found stays not found through a reconnect, and the client keeps following`, async (t) => {
+    const server = await build(t)
+    const client = streamClient(t, server, 'later', { transport })
+    await until(() => client.existence === 'not_found', 'not found')
+    const statuses: string[] = []
+    client.on('status', (status) => statuses.push(status))
+    cutStreams(server)
+    await until(() => client.status === 'reconnecting', 'reconnecting')
+    t.equal(client.existence, 'not_found', 'what was last known, while the stream is away')
+    await until(() => statuses.includes('open'), 'open again')
+    t.equal(client.existence, 'not_found')
+    await server.app.dagStream.broadcast('later', { type: 'node_state', node_id: 'a', status: 'running' })
+    await until(() => client.existence === 'found' && client.position.seq === 1, 'the run started after the reconnect')
+  })
 
-t.test('the server restarted without the DAG: not found, with an empty store, until it starts again', async (t) => {
-  const first = await build(t)
-  for (const event of events(5)) await first.app.dagStream.broadcast('d', event)
-  const client = streamClient(t, first, 'd')
-  await until(() => client.existence === 'found' && client.position.seq === 5, 'found at seq 5')
-  await first.app.close()
-  const second = Fastify({ logger: false })
-  await second.register(dagStream)
-  await second.listen({ port: first.port, host: '127.0.0.1' })
-  t.teardown(() => second.close())
-  await until(() => client.existence === 'not_found', 'not found on the new server')
-  t.equal(client.status, 'open', 'and still following')
-  t.equal(client.store.getSnapshot().nodes.size, 0, 'nothing of the old run is left')
-  await second.dagStream.broadcast('d', { type: 'node_state', node_id: 'a', status: 'running' })
-  await until(() => client.existence === 'found' && client.position.seq === 1, 'the new run')
-  t.same(client.store.toSnapshot('d'), await second.dagStream.snapshot('d'))
-})
+  t.test(`${transport}: the server restarted without the DAG: not found, with an empty store, until it starts again`, async (t) => {
+    const first = await build(t)
+    for (const event of events(5)) await first.app.dagStream.broadcast('d', event)
+    const client = streamClient(t, first, 'd', { transport })
+    await until(() => client.existence === 'found' && client.position.seq === 5, 'found at seq 5')
+    await first.app.close()
+    const second = Fastify({ logger: false })
+    await second.register(dagStream)
+    await second.listen({ port: first.port, host: '127.0.0.1' })
+    t.teardown(() => second.close())
+    await until(() => client.existence === 'not_found', 'not found on the new server')
+    t.equal(client.status, 'open', 'and still following')
+    t.equal(client.store.getSnapshot().nodes.size, 0, 'nothing of the old run is left')
+    await second.dagStream.broadcast('d', { type: 'node_state', node_id: 'a', status: 'running' })
+    await until(() => client.existence === 'found' && client.position.seq === 1, 'the new run')
+    t.same(client.store.toSnapshot('d'), await second.dagStream.snapshot('d'))
+  })
 
-t.test('a 404 snapshot (the DAG evicted while it loads) makes it not found; its next log makes it found', async (t) => {
-  const server = await build(t, { retainFinishedMs: 20 })
-  for (const event of events(5)) await server.app.dagStream.broadcast('d', event)
-  const held = gate()
-  const snapshots = slowFetch({ request: held.opened })
-  const client = streamClient(t, server, 'd', { fetch: snapshots.fetch })
-  await until(() => snapshots.calls === 1, 'the load to start')
-  await server.app.dagStream.broadcast('d', { type: 'execution_status', status: 'completed' })
-  await until(async () => (await server.app.dagStream.snapshot('d')) === undefined, 'the DAG to be evicted')
-  held.open()
-  await until(() => client.status === 'open', 'open')
-  t.equal(client.existence, 'not_found')
-  await server.app.dagStream.broadcast('d', { type: 'node_state', node_id: 'again', status: 'running' })
-  await until(() => client.existence === 'found' && client.position.seq === 1, 'found again')
-})
+  t.test(`${transport}: a 404 snapshot (the DAG evicted while it loads) makes it not found; its next log makes it found`, async (t) => {
+    const server = await build(t, { retainFinishedMs: 20 })
+    for (const event of events(5)) await server.app.dagStream.broadcast('d', event)
+    const held = gate()
+    const snapshots = slowFetch({ request: held.opened })
+    const client = streamClient(t, server, 'd', { fetch: snapshots.fetch, transport })
+    await until(() => snapshots.calls === 1, 'the load to start')
+    await server.app.dagStream.broadcast('d', { type: 'execution_status', status: 'completed' })
+    await until(async () => (await server.app.dagStream.snapshot('d')) === undefined, 'the DAG to be evicted')
+    held.open()
+    await until(() => client.status === 'open', 'open')
+    t.equal(client.existence, 'not_found')
+    await server.app.dagStream.broadcast('d', { type: 'node_state', node_id: 'again', status: 'running' })
+    await until(() => client.existence === 'found' && client.position.seq === 1, 'found again')
+  })
+}

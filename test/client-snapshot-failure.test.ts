@@ -4,53 +4,56 @@
 import t from 'tap'
 import type { FetchLike } from '../lib/client/index.js'
 import { build } from './helpers.js'
-import { events, gate, slowFetch, streamClient, until } from './client-helpers.js'
+import { events, gate, isSnapshotRequest, slowFetch, streamClient, TRANSPORTS, until } from './client-helpers.js'
 
-t.test('a refused snapshot (403) is reported and retried after a reconnect', async (t) => {
-  let allowed = false
-  const server = await build(t, { authorize: (request) => request.url.includes('/stream') || allowed })
-  for (const event of events(5)) await server.app.dagStream.broadcast('d', event)
-  const client = streamClient(t, server, 'd')
-  const errors: Array<{ code: string; status?: number }> = []
-  client.on('error', (error) => {
-    errors.push(error)
-    allowed = true
+for (const transport of TRANSPORTS) {
+  t.test(`${transport}: a refused snapshot (403) is reported and retried after a reconnect`, async (t) => {
+    let allowed = false
+    const server = await build(t, { authorize: (request) => request.url !== '/api/dags/d' || allowed })
+    for (const event of events(5)) await server.app.dagStream.broadcast('d', event)
+    const client = streamClient(t, server, 'd', { transport })
+    const errors: Array<{ code: string; status?: number }> = []
+    client.on('error', (error) => {
+      errors.push(error)
+      allowed = true
+    })
+    await until(() => client.status === 'open' && client.position.seq === 5, 'loaded after the retry')
+    t.match(errors, [{ code: 'snapshot_failed', status: 403 }])
+    t.equal(client.error, undefined, 'the error is cleared by the next good connection')
   })
-  await until(() => client.status === 'open' && client.position.seq === 5, 'loaded after the retry')
-  t.match(errors, [{ code: 'snapshot_failed', status: 403 }])
-  t.equal(client.error, undefined, 'the error is cleared by the next good connection')
-})
 
-t.test('a network failure while loading is reported with its cause and retried', async (t) => {
-  const server = await build(t)
-  for (const event of events(5)) await server.app.dagStream.broadcast('d', event)
-  let failures = 1
-  const flaky: FetchLike = (url, init) => (failures-- > 0 ? Promise.reject(new Error('ECONNRESET')) : fetch(url, init))
-  const client = streamClient(t, server, 'd', { fetch: flaky })
-  const errors: Error[] = []
-  client.on('error', (error) => errors.push(error))
-  await until(() => client.status === 'open' && client.position.seq === 5, 'loaded after the retry')
-  t.match(errors, [{ code: 'snapshot_failed', cause: { message: 'ECONNRESET' } }])
-})
+  t.test(`${transport}: a network failure while loading is reported with its cause and retried`, async (t) => {
+    const server = await build(t)
+    for (const event of events(5)) await server.app.dagStream.broadcast('d', event)
+    let failures = 1
+    // Only the snapshot load fails: over SSE the stream and its commands go through fetch too.
+    const flaky: FetchLike = (url, init) => (isSnapshotRequest(url) && failures-- > 0 ? Promise.reject(new Error('ECONNRESET')) : fetch(url, init as RequestInit) as ReturnType<FetchLike>)
+    const client = streamClient(t, server, 'd', { fetch: flaky, transport })
+    const errors: Error[] = []
+    client.on('error', (error) => errors.push(error))
+    await until(() => client.status === 'open' && client.position.seq === 5, 'loaded after the retry')
+    t.match(errors, [{ code: 'snapshot_failed', cause: { message: 'ECONNRESET' } }])
+  })
 
-t.test('the DAG evicted while its snapshot loads: the store becomes the empty log, then follows the new one', async (t) => {
-  const server = await build(t, { retainFinishedMs: 20 })
-  for (const event of events(5)) await server.app.dagStream.broadcast('d', event)
-  const held = gate()
-  const snapshots = slowFetch({ request: held.opened })
-  const client = streamClient(t, server, 'd', { fetch: snapshots.fetch })
-  await until(() => snapshots.calls === 1, 'the load to start')
-  // The run finishes while the load waits (its last event waits in the buffer), and is evicted.
-  await server.app.dagStream.broadcast('d', { type: 'execution_status', status: 'completed' })
-  await until(async () => (await server.app.dagStream.snapshot('d')) === undefined, 'the DAG to be evicted')
-  held.open()
-  await until(() => client.status === 'open', 'open')
-  t.same(client.position, { epoch: '', seq: 0 })
-  // The hand-off applies the buffer in the same turn as it opens: a load it started would be counted.
-  t.equal(snapshots.calls, 1, 'the buffered event of the vanished log did not start another load')
-  await server.app.dagStream.broadcast('d', { type: 'node_state', node_id: 'again', status: 'running' })
-  const replaced = await server.app.dagStream.snapshot('d')
-  await until(() => client.position.epoch === replaced?.epoch && client.position.seq === 1, 'the new log')
-  t.equal(snapshots.calls, 2, 'resync_required announced the new log: one more load, and no other one before it')
-  t.same(client.store.toSnapshot('d'), await server.app.dagStream.snapshot('d'))
-})
+  t.test(`${transport}: the DAG evicted while its snapshot loads: the store becomes the empty log, then follows the new one`, async (t) => {
+    const server = await build(t, { retainFinishedMs: 20 })
+    for (const event of events(5)) await server.app.dagStream.broadcast('d', event)
+    const held = gate()
+    const snapshots = slowFetch({ request: held.opened })
+    const client = streamClient(t, server, 'd', { fetch: snapshots.fetch, transport })
+    await until(() => snapshots.calls === 1, 'the load to start')
+    // The run finishes while the load waits (its last event waits in the buffer), and is evicted.
+    await server.app.dagStream.broadcast('d', { type: 'execution_status', status: 'completed' })
+    await until(async () => (await server.app.dagStream.snapshot('d')) === undefined, 'the DAG to be evicted')
+    held.open()
+    await until(() => client.status === 'open', 'open')
+    t.same(client.position, { epoch: '', seq: 0 })
+    // The hand-off applies the buffer in the same turn as it opens: a load it started would be counted.
+    t.equal(snapshots.calls, 1, 'the buffered event of the vanished log did not start another load')
+    await server.app.dagStream.broadcast('d', { type: 'node_state', node_id: 'again', status: 'running' })
+    const replaced = await server.app.dagStream.snapshot('d')
+    await until(() => client.position.epoch === replaced?.epoch && client.position.seq === 1, 'the new log')
+    t.equal(snapshots.calls, 2, 'resync_required announced the new log: one more load, and no other one before it')
+    t.same(client.store.toSnapshot('d'), await server.app.dagStream.snapshot('d'))
+  })
+}
