@@ -146,7 +146,8 @@ export class ListConnection {
   #expireAt (expiresAt: number | undefined): void {
     clearTimeout(this.#expiry)
     this.#expiry = undefined
-    if (this.#phase === 'closed') return
+    // An answer that comes after the socket went would set a timer that nothing clears.
+    if (expiresAt === undefined || this.#phase === 'closed') return
     this.#expiry = expiryTimer(expiresAt, () => this.close(CloseCode.UNAUTHORIZED, 'credentials expired'))
   }
 
