@@ -374,6 +374,17 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     }
   )
 
+  /** What every stream (WebSocket or event stream) must pass before it opens; remembered for openStream. */
+  async function admitStream (request: FastifyRequest, dagId: string): Promise<void> {
+    const { expiresAt } = await requireAllowed(request, dagId, 'view')
+    requireBackplane()
+    upgradeExpiry.set(request, expiresAt)
+    upgradeIdentity.set(request, await options.identify(request))
+  }
+
+  // Every refusal before a stream opens is an error that ends here.
+  const countRefusal = async (_request: FastifyRequest, _reply: unknown, error: Error) => metrics.upgradeRefused(refusalReasonOf(error))
+
   app.get(
     `${prefix}/:id/stream`,
     {
@@ -384,14 +395,8 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
         checkOrigin(request)
         limits.admit(request, reply)
       },
-      preHandler: async (request) => {
-        const { expiresAt } = await requireAllowed(request, request.params.id, 'view')
-        requireBackplane()
-        upgradeExpiry.set(request, expiresAt)
-        upgradeIdentity.set(request, await options.identify(request))
-      },
-      // Every refusal before the upgrade is an error that ends here.
-      onError: async (_request, _reply, error) => metrics.upgradeRefused(refusalReasonOf(error))
+      preHandler: async (request) => admitStream(request, request.params.id),
+      onError: countRefusal
     },
     async (socket, request) => openStream(socket, request, request.params.id, request.query)
   )
@@ -409,13 +414,8 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
         checkOrigin(request)
         limits.admitEventStream(request, reply)
       },
-      preHandler: async (request) => {
-        const { expiresAt } = await requireAllowed(request, request.params.id, 'view')
-        requireBackplane()
-        upgradeExpiry.set(request, expiresAt)
-        upgradeIdentity.set(request, await options.identify(request))
-      },
-      onError: async (_request, _reply, error) => metrics.upgradeRefused(refusalReasonOf(error))
+      preHandler: async (request) => admitStream(request, request.params.id),
+      onError: countRefusal
     },
     async (request, reply) => {
       // The stream is written by the connection, not by Fastify; headers set by hooks (CORS) stay.
