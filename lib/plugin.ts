@@ -5,7 +5,7 @@
 import type { OutgoingHttpHeaders } from 'node:http'
 import websocket from '@fastify/websocket'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import type { FastifyPluginAsync, FastifyRequest, FastifySchemaValidationError } from 'fastify'
+import type { FastifyBaseLogger, FastifyPluginAsync, FastifyRequest, FastifySchemaValidationError } from 'fastify'
 import fp from 'fastify-plugin'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { AckFrame, DAGEvent, ErrorFrame, SequencedEvent, ViewerIdentity } from '../schemas/events.js'
@@ -29,11 +29,13 @@ import {
 import { errorFrame } from './frames.js'
 import { ConnectionLimits } from './limits.js'
 import { redactedRequest } from './log.js'
+import { HeartbeatSchedule } from './heartbeat.js'
 import { createMetrics, refusalReasonOf } from './metrics.js'
 import { expiryTimer, isUnauthenticated, MAX_FRAGMENTS, resolveOptions, type Access, type Action, type DagStreamOptions } from './options.js'
 import { OutputStreams, pipeOutput, type OutputWriter } from './output.js'
 import { Presence } from './presence.js'
 import { Rooms } from './rooms.js'
+import { UpgradeResponses } from './upgrade.js'
 import { ListConnection, LiveLists } from './live-list.js'
 import { acceptedEncodings, SnapshotCache } from './snapshots.js'
 import { validateDagEvent } from './validation.js'
@@ -191,31 +193,31 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     clearInterval(heartbeat)
   })
 
-  if (!fastify.hasDecorator('websocketServer')) {
+  const registersWebsocket = !fastify.hasDecorator('websocketServer')
+  if (registersWebsocket) {
     await fastify.register(websocket, {
       options: { maxPayload: options.maxPayload, maxFragments: MAX_FRAGMENTS },
-      // ws emits an error only for what the peer sent (invalid UTF-8, a message too big or in too many
-      // fragments), once it has begun the closing handshake with the code that says so (1007, 1009,
-      // 1008). Terminating here, as @fastify/websocket does by default, would reset a connection whose
-      // peer is still writing, and the close code would be lost. Like a 4xx, the error is the client's:
-      // logged at info, so that a misbehaving client cannot flood the error log.
-      errorHandler: (error, _socket, request) => {
-        request.log.info({ err: error }, 'fastify-dag-stream: closed a socket after a protocol error')
-      }
+      // Not @fastify/websocket's default, which terminates the socket: see logProtocolError.
+      errorHandler: (error, _socket, request) => logProtocolError(request.log, error)
     })
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Heartbeat: one timer for all sockets, not one per socket. Each tick also asks `authorize` again,
+  // Heartbeat: one timer for all sockets, not one per socket, each due in its slice of the interval
+  // (lib/heartbeat.ts). Each socket's beat also asks `authorize` again,
   // so a revoked permission or an expired token ends the stream instead of lasting as long as it.
   // ---------------------------------------------------------------------------------------------
+  const heartbeatSchedule = new HeartbeatSchedule(options.heartbeatMs)
   const heartbeat = setInterval(() => {
+    heartbeatSchedule.advance()
     for (const connection of rooms.members()) {
-      if (connection.heartbeat()) checkStillAllowed(connection)
+      if (heartbeatSchedule.isDue(connection) && connection.heartbeat()) checkStillAllowed(connection)
     }
     // A list socket asks `authorize` for every frame it sends: the tick only checks that it is alive.
-    for (const list of [...liveLists.members()]) list.heartbeat()
-  }, options.heartbeatMs)
+    for (const list of [...liveLists.members()]) {
+      if (heartbeatSchedule.isDue(list)) list.heartbeat()
+    }
+  }, heartbeatSchedule.tickMs)
 
   function checkStillAllowed (connection: Connection): void {
     options.authorize(connection.request, connection.dagId, 'view').then(
@@ -272,6 +274,7 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
   }
 
   const limits = new ConnectionLimits(options)
+  const upgradeResponses = new UpgradeResponses(registersWebsocket)
   /** When the credentials of an admitted upgrade expire, from its preHandler to its handler. */
   const upgradeExpiry = new WeakMap<FastifyRequest, number | undefined>()
   /** Who the viewer of an admitted upgrade is (`identify`), from its preHandler to its handler. */
@@ -319,6 +322,7 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     schemaErrorFormatter: describeSchemaErrors,
     onRequest: async (request, reply) => {
       if (!request.ws) return
+      upgradeResponses.remember(request, reply)
       checkOrigin(request)
       limits.admit(request, reply)
     },
@@ -329,6 +333,7 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
       if (request.ws) metrics.upgradeRefused(refusalReasonOf(error))
     },
     wsHandler: async (socket, request) => {
+      upgradeResponses.release(socket, request, logProtocolError)
       const { limit, offset, order = 'newest', status } = request.query
       const query = { limit, offset, order, status }
       const list = new ListConnection(socket, request, query, {
@@ -392,13 +397,17 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
       schema: StreamRoute,
       websocket: true,
       onRequest: async (request, reply) => {
+        upgradeResponses.remember(request, reply)
         checkOrigin(request)
         limits.admit(request, reply)
       },
       preHandler: async (request) => admitStream(request, request.params.id),
       onError: countRefusal
     },
-    async (socket, request) => openStream(socket, request, request.params.id, request.query)
+    async (socket, request) => {
+      upgradeResponses.release(socket, request, logProtocolError)
+      await openStream(socket, request, request.params.id, request.query)
+    }
   )
 
   // ---------------------------------------------------------------------------------------------
@@ -497,6 +506,15 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     // Every event POSTed has an id (commandFromBody gives one to those without), so run always answers.
     return answer as AckFrame | ErrorFrame
   }
+}
+
+// ws emits an error only for what the peer sent (invalid UTF-8, a message too big or in too many
+// fragments), once it has begun the closing handshake with the code that says so (1007, 1009, 1008).
+// Terminating here, as @fastify/websocket does by default, would reset a connection whose peer is
+// still writing, and the close code would be lost. Like a 4xx, the error is the client's: logged at
+// info, so that a misbehaving client cannot flood the error log.
+function logProtocolError (log: FastifyBaseLogger, error: Error): void {
+  log.info({ err: error }, 'fastify-dag-stream: closed a socket after a protocol error')
 }
 
 /** Where a Last-Event-ID resumes: after its event, or (an id that is not ours) from nothing, which resyncs. */
