@@ -15,7 +15,7 @@ import type { DAGSnapshot } from '../schemas/snapshot.js'
 import { buildAsyncApiDocument } from './asyncapi.js'
 import { CloseCode } from './close-codes.js'
 import { createCommands, type ClientEventHandler } from './commands.js'
-import { Connection } from './connection.js'
+import { Connection, type ConnectionOptions } from './connection.js'
 import { commandFromBody, commandStatus, isInvalidJsonBody } from './event-commands.js'
 import { EVENT_STREAM_HEADERS, EventStreamSocket, parseEventId, type StreamSocket } from './event-stream.js'
 import {
@@ -35,7 +35,7 @@ import { expiryTimer, isUnauthenticated, MAX_FRAGMENTS, resolveOptions, type Acc
 import { OutputStreams, pipeOutput, type OutputWriter } from './output.js'
 import { Presence } from './presence.js'
 import { Rooms } from './rooms.js'
-import { UpgradeResponses } from './upgrade.js'
+import { UpgradeLeftovers } from './upgrade.js'
 import { ListConnection, LiveLists } from './live-list.js'
 import { acceptedEncodings, SnapshotCache } from './snapshots.js'
 import { validateDagEvent } from './validation.js'
@@ -274,11 +274,12 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
   }
 
   const limits = new ConnectionLimits(options)
-  const upgradeResponses = new UpgradeResponses(registersWebsocket)
-  /** When the credentials of an admitted upgrade expire, from its preHandler to its handler. */
-  const upgradeExpiry = new WeakMap<FastifyRequest, number | undefined>()
-  /** Who the viewer of an admitted upgrade is (`identify`), from its preHandler to its handler. */
-  const upgradeIdentity = new WeakMap<FastifyRequest, ViewerIdentity | undefined>()
+  const upgradeLeftovers = new UpgradeLeftovers(registersWebsocket)
+  /**
+   * What the preHandler of an admitted stream learned, for its handler: when the credentials expire,
+   * and who the viewer is (`identify`). Taken out by the handler: a request lives as long as its stream.
+   */
+  const admissions = new WeakMap<FastifyRequest, Admission>()
 
   // Cross-Site WebSocket Hijacking: a browser sends the victim's cookies with an upgrade from any page,
   // so a foreign Origin must be refused unless the application listed it.
@@ -322,7 +323,7 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     schemaErrorFormatter: describeSchemaErrors,
     onRequest: async (request, reply) => {
       if (!request.ws) return
-      upgradeResponses.remember(request, reply)
+      upgradeLeftovers.remember(request, reply)
       checkOrigin(request)
       limits.admit(request, reply)
     },
@@ -333,7 +334,7 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
       if (request.ws) metrics.upgradeRefused(refusalReasonOf(error))
     },
     wsHandler: async (socket, request) => {
-      upgradeResponses.release(socket, request, logProtocolError)
+      upgradeLeftovers.release(socket, request, logProtocolError)
       const { limit, offset, order = 'newest', status } = request.query
       const query = { limit, offset, order, status }
       const list = new ListConnection(socket, request, query, {
@@ -383,8 +384,7 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
   async function admitStream (request: FastifyRequest, dagId: string): Promise<void> {
     const { expiresAt } = await requireAllowed(request, dagId, 'view')
     requireBackplane()
-    upgradeExpiry.set(request, expiresAt)
-    upgradeIdentity.set(request, await options.identify(request))
+    admissions.set(request, { expiresAt, identity: await options.identify(request) })
   }
 
   // Every refusal before a stream opens is an error that ends here.
@@ -397,7 +397,7 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
       schema: StreamRoute,
       websocket: true,
       onRequest: async (request, reply) => {
-        upgradeResponses.remember(request, reply)
+        upgradeLeftovers.remember(request, reply)
         checkOrigin(request)
         limits.admit(request, reply)
       },
@@ -405,7 +405,7 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
       onError: countRefusal
     },
     async (socket, request) => {
-      upgradeResponses.release(socket, request, logProtocolError)
+      upgradeLeftovers.release(socket, request, logProtocolError)
       await openStream(socket, request, request.params.id, request.query)
     }
   )
@@ -455,27 +455,28 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     }
   )
 
-  function openConnection (socket: StreamSocket, request: FastifyRequest, dagId: string): Connection {
-    const connection = new Connection(socket, request, dagId, {
-      maxPayload: options.maxPayload,
-      maxBufferedBytes: options.maxBufferedBytes,
-      rateLimit: options.rateLimit,
-      metrics,
-      onClose: (closed) => {
-        forgetExpiry(closed)
-        rooms.leave(dagId, closed)
-        presence?.leave(closed)
-      },
-      runCommand: (event, from) => metrics.command(event.type, () => commands.run(event, from)),
-      onGateViewing: (from, nodeId) => presence?.viewGate(from, nodeId)
-    })
-    expireAt(connection, upgradeExpiry.get(request))
-    return connection
+  // One object for every connection, not one (and three closures) per socket: see "Memory per idle
+  // connection" in the README.
+  const connectionOptions: ConnectionOptions = {
+    maxPayload: options.maxPayload,
+    maxBufferedBytes: options.maxBufferedBytes,
+    rateLimit: options.rateLimit,
+    metrics,
+    onClose: (closed) => {
+      forgetExpiry(closed)
+      rooms.leave(closed.dagId, closed)
+      presence?.leave(closed)
+    },
+    runCommand: (event, from) => metrics.command(event.type, () => commands.run(event, from)),
+    onGateViewing: (from, nodeId) => presence?.viewGate(from, nodeId)
   }
 
   /** Joins the DAG's room, replays from `since` (within `epoch`) or says to resync, and goes live. */
   async function openStream (socket: StreamSocket, request: FastifyRequest, dagId: string, { since, epoch }: { since?: number; epoch?: string }): Promise<void> {
-    const connection = openConnection(socket, request, dagId)
+    const admission = admissions.get(request) as Admission
+    admissions.delete(request)
+    const connection = new Connection(socket, request, dagId, connectionOptions)
+    expireAt(connection, admission.expiresAt)
     try {
       // Join before reading the log: whatever is appended while the replay is read waits in the
       // connection, and the hand-off drops what the replay already covered.
@@ -484,7 +485,7 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
       if (since !== undefined) metrics.resumed(replay)
       connection.start(replay)
       // The replay may have closed it (a slow consumer): a closed socket is no viewer.
-      if (presence !== undefined && connection.socket.readyState === connection.socket.OPEN) await presence.join(connection, upgradeIdentity.get(request))
+      if (presence !== undefined && connection.socket.readyState === connection.socket.OPEN) await presence.join(connection, admission.identity)
     } catch (error) {
       connection.log.error({ err: error }, 'fastify-dag-stream: could not start the stream')
       connection.close(CloseCode.INTERNAL_ERROR, 'could not read the DAG log')
@@ -515,6 +516,11 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
 // info, so that a misbehaving client cannot flood the error log.
 function logProtocolError (log: FastifyBaseLogger, error: Error): void {
   log.info({ err: error }, 'fastify-dag-stream: closed a socket after a protocol error')
+}
+
+interface Admission {
+  expiresAt: number | undefined
+  identity: ViewerIdentity | undefined
 }
 
 /** Where a Last-Event-ID resumes: after its event, or (an id that is not ours) from nothing, which resyncs. */
