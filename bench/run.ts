@@ -333,7 +333,7 @@ async function snapshotRun (label: string): Promise<SnapshotResult[]> {
 }
 
 async function dagSizeRun (): Promise<Array<[number, number]>> {
-  const child = await Child.start<DagSizeCommands>('dag-size', new URL('./dag-size.ts', import.meta.url))
+  const child = await Child.start<DagSizeCommands>('dag-size', new URL('./dag-size.ts', import.meta.url), ['--expose-gc'])
   try {
     await child.call('cost', { nodes: 10, events: DAG_SIZE_EVENTS }) // warm-up: the JIT's work is not the DAG's
     const results: Array<[number, number]> = []
