@@ -185,20 +185,32 @@ function anomaliesOf (stats: WindowStats, clients: number): string[] {
   return found
 }
 
-/** Connects `clients` sockets over `dags` DAGs, round robin; measures the server's memory per idle connection on the way. */
+/**
+ * Connects `clients` sockets over `dags` DAGs, round robin, and measures the server's memory per idle
+ * connection on the way: the marginal cost, between the first tenth of the sockets and all of them.
+ * The first sockets also pay once for the whole server (code compiled on first use, a room and a log
+ * per DAG, pools that grow once), which would otherwise be spread over the others.
+ */
 async function connectIdle (server: Server, clients: Clients, target: TargetName, port: number, count: number, dags: number) {
   const dagIds = Array.from({ length: dags }, (_, d) => `dag-${d}`)
   const socketDags = Array.from({ length: count }, (_, i) => dagIds[i % dags] as string)
+  const warmUp = Math.max(dags, Math.ceil(count / 10))
+  await connectSockets(clients, target, port, socketDags.slice(0, warmUp))
   const before = await server.call('memory', { gc: true })
-  const connected = await clients.call('connect', { target, port, dagIds: socketDags, concurrency: CONNECT_CONCURRENCY, timeoutMs: CONNECT_TIMEOUT_MS }, 10 * 60_000)
-  if (connected.failed > 0) throw new Error(`${connected.failed} of ${count} clients could not connect to ${target}: ${connected.firstError}`)
+  await connectSockets(clients, target, port, socketDags.slice(warmUp))
   const after = await server.call('memory', { gc: true })
+  const measured = count - warmUp
   return {
     dagIds,
     clientsPerDag: dagIds.map((_, d) => Math.floor(count / dags) + (d < count % dags ? 1 : 0)),
-    rssPerConnection: (after.rss - before.rss) / count,
-    heapPerConnection: (after.heapUsed - before.heapUsed) / count
+    rssPerConnection: (after.rss - before.rss) / measured,
+    heapPerConnection: (after.heapUsed - before.heapUsed) / measured
   }
+}
+
+async function connectSockets (clients: Clients, target: TargetName, port: number, dagIds: string[]): Promise<void> {
+  const connected = await clients.call('connect', { target, port, dagIds, concurrency: CONNECT_CONCURRENCY, timeoutMs: CONNECT_TIMEOUT_MS }, 10 * 60_000)
+  if (connected.failed > 0) throw new Error(`${connected.failed} of ${dagIds.length} clients could not connect to ${target}: ${connected.firstError}`)
 }
 
 async function loadRun (target: TargetName, label: string, scenario: { clients: number; dags: number; rate: number | 'max' }): Promise<LoadResult> {
@@ -321,7 +333,7 @@ async function snapshotRun (label: string): Promise<SnapshotResult[]> {
 }
 
 async function dagSizeRun (): Promise<Array<[number, number]>> {
-  const child = await Child.start<DagSizeCommands>('dag-size', new URL('./dag-size.ts', import.meta.url))
+  const child = await Child.start<DagSizeCommands>('dag-size', new URL('./dag-size.ts', import.meta.url), ['--expose-gc'])
   try {
     await child.call('cost', { nodes: 10, events: DAG_SIZE_EVENTS }) // warm-up: the JIT's work is not the DAG's
     const results: Array<[number, number]> = []

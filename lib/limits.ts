@@ -48,7 +48,7 @@ export class ConnectionLimits {
     this.#take(request, reply, reply.raw)
   }
 
-  #take (request: FastifyRequest, reply: FastifyReply, heldUntilClosed: { once (event: 'close', listener: () => void): unknown }): void {
+  #take (request: FastifyRequest, reply: FastifyReply, heldUntilClosed: { on (event: 'close', listener: () => void): unknown }): void {
     const { maxConnections, maxConnectionsPerIp, connectionKey } = this.#options
     const key = connectionKey(request)
     const held = this.#perKey.get(key) ?? 0
@@ -56,7 +56,8 @@ export class ConnectionLimits {
     if (held >= maxConnectionsPerIp) this.#refuse(reply, `from this client (maxConnectionsPerIp: ${maxConnectionsPerIp})`)
     this.#total += 1
     this.#perKey.set(key, held + 1)
-    heldUntilClosed.once('close', () => {
+    // `on`, not `once`: 'close' comes once anyway, and once's wrapper would live as long as the socket.
+    heldUntilClosed.on('close', () => {
       this.#total -= 1
       const left = (this.#perKey.get(key) as number) - 1
       if (left === 0) this.#perKey.delete(key)

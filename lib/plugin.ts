@@ -5,7 +5,7 @@
 import type { OutgoingHttpHeaders } from 'node:http'
 import websocket from '@fastify/websocket'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import type { FastifyPluginAsync, FastifyRequest, FastifySchemaValidationError } from 'fastify'
+import type { FastifyBaseLogger, FastifyPluginAsync, FastifyRequest, FastifySchemaValidationError } from 'fastify'
 import fp from 'fastify-plugin'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { AckFrame, DAGEvent, ErrorFrame, SequencedEvent, ViewerIdentity } from '../schemas/events.js'
@@ -15,7 +15,7 @@ import type { DAGSnapshot } from '../schemas/snapshot.js'
 import { buildAsyncApiDocument } from './asyncapi.js'
 import { CloseCode } from './close-codes.js'
 import { createCommands, type ClientEventHandler } from './commands.js'
-import { Connection } from './connection.js'
+import { Connection, type ConnectionOptions } from './connection.js'
 import { commandFromBody, commandStatus, isInvalidJsonBody } from './event-commands.js'
 import { EVENT_STREAM_HEADERS, EventStreamSocket, parseEventId, type StreamSocket } from './event-stream.js'
 import {
@@ -29,11 +29,13 @@ import {
 import { errorFrame } from './frames.js'
 import { ConnectionLimits } from './limits.js'
 import { redactedRequest } from './log.js'
+import { HeartbeatSchedule } from './heartbeat.js'
 import { createMetrics, refusalReasonOf } from './metrics.js'
 import { expiryTimer, isUnauthenticated, MAX_FRAGMENTS, resolveOptions, type Access, type Action, type DagStreamOptions } from './options.js'
 import { OutputStreams, pipeOutput, type OutputWriter } from './output.js'
 import { Presence } from './presence.js'
 import { Rooms } from './rooms.js'
+import { UpgradeLeftovers } from './upgrade.js'
 import { ListConnection, LiveLists } from './live-list.js'
 import { acceptedEncodings, SnapshotCache } from './snapshots.js'
 import { validateDagEvent } from './validation.js'
@@ -191,31 +193,31 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     clearInterval(heartbeat)
   })
 
-  if (!fastify.hasDecorator('websocketServer')) {
+  const registersWebsocket = !fastify.hasDecorator('websocketServer')
+  if (registersWebsocket) {
     await fastify.register(websocket, {
       options: { maxPayload: options.maxPayload, maxFragments: MAX_FRAGMENTS },
-      // ws emits an error only for what the peer sent (invalid UTF-8, a message too big or in too many
-      // fragments), once it has begun the closing handshake with the code that says so (1007, 1009,
-      // 1008). Terminating here, as @fastify/websocket does by default, would reset a connection whose
-      // peer is still writing, and the close code would be lost. Like a 4xx, the error is the client's:
-      // logged at info, so that a misbehaving client cannot flood the error log.
-      errorHandler: (error, _socket, request) => {
-        request.log.info({ err: error }, 'fastify-dag-stream: closed a socket after a protocol error')
-      }
+      // Not @fastify/websocket's default, which terminates the socket: see logProtocolError.
+      errorHandler: (error, _socket, request) => logProtocolError(request.log, error)
     })
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Heartbeat: one timer for all sockets, not one per socket. Each tick also asks `authorize` again,
+  // Heartbeat: one timer for all sockets, not one per socket, each due in its slice of the interval
+  // (lib/heartbeat.ts). Each socket's beat also asks `authorize` again,
   // so a revoked permission or an expired token ends the stream instead of lasting as long as it.
   // ---------------------------------------------------------------------------------------------
+  const heartbeatSchedule = new HeartbeatSchedule(options.heartbeatMs)
   const heartbeat = setInterval(() => {
+    heartbeatSchedule.advance()
     for (const connection of rooms.members()) {
-      if (connection.heartbeat()) checkStillAllowed(connection)
+      if (heartbeatSchedule.isDue(connection) && connection.heartbeat()) checkStillAllowed(connection)
     }
     // A list socket asks `authorize` for every frame it sends: the tick only checks that it is alive.
-    for (const list of [...liveLists.members()]) list.heartbeat()
-  }, options.heartbeatMs)
+    for (const list of [...liveLists.members()]) {
+      if (heartbeatSchedule.isDue(list)) list.heartbeat()
+    }
+  }, heartbeatSchedule.tickMs)
 
   function checkStillAllowed (connection: Connection): void {
     options.authorize(connection.request, connection.dagId, 'view').then(
@@ -272,10 +274,12 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
   }
 
   const limits = new ConnectionLimits(options)
-  /** When the credentials of an admitted upgrade expire, from its preHandler to its handler. */
-  const upgradeExpiry = new WeakMap<FastifyRequest, number | undefined>()
-  /** Who the viewer of an admitted upgrade is (`identify`), from its preHandler to its handler. */
-  const upgradeIdentity = new WeakMap<FastifyRequest, ViewerIdentity | undefined>()
+  const upgradeLeftovers = new UpgradeLeftovers(registersWebsocket)
+  /**
+   * What the preHandler of an admitted stream learned, for its handler: when the credentials expire,
+   * and who the viewer is (`identify`). Taken out by the handler: a request lives as long as its stream.
+   */
+  const admissions = new WeakMap<FastifyRequest, Admission>()
 
   // Cross-Site WebSocket Hijacking: a browser sends the victim's cookies with an upgrade from any page,
   // so a foreign Origin must be refused unless the application listed it.
@@ -319,6 +323,7 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     schemaErrorFormatter: describeSchemaErrors,
     onRequest: async (request, reply) => {
       if (!request.ws) return
+      upgradeLeftovers.remember(request, reply)
       checkOrigin(request)
       limits.admit(request, reply)
     },
@@ -329,6 +334,7 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
       if (request.ws) metrics.upgradeRefused(refusalReasonOf(error))
     },
     wsHandler: async (socket, request) => {
+      upgradeLeftovers.release(socket, request, logProtocolError)
       const { limit, offset, order = 'newest', status } = request.query
       const query = { limit, offset, order, status }
       const list = new ListConnection(socket, request, query, {
@@ -378,8 +384,7 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
   async function admitStream (request: FastifyRequest, dagId: string): Promise<void> {
     const { expiresAt } = await requireAllowed(request, dagId, 'view')
     requireBackplane()
-    upgradeExpiry.set(request, expiresAt)
-    upgradeIdentity.set(request, await options.identify(request))
+    admissions.set(request, { expiresAt, identity: await options.identify(request) })
   }
 
   // Every refusal before a stream opens is an error that ends here.
@@ -392,13 +397,17 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
       schema: StreamRoute,
       websocket: true,
       onRequest: async (request, reply) => {
+        upgradeLeftovers.remember(request, reply)
         checkOrigin(request)
         limits.admit(request, reply)
       },
       preHandler: async (request) => admitStream(request, request.params.id),
       onError: countRefusal
     },
-    async (socket, request) => openStream(socket, request, request.params.id, request.query)
+    async (socket, request) => {
+      upgradeLeftovers.release(socket, request, logProtocolError)
+      await openStream(socket, request, request.params.id, request.query)
+    }
   )
 
   // ---------------------------------------------------------------------------------------------
@@ -446,27 +455,28 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     }
   )
 
-  function openConnection (socket: StreamSocket, request: FastifyRequest, dagId: string): Connection {
-    const connection = new Connection(socket, request, dagId, {
-      maxPayload: options.maxPayload,
-      maxBufferedBytes: options.maxBufferedBytes,
-      rateLimit: options.rateLimit,
-      metrics,
-      onClose: (closed) => {
-        forgetExpiry(closed)
-        rooms.leave(dagId, closed)
-        presence?.leave(closed)
-      },
-      runCommand: (event, from) => metrics.command(event.type, () => commands.run(event, from)),
-      onGateViewing: (from, nodeId) => presence?.viewGate(from, nodeId)
-    })
-    expireAt(connection, upgradeExpiry.get(request))
-    return connection
+  // One object for every connection, not one (and three closures) per socket: see "Memory per idle
+  // connection" in the README.
+  const connectionOptions: ConnectionOptions = {
+    maxPayload: options.maxPayload,
+    maxBufferedBytes: options.maxBufferedBytes,
+    rateLimit: options.rateLimit,
+    metrics,
+    onClose: (closed) => {
+      forgetExpiry(closed)
+      rooms.leave(closed.dagId, closed)
+      presence?.leave(closed)
+    },
+    runCommand: (event, from) => metrics.command(event.type, () => commands.run(event, from)),
+    onGateViewing: (from, nodeId) => presence?.viewGate(from, nodeId)
   }
 
   /** Joins the DAG's room, replays from `since` (within `epoch`) or says to resync, and goes live. */
   async function openStream (socket: StreamSocket, request: FastifyRequest, dagId: string, { since, epoch }: { since?: number; epoch?: string }): Promise<void> {
-    const connection = openConnection(socket, request, dagId)
+    const admission = admissions.get(request) as Admission
+    admissions.delete(request)
+    const connection = new Connection(socket, request, dagId, connectionOptions)
+    expireAt(connection, admission.expiresAt)
     try {
       // Join before reading the log: whatever is appended while the replay is read waits in the
       // connection, and the hand-off drops what the replay already covered.
@@ -475,7 +485,7 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
       if (since !== undefined) metrics.resumed(replay)
       connection.start(replay)
       // The replay may have closed it (a slow consumer): a closed socket is no viewer.
-      if (presence !== undefined && connection.socket.readyState === connection.socket.OPEN) await presence.join(connection, upgradeIdentity.get(request))
+      if (presence !== undefined && connection.socket.readyState === connection.socket.OPEN) await presence.join(connection, admission.identity)
     } catch (error) {
       connection.log.error({ err: error }, 'fastify-dag-stream: could not start the stream')
       connection.close(CloseCode.INTERNAL_ERROR, 'could not read the DAG log')
@@ -497,6 +507,20 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     // Every event POSTed has an id (commandFromBody gives one to those without), so run always answers.
     return answer as AckFrame | ErrorFrame
   }
+}
+
+// ws emits an error only for what the peer sent (invalid UTF-8, a message too big or in too many
+// fragments), once it has begun the closing handshake with the code that says so (1007, 1009, 1008).
+// Terminating here, as @fastify/websocket does by default, would reset a connection whose peer is
+// still writing, and the close code would be lost. Like a 4xx, the error is the client's: logged at
+// info, so that a misbehaving client cannot flood the error log.
+function logProtocolError (log: FastifyBaseLogger, error: Error): void {
+  log.info({ err: error }, 'fastify-dag-stream: closed a socket after a protocol error')
+}
+
+interface Admission {
+  expiresAt: number | undefined
+  identity: ViewerIdentity | undefined
 }
 
 /** Where a Last-Event-ID resumes: after its event, or (an id that is not ours) from nothing, which resyncs. */

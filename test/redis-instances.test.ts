@@ -414,7 +414,9 @@ t.test('gates across instances: when the engine refuses the first copy, the copy
 })
 
 t.test('gates across instances: a copy waiting on an engine that never finishes is answered after 30 leases', async (t) => {
-  const { calls, release, viewers: [onA, onB, onC] } = await heldGate(t, 'gates-forever', 100)
+  // Leases of 250 ms, renewed every 83 ms: shorter ones lapsed on a loaded CI machine, whose event loop
+  // can stall for longer than two renewals, and the engine was then rightly asked again.
+  const { calls, release, viewers: [onA, onB, onC] } = await heldGate(t, 'gates-forever', 250)
   onC.close()
   onA.send({ type: 'human_decision', id: 'same', node_id: 'review', decision: 'approve' })
   await until(() => calls.length === 1, 'the decision to be with the engine', 10_000)

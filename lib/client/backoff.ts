@@ -81,3 +81,62 @@ export class Backoff {
     this.#connectedAt = undefined
   }
 }
+
+/** When the next connection attempt starts, for a "reconnecting in N s" message. */
+export interface ReconnectInfo {
+  /** 1 for the first retry since the schedule last started over. */
+  readonly attempt: number
+  readonly delayMs: number
+  /** `Date.now()` at which the attempt starts. */
+  readonly retryAt: number
+  /** How the last connection ended, when the server or the network closed it (4401: credentials expired …). */
+  readonly closeCode?: number
+}
+
+/** A client's retries: the backoff, the timer of the next attempt, and what to tell about it. */
+export class Retries {
+  readonly #backoff: Backoff
+  readonly #attempt: () => void
+  #timer: ReturnType<typeof setTimeout> | undefined
+  #pending: ReconnectInfo | undefined
+
+  /** `attempt` opens a new connection; it runs when a scheduled retry is due. */
+  constructor (options: BackoffOptions | undefined, attempt: () => void) {
+    this.#backoff = new Backoff(options)
+    this.#attempt = attempt
+  }
+
+  /** The retry waiting to start, if one is. */
+  get pending (): ReconnectInfo | undefined {
+    return this.#pending
+  }
+
+  /** Schedules the next attempt after the backoff's delay, and says when it starts. */
+  schedule (closeCode?: number): ReconnectInfo {
+    const delayMs = this.#backoff.next()
+    this.#pending = { attempt: this.#backoff.attempt, delayMs, retryAt: Date.now() + delayMs, ...(closeCode === undefined ? {} : { closeCode }) }
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined
+      this.#attempt()
+    }, delayMs)
+    return this.#pending
+  }
+
+  /** A connection was established (see Backoff.connected). */
+  connected (): void {
+    this.#backoff.connected()
+    this.#pending = undefined
+  }
+
+  /** The connection ended (see Backoff.disconnected). */
+  disconnected (): void {
+    this.#backoff.disconnected()
+  }
+
+  /** No more attempts: the client was closed. */
+  cancel (): void {
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+    this.#pending = undefined
+  }
+}

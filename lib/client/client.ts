@@ -28,7 +28,7 @@ import type {
 import type { DAGSnapshot } from '../../schemas/snapshot.js'
 import { shouldReconnect } from '../close-codes.js'
 import { assertNever, createState, toSnapshot } from '../reducer.js'
-import { Backoff } from './backoff.js'
+import { Retries, type ReconnectInfo } from './backoff.js'
 import { Commands } from './commands.js'
 import { Emitter, type Listener } from './emitter.js'
 import { DAGStreamError } from './errors.js'
@@ -80,16 +80,7 @@ export type DAGExistence = 'unknown' | 'found' | 'not_found'
 /** What carries the stream: a WebSocket, or Server-Sent Events with client events by POST. */
 export type StreamTransport = 'websocket' | 'sse'
 
-/** When the next connection attempt starts, for a "reconnecting in N s" message. */
-export interface ReconnectInfo {
-  /** 1 for the first retry since the schedule last started over. */
-  readonly attempt: number
-  readonly delayMs: number
-  /** `Date.now()` at which the attempt starts. */
-  readonly retryAt: number
-  /** How the last connection ended, when the server or the network closed it (4401: credentials expired …). */
-  readonly closeCode?: number
-}
+export type { ReconnectInfo } from './backoff.js'
 
 /** A position in the DAG's log: the last event the store includes. */
 export interface StreamPosition {
@@ -159,15 +150,13 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
   #helloReceived = false
   readonly #fetch: FetchLike
   readonly #streamParams: (() => Record<string, string>) | undefined
-  readonly #backoff: Backoff
+  readonly #retries: Retries
   readonly #commands: Commands
   readonly #emitter = new Emitter<DAGStreamClientEvents>()
   #status: ConnectionStatus = 'connecting'
   #existence: DAGExistence = 'unknown'
   #started = false
   #error: DAGStreamError | undefined
-  #reconnect: ReconnectInfo | undefined
-  #retryTimer: ReturnType<typeof setTimeout> | undefined
   /** The position of the store: what the next connection resumes from. */
   #epoch = ''
   #seq = 0
@@ -211,7 +200,7 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
     // method of any object but `window`, and `this.#fetch(…)` would be exactly that.
     this.#fetch = (url, init) => fetchImplementation(url, init)
     this.#streamParams = options.streamParams
-    this.#backoff = new Backoff(options.backoff)
+    this.#retries = new Retries(options.backoff, () => this.#open())
     this.#commands = new Commands(checkDelay('commandTimeoutMs', options.commandTimeoutMs, DEFAULT_COMMAND_TIMEOUT_MS))
     // Without a store of the caller's, Store is its default, DefaultDAGStore.
     this.store = (options.store ?? createDAGStore()) as Store
@@ -234,7 +223,7 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
 
   /** While `reconnecting`: when the next attempt starts. */
   get reconnect (): ReconnectInfo | undefined {
-    return this.#reconnect
+    return this.#retries.pending
   }
 
   /** What carries the stream now; `transport: 'auto'` starts with `websocket`. */
@@ -400,8 +389,7 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
     this.#wireEpoch = hello.epoch
     this.#helloReceived = true
     if (this.#failedUpgrades !== undefined) this.#failedUpgrades = 0
-    this.#backoff.connected()
-    this.#reconnect = undefined
+    this.#retries.connected()
     this.#error = undefined
     if (hello.seq === 0) {
       // The server has no log for the DAG (it says so for exactly the DAGs whose snapshot is a 404):
@@ -565,7 +553,7 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
     this.#socket = undefined
     this.#helloReceived = false
     this.#buffer = undefined
-    this.#backoff.disconnected()
+    this.#retries.disconnected()
     this.#commands.offline()
     this.#greeted = false
     clearTimeout(this.#gateTimer)
@@ -583,14 +571,9 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
   }
 
   #scheduleReconnect (closeCode?: number): void {
-    const delayMs = this.#backoff.next()
-    this.#reconnect = { attempt: this.#backoff.attempt, delayMs, retryAt: Date.now() + delayMs, ...(closeCode === undefined ? {} : { closeCode }) }
+    const retry = this.#retries.schedule(closeCode)
     this.#setStatus('reconnecting')
-    this.#emitter.emit('reconnecting', this.#reconnect)
-    this.#retryTimer = setTimeout(() => {
-      this.#retryTimer = undefined
-      this.#open()
-    }, delayMs)
+    this.#emitter.emit('reconnecting', retry)
   }
 
   #finish (error: DAGStreamError | undefined): void {
@@ -599,9 +582,7 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
     const socket = this.#socket
     this.#detach()
     socket?.close(1000, 'client closed')
-    clearTimeout(this.#retryTimer)
-    this.#retryTimer = undefined
-    this.#reconnect = undefined
+    this.#retries.cancel()
     if (error !== undefined) this.#report(error)
     this.#setStatus('closed')
   }

@@ -13,8 +13,8 @@ import type { ListOrder } from '../../schemas/routes.js'
 import type { DAGSummary } from '../../schemas/snapshot.js'
 import { shouldReconnect } from '../close-codes.js'
 import { assertNever } from '../reducer.js'
-import { Backoff, type BackoffOptions } from './backoff.js'
-import type { ConnectionStatus, ReconnectInfo } from './client.js'
+import { Retries, type BackoffOptions, type ReconnectInfo } from './backoff.js'
+import type { ConnectionStatus } from './client.js'
 import { Emitter, type Listener } from './emitter.js'
 import { DAGStreamError } from './errors.js'
 import { DEFAULT_PREFIX, resolveBaseUrl, resolveImplementation } from './options.js'
@@ -82,7 +82,7 @@ export class DAGListClient {
   readonly #url: string
   readonly #WebSocket: WebSocketConstructor
   readonly #streamParams: (() => Record<string, string>) | undefined
-  readonly #backoff: Backoff
+  readonly #retries: Retries
   readonly #emitter = new Emitter<DAGListClientEvents>()
   #view: DAGListView = EMPTY
   /** The last known status of every DAG this socket was told about, in the page or cut from it. */
@@ -90,8 +90,6 @@ export class DAGListClient {
   #status: DAGListStatus = 'connecting'
   #started = false
   #error: DAGStreamError | undefined
-  #reconnect: ReconnectInfo | undefined
-  #retryTimer: ReturnType<typeof setTimeout> | undefined
   #socket: WebSocketLike | undefined
   /** Bumped whenever a socket is given up, so that its late frames are ignored. */
   #generation = 0
@@ -107,7 +105,7 @@ export class DAGListClient {
       'pass `WebSocket` (in Node 20, the default export of the "ws" package)'
     )
     this.#streamParams = options.streamParams
-    this.#backoff = new Backoff(options.backoff)
+    this.#retries = new Retries(options.backoff, () => this.#open())
     if (options.connect !== false) this.connect()
   }
 
@@ -127,7 +125,7 @@ export class DAGListClient {
 
   /** While `reconnecting`: when the next attempt starts. */
   get reconnect (): ReconnectInfo | undefined {
-    return this.#reconnect
+    return this.#retries.pending
   }
 
   /** Opens the list; only needed after `connect: false`. Does nothing once started or closed. */
@@ -188,8 +186,7 @@ export class DAGListClient {
     }
     switch (frame.type) {
       case 'dag_list':
-        this.#backoff.connected()
-        this.#reconnect = undefined
+        this.#retries.connected()
         this.#error = undefined
         this.#statuses = new Map(frame.dags.map((dag) => [dag.dag_id, dag.status]))
         this.#show(frame.dags, frame.total)
@@ -245,27 +242,20 @@ export class DAGListClient {
   #detach (): void {
     this.#generation += 1
     this.#socket = undefined
-    this.#backoff.disconnected()
+    this.#retries.disconnected()
   }
 
   #scheduleReconnect (closeCode: number): void {
-    const delayMs = this.#backoff.next()
-    this.#reconnect = { attempt: this.#backoff.attempt, delayMs, retryAt: Date.now() + delayMs, closeCode }
+    const retry = this.#retries.schedule(closeCode)
     this.#setStatus('reconnecting')
-    this.#emitter.emit('reconnecting', this.#reconnect)
-    this.#retryTimer = setTimeout(() => {
-      this.#retryTimer = undefined
-      this.#open()
-    }, delayMs)
+    this.#emitter.emit('reconnecting', retry)
   }
 
   #finish (error: DAGStreamError | undefined): void {
     const socket = this.#socket
     this.#detach()
     socket?.close(1000, 'client closed')
-    clearTimeout(this.#retryTimer)
-    this.#retryTimer = undefined
-    this.#reconnect = undefined
+    this.#retries.cancel()
     if (error !== undefined) this.#report(error)
     this.#setStatus('closed')
   }

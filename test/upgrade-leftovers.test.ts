@@ -1,0 +1,68 @@
+// An open stream keeps its request (authorize is asked again on every heartbeat) and nothing else of
+// the upgrade: not the ServerResponse @fastify/websocket made for it, not the `head` buffer it kept on
+// the request (lib/upgrade.ts). These pin the @fastify/websocket internals that module relies on.
+
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import websocket from '@fastify/websocket'
+import Fastify from 'fastify'
+import t from 'tap'
+import type WebSocket from 'ws'
+import dagStream from '../lib/index.js'
+import { headKeyOf } from '../lib/upgrade.js'
+import { build, TestClient } from './helpers.js'
+
+interface Upgrade {
+  raw: IncomingMessage
+  response: ServerResponse
+  /** Whether @fastify/websocket had put the head on the request when the request was routed. */
+  hadHead: boolean
+}
+
+/** Records every upgrade the app routes (an app-level hook runs before the plugin's route hooks). */
+function recordUpgrades (app: { addHook: Function }): Upgrade[] {
+  const upgrades: Upgrade[] = []
+  app.addHook('onRequest', async (request: { ws: boolean; raw: IncomingMessage }, reply: { raw: ServerResponse }) => {
+    if (request.ws) upgrades.push({ raw: request.raw, response: reply.raw, hadHead: headKeyOf(request.raw) !== undefined })
+  })
+  return upgrades
+}
+
+for (const [route, path] of [['a DAG stream', '/api/dags/d/stream'], ['the live run list', '/api/dags']] as const) {
+  t.test(`${route}: the upgrade's response and head are let go once the socket is open`, async (t) => {
+    let upgrades: Upgrade[] = []
+    const { app, url } = await build(t, {}, (app) => {
+      upgrades = recordUpgrades(app)
+    })
+    await app.dagStream.broadcast('d', { type: 'execution_status', status: 'running' })
+    const client = await TestClient.open(url(path))
+    await client.next()
+    const [upgrade] = upgrades
+    t.ok(upgrade?.hadHead, '@fastify/websocket still keeps the head under a "ws-head" symbol (if not, lib/upgrade.ts must follow)')
+    t.equal(headKeyOf(upgrade!.raw), undefined, 'the head is no longer on the request')
+    t.equal(upgrade!.response.socket, null, 'the response is detached from the TCP socket')
+    const [socket] = app.websocketServer.clients as Set<WebSocket>
+    t.equal(socket!.listenerCount('error'), 1, 'one error listener: the plugin\'s, not the one closing over the reply')
+    client.close()
+  })
+}
+
+t.test('an application that registered @fastify/websocket itself keeps its own errorHandler', async (t) => {
+  const app = Fastify()
+  const handled: Error[] = []
+  await app.register(websocket, {
+    errorHandler: (error) => {
+      handled.push(error)
+    }
+  })
+  await app.register(dagStream)
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  t.teardown(() => app.close())
+  const { port } = app.server.address() as { port: number }
+  const client = await TestClient.open(`ws://127.0.0.1:${port}/api/dags/d/stream`)
+  await client.next()
+  const [socket] = app.websocketServer.clients as Set<WebSocket>
+  const error = new Error('from the peer')
+  socket!.emit('error', error)
+  t.same(handled, [error], 'the application\'s errorHandler got it')
+  client.close()
+})
