@@ -40,8 +40,8 @@ function countOne (counts: Counts, nodeId: string): void {
 const cardRenders: Counts = new Map()
 /** How often React Flow started measuring each card, by node id. */
 const measures: Counts = new Map()
-/** The node objects the graph handed React Flow, render by render (as each was committed). */
-const flowRenders: Array<{ at: number; nodes: readonly StepNodeType[] }> = []
+/** The node and edge objects the graph handed React Flow, render by render (as each was committed). */
+const flowRenders: Array<{ at: number; nodes: readonly StepNodeType[]; edges: readonly xyflow.Edge[] }> = []
 
 function CountingHandle (props: xyflow.HandleProps) {
   const nodeId = xyflow.useNodeId()
@@ -52,7 +52,7 @@ function CountingHandle (props: xyflow.HandleProps) {
 
 function RecordingReactFlow (props: xyflow.ReactFlowProps<StepNodeType>) {
   useLayoutEffect(() => {
-    flowRenders.push({ at: performance.now(), nodes: props.nodes ?? [] })
+    flowRenders.push({ at: performance.now(), nodes: props.nodes ?? [], edges: props.edges ?? [] })
   })
   return <xyflow.ReactFlow {...props} />
 }
@@ -230,6 +230,8 @@ t.test(`throttled at ${THROTTLE_MS} ms as in the demo: a burst redraws only the 
   t.same(counted(cardRenders), records, 'each card was drawn exactly when its record changed')
   t.same(objects, records, 'React Flow got a new object exactly when the record changed')
   t.same(counted(measures), {}, 'no card was measured again')
+  const edgeObjects = new Set(flowRenders.flatMap(({ edges }) => edges))
+  t.equal(edgeObjects.size, NODE_COUNT - 1, 'and the edges, which did not change, are the same objects throughout')
   // The burst's renders (the first entry is the render before it), at most one per interval: the hook's
   // promise (test/react-throttle.test.tsx), with an interval's slack.
   const renders = flowRenders.length - 1
