@@ -62,7 +62,8 @@ function FlowCanvas ({ nodes, edges, positions, selected, onSelect, runPaused }:
   const flowNodeFor = useBuiltPerRecord<NodeView, StepNodeType>()
   const flowEdgeFor = useBuiltPerRecord<EdgeView, Edge>()
   // React Flow measures a card once and reports its size as a change; a node object without the size
-  // would be hidden and measured again, its edges gone meanwhile. Kept here for the next object of the node.
+  // would be hidden and measured again, its edges gone meanwhile. Kept here for the next object of the node
+  // (one entry per node of this run: RunView is keyed by the run).
   const [measuredSizes] = useState(() => new Map<string, Dimensions>())
 
   const flowNodes = nodes.map((view) => {
@@ -128,9 +129,9 @@ function FlowCanvas ({ nodes, edges, positions, selected, onSelect, runPaused }:
  * `inputs` (compared like a hook's dependencies). A cache, not state: filling it never calls for a render,
  * and a record the store replaced or dropped takes its entry with it.
  */
-function useBuiltPerRecord<Record extends object, Built> () {
-  const [cache] = useState(() => new WeakMap<Record, { inputs: readonly unknown[]; built: Built }>())
-  return (record: Record, inputs: readonly unknown[], build: () => Built): Built => {
+function useBuiltPerRecord<StoreRecord extends object, Built> () {
+  const [cache] = useState(() => new WeakMap<StoreRecord, { inputs: readonly unknown[]; built: Built }>())
+  return (record: StoreRecord, inputs: readonly unknown[], build: () => Built): Built => {
     const cached = cache.get(record)
     if (cached !== undefined && cached.inputs.every((input, index) => Object.is(input, inputs[index]))) return cached.built
     const built = build()
