@@ -67,8 +67,12 @@ async function run (): Promise<void> {
     await page.getByTestId('run-id').filter({ hasText: dagId }).waitFor()
     await page.locator(`[data-testid="run-item"][data-dag-id="${dagId}"]`).waitFor()
     await page.getByTestId('connection').and(page.locator('[data-state="open"]')).waitFor()
+    await watchGraphChurn(page)
     await page.waitForFunction(() => document.querySelectorAll('[data-status="completed"]').length >= 3)
     t.ok((await doneCount(page)) >= 3, 'three steps are done')
+    const churn = await graphChurn(page)
+    t.ok(churn.statusChanges > 0, `${churn.statusChanges} status changes on the cards`)
+    t.same({ hidden: churn.hidden, edgesRemoved: churn.edgesRemoved }, { hidden: 0, edgesRemoved: 0 }, 'no card was hidden to be measured again, no edge taken away meanwhile')
     t.ok((await page.getByTestId('progress').getAttribute('data-total')) !== '0', 'the graph has nodes')
     costAtStart = await page.getByTestId('cost-spent').textContent()
     await shoot('01-running')
@@ -489,6 +493,42 @@ function startExampleServer (): Promise<{ url: string; process: ChildProcess }> 
     child.stderr.on('data', onData)
     child.once('exit', (code) => reject(new Error(`the example server exited with ${code} before listening:\n${output}`)))
   })
+}
+
+interface GraphChurn {
+  /** Cards whose status attribute changed. */
+  statusChanges: number
+  /** Times React Flow hid a card (it does so to measure a node it has no size for). */
+  hidden: number
+  /** Edges taken off the graph (React Flow draws none to or from a node it has not measured). */
+  edgesRemoved: number
+}
+
+/** Once every card is measured, starts counting what the graph does as the run goes on (graphChurn reads it). */
+async function watchGraphChurn (page: Page): Promise<void> {
+  await page.waitForFunction(() => {
+    const nodes = Array.from(document.querySelectorAll<HTMLElement>('.react-flow__node'))
+    return nodes.length > 0 && nodes.every((node) => node.style.visibility === 'visible')
+  })
+  await page.evaluate(() => {
+    const churn: GraphChurn = { statusChanges: 0, hidden: 0, edgesRemoved: 0 }
+    Object.assign(window, { graphChurn: churn })
+    new MutationObserver((records) => {
+      for (const record of records) {
+        const target = record.target as HTMLElement
+        if (record.attributeName === 'data-status') churn.statusChanges++
+        if (record.attributeName === 'style' && target.classList.contains('react-flow__node') && target.style.visibility === 'hidden') churn.hidden++
+        for (const removed of Array.from(record.removedNodes)) {
+          // Each edge is an <svg> of its own around its <g class="react-flow__edge">.
+          if (removed instanceof Element && removed.querySelector('.react-flow__edge') !== null) churn.edgesRemoved++
+        }
+      }
+    }).observe(document.querySelector('.react-flow') as Element, { subtree: true, childList: true, attributes: true, attributeFilter: ['style', 'data-status'] })
+  })
+}
+
+function graphChurn (page: Page): Promise<GraphChurn> {
+  return page.evaluate(() => (window as unknown as { graphChurn: GraphChurn }).graphChurn)
 }
 
 async function doneCount (page: Page): Promise<number> {

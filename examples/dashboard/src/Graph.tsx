@@ -1,10 +1,10 @@
 // The run's graph: laid out automatically, coloured by status, with animated edges where data flows.
-import { Background, Controls, MarkerType, ReactFlow, ReactFlowProvider, useReactFlow, type Edge, type NodeChange } from '@xyflow/react'
+import { Background, Controls, MarkerType, ReactFlow, ReactFlowProvider, useReactFlow, type Dimensions, type Edge, type NodeChange } from '@xyflow/react'
 import '@xyflow/react/dist/style.css'
 import { useEffect, useRef, useState } from 'react'
 import type { EdgeView, NodeView } from '../../../lib/index.js'
 import type { Positions } from './layout.js'
-import { nodeStatusLabel } from './status.js'
+import { isHeld, nodeStatusLabel } from './status.js'
 import { StepNode, type StepNodeType } from './StepNode.js'
 
 const nodeTypes = { step: StepNode }
@@ -14,7 +14,7 @@ const ORIGIN = { x: 0, y: 0 }
 interface GraphProps {
   nodes: readonly NodeView[]
   edges: readonly EdgeView[]
-  /** From layoutGraph, computed by the caller only when the structure changes. */
+  /** From useLayout: a new map only when the structure changes. */
   positions: Positions
   selected: string | undefined
   onSelect: (nodeId: string | undefined) => void
@@ -57,27 +57,31 @@ function FlowCanvas ({ nodes, edges, positions, selected, onSelect, runPaused }:
     }
   }, [fitView])
 
-  // The same flow node for the same record, place, selection and pause: React Flow then leaves the
-  // node alone, and only the nodes whose records changed are drawn again.
-  // A cache, not state: filling it never calls for a render.
-  const [flowNodeOf] = useState(() => new WeakMap<NodeView, StepNodeType>())
-  const flowNodes: StepNodeType[] = nodes.map((view) => {
+  // React Flow leaves a node or an edge alone when it gets the same object again: one object per record
+  // and what else it is drawn from, so a change redraws only the cards and edges whose records changed.
+  const flowNodeFor = useBuiltPerRecord<NodeView, StepNodeType>()
+  const flowEdgeFor = useBuiltPerRecord<EdgeView, Edge>()
+  // React Flow measures a card once and reports its size as a change; a node object without the size
+  // would be hidden and measured again, its edges gone meanwhile. Kept here for the next object of the node
+  // (one entry per node of this run: RunView is keyed by the run).
+  const [measuredSizes] = useState(() => new Map<string, Dimensions>())
+
+  const flowNodes = nodes.map((view) => {
     const position = positions.get(view.id) ?? ORIGIN
     const isSelected = view.id === selected
-    const cached = flowNodeOf.get(view)
-    if (cached !== undefined && cached.position === position && cached.data.selected === isSelected && cached.data.runPaused === runPaused) return cached
-    const node: StepNodeType = {
+    // Only a step in flight looks different while the run is paused: the others stay as they are.
+    const held = isHeld(view.status, runPaused)
+    return flowNodeFor(view, [position, isSelected, held], () => ({
       id: view.id,
       type: 'step',
       position,
+      measured: measuredSizes.get(view.id),
       // Our selection, not React Flow's: it survives re-renders without an onNodesChange round trip.
-      data: { view, selected: isSelected, runPaused },
+      data: { view, selected: isSelected, held },
       ariaLabel: `${view.label ?? view.id}: ${nodeStatusLabel(view.status, runPaused)}`
-    }
-    flowNodeOf.set(view, node)
-    return node
+    }))
   })
-  const flowEdges: Edge[] = edges.map((edge) => ({
+  const flowEdges = edges.map((edge) => flowEdgeFor(edge, [runPaused], () => ({
     id: `${edge.from}->${edge.to}`,
     source: edge.from,
     target: edge.to,
@@ -85,11 +89,14 @@ function FlowCanvas ({ nodes, edges, positions, selected, onSelect, runPaused }:
     animated: edge.active === true && !runPaused,
     className: edge.active === true ? 'edge--active' : undefined,
     markerEnd: { type: MarkerType.ArrowClosed, width: 16, height: 16 }
-  }))
+  })))
 
   // A focused node selected with Enter or Space arrives here, not in onNodeClick.
   const onNodesChange = (changes: NodeChange<StepNodeType>[]) => {
-    for (const change of changes) if (change.type === 'select' && change.selected) onSelect(change.id)
+    for (const change of changes) {
+      if (change.type === 'select' && change.selected) onSelect(change.id)
+      if (change.type === 'dimensions' && change.dimensions !== undefined) measuredSizes.set(change.id, change.dimensions)
+    }
   }
 
   return (
@@ -115,4 +122,20 @@ function FlowCanvas ({ nodes, edges, positions, selected, onSelect, runPaused }:
       </ReactFlow>
     </div>
   )
+}
+
+/**
+ * Returns `build()`'s object for `record`, or the one built last time for the same record from the same
+ * `inputs` (compared like a hook's dependencies). A cache, not state: filling it never calls for a render,
+ * and a record the store replaced or dropped takes its entry with it.
+ */
+function useBuiltPerRecord<StoreRecord extends object, Built> () {
+  const [cache] = useState(() => new WeakMap<StoreRecord, { inputs: readonly unknown[]; built: Built }>())
+  return (record: StoreRecord, inputs: readonly unknown[], build: () => Built): Built => {
+    const cached = cache.get(record)
+    if (cached !== undefined && cached.inputs.every((input, index) => Object.is(input, inputs[index]))) return cached.built
+    const built = build()
+    cache.set(record, { inputs, built })
+    return built
+  }
 }

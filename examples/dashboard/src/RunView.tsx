@@ -8,7 +8,7 @@ import { DecisionNotices } from './DecisionNotices.js'
 import { useDecisionNotices } from './decisions.js'
 import { feedbackFieldId, GatePanel } from './GatePanel.js'
 import { Graph } from './Graph.js'
-import { layoutGraph, structureKey } from './layout.js'
+import { useLayout } from './layout.js'
 import { NODE_DETAILS_ID, NodeDetails } from './NodeDetails.js'
 import { Progress } from './Progress.js'
 import { RunControls } from './RunControls.js'
@@ -44,10 +44,8 @@ export function RunView ({ dagId, onShowRuns }: RunViewProps) {
   const nodes = useMemo(() => [...state.nodes.values()], [state])
   const edges = useMemo(() => [...state.edges.values()], [state])
   const gates = useMemo(() => [...state.gates.values()], [state])
-  // Layout only when the structure changes: status updates must not move anything.
-  const structure = structureKey(nodes, edges)
-  // eslint-disable-next-line react-hooks/exhaustive-deps -- `structure` is the part of nodes and edges the layout reads
-  const positions = useMemo(() => layoutGraph(nodes, edges), [structure])
+  // Status updates must not move anything.
+  const positions = useLayout(nodes, edges)
   const firstGate = gates[0]
   const [selected, setSelected] = useState<string | undefined>()
   // Folded away, the side panel gives the graph the whole width (a laptop screen).

@@ -2,29 +2,31 @@
 import { Handle, Position, type Node, type NodeProps } from '@xyflow/react'
 import { memo } from 'react'
 import type { NodeView } from '../../../lib/index.js'
-import { HELD_HINT, NODE_STATUS_COLORS, NODE_STATUS_TEXT_COLORS, formatDollars, isHeld, nodeStatusLabel } from './status.js'
+import { HELD_HINT, HELD_LABEL, NODE_STATUS_COLORS, NODE_STATUS_LABELS, NODE_STATUS_TEXT_COLORS, formatDollars } from './status.js'
 
-export type StepNodeData = { view: NodeView; selected: boolean; runPaused: boolean }
+/** `held` (isHeld), not the run's pause: pausing redraws only the cards of the steps in flight. */
+export type StepNodeData = { view: NodeView; selected: boolean; held: boolean }
 export type StepNodeType = Node<StepNodeData, 'step'>
 
 const KIND_ICONS: Record<string, string> = { llm: '✦', tool: '⚙', human: '☺' }
 
 /**
- * Drawn again only when its record, its selection or the run's pause changed: the client store replaces
- * the record of a node that changed and keeps the others, so a burst of events for one node (its text
- * streaming in) leaves every other card alone.
+ * Drawn again only when its record, its selection or its hold changed: the client store replaces the
+ * record of a node that changed and keeps the others, so a burst of events for one node (its text
+ * streaming in) leaves every other card alone. Graph.tsx also reuses each node's object, so React Flow
+ * does not even get that far for the other cards; this comparison covers new objects for old records
+ * (a relayout when a node is added moves cards without changing them).
  */
 export const StepNode = memo(StepCard, (before, after) =>
-  before.data.view === after.data.view && before.data.selected === after.data.selected && before.data.runPaused === after.data.runPaused
+  before.data.view === after.data.view && before.data.selected === after.data.selected && before.data.held === after.data.held
 )
 
 function StepCard ({ data }: NodeProps<StepNodeType>) {
-  const { view, selected, runPaused } = data
+  const { view, selected, held } = data
   const kind = typeof view.data?.kind === 'string' ? view.data.kind : 'tool'
   const model = typeof view.data?.model === 'string' ? view.data.model : undefined
   const label = view.label ?? view.id
-  const held = isHeld(view.status, runPaused)
-  const status = nodeStatusLabel(view.status, runPaused)
+  const status = held ? HELD_LABEL : NODE_STATUS_LABELS[view.status]
   return (
     <div
       className={`step step--${view.status}${held ? ' step--held' : ''}${selected ? ' step--selected' : ''}`}

@@ -1,7 +1,8 @@
 // Automatic layout with dagre: ranks top to bottom, so fan-out spreads sideways and the run reads
-// downwards. Positions depend only on the graph's structure, so callers recompute them only when a
+// downwards. Positions depend only on the graph's structure, so useLayout recomputes them only when a
 // node or an edge is added or removed, not on every status change.
 import dagre from '@dagrejs/dagre'
+import { useMemo } from 'react'
 import type { EdgeView, NodeView } from '../../../lib/index.js'
 
 // Compact cards with large type, so that the whole graph fits a 1024 px laptop with labels that can
@@ -11,7 +12,7 @@ export const NODE_HEIGHT = 48
 
 export type Positions = Map<string, { x: number; y: number }>
 
-export function layoutGraph (nodes: readonly NodeView[], edges: readonly EdgeView[]): Positions {
+function layoutGraph (nodes: readonly NodeView[], edges: readonly EdgeView[]): Positions {
   const graph = new dagre.graphlib.Graph()
   graph.setGraph({ rankdir: 'TB', nodesep: 16, ranksep: 22, marginx: 8, marginy: 8 })
   graph.setDefaultEdgeLabel(() => ({}))
@@ -29,7 +30,14 @@ export function layoutGraph (nodes: readonly NodeView[], edges: readonly EdgeVie
   return positions
 }
 
+/** The positions of `nodes`, computed again only when a node or an edge was added or removed. */
+export function useLayout (nodes: readonly NodeView[], edges: readonly EdgeView[]): Positions {
+  const structure = structureKey(nodes, edges)
+  // eslint-disable-next-line react-hooks/exhaustive-deps -- `structure` is the part of nodes and edges the layout reads
+  return useMemo(() => layoutGraph(nodes, edges), [structure])
+}
+
 /** A key that changes exactly when the layout could. */
-export function structureKey (nodes: readonly NodeView[], edges: readonly EdgeView[]): string {
+function structureKey (nodes: readonly NodeView[], edges: readonly EdgeView[]): string {
   return `${nodes.map((node) => node.id).join(',')}|${edges.map((edge) => `${edge.from}>${edge.to}`).join(',')}`
 }

@@ -48,13 +48,14 @@ export const EXECUTION_STATUS_LABELS: Record<ExecutionStatus, string> = {
  * but it does no work: the engine stops its time and the step continues where it stopped on resume.
  */
 export function nodeStatusLabel (status: NodeStatus, runPaused: boolean): string {
-  return isHeld(status, runPaused) ? 'On hold' : NODE_STATUS_LABELS[status]
+  return isHeld(status, runPaused) ? HELD_LABEL : NODE_STATUS_LABELS[status]
 }
 
 export function isHeld (status: NodeStatus, runPaused: boolean): boolean {
   return runPaused && status === 'running'
 }
 
+export const HELD_LABEL = 'On hold'
 export const HELD_HINT = 'The run is paused: this step stopped where it was and continues when the run resumes.'
 
 /** Statuses after which a node will not change again (unless the engine retries it). */
