@@ -38,6 +38,7 @@ import { Rooms } from './rooms.js'
 import { UpgradeLeftovers } from './upgrade.js'
 import { ListConnection, LiveLists } from './live-list.js'
 import { acceptedEncodings, SnapshotCache } from './snapshots.js'
+import { UnusedConnections } from './unused-connections.js'
 import { validateDagEvent } from './validation.js'
 
 /** The `app.dagStream` decorator: what the execution engine calls. */
@@ -181,6 +182,7 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
   // Shutdown. Added before @fastify/websocket registers, so its preClose (which closes sockets
   // without a code) runs after ours and every client learns it should reconnect (1001).
   // ---------------------------------------------------------------------------------------------
+  const unusedConnections = new UnusedConnections(fastify.server)
   fastify.addHook('preClose', async () => {
     // Text still waiting reaches the log while the backplane is open.
     await outputs.close()
@@ -188,6 +190,10 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     for (const list of [...liveLists.members()]) list.close(CloseCode.GOING_AWAY, 'server shutting down')
     // The viewers of the sockets just closed leave the other instances' view now, not at their expiry.
     await presence?.close()
+    // Last, so that it also ends those opened meanwhile (a Node client whose event stream was just
+    // closed may open one): server.close() follows before the event loop turns, so before another can
+    // be accepted, unless a preClose hook added after this plugin waits for I/O.
+    unusedConnections.end()
   })
   fastify.addHook('onClose', async () => {
     clearInterval(heartbeat)

@@ -127,127 +127,122 @@ for (const transport of TRANSPORTS) {
     t.same(client.store.toSnapshot('d'), await engine.dagStream.snapshot('d'))
   })
 
-  // WebSocket only for now: over SSE these pass, but closing an instance that holds the client's event stream
-  // (app.close() in teardown) then hangs ~70 s, past the test timeout: an SSE shutdown bug, reported on issue 10.
-  if (transport === 'websocket') {
-    t.test(`${transport}: past the history window: resyncs from a snapshot served by another instance, never applies an event twice`, async (t) => {
-      const { instances, engine } = await cluster(t, 'client-trimmed', { historySize: MISSED / 4 })
-      const { balancer, client, applied } = await balancedClient(t, instances, { transport })
-      const snapshots: number[] = []
-      client.on('snapshot', (snapshot) => snapshots.push(snapshot.seq))
-      // Each event must follow the store's position exactly, whether that came from an event or a snapshot.
-      const broken: string[] = []
-      let position = 0
-      client.on('snapshot', (snapshot) => {
-        if (snapshot.seq < position) broken.push(`snapshot at ${snapshot.seq} after ${position}`)
-        position = snapshot.seq
-      })
-      client.on('event', (event) => {
-        if (event.seq !== position + 1) broken.push(`event ${event.seq} after ${position}`)
-        position = event.seq
-      })
-      await until(() => client.status === 'open', 'open')
-      let sent = 0
-      for (const cutAt of [500, 1000]) {
-        sent = await broadcast(engine, cutAt - sent, sent)
-        await until(() => client.position.seq >= cutAt - 50, 'the client to be well into the burst')
-        await outage(balancer, instances, async () => {
-          sent = await broadcast(engine, MISSED, sent)
-        })
-      }
-      sent = await broadcast(engine, 300, sent)
-      await until(() => client.position.seq === sent, `seq ${sent}`)
-      t.same(broken, [], 'every event right after the position before it: no gap, nothing twice')
-      t.ok(isIncreasing(applied))
-      t.ok(snapshots.length >= 2, `a snapshot after each cut (${snapshots.length})`)
-      t.ok(new Set(balancer.snapshots).size >= 2, 'loaded from more than one instance')
-      t.equal(new Set(balancer.sockets).size, 3, 'streamed from every instance')
-      t.same(client.store.toSnapshot('d'), await engine.dagStream.snapshot('d'))
+  t.test(`${transport}: past the history window: resyncs from a snapshot served by another instance, never applies an event twice`, async (t) => {
+    const { instances, engine } = await cluster(t, 'client-trimmed', { historySize: MISSED / 4 })
+    const { balancer, client, applied } = await balancedClient(t, instances, { transport })
+    const snapshots: number[] = []
+    client.on('snapshot', (snapshot) => snapshots.push(snapshot.seq))
+    // Each event must follow the store's position exactly, whether that came from an event or a snapshot.
+    const broken: string[] = []
+    let position = 0
+    client.on('snapshot', (snapshot) => {
+      if (snapshot.seq < position) broken.push(`snapshot at ${snapshot.seq} after ${position}`)
+      position = snapshot.seq
     })
-
-    t.test(`${transport}: an instance shut down (1001) mid-burst: the client goes on on the others, even when sent to the closed one`, async (t) => {
-      const { instances, engine } = await cluster(t, 'client-shutdown', { historySize: TOTAL })
-      const [first, second, third] = instances as [Instance, Instance, Instance]
-      const { balancer, client, applied } = await balancedClient(t, instances, { transport })
-      const closeCodes: Array<number | undefined> = []
-      client.on('reconnecting', ({ closeCode }) => closeCodes.push(closeCode))
-      await until(() => client.status === 'open', 'open')
-
-      let sent = await broadcast(engine, 500, 0)
-      await until(() => client.position.seq >= 300, 'the client to be into the burst')
-      const closing = first.app.close()
-      sent = await broadcast(engine, 500, sent)
-      await closing
-      await until(() => client.position.seq === sent, `seq ${sent} from the second instance`)
-      t.equal(closeCodes[0], 1001, 'told to reconnect')
-      // Two more cuts: the rotation comes back to the closed instance, which refuses; the next try works.
-      for (let cut = 0; cut < 2; cut++) {
-        for (const instance of [second, third]) cutStreams(instance)
-        sent = await broadcast(engine, 300, sent)
-        await until(() => client.position.seq === sent && client.status === 'open', `seq ${sent}`)
-      }
-      t.same(balancer.sockets.slice(0, 5), [first.port, second.port, third.port, first.port, second.port])
-      t.same(applied, range(sent), 'each event once, in order, across four streams')
-      t.same(client.store.toSnapshot('d'), await engine.dagStream.snapshot('d'))
+    client.on('event', (event) => {
+      if (event.seq !== position + 1) broken.push(`event ${event.seq} after ${position}`)
+      position = event.seq
     })
-
-    t.test(`${transport}: a decision in flight when the link drops is re-sent through the next instance and resolves once`, async (t) => {
-      const { instances, engine } = await cluster(t, 'client-decision', { commandTimeoutMs: 5000 })
-      let release!: () => void
-      const held = new Promise<void>((resolve) => { release = resolve })
-      const decisions: unknown[] = []
-      engine.dagStream.onClientEvent(async (event) => {
-        decisions.push(event)
-        await held
+    await until(() => client.status === 'open', 'open')
+    let sent = 0
+    for (const cutAt of [500, 1000]) {
+      sent = await broadcast(engine, cutAt - sent, sent)
+      await until(() => client.position.seq >= cutAt - 50, 'the client to be well into the burst')
+      await outage(balancer, instances, async () => {
+        sent = await broadcast(engine, MISSED, sent)
       })
-      await engine.dagStream.broadcast('d', { type: 'human_gate_waiting', node_id: 'review', presentation: { title: 'Publish?' } })
-      const { balancer, client } = await balancedClient(t, instances, { transport, commandTimeoutMs: 5000 })
-      await until(() => client.status === 'open' && client.position.seq === 1, 'the open gate')
-
-      let outcome: string | undefined
-      const deciding = client.decide('review', 'approve').then(() => 'resolved', (error: { code: string }) => error.code)
-      void deciding.then((settled) => { outcome = settled })
-      await until(() => decisions.length === 1, 'the decision to be with the engine')
-      for (const instance of instances) cutStreams(instance)
-      await until(() => client.status === 'open' && balancer.sockets.length === 2, 'the client on the second instance')
-      // The re-sent copy cannot be seen arriving; a server that answers it at once does so within this bound.
-      await until(() => outcome !== undefined, 'an early answer', 500).catch(() => {})
-      release()
-      t.equal(await deciding, 'resolved', 'decide() resolves: the decision took effect')
-      t.equal(decisions.length, 1, 'once')
-      await until(() => client.store.getSnapshot().gates.size === 0, 'the gate closed in the store')
-      t.same(client.store.toSnapshot('d'), await engine.dagStream.snapshot('d'))
-    })
-  }
-}
-
-// WebSocket only: the SSE shutdown bug above (the instance holding the event stream hangs ~70 s in app.close()).
-t.test('websocket: a log replaced while connected: resync_required on one instance, the snapshot from another, then the new log', async (t) => {
-  const { instances, engine } = await cluster(t, 'client-replaced', { retainFinishedMs: 200 })
-  const { balancer, client } = await balancedClient(t, instances, { transport: 'websocket' })
-  await until(() => client.status === 'open', 'open')
-  let sent = await broadcast(engine, 50, 0)
-  await engine.dagStream.broadcast('d', { type: 'execution_complete', results: { ok: true } })
-  await until(() => client.position.seq === sent + 1, 'the end of the first run')
-  const before = client.position.epoch
-  await until(async () => (await engine.dagStream.snapshot('d')) === undefined, 'the finished run to be evicted', 10_000)
-
-  const statuses: string[] = []
-  client.on('status', (status) => statuses.push(status))
-  sent = await broadcast(engine, 30, 100)
-  const replaced = await engine.dagStream.snapshot('d')
-  await until(() => client.position.epoch === replaced?.epoch && client.position.seq === 30, 'seq 30 of the new log')
-  t.not(replaced?.epoch, before)
-  t.same(statuses, ['resyncing', 'open'], 'one resync, on the same stream')
-  t.equal(balancer.snapshots.length, 1)
-  t.same(client.store.toSnapshot('d'), replaced)
-
-  // The client's position now belongs to the new log: a cut resumes it on the next instance.
-  await outage(balancer, instances, async () => {
-    sent = await broadcast(engine, 20, sent)
+    }
+    sent = await broadcast(engine, 300, sent)
+    await until(() => client.position.seq === sent, `seq ${sent}`)
+    t.same(broken, [], 'every event right after the position before it: no gap, nothing twice')
+    t.ok(isIncreasing(applied))
+    t.ok(snapshots.length >= 2, `a snapshot after each cut (${snapshots.length})`)
+    t.ok(new Set(balancer.snapshots).size >= 2, 'loaded from more than one instance')
+    t.equal(new Set(balancer.sockets).size, 3, 'streamed from every instance')
+    t.same(client.store.toSnapshot('d'), await engine.dagStream.snapshot('d'))
   })
-  await until(() => client.position.seq === 50 && client.status === 'open', 'seq 50 of the new log')
-  t.same(balancer.sockets, [instances[0]?.port, instances[1]?.port])
-  t.equal(balancer.snapshots.length, 1, 'resumed, no second snapshot')
-  t.same(client.store.toSnapshot('d'), await engine.dagStream.snapshot('d'))
-})
+
+  t.test(`${transport}: an instance shut down (1001) mid-burst: the client goes on on the others, even when sent to the closed one`, async (t) => {
+    const { instances, engine } = await cluster(t, 'client-shutdown', { historySize: TOTAL })
+    const [first, second, third] = instances as [Instance, Instance, Instance]
+    const { balancer, client, applied } = await balancedClient(t, instances, { transport })
+    const closeCodes: Array<number | undefined> = []
+    client.on('reconnecting', ({ closeCode }) => closeCodes.push(closeCode))
+    await until(() => client.status === 'open', 'open')
+
+    let sent = await broadcast(engine, 500, 0)
+    await until(() => client.position.seq >= 300, 'the client to be into the burst')
+    const closing = first.app.close()
+    sent = await broadcast(engine, 500, sent)
+    await closing
+    await until(() => client.position.seq === sent, `seq ${sent} from the second instance`)
+    t.equal(closeCodes[0], 1001, 'told to reconnect')
+    // Two more cuts: the rotation comes back to the closed instance, which refuses; the next try works.
+    for (let cut = 0; cut < 2; cut++) {
+      for (const instance of [second, third]) cutStreams(instance)
+      sent = await broadcast(engine, 300, sent)
+      await until(() => client.position.seq === sent && client.status === 'open', `seq ${sent}`)
+    }
+    t.same(balancer.sockets.slice(0, 5), [first.port, second.port, third.port, first.port, second.port])
+    t.same(applied, range(sent), 'each event once, in order, across four streams')
+    t.same(client.store.toSnapshot('d'), await engine.dagStream.snapshot('d'))
+  })
+
+  t.test(`${transport}: a decision in flight when the link drops is re-sent through the next instance and resolves once`, async (t) => {
+    const { instances, engine } = await cluster(t, 'client-decision', { commandTimeoutMs: 5000 })
+    let release!: () => void
+    const held = new Promise<void>((resolve) => { release = resolve })
+    const decisions: unknown[] = []
+    engine.dagStream.onClientEvent(async (event) => {
+      decisions.push(event)
+      await held
+    })
+    await engine.dagStream.broadcast('d', { type: 'human_gate_waiting', node_id: 'review', presentation: { title: 'Publish?' } })
+    const { balancer, client } = await balancedClient(t, instances, { transport, commandTimeoutMs: 5000 })
+    await until(() => client.status === 'open' && client.position.seq === 1, 'the open gate')
+
+    let outcome: string | undefined
+    const deciding = client.decide('review', 'approve').then(() => 'resolved', (error: { code: string }) => error.code)
+    void deciding.then((settled) => { outcome = settled })
+    await until(() => decisions.length === 1, 'the decision to be with the engine')
+    for (const instance of instances) cutStreams(instance)
+    await until(() => client.status === 'open' && balancer.sockets.length === 2, 'the client on the second instance')
+    // The re-sent copy cannot be seen arriving; a server that answers it at once does so within this bound.
+    await until(() => outcome !== undefined, 'an early answer', 500).catch(() => {})
+    release()
+    t.equal(await deciding, 'resolved', 'decide() resolves: the decision took effect')
+    t.equal(decisions.length, 1, 'once')
+    await until(() => client.store.getSnapshot().gates.size === 0, 'the gate closed in the store')
+    t.same(client.store.toSnapshot('d'), await engine.dagStream.snapshot('d'))
+  })
+
+  t.test(`${transport}: a log replaced while connected: resync_required on one instance, the snapshot from another, then the new log`, async (t) => {
+    const { instances, engine } = await cluster(t, 'client-replaced', { retainFinishedMs: 200 })
+    const { balancer, client } = await balancedClient(t, instances, { transport })
+    await until(() => client.status === 'open', 'open')
+    let sent = await broadcast(engine, 50, 0)
+    await engine.dagStream.broadcast('d', { type: 'execution_complete', results: { ok: true } })
+    await until(() => client.position.seq === sent + 1, 'the end of the first run')
+    const before = client.position.epoch
+    await until(async () => (await engine.dagStream.snapshot('d')) === undefined, 'the finished run to be evicted', 10_000)
+
+    const statuses: string[] = []
+    client.on('status', (status) => statuses.push(status))
+    sent = await broadcast(engine, 30, 100)
+    const replaced = await engine.dagStream.snapshot('d')
+    await until(() => client.position.epoch === replaced?.epoch && client.position.seq === 30, 'seq 30 of the new log')
+    t.not(replaced?.epoch, before)
+    t.same(statuses, ['resyncing', 'open'], 'one resync, on the same stream')
+    t.equal(balancer.snapshots.length, 1)
+    t.same(client.store.toSnapshot('d'), replaced)
+
+    // The client's position now belongs to the new log: a cut resumes it on the next instance.
+    await outage(balancer, instances, async () => {
+      sent = await broadcast(engine, 20, sent)
+    })
+    await until(() => client.position.seq === 50 && client.status === 'open', 'seq 50 of the new log')
+    t.same(balancer.sockets, [instances[0]?.port, instances[1]?.port])
+    t.equal(balancer.snapshots.length, 1, 'resumed, no second snapshot')
+    t.same(client.store.toSnapshot('d'), await engine.dagStream.snapshot('d'))
+  })
+}

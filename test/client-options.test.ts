@@ -7,7 +7,7 @@ import { createDAGStreamClient, type DAGSnapshot, type DAGStore, type SequencedE
 import { snapshotUrl, streamUrl } from '../lib/client/transport.js'
 import dagStream from '../lib/index.js'
 import { build } from './helpers.js'
-import { streamClient, until } from './client-helpers.js'
+import { streamClient, TRANSPORTS, until } from './client-helpers.js'
 
 t.test('bad options throw at creation, naming the option and the fix', async (t) => {
   const base = { baseUrl: 'http://127.0.0.1:1', WebSocket, connect: false }
@@ -42,24 +42,26 @@ t.test('a custom prefix, a trailing slash, and the page origin as the default ba
   t.same(client.store.toSnapshot('d'), await app.dagStream.snapshot('d'))
 })
 
-t.test('a store of your own receives reset and apply; listeners can be removed', async (t) => {
-  const server = await build(t)
-  await server.app.dagStream.broadcast('d', { type: 'node_state', node_id: 'a', status: 'running' })
-  const calls: string[] = []
-  const store: DAGStore = {
-    reset: (snapshot: DAGSnapshot) => calls.push(`reset ${snapshot.seq}`),
-    apply: (event: SequencedEvent) => calls.push(`apply ${event.seq}`)
-  }
-  const client = streamClient(t, server, 'd', { store })
-  t.equal(client.store, store)
-  const statuses: string[] = []
-  const listener = (status: string) => statuses.push(status)
-  client.on('status', listener)
-  await until(() => client.status === 'open', 'open')
-  client.off('status', listener)
-  await server.app.dagStream.broadcast('d', { type: 'node_state', node_id: 'a', status: 'completed' })
-  await until(() => client.position.seq === 2, 'seq 2')
-  client.close()
-  t.same(calls, ['reset 1', 'apply 2'])
-  t.same(statuses, ['resyncing', 'open'], 'nothing after off()')
-})
+for (const transport of TRANSPORTS) {
+  t.test(`${transport}: a store of your own receives reset and apply; listeners can be removed`, async (t) => {
+    const server = await build(t)
+    await server.app.dagStream.broadcast('d', { type: 'node_state', node_id: 'a', status: 'running' })
+    const calls: string[] = []
+    const store: DAGStore = {
+      reset: (snapshot: DAGSnapshot) => calls.push(`reset ${snapshot.seq}`),
+      apply: (event: SequencedEvent) => calls.push(`apply ${event.seq}`)
+    }
+    const client = streamClient(t, server, 'd', { store, transport })
+    t.equal(client.store, store)
+    const statuses: string[] = []
+    const listener = (status: string) => statuses.push(status)
+    client.on('status', listener)
+    await until(() => client.status === 'open', 'open')
+    client.off('status', listener)
+    await server.app.dagStream.broadcast('d', { type: 'node_state', node_id: 'a', status: 'completed' })
+    await until(() => client.position.seq === 2, 'seq 2')
+    client.close()
+    t.same(calls, ['reset 1', 'apply 2'])
+    t.same(statuses, ['resyncing', 'open'], 'nothing after off()')
+  })
+}

@@ -24,6 +24,15 @@ export async function build (
   return { app, port, url: (path: string) => `ws://127.0.0.1:${port}${path}`, http: `http://127.0.0.1:${port}` }
 }
 
+/** Resolves within `ms`, or rejects saying what did not happen. */
+export function within<Value> (promise: Promise<Value>, ms: number, what: string): Promise<Value> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)
+  })
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer))
+}
+
 /** A client socket whose frames can be awaited one by one, in order. */
 export class TestClient {
   readonly socket: WebSocket

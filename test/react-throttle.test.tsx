@@ -4,6 +4,7 @@ import { useEffect } from 'react'
 import t from 'tap'
 import { useDAGStream, type UseDAGStreamOptions } from '../lib/react/index.js'
 import { build } from './helpers.js'
+import { TRANSPORTS } from './client-helpers.js'
 
 const patience = { timeout: 20_000 }
 
@@ -24,36 +25,38 @@ async function burst (server: Awaited<ReturnType<typeof build>>, dagId: string):
   }
 }
 
-t.test('throttleMs: during a burst, renders at most once per interval, and the last state is shown', async (t) => {
-  const server = await build(t)
-  await server.app.dagStream.broadcast('slow', { type: 'node_state', node_id: 'n0', status: 'pending' })
-  await server.app.dagStream.broadcast('fast', { type: 'node_state', node_id: 'n0', status: 'pending' })
-  const throttled: number[] = []
-  const unthrottled: number[] = []
-  const view = render(
-    <>
-      <Counted dagId='slow' options={hookOptions(server, { throttleMs: 50 })} commits={throttled} />
-      <Counted dagId='fast' options={hookOptions(server)} commits={unthrottled} />
-    </>
-  )
-  t.teardown(() => view.unmount())
-  await waitFor(() => screen.getByText('1', { selector: '[data-testid="slow-seq"]' }), patience)
-  await waitFor(() => screen.getByText('1', { selector: '[data-testid="fast-seq"]' }), patience)
-  const throttledBefore = throttled.length
-  const unthrottledBefore = unthrottled.length
-  await Promise.all([burst(server, 'slow'), burst(server, 'fast')])
-  await waitFor(() => screen.getByText('41', { selector: '[data-testid="slow-seq"]' }), patience)
-  await waitFor(() => screen.getByText('41', { selector: '[data-testid="fast-seq"]' }), patience)
+for (const transport of TRANSPORTS) {
+  t.test(`${transport}: throttleMs: during a burst, renders at most once per interval, and the last state is shown`, async (t) => {
+    const server = await build(t)
+    await server.app.dagStream.broadcast('slow', { type: 'node_state', node_id: 'n0', status: 'pending' })
+    await server.app.dagStream.broadcast('fast', { type: 'node_state', node_id: 'n0', status: 'pending' })
+    const throttled: number[] = []
+    const unthrottled: number[] = []
+    const view = render(
+      <>
+        <Counted dagId='slow' options={hookOptions(server, { transport, throttleMs: 50 })} commits={throttled} />
+        <Counted dagId='fast' options={hookOptions(server, { transport })} commits={unthrottled} />
+      </>
+    )
+    t.teardown(() => view.unmount())
+    await waitFor(() => screen.getByText('1', { selector: '[data-testid="slow-seq"]' }), patience)
+    await waitFor(() => screen.getByText('1', { selector: '[data-testid="fast-seq"]' }), patience)
+    const throttledBefore = throttled.length
+    const unthrottledBefore = unthrottled.length
+    await Promise.all([burst(server, 'slow'), burst(server, 'fast')])
+    await waitFor(() => screen.getByText('41', { selector: '[data-testid="slow-seq"]' }), patience)
+    await waitFor(() => screen.getByText('41', { selector: '[data-testid="fast-seq"]' }), patience)
 
-  const during = throttled.slice(throttledBefore)
-  const gaps = during.slice(1).map((at, index) => at - (during[index] as number))
-  // Commits come a little after the throttled notification, later for some than for others (more so on
-  // a loaded machine): slack on each gap, and one interval's worth on the whole. Without the throttle,
-  // renders are about 3 ms apart.
-  t.ok(gaps.every((gap) => gap >= 25), `renders about 50 ms apart: ${gaps.map(Math.round).join(', ')}`)
-  t.ok((during.length - 1) * 50 <= (during.at(-1) as number) - (during[0] as number) + 50, 'at most one render per 50 ms over the burst')
-  t.ok(unthrottled.length - unthrottledBefore > during.length, `${during.length} renders throttled, ${unthrottled.length - unthrottledBefore} without`)
-})
+    const during = throttled.slice(throttledBefore)
+    const gaps = during.slice(1).map((at, index) => at - (during[index] as number))
+    // Commits come a little after the throttled notification, later for some than for others (more so on
+    // a loaded machine): slack on each gap, and one interval's worth on the whole. Without the throttle,
+    // renders are about 3 ms apart.
+    t.ok(gaps.every((gap) => gap >= 25), `renders about 50 ms apart: ${gaps.map(Math.round).join(', ')}`)
+    t.ok((during.length - 1) * 50 <= (during.at(-1) as number) - (during[0] as number) + 50, 'at most one render per 50 ms over the burst')
+    t.ok(unthrottled.length - unthrottledBefore > during.length, `${during.length} renders throttled, ${unthrottled.length - unthrottledBefore} without`)
+  })
+}
 
 t.test('a bad throttleMs throws, naming the option', async (t) => {
   const server = await build(t)

@@ -17,7 +17,7 @@ import dagStream, { type DagStreamOptions } from '../lib/index.js'
 import type { ClientEvent, DAGEvent, SequencedEvent, ServerMessage } from '../schemas/index.js'
 import type { InstanceConfig, InstanceRequest } from './fixtures/redis-instance.js'
 import { until } from './client-helpers.js'
-import { build, type TestClient } from './helpers.js'
+import { build, within, type TestClient } from './helpers.js'
 
 /** The Redis every test shares (each under its own key prefix); CI starts it. */
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
@@ -79,15 +79,6 @@ export async function buildEngine (t: Test, options: RedisInstanceOptions): Prom
 export async function getJson<Body = unknown> (url: string): Promise<{ status: number; body: Body }> {
   const response = await fetch(url)
   return { status: response.status, body: (await response.json()) as Body }
-}
-
-/** Resolves within `ms`, or rejects saying what did not happen. */
-export function within<Value> (promise: Promise<Value>, ms: number, what: string): Promise<Value> {
-  let timer: NodeJS.Timeout | undefined
-  const late = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)
-  })
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer))
 }
 
 /** A command Redis ran, as MONITOR reports it: its arguments and the address of the client that sent it. */

@@ -1,6 +1,8 @@
+import { once } from 'node:events'
+import { connect } from 'node:net'
 import t from 'tap'
 import { CloseCode } from '../lib/index.js'
-import { build, TestClient, upgradeStatus } from './helpers.js'
+import { build, TestClient, upgradeStatus, within } from './helpers.js'
 
 function timers (): number {
   return process.getActiveResourcesInfo().filter((resource) => resource === 'Timeout').length
@@ -49,4 +51,17 @@ t.test('new connections are refused once closing starts, even one already past i
   await t.rejects(inFlight, { message: 'HTTP 503' }, 'the upgrade in flight is answered 503, not upgraded')
   t.equal(app.dagStream.connections(), 0)
   await closing
+})
+
+// Node waits in server.close() for a connection that has sent nothing, and the peer may keep one for a minute or more:
+// Node 20's fetch opens one whenever an event stream it reads is aborted (lib/unused-connections.ts).
+t.test('app.close() ends a connection that never sent a byte', async (t) => {
+  const { app, port } = await build(t)
+  const accepted = once(app.server, 'connection')
+  const silent = connect(port, '127.0.0.1')
+  await accepted
+  const silentClosed = once(silent, 'close')
+  await within(app.close(), 10_000, 'app.close() with a connection that sent nothing open')
+  await silentClosed
+  t.pass('closed, and so was the connection')
 })
