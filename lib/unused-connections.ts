@@ -24,9 +24,15 @@ export class UnusedConnections {
   readonly #open = new Set<Socket>()
 
   constructor (server: Server) {
+    const open = this.#open
+    // One listener for every socket (`this` is the socket), not a closure per socket: a stream's TCP
+    // socket lives for hours, and what it keeps is memory per idle connection.
+    function forget (this: Socket): void {
+      open.delete(this)
+    }
     server.on('connection', (socket: Socket) => {
-      this.#open.add(socket)
-      socket.once('close', () => this.#open.delete(socket))
+      open.add(socket)
+      socket.on('close', forget)
     })
   }
 
