@@ -10,8 +10,14 @@
 // A picture lists at most PICTURE_LIMIT viewers, with the exact count: in a reconnect storm of N
 // sockets, each joining socket would otherwise get up to N viewers, N² bytes in all. The socket
 // itself comes first (the client tells "me" by it), then those with a gate open (who reviews what is
-// what the list is for), then the others. Deltas still name every change, so a client that keeps
-// them learns about more viewers than its picture listed; every frame carries the exact count.
+// what the list is for), then the others. Every frame carries the exact count.
+//
+// A delta is bounded the same way. A change that names more than PICTURE_LIMIT viewers (the flush
+// of a join storm, an instance whose viewers expire at once) is not forwarded: each local socket gets
+// a fresh picture instead, which replaces what its client held. Listing the change would send N
+// viewers to each of N sockets again; a picture names every gate still open and drops every viewer
+// who left, so no client keeps a ghost. The picture is built from the viewers the store hands the
+// listener with the change, in the same call: nothing can come between the change and its picture.
 
 import type { FastifyBaseLogger } from 'fastify'
 import type { PresenceDeltaFrame, PresenceFrame, PresenceViewer, ViewerIdentity } from '../schemas/events.js'
@@ -81,15 +87,9 @@ export class Presence {
       member.log.warn({ err: error }, 'fastify-dag-stream: could not read who watches the DAG')
       return
     }
-    const viewers = new Map(listed.map((each) => [each.id, each]))
-    // This instance's changes not yet written are part of the picture already: a joining socket
-    // counts itself at once.
-    for (const [id, pending] of dag.pending) {
-      if (pending === null) viewers.delete(id)
-      else viewers.set(id, pending)
-    }
+    const viewers = withPending(listed, dag.pending)
     watcher.held = undefined
-    member.sendPresence(serialize({ type: 'presence', self: member.id, viewers: pictured(viewers, member.id), count: viewers.size }))
+    member.sendPresence(serialize(pictureFor(watcher.viewer, viewers, candidates(viewers))))
     // A delta may repeat what the picture holds: applied again, it changes nothing.
     for (const frame of held) member.sendPresence(frame)
   }
@@ -124,15 +124,12 @@ export class Presence {
     let dag = this.#dags.get(dagId)
     if (dag === undefined) {
       const watchers = new Map<string, Watcher>()
-      const watching = this.#options.store.watch(dagId, (_dagId, change, count) => {
-        // Serialized once for every socket of the DAG here.
-        const frame = serialize({ type: 'presence_delta', upserted: change.upserted, removed: change.removed, count })
-        for (const watcher of watchers.values()) {
-          if (watcher.held === undefined) watcher.member.sendPresence(frame)
-          else watcher.held.push(frame)
-        }
+      const pending = new Map<string, PresenceViewer | null>()
+      const watching = this.#options.store.watch(dagId, (_dagId, change, count, known) => {
+        if (change.upserted.length + change.removed.length > PICTURE_LIMIT) sendPictures(watchers, withPending(known, pending))
+        else sendDelta(watchers, change, count)
       })
-      dag = { watchers, pending: new Map(), timer: undefined, watching }
+      dag = { watchers, pending, timer: undefined, watching }
       this.#dags.set(dagId, dag)
     }
     return dag
@@ -169,14 +166,63 @@ export class Presence {
   }
 }
 
+function sendDelta (watchers: Map<string, Watcher>, change: PresenceChange, count: number): void {
+  // Serialized once for every socket of the DAG.
+  const frame = serialize({ type: 'presence_delta', upserted: change.upserted, removed: change.removed, count })
+  for (const watcher of watchers.values()) deliver(watcher, frame)
+}
+
+/** In place of a change too large to forward: each socket its own picture (`self` differs), ranked once. */
+function sendPictures (watchers: Map<string, Watcher>, viewers: Map<string, PresenceViewer>): void {
+  const listed = candidates(viewers)
+  for (const watcher of watchers.values()) deliver(watcher, serialize(pictureFor(watcher.viewer, viewers, listed)))
+}
+
+/** A socket still reading its picture gets the frame after it. */
+function deliver (watcher: Watcher, frame: Buffer): void {
+  if (watcher.held === undefined) watcher.member.sendPresence(frame)
+  else watcher.held.push(frame)
+}
+
 function serialize (frame: PresenceFrame | PresenceDeltaFrame): Buffer {
   return Buffer.from(JSON.stringify(frame))
 }
 
-/** The viewers a picture lists: `self` first, then those with a gate open, then the others. */
-function pictured (viewers: Map<string, PresenceViewer>, self: string): PresenceViewer[] {
-  const rank = (viewer: PresenceViewer) => (viewer.id === self ? 0 : viewer.gate === null ? 2 : 1)
-  return [...viewers.values()].sort((one, other) => rank(one) - rank(other)).slice(0, PICTURE_LIMIT)
+/**
+ * The viewers as the store listed them, with this instance's changes not yet written on top: they
+ * are part of the picture already (a joining socket counts itself at once).
+ */
+function withPending (listed: Iterable<PresenceViewer>, pending: Map<string, PresenceViewer | null>): Map<string, PresenceViewer> {
+  const viewers = new Map<string, PresenceViewer>()
+  for (const viewer of listed) viewers.set(viewer.id, viewer)
+  for (const [id, viewer] of pending) {
+    if (viewer === null) viewers.delete(id)
+    else viewers.set(id, viewer)
+  }
+  return viewers
+}
+
+/**
+ * Whom pictures list after the socket itself, for every socket alike: those with a gate open, then
+ * the others; one more than fits, in case the socket is among them. One pass, however many viewers.
+ */
+function candidates (viewers: Map<string, PresenceViewer>): PresenceViewer[] {
+  const atGate: PresenceViewer[] = []
+  const others: PresenceViewer[] = []
+  for (const viewer of viewers.values()) {
+    const group = viewer.gate === null ? others : atGate
+    if (group.length <= PICTURE_LIMIT) group.push(viewer)
+  }
+  return [...atGate, ...others].slice(0, PICTURE_LIMIT + 1)
+}
+
+/**
+ * The picture for one socket: itself first, as this instance knows it (its own change may still be on
+ * its way through the store), then the candidates, at most PICTURE_LIMIT in all.
+ */
+function pictureFor (own: PresenceViewer, viewers: Map<string, PresenceViewer>, listed: PresenceViewer[]): PresenceFrame {
+  const others = listed.filter((viewer) => viewer.id !== own.id).slice(0, PICTURE_LIMIT - 1)
+  return { type: 'presence', self: own.id, viewers: [own, ...others], count: viewers.size }
 }
 
 function stopWatching (dag: LocalDag): void {

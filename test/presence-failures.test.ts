@@ -49,7 +49,7 @@ t.test('a delta that arrives while a socket reads the picture follows the pictur
   const { frames, member: joining } = member('me', log)
   const joined = presence.join(joining, undefined)
   await new Promise((resolve) => setImmediate(resolve))
-  store.listeners[0]?.('d', { upserted: [{ id: 'other', gate: 'review' }], removed: [] }, 2)
+  store.listeners[0]?.('d', { upserted: [{ id: 'other', gate: 'review' }], removed: [] }, 2, [{ id: 'me', gate: null }, { id: 'other', gate: 'review' }])
   t.same(frames, [], 'nothing before the picture')
   listed.open()
   await joined
@@ -71,7 +71,7 @@ t.test('a store that fails: the stream goes on without the picture, and a failed
   const { frames, member: joining } = member('me', log)
   await presence.join(joining, undefined)
   t.same(frames, [], 'no picture')
-  store.listeners[0]?.('d', { upserted: [{ id: 'other', gate: null }], removed: [] }, 2)
+  store.listeners[0]?.('d', { upserted: [{ id: 'other', gate: null }], removed: [] }, 2, [{ id: 'me', gate: null }, { id: 'other', gate: null }])
   t.same(frames.map((frame) => frame.type), ['presence_delta'], 'deltas still reach it')
   presence.viewGate(joining, null) // unchanged: nothing to write
   presence.leave(joining)

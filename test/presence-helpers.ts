@@ -1,7 +1,10 @@
-// Reading presence frames from a TestClient.
+// Reading presence frames from a TestClient, and judging what its client would show.
 
-import t from 'tap'
-import type { PresenceDeltaFrame, PresenceFrame, ServerMessage } from '../schemas/index.js'
+import { isDeepStrictEqual } from 'node:util'
+import t, { type Test } from 'tap'
+import type { PresenceDeltaFrame, PresenceFrame, PresenceViewer, ServerMessage } from '../schemas/index.js'
+import { PresenceTracker, type PresenceView } from '../lib/client/presence.js'
+import { PICTURE_LIMIT } from '../lib/presence.js'
 import type { TestClient } from './helpers.js'
 
 /** The presence frame a client got after its hello. */
@@ -26,3 +29,44 @@ export const upserts = (id: string, gate?: string | null) => (delta: PresenceDel
 
 /** Matches a delta that removes viewer `id`. */
 export const removes = (id: string) => (delta: PresenceDeltaFrame) => delta.removed.includes(id)
+
+/** What the real client would show after the presence frames `client` has received so far. */
+export function shownBy (client: TestClient): PresenceView {
+  const tracker = new PresenceTracker()
+  for (const frame of client.received) if (frame.type === 'presence' || frame.type === 'presence_delta') tracker.receive(frame)
+  return tracker.view
+}
+
+/** The presence frames `client` has received so far. */
+export function presenceFrames (client: TestClient): Array<PresenceFrame | PresenceDeltaFrame> {
+  return client.received.filter((frame) => frame.type === 'presence' || frame.type === 'presence_delta')
+}
+
+/**
+ * Whether `view` is right for the socket `self` when `truth` watches the DAG: the exact count, itself
+ * first, nobody listed who is gone or with a gate they no longer have open, and everyone with a gate
+ * open listed (they rank before the others, and these tests keep them under the cap).
+ */
+export function isRight (view: PresenceView, self: string, truth: ReadonlyMap<string, PresenceViewer>): boolean {
+  const atGate = [...truth.values()].filter((viewer) => viewer.gate !== null)
+  return view.count === truth.size &&
+    view.self === self &&
+    view.viewers[0]?.id === self &&
+    view.viewers.every((viewer) => isDeepStrictEqual(truth.get(viewer.id), viewer)) &&
+    atGate.every((viewer) => view.viewers.some((listed) => listed.id === viewer.id))
+}
+
+/** `{"type":"presence_delta","upserted":[],"removed":[],"count":…}` and the like, with room to spare. */
+const FRAME_ENVELOPE_BYTES = 100
+
+/**
+ * Asserts that no presence frame `client` received names more than PICTURE_LIMIT viewers, nor takes
+ * more bytes than PICTURE_LIMIT of the longest viewer in `truth` and the frame around them.
+ */
+export function assertBounded (t: Test, client: TestClient, truth: Iterable<PresenceViewer>): void {
+  const longest = Math.max(...[...truth].map((viewer) => JSON.stringify(viewer).length))
+  const byteBound = PICTURE_LIMIT * (longest + 1) + FRAME_ENVELOPE_BYTES
+  const named = (frame: PresenceFrame | PresenceDeltaFrame) => (frame.type === 'presence' ? frame.viewers.length : frame.upserted.length + frame.removed.length)
+  const over = presenceFrames(client).filter((frame) => named(frame) > PICTURE_LIMIT || JSON.stringify(frame).length > byteBound)
+  t.same(over.map((frame) => `${frame.type} naming ${named(frame)} viewers in ${JSON.stringify(frame).length} bytes`), [], 'every presence frame bounded')
+}

@@ -1,11 +1,13 @@
 // Presence across instances on Redis: the union of every instance's viewers, gates seen from another
-// instance, a clean shutdown that takes its viewers along, and a SIGKILLed instance whose viewers
-// expire.
+// instance, a clean shutdown that takes its viewers along, a SIGKILLed instance whose viewers
+// expire, and a storm of viewers from a third instance that comes and goes as pictures.
 
 import t from 'tap'
+import { Redis } from 'ioredis'
 import type { PresenceViewer } from '../schemas/index.js'
 import { TestClient } from './helpers.js'
-import { deltaWhere, picture, removes, upserts } from './presence-helpers.js'
+import { until } from './client-helpers.js'
+import { assertBounded, deltaWhere, isRight, picture, presenceFrames, removes, shownBy, upserts } from './presence-helpers.js'
 import { presenceKeys } from '../lib/backplane/redis/presence.js'
 import { buildInstance, cleanupPrefix, clientIds, REDIS_URL, spawnInstance, startRedis, uniquePrefix } from './redis-helpers.js'
 
@@ -111,4 +113,51 @@ t.test('the subscriber cut: after it is back, its sockets see the viewers whose 
   ada.close()
   bob.close()
   watcher.close()
+})
+
+t.test('two instances in a storm: a change of more than 50 viewers comes as a picture on both, and so does their expiry', async (t) => {
+  const prefix = uniquePrefix('presence-storm')
+  cleanupPrefix(t, prefix)
+  const redis = new Redis(REDIS_URL)
+  t.teardown(() => redis.disconnect())
+  const one = await buildInstance(t, { prefix, presence: true, identify, presenceTtlMs: 300, presenceFlushMs: 1000 })
+  const two = await buildInstance(t, { prefix, presence: true, identify, presenceTtlMs: 300, presenceFlushMs: 1000 })
+  const ada = await TestClient.open(one.url('/api/dags/d/stream?user=ada'))
+  const { self: adaId } = await picture(ada)
+  const bob = await TestClient.open(two.url('/api/dags/d/stream?user=bob'))
+  const { self: bobId } = await picture(bob)
+  bob.send({ type: 'gate_viewing', node_id: 'review' })
+  await deltaWhere(ada, upserts(bobId, 'review'))
+  const locals = new Map<string, PresenceViewer>([
+    [adaId, { id: adaId, identity: { id: 'ada', name: 'ada' }, gate: null }],
+    [bobId, { id: bobId, identity: { id: 'bob', name: 'bob' }, gate: 'review' }]
+  ])
+
+  // A third instance, written as it would write: alive, 60 viewers in one change, one of them
+  // closing the gate it had open.
+  const { hash, channel } = presenceKeys(prefix, 'd')
+  const aliveKey = `${prefix}:presence-alive:third`
+  await redis.set(aliveKey, '1', 'PX', 60_000)
+  const auditor: PresenceViewer = { id: 'auditor', gate: 'audit' }
+  await redis.hset(hash, auditor.id, JSON.stringify({ i: 'third', v: auditor }))
+  await redis.publish(channel, JSON.stringify({ i: 'third', c: { upserted: [auditor], removed: [] } }))
+  await deltaWhere(ada, upserts(auditor.id, 'audit'))
+  await deltaWhere(bob, upserts(auditor.id, 'audit'))
+  const storm: PresenceViewer[] = [{ id: auditor.id, gate: null }, ...Array.from({ length: 59 }, (_, index) => ({ id: `third-${index}`, gate: null }))]
+  for (const viewer of storm) await redis.hset(hash, viewer.id, JSON.stringify({ i: 'third', v: viewer }))
+  await redis.publish(channel, JSON.stringify({ i: 'third', c: { upserted: storm, removed: [] } }))
+  const crowd = new Map([...locals, ...storm.map((viewer): [string, PresenceViewer] => [viewer.id, viewer])])
+  const sockets = [{ client: ada, self: adaId }, { client: bob, self: bobId }]
+  await until(() => sockets.every(({ client, self }) => isRight(shownBy(client), self, crowd)), 'both show 62, bob at the gate, nobody at the audit')
+  for (const { client } of sockets) t.equal(presenceFrames(client).filter((frame) => frame.type === 'presence').length, 2, 'the storm came as a picture')
+
+  // The third instance dies: both instances drop its 60 viewers at their next heartbeat.
+  await redis.del(aliveKey)
+  await until(() => sockets.every(({ client, self }) => isRight(shownBy(client), self, locals)), 'both show ada and bob only')
+  for (const { client } of sockets) {
+    t.equal(presenceFrames(client).filter((frame) => frame.type === 'presence').length, 3, 'the expiry came as a picture')
+    assertBounded(t, client, [...crowd.values(), auditor])
+  }
+  ada.close()
+  bob.close()
 })

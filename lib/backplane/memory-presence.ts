@@ -13,7 +13,7 @@ export class MemoryPresence implements PresenceStore {
     applyPresenceChange(viewers, change)
     if (viewers.size === 0) this.#viewers.delete(dagId)
     else this.#viewers.set(dagId, viewers)
-    for (const listener of this.#listeners.get(dagId) ?? []) listener(dagId, change, viewers.size)
+    for (const listener of this.#listeners.get(dagId) ?? []) listener(dagId, change, viewers.size, viewers.values())
   }
 
   async list (dagId: string): Promise<PresenceViewer[]> {

@@ -110,8 +110,12 @@ export type GateTransition<Result> = (
   dag: DagStatus
 ) => { result: Result; next: GateRecord }
 
-/** `count`: how many viewers the DAG has after `change`, as the store knows them. */
-export type PresenceListener = (dagId: string, change: PresenceChange, count: number) => void
+/**
+ * `count`: how many viewers the DAG has after `change`, as the store knows them; `viewers`: those
+ * viewers, to read within the call if at all (lib/presence.ts sends a picture of them in place of a
+ * change too large to forward).
+ */
+export type PresenceListener = (dagId: string, change: PresenceChange, count: number, viewers: Iterable<PresenceViewer>) => void
 
 /**
  * Who watches each DAG, on every instance: each instance writes its own viewers, and reads the union.

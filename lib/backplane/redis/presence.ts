@@ -171,7 +171,7 @@ export class RedisPresence implements PresenceStore {
   }
 
   #notify (watched: WatchedDag, change: PresenceChange): void {
-    for (const listener of watched.listeners) listener(watched.dagId, change, watched.known.size)
+    for (const listener of watched.listeners) listener(watched.dagId, change, watched.known.size, viewersOf(watched.known))
   }
 
   #hashTtl (): number {
@@ -231,4 +231,8 @@ export class RedisPresence implements PresenceStore {
     this.#options.commands.hdel(presenceKeys(this.#options.keyPrefix, watched.dagId).hash, ...removed).catch(() => {})
     this.#notify(watched, { upserted: [], removed })
   }
+}
+
+function * viewersOf (known: Map<string, Entry>): Iterable<PresenceViewer> {
+  for (const entry of known.values()) yield entry.v
 }
