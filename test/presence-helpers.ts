@@ -2,7 +2,8 @@
 
 import { isDeepStrictEqual } from 'node:util'
 import t, { type Test } from 'tap'
-import type { PresenceDeltaFrame, PresenceFrame, PresenceViewer, ServerMessage } from '../schemas/index.js'
+import { Value } from '@sinclair/typebox/value'
+import { PresenceDeltaFrame, PresenceFrame, type PresenceViewer, type ServerMessage } from '../schemas/index.js'
 import { PresenceTracker, type PresenceView } from '../lib/client/presence.js'
 import { PICTURE_LIMIT } from '../lib/presence.js'
 import type { TestClient } from './helpers.js'
@@ -60,13 +61,19 @@ export function isRight (view: PresenceView, self: string, truth: ReadonlyMap<st
 const FRAME_ENVELOPE_BYTES = 100
 
 /**
- * Asserts that no presence frame `client` received names more than PICTURE_LIMIT viewers, nor takes
- * more bytes than PICTURE_LIMIT of the longest viewer in `truth` and the frame around them.
+ * Asserts that no presence frame the `clients` received names more than PICTURE_LIMIT viewers, nor
+ * takes more bytes than PICTURE_LIMIT of the longest viewer in `everyone` and the frame around them.
  */
-export function assertBounded (t: Test, client: TestClient, truth: Iterable<PresenceViewer>): void {
-  const longest = Math.max(...[...truth].map((viewer) => JSON.stringify(viewer).length))
+export function assertBounded (t: Test, clients: TestClient[], everyone: Iterable<PresenceViewer>): void {
+  const longest = Math.max(...[...everyone].map((viewer) => JSON.stringify(viewer).length))
   const byteBound = PICTURE_LIMIT * (longest + 1) + FRAME_ENVELOPE_BYTES
   const named = (frame: PresenceFrame | PresenceDeltaFrame) => (frame.type === 'presence' ? frame.viewers.length : frame.upserted.length + frame.removed.length)
-  const over = presenceFrames(client).filter((frame) => named(frame) > PICTURE_LIMIT || JSON.stringify(frame).length > byteBound)
-  t.same(over.map((frame) => `${frame.type} naming ${named(frame)} viewers in ${JSON.stringify(frame).length} bytes`), [], 'every presence frame bounded')
+  const over = clients.flatMap(presenceFrames).filter((frame) => named(frame) > PICTURE_LIMIT || JSON.stringify(frame).length > byteBound)
+  t.same(over.map((frame) => `${frame.type} naming ${named(frame)} viewers in ${JSON.stringify(frame).length} bytes`), [], `every presence frame of ${clients.length} sockets bounded`)
+}
+
+/** Asserts that every presence frame the `clients` received holds what the schema documents. */
+export function assertValid (t: Test, clients: TestClient[]): void {
+  const invalid = clients.flatMap(presenceFrames).filter((frame) => !Value.Check(frame.type === 'presence' ? PresenceFrame : PresenceDeltaFrame, frame))
+  t.same(invalid, [], `every presence frame of ${clients.length} sockets valid`)
 }

@@ -5,23 +5,18 @@
 import t from 'tap'
 import type { PresenceDeltaFrame, PresenceFrame, PresenceViewer } from '../schemas/index.js'
 import type { FastifyBaseLogger } from 'fastify'
-import { MemoryBackplane, memoryBackplane } from '../lib/index.js'
-import type { PresenceChange, PresenceListener, PresenceStore } from '../lib/backplane/types.js'
+import { MemoryBackplane } from '../lib/index.js'
+import type { BackplaneProvider, PresenceChange, PresenceListener, PresenceStore } from '../lib/backplane/types.js'
 import { PICTURE_LIMIT, Presence } from '../lib/presence.js'
 import { build, TestClient } from './helpers.js'
 import { gate, until } from './client-helpers.js'
-import { assertBounded, deltaWhere, isRight, picture, presenceFrames, shownBy, upserts } from './presence-helpers.js'
+import { assertBounded, assertValid, deltaWhere, isRight, picture, presenceFrames, shownBy, upserts } from './presence-helpers.js'
 
 /** The memory backplane, kept at hand: its presence store plays another instance that writes a change. */
 function capturedBackplane () {
   const captured = { backplane: undefined as MemoryBackplane | undefined }
-  return {
-    captured,
-    provider: {
-      kind: 'memory',
-      create: (settings: Parameters<typeof memoryBackplane.create>[0]) => (captured.backplane = memoryBackplane.create(settings))
-    }
-  }
+  const provider: BackplaneProvider = { kind: 'memory', create: (settings) => (captured.backplane = new MemoryBackplane(settings)) }
+  return { captured, provider }
 }
 
 /** `count` viewers of another instance (numbered from `from`), none at a gate. */
@@ -67,13 +62,16 @@ t.test('a join storm in one flush: every frame bounded, every socket ends right,
   const truth = new Map(everyone.map(({ self }) => [self, { id: self, gate: null }]))
   await allRight(everyone, truth, 'every socket shows 122 viewers, nobody at the gate')
   t.ok(presenceFrames(watcher.client).filter((frame) => frame.type === 'presence').length > 1, 'the storm came to the watcher as a picture')
-  for (const { client } of everyone) assertBounded(t, client, [...truth.values(), { id: reviewer.self, gate: 'review' }])
+  const lastPictures = everyone.map(({ client }) => presenceFrames(client).filter((frame) => frame.type === 'presence').at(-1))
+  t.ok(lastPictures.every((frame) => frame?.viewers.length === PICTURE_LIMIT), 'each socket\'s last picture lists 50 of them')
+  assertBounded(t, everyone.map(({ client }) => client), [...truth.values(), { id: reviewer.self, gate: 'review' }])
+  assertValid(t, everyone.map(({ client }) => client))
 
   // The storm leaves as it came: one change of 120 removals.
   for (const { client } of storm) client.close()
   const stayed = new Map([watcher, reviewer].map(({ self }) => [self, { id: self, gate: null }]))
   await allRight([watcher, reviewer], stayed, 'the two who stayed see each other only')
-  for (const { client } of [watcher, reviewer]) assertBounded(t, client, [...truth.values(), { id: reviewer.self, gate: 'review' }])
+  assertBounded(t, [watcher.client, reviewer.client], [...truth.values(), { id: reviewer.self, gate: 'review' }])
   watcher.client.close()
   reviewer.client.close()
 })
@@ -97,7 +95,7 @@ t.test('a change from elsewhere: up to 50 viewers is a delta, more is a picture 
 
   // 51: the auditor closes the gate, and 50 more join.
   const closed: PresenceViewer = { id: auditor.id, gate: null }
-  await store.update('d', { upserted: [closed, ...strangers(PICTURE_LIMIT, PICTURE_LIMIT)], removed: [] })
+  await store.update('d', { upserted: [closed, ...strangers(PICTURE_LIMIT, PICTURE_LIMIT - 1)], removed: [] })
   const crowd = new Map([...locals, closed, ...strangers(2 * PICTURE_LIMIT - 1)].map((viewer) => [viewer.id, viewer]))
   for (const socket of [watcher, reviewer]) {
     const frame = await nextPicture(socket.client)
@@ -118,7 +116,7 @@ t.test('a change from elsewhere: up to 50 viewers is a delta, more is a picture 
     t.same(new Set(frame.viewers.map((viewer) => viewer.id)), new Set([watcher.self, reviewer.self]))
   }
   await allRight([watcher, reviewer], new Map(locals.map((viewer) => [viewer.id, viewer])), 'both show the two of them')
-  for (const { client } of [watcher, reviewer]) assertBounded(t, client, [...crowd.values(), auditor])
+  assertBounded(t, [watcher.client, reviewer.client], [...crowd.values(), auditor])
   watcher.client.close()
   reviewer.client.close()
 })
