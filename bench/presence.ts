@@ -19,7 +19,7 @@ const USAGE = `Usage: npm run bench:presence -- [options]
 
 Options (full / --quick):
   --sockets N      dashboards in the storm (2000 / 300)
-  --flush MS       presenceFlushMs: the storm joins within one interval (1000)
+  --flush MS       presenceFlushMs: long enough for the storm to join within one interval (5000 / 2000)
   --deadline S     give up (exit 1) after this long (300 / 60)
   --quick          a smoke run of a few seconds
   -h, --help       this text`
@@ -31,7 +31,7 @@ function options () {
   const { numbers } = parseOptions(USAGE, {
     numbers: {
       sockets: { full: 2000, quick: 300 },
-      flush: { full: 1000, quick: 1000 },
+      flush: { full: 5000, quick: 2000 },
       deadline: { full: 300, quick: 60 }
     }
   })
