@@ -49,7 +49,7 @@ async function allRight (sockets: Socket[], truth: Map<string, PresenceViewer>, 
 
 t.test('a join storm in one flush: every frame bounded, every socket ends right, and a gate closed inside it is gone', async (t) => {
   // A long interval, so the storm's joins and the reviewer closing the gate are written as one change
-  // (at worst split in two of more than 50: each would still come as a picture).
+  // (split over two flushes, the larger part would still name more than 50 and come as a picture).
   const server = await build(t, { presence: true, presenceFlushMs: 2000 })
   const url = server.url('/api/dags/d/stream')
   const watcher = await join(url)
