@@ -7,6 +7,11 @@
 // store's watch and go to each local socket of the DAG as a `presence_delta` frame; a socket gets the
 // picture (`presence`) right after its hello. None of it is in the log: no seq, no replay.
 //
+// A joining socket's picture is built from the viewers the store's watch of the DAG already holds, not
+// from a read of its own: in a join storm of N sockets, a read per join would cost the store (on Redis,
+// an HGETALL of N fields) and this process N reads of N viewers. The store reads once, when the DAG's
+// first socket here starts the watch; sockets that join before that read is back wait for the same one.
+//
 // A picture lists at most PICTURE_LIMIT viewers, with the exact count: in a reconnect storm of N
 // sockets, each joining socket would otherwise get up to N viewers, N² bytes in all. The socket
 // itself comes first (the client tells "me" by it), then those with a gate open (who reviews what is
@@ -21,7 +26,7 @@
 
 import type { FastifyBaseLogger } from 'fastify'
 import type { PresenceDeltaFrame, PresenceFrame, PresenceViewer, ViewerIdentity } from '../schemas/events.js'
-import type { PresenceStore } from './backplane/types.js'
+import type { PresenceStore, PresenceWatch } from './backplane/types.js'
 import { isEmptyChange, type PresenceChange } from './presence-change.js'
 
 /** A socket, as presence sees it (lib/connection.ts). */
@@ -36,8 +41,11 @@ export interface PresenceMember {
 interface Watcher {
   member: PresenceMember
   viewer: PresenceViewer
-  /** Deltas that arrived before this socket got its picture; sent right after it. */
-  held: Buffer[] | undefined
+  /**
+   * Whether the socket got its picture (or will not get one). Frames of changes that come before are
+   * not sent: the picture, built from the store's viewers after them, holds them already.
+   */
+  pictured: boolean
 }
 
 interface LocalDag {
@@ -45,8 +53,11 @@ interface LocalDag {
   /** This instance's changes not yet written: a viewer, or null for one that left. */
   pending: Map<string, PresenceViewer | null>
   timer: NodeJS.Timeout | undefined
-  /** Resolves with the function that stops watching the store. */
-  watching: Promise<() => void>
+  /**
+   * Resolves once the store watches the DAG (its first read is back); shared by every socket that
+   * joins. Undefined after it failed, until the next socket joins.
+   */
+  watching: Promise<PresenceWatch> | undefined
 }
 
 /** How many viewers a `presence` frame lists at most (the schema's `maxItems`). */
@@ -68,30 +79,29 @@ export class Presence {
 
   /**
    * Counts `member` among the DAG's viewers and sends it everyone (itself included) in one
-   * `presence` frame, then the deltas that arrived meanwhile. Call it once the socket is live.
+   * `presence` frame, then every change after it. Call it once the socket is live.
    */
   async join (member: PresenceMember, identity: ViewerIdentity | undefined): Promise<void> {
     const dag = this.#dag(member.dagId)
     const viewer: PresenceViewer = identity === undefined ? { id: member.id, gate: null } : { id: member.id, identity, gate: null }
-    const held: Buffer[] = []
-    const watcher: Watcher = { member, viewer, held }
+    const watcher: Watcher = { member, viewer, pictured: false }
     dag.watchers.set(member.id, watcher)
     this.#changed(member.dagId, dag, viewer.id, viewer)
-    let listed: PresenceViewer[]
+    // Started by the DAG's first socket here; the sockets that join meanwhile wait for the same read.
+    const watching = (dag.watching ??= this.#watch(member.dagId, dag))
+    let watch: PresenceWatch
     try {
-      await dag.watching
-      listed = await this.#options.store.list(member.dagId)
+      watch = await watching
     } catch (error) {
-      // The stream goes on without the picture; later deltas still reach this socket.
-      watcher.held = undefined
+      // The stream goes on without the picture.
+      watcher.pictured = true
       member.log.warn({ err: error }, 'fastify-dag-stream: could not read who watches the DAG')
       return
     }
-    const viewers = withPending(listed, dag.pending)
-    watcher.held = undefined
+    // In the same turn as the frame is sent: no change can come between the viewers and the picture.
+    const viewers = withPending(watch.viewers(), dag.pending)
+    watcher.pictured = true
     member.sendPresence(serialize(pictureFor(watcher.viewer, viewers, candidates(viewers))))
-    // A delta may repeat what the picture holds: applied again, it changes nothing.
-    for (const frame of held) member.sendPresence(frame)
   }
 
   /** The member opened the gate of `nodeId` (null: closed it). */
@@ -123,16 +133,24 @@ export class Presence {
   #dag (dagId: string): LocalDag {
     let dag = this.#dags.get(dagId)
     if (dag === undefined) {
-      const watchers = new Map<string, Watcher>()
-      const pending = new Map<string, PresenceViewer | null>()
-      const watching = this.#options.store.watch(dagId, (_dagId, change, count, known) => {
-        if (change.upserted.length + change.removed.length > PICTURE_LIMIT) sendPictures(watchers, withPending(known, pending))
-        else sendDelta(watchers, change, count)
-      })
-      dag = { watchers, pending, timer: undefined, watching }
+      dag = { watchers: new Map(), pending: new Map(), timer: undefined, watching: undefined }
       this.#dags.set(dagId, dag)
     }
     return dag
+  }
+
+  #watch (dagId: string, dag: LocalDag): Promise<PresenceWatch> {
+    const { watchers, pending } = dag
+    const watching = this.#options.store.watch(dagId, (_dagId, change, count, known) => {
+      if (change.upserted.length + change.removed.length > PICTURE_LIMIT) sendPictures(watchers, withPending(known, pending))
+      else sendDelta(watchers, change, count)
+    })
+    // Forgotten once it fails, so that the next socket to join tries again rather than every later
+    // socket of the DAG going without a picture for as long as one of them stays.
+    watching.catch(() => {
+      if (dag.watching === watching) dag.watching = undefined
+    })
+    return watching
   }
 
   #changed (dagId: string, dag: LocalDag, id: string, viewer: PresenceViewer | null): void {
@@ -193,10 +211,8 @@ function sendPictures (watchers: Map<string, Watcher>, viewers: Map<string, Pres
   }
 }
 
-/** A socket still reading its picture gets the frame after it. */
 function deliver (watcher: Watcher, frame: Buffer): void {
-  if (watcher.held === undefined) watcher.member.sendPresence(frame)
-  else watcher.held.push(frame)
+  if (watcher.pictured) watcher.member.sendPresence(frame)
 }
 
 function serialize (frame: PresenceFrame | PresenceDeltaFrame): Buffer {
@@ -204,7 +220,7 @@ function serialize (frame: PresenceFrame | PresenceDeltaFrame): Buffer {
 }
 
 /**
- * The viewers as the store listed them, with this instance's changes not yet written on top: they
+ * The viewers as the store knows them, with this instance's changes not yet written on top: they
  * are part of the picture already (a joining socket counts itself at once).
  */
 function withPending (listed: Iterable<PresenceViewer>, pending: Map<string, PresenceViewer | null>): Map<string, PresenceViewer> {
@@ -241,5 +257,5 @@ function pictureFor (own: PresenceViewer, viewers: Map<string, PresenceViewer>, 
 }
 
 function stopWatching (dag: LocalDag): void {
-  dag.watching.then((stop) => stop(), () => {})
+  dag.watching?.then((watch) => watch.stop(), () => {})
 }

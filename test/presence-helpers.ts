@@ -6,7 +6,32 @@ import { Value } from '@sinclair/typebox/value'
 import { PresenceDeltaFrame, PresenceFrame, type PresenceViewer, type ServerMessage } from '../schemas/index.js'
 import { PresenceTracker, type PresenceView } from '../lib/client/presence.js'
 import { PICTURE_LIMIT } from '../lib/presence.js'
+import { MemoryBackplane } from '../lib/index.js'
+import { MemoryPresence } from '../lib/backplane/memory-presence.js'
+import type { PresenceListener, PresenceWatch } from '../lib/backplane/types.js'
+import { gate } from './client-helpers.js'
 import type { TestClient } from './helpers.js'
+
+/**
+ * The memory store, counting the watches it starts and holding each back until the test opens
+ * `started`: as on Redis, where a watch starts with a read, changes reach its listener meanwhile.
+ */
+export class HeldPresence extends MemoryPresence {
+  watches = 0
+  readonly started = gate()
+
+  override async watch (dagId: string, listener: PresenceListener): Promise<PresenceWatch> {
+    this.watches++
+    const watch = await super.watch(dagId, listener)
+    await this.started.opened
+    return watch
+  }
+}
+
+/** The memory backplane with a HeldPresence for its presence store. */
+export class HeldPresenceBackplane extends MemoryBackplane {
+  override readonly presence = new HeldPresence()
+}
 
 /** The presence frame a client got after its hello. */
 export async function picture (client: TestClient): Promise<PresenceFrame> {

@@ -1,21 +1,22 @@
 // Presence in a storm: a change that names more than 50 viewers (the flush of a join storm, a mass
 // leave) reaches each socket as a new picture, never as a delta that lists them all. Every frame stays
-// bounded, and each socket ends with the right picture: the exact count, no ghost at a gate.
+// bounded, and each socket ends with the right picture: the exact count, no ghost at a gate. The
+// sockets of a join storm get their pictures from one watch of the store, not one read each.
 
+import { isDeepStrictEqual } from 'node:util'
 import t from 'tap'
-import type { PresenceDeltaFrame, PresenceFrame, PresenceViewer } from '../schemas/index.js'
-import type { FastifyBaseLogger } from 'fastify'
+import type { PresenceFrame, PresenceViewer } from '../schemas/index.js'
 import { MemoryBackplane } from '../lib/index.js'
-import type { BackplaneProvider, PresenceChange, PresenceListener, PresenceStore } from '../lib/backplane/types.js'
-import { PICTURE_LIMIT, Presence } from '../lib/presence.js'
+import type { BackplaneProvider, BackplaneSettings } from '../lib/backplane/types.js'
+import { PICTURE_LIMIT } from '../lib/presence.js'
 import { build, TestClient } from './helpers.js'
-import { gate, until } from './client-helpers.js'
-import { assertBounded, assertValid, deltaWhere, isRight, picture, presenceFrames, shownBy, upserts } from './presence-helpers.js'
+import { until } from './client-helpers.js'
+import { assertBounded, assertValid, deltaWhere, HeldPresenceBackplane, isRight, picture, presenceFrames, shownBy, upserts } from './presence-helpers.js'
 
-/** The memory backplane, kept at hand: its presence store plays another instance that writes a change. */
-function capturedBackplane () {
-  const captured = { backplane: undefined as MemoryBackplane | undefined }
-  const provider: BackplaneProvider = { kind: 'memory', create: (settings) => (captured.backplane = new MemoryBackplane(settings)) }
+/** A memory backplane, kept at hand: its presence store plays another instance, or counts the watches. */
+function capturedBackplane<Kept extends MemoryBackplane> (create: (settings: BackplaneSettings) => Kept) {
+  const captured = { backplane: undefined as Kept | undefined }
+  const provider: BackplaneProvider = { kind: 'memory', create: (settings) => (captured.backplane = create(settings)) }
   return { captured, provider }
 }
 
@@ -78,7 +79,7 @@ t.test('a join storm in one flush: every frame bounded, every socket ends right,
 })
 
 t.test('a change from elsewhere: up to 50 viewers is a delta, more is a picture for each socket, ranked as at join', async (t) => {
-  const { captured, provider } = capturedBackplane()
+  const { captured, provider } = capturedBackplane((settings) => new MemoryBackplane(settings))
   const server = await build(t, { presence: true, presenceFlushMs: 10, backplane: provider })
   const store = (captured.backplane as MemoryBackplane).presence
   const url = server.url('/api/dags/d/stream')
@@ -122,31 +123,38 @@ t.test('a change from elsewhere: up to 50 viewers is a delta, more is a picture 
   reviewer.client.close()
 })
 
-t.test('a picture in place of a large change, while a socket still reads its own picture, follows it', async (t) => {
-  const log = { warn: () => {} } as unknown as FastifyBaseLogger
-  const listeners: PresenceListener[] = []
-  const listed = gate()
-  const store: PresenceStore = {
-    list: async () => {
-      await listed.opened
-      return []
-    },
-    update: async (_dagId: string, _change: PresenceChange) => {},
-    watch: async (_dagId: string, listener: PresenceListener) => {
-      listeners.push(listener)
-      return () => {}
-    }
+t.test('a join storm reads the store once per DAG: sockets that join while its watch starts wait for it, and each picture is right', async (t) => {
+  const { captured, provider } = capturedBackplane((settings) => new HeldPresenceBackplane(settings))
+  const server = await build(t, { presence: true, presenceFlushMs: 2000, backplane: provider })
+  const store = (captured.backplane as HeldPresenceBackplane).presence
+  const url = server.url('/api/dags/d/stream')
+  const storm = await Promise.all(Array.from({ length: 120 }, async () => await TestClient.open(url)))
+  // A socket joins its DAG's presence right after its hello: each of them waits for the watch now.
+  for (const client of storm) t.match(await client.next(), { type: 'hello' })
+  t.equal(store.watches, 1, 'one watch started for 120 sockets')
+  store.started.open()
+  const firsts = await Promise.all(storm.map(async (client) => await client.next()))
+  t.same(firsts.filter((frame) => frame.type !== 'presence'), [], 'the picture is the first frame after hello: nothing came before it')
+  const joined = storm.map((client, index) => ({ client, frame: firsts[index] as PresenceFrame }))
+  const everyone = new Map(joined.map(({ frame }) => [frame.self, { id: frame.self, gate: null }]))
+  t.equal(everyone.size, storm.length, 'each socket its own self')
+  for (const { frame } of joined) {
+    t.equal(frame.count, storm.length, 'the exact count: every socket of the storm, written or not')
+    t.equal(frame.viewers.length, PICTURE_LIMIT)
+    t.same(frame.viewers[0], { id: frame.self, gate: null }, 'itself first')
+    t.ok(frame.viewers.every((viewer) => isDeepStrictEqual(everyone.get(viewer.id), viewer)), 'nobody else')
   }
-  const presence = new Presence({ store, flushMs: 60_000, log })
-  const frames: Array<PresenceFrame | PresenceDeltaFrame> = []
-  const joined = presence.join({ id: 'me', dagId: 'd', log, sendPresence: (frame) => frames.push(JSON.parse(frame.toString()) as PresenceFrame) }, undefined)
-  await new Promise((resolve) => setImmediate(resolve))
-  const crowd = strangers(PICTURE_LIMIT + 1)
-  listeners[0]?.('d', { upserted: crowd, removed: [] }, crowd.length, crowd)
-  t.same(frames, [], 'nothing before its own picture')
-  listed.open()
-  await joined
-  t.same(frames.map((frame) => [frame.type, frame.count]), [['presence', 1], ['presence', 52]], 'its picture, then the storm\'s, which counts it too')
-  t.same((frames[1] as PresenceFrame).viewers[0], { id: 'me', gate: null })
-  await presence.close()
+
+  // Once the watch is up: a socket that joins reads no store, nor does another DAG's socket share it.
+  const late = await join(url)
+  everyone.set(late.self, { id: late.self, gate: null })
+  t.equal((presenceFrames(late.client)[0] as PresenceFrame).count, everyone.size)
+  const elsewhere = await join(server.url('/api/dags/e/stream'))
+  t.same(presenceFrames(elsewhere.client)[0], { type: 'presence', self: elsewhere.self, viewers: [{ id: elsewhere.self, gate: null }], count: 1 })
+  t.equal(store.watches, 2, 'one watch per DAG')
+  const sockets = [...joined.map(({ client, frame }) => ({ client, self: frame.self })), late]
+  await allRight(sockets, everyone, `every socket shows ${everyone.size} viewers`)
+  assertBounded(t, sockets.map(({ client }) => client), everyone.values())
+  assertValid(t, sockets.map(({ client }) => client))
+  for (const { client } of [...sockets, elsewhere]) client.close()
 })

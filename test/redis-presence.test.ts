@@ -1,7 +1,9 @@
 // Presence across instances on Redis: the union of every instance's viewers, gates seen from another
 // instance, a clean shutdown that takes its viewers along, a SIGKILLed instance whose viewers
-// expire, and a storm of viewers from a third instance that comes and goes as pictures.
+// expire, a storm of viewers from a third instance that comes and goes as pictures, and a join storm
+// on two instances that reads the hash once per DAG on each.
 
+import { isDeepStrictEqual } from 'node:util'
 import t from 'tap'
 import { Redis } from 'ioredis'
 import type { PresenceViewer } from '../schemas/index.js'
@@ -9,6 +11,7 @@ import { TestClient } from './helpers.js'
 import { until } from './client-helpers.js'
 import { assertBounded, deltaWhere, isRight, picture, presenceFrames, removes, shownBy, upserts } from './presence-helpers.js'
 import { presenceKeys } from '../lib/backplane/redis/presence.js'
+import { PresenceTracker } from '../lib/client/presence.js'
 import { buildInstance, cleanupPrefix, clientIds, REDIS_URL, spawnInstance, startRedis, uniquePrefix } from './redis-helpers.js'
 
 const identify = (request: { query: unknown }) => {
@@ -158,4 +161,43 @@ t.test('two instances in a storm: a change of more than 50 viewers comes as a pi
   assertBounded(t, [ada, bob], [...crowd.values(), auditor])
   ada.close()
   bob.close()
+})
+
+t.test('a join storm on two instances: one read of the hash per DAG per instance, and every picture right', async (t) => {
+  // A server of its own: its HGETALL count is this test's alone (presence is the only HGETALL caller).
+  const redis = await startRedis(t)
+  const hashReads = async () => Number(/cmdstat_hgetall:calls=(\d+)/.exec(await redis.admin.info('commandstats'))?.[1] ?? 0)
+  const prefix = uniquePrefix('presence-reads')
+  const instances = [
+    await buildInstance(t, { prefix, url: redis.url, presence: true, presenceFlushMs: 1000 }),
+    await buildInstance(t, { prefix, url: redis.url, presence: true, presenceFlushMs: 1000 })
+  ]
+  const readsBefore = await hashReads()
+  const stormSize = 60 // per DAG and instance: each instance's flush of the storm names more than 50
+  const streams = instances.flatMap((instance) => ['d', 'e'].map((dagId) => ({ dagId, url: instance.url(`/api/dags/${dagId}/stream`) })))
+  const storm = await Promise.all(streams.flatMap(({ dagId, url }) => Array.from({ length: stormSize }, async () => {
+    const client = await TestClient.open(url)
+    return { dagId, client, first: await picture(client) }
+  })))
+  // Each DAG's viewers: every socket of the storm on it, on either instance.
+  const everyone = new Map(['d', 'e'].map((dagId) => [dagId, new Map(storm.filter((socket) => socket.dagId === dagId).map(({ first }): [string, PresenceViewer] => [first.self, { id: first.self, gate: null }]))]))
+  const viewersOf = (dagId: string) => everyone.get(dagId) as Map<string, PresenceViewer>
+  for (const { dagId, first } of storm) {
+    const viewers = viewersOf(dagId)
+    t.ok(
+      first.viewers[0]?.id === first.self && first.count <= viewers.size && first.viewers.every((viewer) => isDeepStrictEqual(viewers.get(viewer.id), viewer)),
+      'each picture: itself first, nobody from elsewhere, no more than there are'
+    )
+  }
+  const sockets = storm.map(({ dagId, client, first }) => ({ dagId, client, self: first.self }))
+  await until(() => sockets.every(({ dagId, client, self }) => isRight(shownBy(client), self, viewersOf(dagId))), `every socket shows the ${2 * stormSize} viewers of its DAG`)
+
+  // Once the storm is in: a socket that joins gets the exact picture at once, from what its instance knows.
+  const late = await TestClient.open(instances[0]?.url('/api/dags/d/stream') as string)
+  const latePicture = await picture(late)
+  viewersOf('d').set(latePicture.self, { id: latePicture.self, gate: null })
+  t.ok(isRight(new PresenceTracker().receive(latePicture), latePicture.self, viewersOf('d')), `the late socket's picture alone is right, counting ${viewersOf('d').size}`)
+  t.equal(await hashReads() - readsBefore, 4, `one HGETALL per DAG on each instance for ${storm.length + 1} joins`)
+  assertBounded(t, [...sockets.map(({ client }) => client), late], [...viewersOf('d').values(), ...viewersOf('e').values()])
+  for (const { client } of [...sockets, { client: late }]) client.close()
 })
