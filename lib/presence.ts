@@ -11,6 +11,9 @@
 // from a read of its own: in a join storm of N sockets, a read per join would cost the store (on Redis,
 // an HGETALL of N fields) and this process N reads of N viewers. The store reads once, when the DAG's
 // first socket here starts the watch; sockets that join before that read is back wait for the same one.
+// What the pictures share (who is listed after the socket itself, and the count) is ranked once per
+// change and kept for the joins that follow: ranking reads every viewer, so once per join would still
+// be N² work in a storm.
 //
 // A picture lists at most PICTURE_LIMIT viewers, with the exact count: in a reconnect storm of N
 // sockets, each joining socket would otherwise get up to N viewers, N² bytes in all. The socket
@@ -58,6 +61,19 @@ interface LocalDag {
    * joins. Undefined after it failed, until the next socket joins.
    */
   watching: Promise<PresenceWatch> | undefined
+  /**
+   * The DAG's viewers (the store's, with what is pending here on top) as pictures show them, kept for
+   * the sockets that join until the next other change: building it reads every viewer, so a storm of
+   * N joins builds it once per change rather than N times. Undefined until a socket needs it.
+   */
+  ranked: Ranked | undefined
+}
+
+/** What every picture of a DAG's viewers shares, whoever it is for. */
+interface Ranked {
+  /** Those listed after the socket itself, one more than fits (see rank). */
+  listed: PresenceViewer[]
+  count: number
 }
 
 /** How many viewers a `presence` frame lists at most (the schema's `maxItems`). */
@@ -87,6 +103,7 @@ export class Presence {
     const watcher: Watcher = { member, viewer, pictured: false }
     dag.watchers.set(member.id, watcher)
     this.#changed(member.dagId, dag, viewer.id, viewer)
+    if (dag.ranked !== undefined) addJoined(dag.ranked, viewer)
     // Started by the DAG's first socket here; the sockets that join meanwhile wait for the same read.
     const watching = (dag.watching ??= this.#watch(member.dagId, dag))
     let watch: PresenceWatch
@@ -99,9 +116,9 @@ export class Presence {
       return
     }
     // In the same turn as the frame is sent: no change can come between the viewers and the picture.
-    const viewers = withPending(watch.viewers(), dag.pending)
+    dag.ranked ??= rank(withPending(watch.viewers(), dag.pending))
     watcher.pictured = true
-    member.sendPresence(serialize(pictureFor(watcher.viewer, viewers, candidates(viewers))))
+    member.sendPresence(serialize(pictureFor(watcher.viewer, dag.ranked)))
   }
 
   /** The member opened the gate of `nodeId` (null: closed it). */
@@ -110,6 +127,7 @@ export class Presence {
     const watcher = dag?.watchers.get(member.id)
     if (dag === undefined || watcher === undefined || watcher.viewer.gate === nodeId) return
     watcher.viewer = { ...watcher.viewer, gate: nodeId }
+    dag.ranked = undefined
     this.#changed(member.dagId, dag, member.id, watcher.viewer)
   }
 
@@ -117,6 +135,7 @@ export class Presence {
   leave (member: PresenceMember): void {
     const dag = this.#dags.get(member.dagId)
     if (dag === undefined || !dag.watchers.delete(member.id)) return
+    dag.ranked = undefined
     this.#changed(member.dagId, dag, member.id, null)
   }
 
@@ -133,17 +152,21 @@ export class Presence {
   #dag (dagId: string): LocalDag {
     let dag = this.#dags.get(dagId)
     if (dag === undefined) {
-      dag = { watchers: new Map(), pending: new Map(), timer: undefined, watching: undefined }
+      dag = { watchers: new Map(), pending: new Map(), timer: undefined, watching: undefined, ranked: undefined }
       this.#dags.set(dagId, dag)
     }
     return dag
   }
 
   #watch (dagId: string, dag: LocalDag): Promise<PresenceWatch> {
-    const { watchers, pending } = dag
     const watching = this.#options.store.watch(dagId, (_dagId, change, count, known) => {
-      if (change.upserted.length + change.removed.length > PICTURE_LIMIT) sendPictures(watchers, withPending(known, pending))
-      else sendDelta(watchers, change, count)
+      if (change.upserted.length + change.removed.length > PICTURE_LIMIT) {
+        dag.ranked = rank(withPending(known, dag.pending))
+        sendPictures(dag.watchers, dag.ranked)
+      } else {
+        dag.ranked = undefined
+        sendDelta(dag.watchers, change, count)
+      }
     })
     // Forgotten once it fails, so that the next socket to join tries again rather than every later
     // socket of the DAG going without a picture for as long as one of them stays.
@@ -196,17 +219,16 @@ function sendDelta (watchers: Map<string, Watcher>, change: PresenceChange, coun
  * part is serialized once and each frame spliced around it (5,000 sockets with identities, on the
  * 2-core development machine: 65–110 ms per change with a JSON.stringify per socket, 11–17 ms spliced).
  */
-function sendPictures (watchers: Map<string, Watcher>, viewers: Map<string, PresenceViewer>): void {
-  const listed = candidates(viewers)
-  const shared = listed.slice(0, PICTURE_LIMIT - 1)
+function sendPictures (watchers: Map<string, Watcher>, ranked: Ranked): void {
+  const shared = ranked.listed.slice(0, PICTURE_LIMIT - 1)
   const sharedIds = new Set(shared.map((viewer) => viewer.id))
   const sharedJson = shared.map((viewer) => `,${JSON.stringify(viewer)}`).join('')
   for (const watcher of watchers.values()) {
     const own = watcher.viewer
     const frame = sharedIds.has(own.id)
-      ? serialize(pictureFor(own, viewers, listed))
-      // What JSON.stringify writes for pictureFor(own, viewers, listed) when `own` is not among `shared`.
-      : Buffer.from(`{"type":"presence","self":${JSON.stringify(own.id)},"viewers":[${JSON.stringify(own)}${sharedJson}],"count":${viewers.size}}`)
+      ? serialize(pictureFor(own, ranked))
+      // What JSON.stringify writes for pictureFor(own, ranked) when `own` is not among `shared`.
+      : Buffer.from(`{"type":"presence","self":${JSON.stringify(own.id)},"viewers":[${JSON.stringify(own)}${sharedJson}],"count":${ranked.count}}`)
     deliver(watcher, frame)
   }
 }
@@ -237,23 +259,32 @@ function withPending (listed: Iterable<PresenceViewer>, pending: Map<string, Pre
  * Whom pictures list after the socket itself, for every socket alike: those with a gate open, then
  * the others; one more than fits, in case the socket is among them. One pass, however many viewers.
  */
-function candidates (viewers: Map<string, PresenceViewer>): PresenceViewer[] {
+function rank (viewers: Map<string, PresenceViewer>): Ranked {
   const atGate: PresenceViewer[] = []
   const others: PresenceViewer[] = []
   for (const viewer of viewers.values()) {
     const group = viewer.gate === null ? others : atGate
     if (group.length <= PICTURE_LIMIT) group.push(viewer)
   }
-  return [...atGate, ...others].slice(0, PICTURE_LIMIT + 1)
+  return { listed: [...atGate, ...others].slice(0, PICTURE_LIMIT + 1), count: viewers.size }
+}
+
+/**
+ * A socket that joined: a new id (counted once more) with no gate open, so it ranks after everyone
+ * listed, as `rank` would place it.
+ */
+function addJoined (ranked: Ranked, viewer: PresenceViewer): void {
+  ranked.count++
+  if (ranked.listed.length <= PICTURE_LIMIT) ranked.listed.push(viewer)
 }
 
 /**
  * The picture for one socket: itself first, as this instance knows it (its own change may still be on
- * its way through the store), then the candidates, at most PICTURE_LIMIT in all.
+ * its way through the store), then the others ranked, at most PICTURE_LIMIT in all.
  */
-function pictureFor (own: PresenceViewer, viewers: Map<string, PresenceViewer>, listed: PresenceViewer[]): PresenceFrame {
-  const others = listed.filter((viewer) => viewer.id !== own.id).slice(0, PICTURE_LIMIT - 1)
-  return { type: 'presence', self: own.id, viewers: [own, ...others], count: viewers.size }
+function pictureFor (own: PresenceViewer, ranked: Ranked): PresenceFrame {
+  const others = ranked.listed.filter((viewer) => viewer.id !== own.id).slice(0, PICTURE_LIMIT - 1)
+  return { type: 'presence', self: own.id, viewers: [own, ...others], count: ranked.count }
 }
 
 function stopWatching (dag: LocalDag): void {

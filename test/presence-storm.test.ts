@@ -8,7 +8,9 @@ import t from 'tap'
 import type { PresenceFrame, PresenceViewer } from '../schemas/index.js'
 import { MemoryBackplane } from '../lib/index.js'
 import type { BackplaneProvider, BackplaneSettings } from '../lib/backplane/types.js'
-import { PICTURE_LIMIT } from '../lib/presence.js'
+import type { FastifyBaseLogger } from 'fastify'
+import { MemoryPresence } from '../lib/backplane/memory-presence.js'
+import { PICTURE_LIMIT, Presence, type PresenceMember } from '../lib/presence.js'
 import { build, TestClient } from './helpers.js'
 import { until } from './client-helpers.js'
 import { assertBounded, assertValid, deltaWhere, HeldPresenceBackplane, isRight, picture, presenceFrames, shownBy, upserts } from './presence-helpers.js'
@@ -157,4 +159,32 @@ t.test('a join storm reads the store once per DAG: sockets that join while its w
   assertBounded(t, sockets.map(({ client }) => client), everyone.values())
   assertValid(t, sockets.map(({ client }) => client))
   for (const { client } of [...sockets, elsewhere]) client.close()
+})
+
+t.test('the pictures of joining sockets share one ranking until a change: a gate, a leave or a change from the store ranks again', async (t) => {
+  const log = { warn: () => {} } as unknown as FastifyBaseLogger
+  const store = new MemoryPresence()
+  // Nothing is written while the test runs: every change of this instance is pending.
+  const presence = new Presence({ store, flushMs: 60_000, log })
+  const pictures = new Map<string, PresenceFrame>()
+  const member = (id: string): PresenceMember => ({ id, dagId: 'd', log, sendPresence: (frame) => pictures.set(id, JSON.parse(frame.toString()) as PresenceFrame) })
+  const listedIn = (id: string) => pictures.get(id)?.viewers.map((viewer) => `${viewer.id}${viewer.gate === null ? '' : `@${viewer.gate}`}`)
+  const ada = member('ada')
+  await presence.join(ada, undefined)
+  const bob = member('bob')
+  await presence.join(bob, undefined)
+  t.same(listedIn('bob'), ['bob', 'ada'])
+  t.equal(pictures.get('bob')?.count, 2, 'counted on top of the ranking made for ada')
+  presence.viewGate(ada, 'review')
+  await presence.join(member('cy'), undefined)
+  t.same(listedIn('cy'), ['cy', 'ada@review', 'bob'], 'a gate opened since')
+  presence.leave(bob)
+  await presence.join(member('di'), undefined)
+  t.same(listedIn('di'), ['di', 'ada@review', 'cy'], 'a socket gone since')
+  t.equal(pictures.get('di')?.count, 3)
+  await store.update('d', { upserted: [{ id: 'auditor', gate: 'audit' }], removed: [] })
+  await presence.join(member('ed'), undefined)
+  t.same(listedIn('ed'), ['ed', 'auditor@audit', 'ada@review', 'cy', 'di'], 'a change from another instance since')
+  t.equal(pictures.get('ed')?.count, 5)
+  await presence.close()
 })
