@@ -60,6 +60,12 @@ export function serve (handlers: Commands, close: () => Promise<void>): void {
 
 const children = new Set<ChildProcess>()
 
+/** Has killChildren kill `child` too: a process the bench spawned itself (a redis-server). */
+export function killWithBench (child: ChildProcess): void {
+  children.add(child)
+  child.once('exit', () => children.delete(child))
+}
+
 /** Kills every child still running: called on exit, on a signal and on any failure. */
 export function killChildren (): void {
   for (const child of children) child.kill('SIGKILL')

@@ -307,7 +307,8 @@ export const ErrorFrame = Type.Object(
 export type ErrorFrame = Static<typeof ErrorFrame>
 
 // Presence: who watches the DAG and who has a gate open. Not part of the log (no `seq`): a client
-// gets the whole picture right after hello, then deltas, coalesced per instance (`presenceFlushMs`).
+// gets the whole picture right after hello, then deltas, coalesced per instance (`presenceFlushMs`);
+// a change of more than 50 viewers comes as a new picture instead of a delta.
 
 export const ViewerIdentity = Type.Object(
   {
@@ -342,7 +343,11 @@ export const PresenceFrame = Type.Object(
     }),
     count: Type.Integer({ minimum: 0, description: 'How many viewers watch the DAG, those not listed included.' })
   },
-  { additionalProperties: false, $id: 'PresenceFrame', description: 'Who watches the DAG (the first 50, and how many), sent right after hello.' }
+  {
+    additionalProperties: false,
+    $id: 'PresenceFrame',
+    description: 'Who watches the DAG (the first 50, and how many), sent right after hello, and again in place of a change too large for a delta (more than 50 viewers joined, changed or left at once). Replaces everything the client held.'
+  }
 )
 export type PresenceFrame = Static<typeof PresenceFrame>
 
@@ -353,7 +358,11 @@ export const PresenceDeltaFrame = Type.Object(
     removed: Type.Array(Type.String(), { description: 'Ids of viewers who left (or whose instance died).' }),
     count: Type.Integer({ minimum: 0, description: 'How many viewers watch the DAG after this change.' })
   },
-  { additionalProperties: false, $id: 'PresenceDeltaFrame', description: 'Who joined, changed gate or left since the last presence frame.' }
+  {
+    additionalProperties: false,
+    $id: 'PresenceDeltaFrame',
+    description: 'Who joined, changed gate or left since the last presence frame: at most 50 viewers, upserted and removed together (a larger change comes as a `presence` frame).'
+  }
 )
 export type PresenceDeltaFrame = Static<typeof PresenceDeltaFrame>
 

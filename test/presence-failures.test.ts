@@ -1,14 +1,15 @@
-// Presence when things go wrong: a store that fails, a delta that arrives while a socket is still
-// reading the picture, a Redis subscriber that is down, and an unreadable message on a presence channel.
+// Presence when things go wrong: a store that fails, changes that arrive while the watch a socket waits
+// for still reads, a Redis subscriber that is down, and an unreadable message on a presence channel.
 
 import t from 'tap'
 import { Redis } from 'ioredis'
 import type { FastifyBaseLogger } from 'fastify'
 import type { PresenceDeltaFrame, PresenceFrame, PresenceViewer } from '../schemas/index.js'
-import type { PresenceChange, PresenceListener, PresenceStore } from '../lib/backplane/types.js'
+import type { PresenceStore } from '../lib/backplane/types.js'
+import { MemoryPresence } from '../lib/backplane/memory-presence.js'
 import { RedisPresence, presenceKeys } from '../lib/backplane/redis/presence.js'
-import { Presence, type PresenceMember } from '../lib/presence.js'
-import { gate } from './client-helpers.js'
+import { PICTURE_LIMIT, Presence, type PresenceMember } from '../lib/presence.js'
+import { HeldPresence } from './presence-helpers.js'
 import { cleanupPrefix, REDIS_URL, uniquePrefix } from './redis-helpers.js'
 
 function recordingLog () {
@@ -23,59 +24,58 @@ function member (id: string, log: FastifyBaseLogger) {
   return { frames, member: joined }
 }
 
-/** A store in the test's hands: what list answers and when, whether update fails, and its watchers. */
-function controlledStore () {
-  const store = {
-    listeners: [] as PresenceListener[],
-    list: async (): Promise<PresenceViewer[]> => [],
-    update: async (_dagId: string, _change: PresenceChange): Promise<void> => {},
-    watch: async (_dagId: string, listener: PresenceListener) => {
-      store.listeners.push(listener)
-      return () => {}
-    }
-  }
-  return store as typeof store & PresenceStore
+/** `count` viewers of another instance, none at a gate. */
+function strangers (count: number): PresenceViewer[] {
+  return Array.from({ length: count }, (_, index) => ({ id: `stranger-${index}`, gate: null }))
 }
 
-t.test('a delta that arrives while a socket reads the picture follows the picture', async (t) => {
+t.test('changes while the DAG\'s watch starts are in the picture, nothing comes before it, and the next change follows it', async (t) => {
   const { log } = recordingLog()
-  const store = controlledStore()
-  const listed = gate()
-  store.list = async () => {
-    await listed.opened
-    return [{ id: 'other', gate: null }]
-  }
+  const store = new HeldPresence()
   const presence = new Presence({ store, flushMs: 60_000, log })
   const { frames, member: joining } = member('me', log)
   const joined = presence.join(joining, undefined)
-  await new Promise((resolve) => setImmediate(resolve))
-  store.listeners[0]?.('d', { upserted: [{ id: 'other', gate: 'review' }], removed: [] }, 2)
+  // From another instance while the watch's read is out: a delta's worth, then a picture's.
+  await store.update('d', { upserted: [{ id: 'other', gate: 'review' }], removed: [] })
+  await store.update('d', { upserted: strangers(PICTURE_LIMIT + 1), removed: [] })
   t.same(frames, [], 'nothing before the picture')
-  listed.open()
+  store.started.open()
   await joined
-  t.same(frames.map((frame) => frame.type), ['presence', 'presence_delta'])
-  t.same((frames[1] as PresenceDeltaFrame).upserted, [{ id: 'other', gate: 'review' }])
+  t.same(frames.map((frame) => [frame.type, frame.count]), [['presence', PICTURE_LIMIT + 3]], 'one picture, which counts them all and itself')
+  t.same((frames[0] as PresenceFrame).viewers.slice(0, 2), [{ id: 'me', gate: null }, { id: 'other', gate: 'review' }], 'itself, then the one at the gate')
+  await store.update('d', { upserted: [], removed: ['other'] })
+  t.match(frames.slice(1), [{ type: 'presence_delta', upserted: [], removed: ['other'] }])
   await presence.close()
 })
 
-t.test('a store that fails: the stream goes on without the picture, and a failed write is logged', async (t) => {
+t.test('a watch that fails: the stream goes on without the picture, the next socket starts it again, and a failed write is logged', async (t) => {
   const { lines, log } = recordingLog()
-  const store = controlledStore()
-  store.list = async () => {
-    throw new Error('Redis is down')
-  }
-  store.update = async () => {
-    throw new Error('Redis is down')
+  const memory = new MemoryPresence()
+  let down = true // for the first watch only
+  const store: PresenceStore = {
+    update: async () => {
+      throw new Error('Redis is down')
+    },
+    watch: async (dagId, listener) => {
+      if (down) {
+        down = false
+        throw new Error('Redis is down')
+      }
+      return await memory.watch(dagId, listener)
+    }
   }
   const presence = new Presence({ store, flushMs: 60_000, log })
-  const { frames, member: joining } = member('me', log)
-  await presence.join(joining, undefined)
-  t.same(frames, [], 'no picture')
-  store.listeners[0]?.('d', { upserted: [{ id: 'other', gate: null }], removed: [] }, 2)
-  t.same(frames.map((frame) => frame.type), ['presence_delta'], 'deltas still reach it')
-  presence.viewGate(joining, null) // unchanged: nothing to write
-  presence.leave(joining)
-  presence.leave(joining) // twice: nothing more
+  const first = member('first', log)
+  await presence.join(first.member, undefined)
+  t.same(first.frames, [], 'no picture')
+  const second = member('second', log)
+  await presence.join(second.member, undefined)
+  t.same(second.frames, [{ type: 'presence', self: 'second', viewers: [{ id: 'second', gate: null }, { id: 'first', gate: null }], count: 2 }])
+  await memory.update('d', { upserted: [{ id: 'other', gate: null }], removed: [] })
+  t.same(first.frames.map((frame) => frame.type), ['presence_delta'], 'deltas reach the socket without a picture too')
+  presence.viewGate(first.member, null) // unchanged: nothing to write
+  presence.leave(first.member)
+  presence.leave(first.member) // twice: nothing more
   await presence.close()
   t.same(lines, [
     { level: 'warn', message: 'fastify-dag-stream: could not read who watches the DAG' },
@@ -98,18 +98,18 @@ t.test('Redis presence: a subscriber that is down fails watch, and the next watc
   t.same(presence.channels(), [], 'the failed watch left nothing behind')
   // The failed command woke the lazy connection up: once it is ready, watching works.
   if (down.status !== 'ready') await new Promise((resolve) => down.once('ready', resolve))
-  const stop = await presence.watch('d', () => {})
+  const first = await presence.watch('d', () => {})
   const channel = presenceKeys(prefix, 'd').channel
   t.same(presence.channels(), [channel])
   const other = await presence.watch('d', () => {})
-  stop()
+  first.stop()
   t.same(presence.channels(), [channel], 'watched while a watcher is left')
-  other()
+  other.stop()
   t.same(presence.channels(), [], 'the last one stops watching')
   const again = await presence.watch('d', () => {})
-  other() // a stale stop: it must not end the new watch
+  other.stop() // a stale stop: it must not end the new watch
   t.same(presence.channels(), [channel])
-  again()
+  again.stop()
   await presence.close()
 })
 
@@ -136,7 +136,7 @@ t.test('Redis presence: an unreadable message on a presence channel is logged an
   await presence.close()
 })
 
-t.test('Redis presence: the fields of an instance that is not alive are dropped on read', async (t) => {
+t.test('Redis presence: the fields of an instance that is not alive are dropped when a watch reads', async (t) => {
   const prefix = uniquePrefix('presence-ghost')
   cleanupPrefix(t, prefix)
   const { log } = recordingLog()
@@ -152,29 +152,38 @@ t.test('Redis presence: the fields of an instance that is not alive are dropped 
   const live = new RedisPresence({ commands, subscriber, keyPrefix: prefix, instanceId: 'live', ttlMs: 60_000, log })
   await live.start()
   await live.update('d', { upserted: [{ id: 'me', gate: null }], removed: [] })
-  t.same(await live.list('d'), [{ id: 'me', gate: null }])
+  const watch = await live.watch('d', () => {})
+  t.same([...watch.viewers()], [{ id: 'me', gate: null }])
   const { hash } = presenceKeys(prefix, 'd')
   while (await commands.hexists(hash, 'boo') === 1) await new Promise((resolve) => setTimeout(resolve, 5))
   t.pass('the ghost\'s field is deleted')
+  watch.stop()
   await live.close()
   t.equal(await commands.exists(`${prefix}:presence-alive:live`), 0, 'a closed instance is no longer alive')
 })
 
 t.test('memory presence: a change nobody watches, and a DAG whose last viewer left', async (t) => {
-  const { MemoryPresence } = await import('../lib/backplane/memory-presence.js')
   const presence = new MemoryPresence()
   await presence.update('d', { upserted: [{ id: 'a', gate: null }], removed: [] })
-  t.same(await presence.list('d'), [{ id: 'a', gate: null }])
+  const watch = await presence.watch('d', () => {})
+  t.same([...watch.viewers()], [{ id: 'a', gate: null }], 'the change from before the watch')
   await presence.update('d', { upserted: [], removed: ['a'] })
-  t.same(await presence.list('d'), [])
+  t.same([...watch.viewers()], [])
+  await presence.update('d', { upserted: [{ id: 'b', gate: null }], removed: [] })
+  t.same([...watch.viewers()], [{ id: 'b', gate: null }], 'the DAG\'s viewers again, after it had none')
+  watch.stop()
 })
 
 t.test('a flush with nothing left to write writes nothing', async (t) => {
   const { log } = recordingLog()
-  const store = controlledStore()
+  const memory = new MemoryPresence()
   const writes: unknown[] = []
-  store.update = async (_dagId, change) => {
-    writes.push(change)
+  const store: PresenceStore = {
+    update: async (dagId, change) => {
+      writes.push(change)
+      await memory.update(dagId, change)
+    },
+    watch: (dagId, listener) => memory.watch(dagId, listener)
   }
   const presence = new Presence({ store, flushMs: 1, log })
   const { member: joining } = member('me', log)

@@ -1,12 +1,17 @@
 // Presence across instances on Redis: the union of every instance's viewers, gates seen from another
-// instance, a clean shutdown that takes its viewers along, and a SIGKILLed instance whose viewers
-// expire.
+// instance, a clean shutdown that takes its viewers along, a SIGKILLed instance whose viewers
+// expire, a storm of viewers from a third instance that comes and goes as pictures, and a join storm
+// on two instances that reads the hash once per DAG on each.
 
+import { isDeepStrictEqual } from 'node:util'
 import t from 'tap'
+import { Redis } from 'ioredis'
 import type { PresenceViewer } from '../schemas/index.js'
 import { TestClient } from './helpers.js'
-import { deltaWhere, picture, removes, upserts } from './presence-helpers.js'
+import { until } from './client-helpers.js'
+import { assertBounded, deltaWhere, isRight, picture, presenceFrames, removes, shownBy, upserts } from './presence-helpers.js'
 import { presenceKeys } from '../lib/backplane/redis/presence.js'
+import { PresenceTracker } from '../lib/client/presence.js'
 import { buildInstance, cleanupPrefix, clientIds, REDIS_URL, spawnInstance, startRedis, uniquePrefix } from './redis-helpers.js'
 
 const identify = (request: { query: unknown }) => {
@@ -111,4 +116,88 @@ t.test('the subscriber cut: after it is back, its sockets see the viewers whose 
   ada.close()
   bob.close()
   watcher.close()
+})
+
+t.test('two instances in a storm: a change of more than 50 viewers comes as a picture on both, and so does their expiry', async (t) => {
+  const prefix = uniquePrefix('presence-storm')
+  cleanupPrefix(t, prefix)
+  const redis = new Redis(REDIS_URL)
+  t.teardown(() => redis.disconnect())
+  const one = await buildInstance(t, { prefix, presence: true, identify, presenceTtlMs: 300, presenceFlushMs: 1000 })
+  const two = await buildInstance(t, { prefix, presence: true, identify, presenceTtlMs: 300, presenceFlushMs: 1000 })
+  const ada = await TestClient.open(one.url('/api/dags/d/stream?user=ada'))
+  const { self: adaId } = await picture(ada)
+  const bob = await TestClient.open(two.url('/api/dags/d/stream?user=bob'))
+  const { self: bobId } = await picture(bob)
+  bob.send({ type: 'gate_viewing', node_id: 'review' })
+  await deltaWhere(ada, upserts(bobId, 'review'))
+  const locals = new Map<string, PresenceViewer>([
+    [adaId, { id: adaId, identity: { id: 'ada', name: 'ada' }, gate: null }],
+    [bobId, { id: bobId, identity: { id: 'bob', name: 'bob' }, gate: 'review' }]
+  ])
+
+  // A third instance, written as it would write: alive, 60 viewers in one change, one of them
+  // closing the gate it had open.
+  const { hash, channel } = presenceKeys(prefix, 'd')
+  const aliveKey = `${prefix}:presence-alive:third`
+  await redis.set(aliveKey, '1', 'PX', 60_000)
+  const auditor: PresenceViewer = { id: 'auditor', gate: 'audit' }
+  await redis.hset(hash, auditor.id, JSON.stringify({ i: 'third', v: auditor }))
+  await redis.publish(channel, JSON.stringify({ i: 'third', c: { upserted: [auditor], removed: [] } }))
+  await deltaWhere(ada, upserts(auditor.id, 'audit'))
+  await deltaWhere(bob, upserts(auditor.id, 'audit'))
+  const storm: PresenceViewer[] = [{ id: auditor.id, gate: null }, ...Array.from({ length: 59 }, (_, index) => ({ id: `third-${index}`, gate: null }))]
+  for (const viewer of storm) await redis.hset(hash, viewer.id, JSON.stringify({ i: 'third', v: viewer }))
+  await redis.publish(channel, JSON.stringify({ i: 'third', c: { upserted: storm, removed: [] } }))
+  const crowd = new Map([...locals, ...storm.map((viewer): [string, PresenceViewer] => [viewer.id, viewer])])
+  const sockets = [{ client: ada, self: adaId }, { client: bob, self: bobId }]
+  await until(() => sockets.every(({ client, self }) => isRight(shownBy(client), self, crowd)), 'both show 62, bob at the gate, nobody at the audit')
+  for (const { client } of sockets) t.equal(presenceFrames(client).filter((frame) => frame.type === 'presence').length, 2, 'the storm came as a picture')
+
+  // The third instance dies: both instances drop its 60 viewers at their next heartbeat.
+  await redis.del(aliveKey)
+  await until(() => sockets.every(({ client, self }) => isRight(shownBy(client), self, locals)), 'both show ada and bob only')
+  for (const { client } of sockets) t.equal(presenceFrames(client).filter((frame) => frame.type === 'presence').length, 3, 'the expiry came as a picture')
+  assertBounded(t, [ada, bob], [...crowd.values(), auditor])
+  ada.close()
+  bob.close()
+})
+
+t.test('a join storm on two instances: one read of the hash per DAG per instance, and every picture right', async (t) => {
+  // A server of its own: its HGETALL count is this test's alone (presence is the only HGETALL caller).
+  const redis = await startRedis(t)
+  const hashReads = async () => Number(/cmdstat_hgetall:calls=(\d+)/.exec(await redis.admin.info('commandstats'))?.[1] ?? 0)
+  const prefix = uniquePrefix('presence-reads')
+  const instances = [
+    await buildInstance(t, { prefix, url: redis.url, presence: true, presenceFlushMs: 1000 }),
+    await buildInstance(t, { prefix, url: redis.url, presence: true, presenceFlushMs: 1000 })
+  ]
+  const readsBefore = await hashReads()
+  const stormSize = 60 // per DAG and instance: each instance's flush of the storm names more than 50
+  const streams = instances.flatMap((instance) => ['d', 'e'].map((dagId) => ({ dagId, url: instance.url(`/api/dags/${dagId}/stream`) })))
+  const storm = await Promise.all(streams.flatMap(({ dagId, url }) => Array.from({ length: stormSize }, async () => {
+    const client = await TestClient.open(url)
+    return { dagId, client, first: await picture(client) }
+  })))
+  // Each DAG's viewers: every socket of the storm on it, on either instance.
+  const everyone = new Map(['d', 'e'].map((dagId) => [dagId, new Map(storm.filter((socket) => socket.dagId === dagId).map(({ first }): [string, PresenceViewer] => [first.self, { id: first.self, gate: null }]))]))
+  const viewersOf = (dagId: string) => everyone.get(dagId) as Map<string, PresenceViewer>
+  for (const { dagId, first } of storm) {
+    const viewers = viewersOf(dagId)
+    t.ok(
+      first.viewers[0]?.id === first.self && first.count <= viewers.size && first.viewers.every((viewer) => isDeepStrictEqual(viewers.get(viewer.id), viewer)),
+      'each picture: itself first, nobody from elsewhere, no more than there are'
+    )
+  }
+  const sockets = storm.map(({ dagId, client, first }) => ({ dagId, client, self: first.self }))
+  await until(() => sockets.every(({ dagId, client, self }) => isRight(shownBy(client), self, viewersOf(dagId))), `every socket shows the ${2 * stormSize} viewers of its DAG`)
+
+  // Once the storm is in: a socket that joins gets the exact picture at once, from what its instance knows.
+  const late = await TestClient.open(instances[0]?.url('/api/dags/d/stream') as string)
+  const latePicture = await picture(late)
+  viewersOf('d').set(latePicture.self, { id: latePicture.self, gate: null })
+  t.ok(isRight(new PresenceTracker().receive(latePicture), latePicture.self, viewersOf('d')), `the late socket's picture alone is right, counting ${viewersOf('d').size}`)
+  t.equal(await hashReads() - readsBefore, 4, `one HGETALL per DAG on each instance for ${storm.length + 1} joins`)
+  assertBounded(t, [...sockets.map(({ client }) => client), late], [...viewersOf('d').values(), ...viewersOf('e').values()])
+  for (const { client } of [...sockets, { client: late }]) client.close()
 })

@@ -2,7 +2,7 @@
 
 import type { PresenceViewer } from '../../schemas/events.js'
 import { applyPresenceChange, type PresenceChange } from '../presence-change.js'
-import type { PresenceListener, PresenceStore } from './types.js'
+import type { PresenceListener, PresenceStore, PresenceWatch } from './types.js'
 
 export class MemoryPresence implements PresenceStore {
   readonly #viewers = new Map<string, Map<string, PresenceViewer>>()
@@ -13,20 +13,20 @@ export class MemoryPresence implements PresenceStore {
     applyPresenceChange(viewers, change)
     if (viewers.size === 0) this.#viewers.delete(dagId)
     else this.#viewers.set(dagId, viewers)
-    for (const listener of this.#listeners.get(dagId) ?? []) listener(dagId, change, viewers.size)
+    for (const listener of this.#listeners.get(dagId) ?? []) listener(dagId, change, viewers.size, viewers.values())
   }
 
-  async list (dagId: string): Promise<PresenceViewer[]> {
-    return [...(this.#viewers.get(dagId)?.values() ?? [])]
-  }
-
-  async watch (dagId: string, listener: PresenceListener): Promise<() => void> {
+  async watch (dagId: string, listener: PresenceListener): Promise<PresenceWatch> {
     const listeners = this.#listeners.get(dagId) ?? new Set<PresenceListener>()
     this.#listeners.set(dagId, listeners)
     listeners.add(listener)
-    return () => {
-      listeners.delete(listener)
-      if (listeners.size === 0) this.#listeners.delete(dagId)
+    return {
+      // Looked up on each call: the DAG's map is dropped when its last viewer leaves.
+      viewers: () => this.#viewers.get(dagId)?.values() ?? [],
+      stop: () => {
+        listeners.delete(listener)
+        if (listeners.size === 0) this.#listeners.delete(dagId)
+      }
     }
   }
 }

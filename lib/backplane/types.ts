@@ -110,8 +110,12 @@ export type GateTransition<Result> = (
   dag: DagStatus
 ) => { result: Result; next: GateRecord }
 
-/** `count`: how many viewers the DAG has after `change`, as the store knows them. */
-export type PresenceListener = (dagId: string, change: PresenceChange, count: number) => void
+/**
+ * `count`: how many viewers the DAG has after `change`, as the store knows them; `viewers`: those
+ * viewers, to read within the call if at all (lib/presence.ts sends a picture of them in place of a
+ * change too large to forward).
+ */
+export type PresenceListener = (dagId: string, change: PresenceChange, count: number, viewers: Iterable<PresenceViewer>) => void
 
 /**
  * Who watches each DAG, on every instance: each instance writes its own viewers, and reads the union.
@@ -121,13 +125,24 @@ export type PresenceListener = (dagId: string, change: PresenceChange, count: nu
 export interface PresenceStore {
   /** Writes this instance's changes for the DAG and tells every instance's watchers of it. */
   update(dagId: string, change: PresenceChange): Promise<void>
-  /** Every viewer of the DAG, on every live instance. */
-  list(dagId: string): Promise<PresenceViewer[]>
   /**
    * Calls `listener` with every change of the DAG's viewers (this instance's too) once the promise
-   * resolves; resolves with the function that stops it.
+   * resolves. The store reads the DAG's viewers when its watch of the DAG starts (on Redis, one read
+   * shared by every watch that starts meanwhile) and keeps them up to date from then on. Rejects when
+   * it cannot start, without keeping the listener.
    */
-  watch(dagId: string, listener: PresenceListener): Promise<() => void>
+  watch(dagId: string, listener: PresenceListener): Promise<PresenceWatch>
+}
+
+/** A watch of one DAG's viewers (PresenceStore.watch). */
+export interface PresenceWatch {
+  /**
+   * Every viewer of the DAG, on every live instance, as the store knows them now: what the changes
+   * handed to the listener so far add up to. No read: to use within the call.
+   */
+  viewers(): Iterable<PresenceViewer>
+  /** Stops calling the listener. */
+  stop(): void
 }
 
 export interface Backplane {

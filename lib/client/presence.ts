@@ -1,5 +1,6 @@
 // Who else watches the DAG, as the server tells this client: the whole picture after each hello
-// (`presence`), then deltas (`presence_delta`). Not part of the store: it is no event of the log.
+// (`presence`), then deltas (`presence_delta`), and a new picture in place of a change too large for
+// a delta; a picture always replaces what was held. Not part of the store: it is no event of the log.
 
 import type { PresenceDeltaFrame, PresenceFrame, PresenceViewer } from '../../schemas/events.js'
 import { applyPresenceChange } from '../presence-change.js'
@@ -9,7 +10,8 @@ export interface PresenceView {
   /**
    * Sockets watching the DAG, on every instance, this one first. Empty while disconnected. Not
    * always all of them: the server lists at most 50 in its picture (this client, then those with a
-   * gate open), then names every change; `count` is exact, and may be larger than this list.
+   * gate open), then names each change of up to 50 viewers (a larger one comes as a new picture);
+   * `count` is exact, and may be larger than this list.
    */
   readonly viewers: readonly PresenceViewer[]
   /** How many sockets watch the DAG (a person with two tabs counts twice), listed or not. */

@@ -12,7 +12,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { PresenceViewer } from '../../../schemas/events.js'
 import { isEmptyChange, type PresenceChange } from '../../presence-change.js'
-import type { PresenceListener, PresenceStore } from '../types.js'
+import type { PresenceListener, PresenceStore, PresenceWatch } from '../types.js'
 import type { RedisClient } from './backplane.js'
 
 export interface RedisPresenceOptions {
@@ -40,7 +40,10 @@ interface Message {
 interface WatchedDag {
   dagId: string
   listeners: Set<PresenceListener>
-  /** The DAG's viewers as this instance knows them, with their instance: what a dead instance takes away. */
+  /**
+   * The DAG's viewers as this instance knows them, with their instance: what a dead instance takes
+   * away, and what the pictures of sockets joining here are built from (read once, when the watch starts).
+   */
   known: Map<string, Entry>
   started: Promise<void>
 }
@@ -85,11 +88,7 @@ export class RedisPresence implements PresenceStore {
     await transaction.exec()
   }
 
-  async list (dagId: string): Promise<PresenceViewer[]> {
-    return [...(await this.#read(dagId)).values()].map((entry) => entry.v)
-  }
-
-  async watch (dagId: string, listener: PresenceListener): Promise<() => void> {
+  async watch (dagId: string, listener: PresenceListener): Promise<PresenceWatch> {
     const { channel } = presenceKeys(this.#options.keyPrefix, dagId)
     let watched = this.#watched.get(channel)
     if (watched === undefined) {
@@ -114,12 +113,15 @@ export class RedisPresence implements PresenceStore {
       listeners.delete(listener)
       throw error
     }
-    const stop = watched
-    return () => {
-      listeners.delete(listener)
-      if (listeners.size > 0 || this.#watched.get(channel) !== stop) return
-      this.#watched.delete(channel)
-      if (this.#options.subscriber.status === 'ready') this.#options.subscriber.unsubscribe(channel).catch(() => {})
+    const mine = watched
+    return {
+      viewers: () => viewersOf(mine.known),
+      stop: () => {
+        listeners.delete(listener)
+        if (listeners.size > 0 || this.#watched.get(channel) !== mine) return
+        this.#watched.delete(channel)
+        if (this.#options.subscriber.status === 'ready') this.#options.subscriber.unsubscribe(channel).catch(() => {})
+      }
     }
   }
 
@@ -171,7 +173,7 @@ export class RedisPresence implements PresenceStore {
   }
 
   #notify (watched: WatchedDag, change: PresenceChange): void {
-    for (const listener of watched.listeners) listener(watched.dagId, change, watched.known.size)
+    for (const listener of watched.listeners) listener(watched.dagId, change, watched.known.size, viewersOf(watched.known))
   }
 
   #hashTtl (): number {
@@ -231,4 +233,8 @@ export class RedisPresence implements PresenceStore {
     this.#options.commands.hdel(presenceKeys(this.#options.keyPrefix, watched.dagId).hash, ...removed).catch(() => {})
     this.#notify(watched, { upserted: [], removed })
   }
+}
+
+function * viewersOf (known: Map<string, Entry>): Iterable<PresenceViewer> {
+  for (const entry of known.values()) yield entry.v
 }
