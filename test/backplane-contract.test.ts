@@ -85,6 +85,7 @@ for (const [kind, provider] of kinds) {
         maxIdleMs: 60_000,
         commandTimeoutMs: 2000,
         execute: async () => ({ ok: true }),
+        receiveStreamMessage: () => ({ ok: true }),
         log: silentLog,
         ...settings
       })

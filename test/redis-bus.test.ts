@@ -27,6 +27,7 @@ function pair (overrides: Partial<BusOptions> = {}) {
       return 1
     },
     execute: async () => ({ ok: true }),
+    receiveStreamMessage: () => ({ ok: true }),
     onError: (_error, what, dagId) => errors.push(dagId === undefined ? what : `${what} (DAG ${dagId})`),
     ...overrides
   })
@@ -90,6 +91,7 @@ t.test('a reply that cannot be published is reported; the sender times out', asy
     timeoutMs: 100,
     publish: async () => { calls++; throw new Error('down') },
     execute: async () => ({ ok: true }),
+    receiveStreamMessage: () => ({ ok: true }),
     onError: (_error, what, dagId) => errors.push(`${what} (DAG ${dagId})`)
   })
   b.receive(JSON.stringify({ kind: 'command', id: 'x', from: 'a', dagId: 'd', event: pause, sender: null, deadline: Date.now() + 1000 }))
