@@ -4,7 +4,7 @@
 
 import type { OutgoingHttpHeaders } from 'node:http'
 import websocket from '@fastify/websocket'
-import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyBaseLogger, FastifyPluginAsync, FastifyRequest, FastifySchemaValidationError } from 'fastify'
 import fp from 'fastify-plugin'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
@@ -453,6 +453,9 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
       schema: { ...CommandRoute, tags: ['dags'], summary: 'Send a client event (the event-stream fallback\'s way to decide gates, pause, resume, cancel)' },
       // The answer is always the frame a WebSocket would get (invalid_message …), not Fastify's 400.
       attachValidation: true,
+      // Not Fastify's Ajv, whose `removeAdditional` strips the body's fields while it tries each member of
+      // the union (a gate_viewing lost its node_id to pause_execution's shape): TypeBox checks, never changes.
+      validatorCompiler: TypeBoxValidatorCompiler,
       errorHandler: (error, _request, reply) => {
         if (!isInvalidJsonBody(error)) throw error
         return reply.code(400).send(errorFrame('invalid_json', 'The message is not valid JSON'))

@@ -448,11 +448,10 @@ export const EventStreamOpened = Type.Object(
 )
 export type EventStreamOpened = Static<typeof EventStreamOpened>
 
-export const PostedGateViewingEvent = Type.Composite([GateViewingEvent, Type.Object({ stream_key: EventStreamKey })], {
-  additionalProperties: false,
-  $id: 'PostedGateViewingEvent',
-  description: '`gate_viewing` by POST, for the event stream whose key it carries.'
-})
+export const PostedGateViewingEvent = Type.Object(
+  { ...GateViewingEvent.properties, stream_key: EventStreamKey },
+  { additionalProperties: false, $id: 'PostedGateViewingEvent', description: '`gate_viewing` by POST, for the event stream whose key it carries.' }
+)
 export type PostedGateViewingEvent = Static<typeof PostedGateViewingEvent>
 
 /** What `POST {prefix}/:id/commands` takes: a client event, or the gate an event stream's viewer has open. */
