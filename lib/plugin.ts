@@ -5,7 +5,7 @@
 import type { OutgoingHttpHeaders } from 'node:http'
 import websocket from '@fastify/websocket'
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import type { FastifyBaseLogger, FastifyPluginAsync, FastifyRequest, FastifySchemaValidationError } from 'fastify'
+import type { FastifyBaseLogger, FastifyPluginAsync, FastifyRequest, FastifySchemaCompiler, FastifySchemaValidationError } from 'fastify'
 import fp from 'fastify-plugin'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { AckFrame, DAGEvent, ErrorFrame, SequencedEvent, ViewerIdentity } from '../schemas/events.js'
@@ -455,7 +455,7 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
       attachValidation: true,
       // Not Fastify's Ajv, whose `removeAdditional` strips the body's fields while it tries each member of
       // the union (a gate_viewing lost its node_id to pause_execution's shape): TypeBox checks, never changes.
-      validatorCompiler: TypeBoxValidatorCompiler,
+      validatorCompiler: checkWithTypeBox,
       errorHandler: (error, _request, reply) => {
         if (!isInvalidJsonBody(error)) throw error
         return reply.code(400).send(errorFrame('invalid_json', 'The message is not valid JSON'))
@@ -559,6 +559,10 @@ function describeSchemaErrors (errors: FastifySchemaValidationError[], dataVar: 
     return `${dataVar}${error.instancePath} ${message}`
   }).join(', '))
 }
+
+// Fastify hands a validator compiler the schema of one part of the request at a time (params, body …),
+// which its types do not say: TypeBox's compiler takes exactly that.
+const checkWithTypeBox = TypeBoxValidatorCompiler as FastifySchemaCompiler<unknown>
 
 /** The plugin, ready for `app.register(dagStream, options)`. */
 export const dagStream = fp(dagStreamPlugin, {

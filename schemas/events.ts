@@ -291,7 +291,7 @@ export const ErrorCode = Type.Union(
   {
     $id: 'ErrorCode',
     description:
-      'engine_unavailable: the instance that drives the DAG is gone or did not answer in time; the event did not take effect (a gate stays open), so it may be sent again. ' +
+      'engine_unavailable: the instance that drives the DAG (for a POSTed gate_viewing: that holds its stream) is gone or did not answer in time; the event did not take effect (a gate stays open), so it may be sent again. ' +
       'stream_not_found (only by POST): no open event stream of this DAG has the `stream_key` sent; it ended, or the key is not one the server gave.'
   }
 )

@@ -16,6 +16,11 @@ export function withDeadline (outcome: Promise<CommandOutcome>, timeoutMs: numbe
   return Promise.race([outcome, late]).finally(() => clearTimeout(timer))
 }
 
+/** A stream message whose instance did not answer: nothing changed, and the message may be sent again. */
+export function streamHolderUnavailable (why: string): CommandOutcome {
+  return { ok: false, code: 'engine_unavailable', message: `The server holding the event stream is unavailable: ${why}` }
+}
+
 /** A stream message for an instance that is not (or no longer) there: its streams went with it. */
 export function instanceGone (instanceId: string): CommandOutcome {
   return { ok: false, code: 'stream_not_found', message: `No open event stream has this key: its server (${instanceId}) is gone` }

@@ -5,7 +5,7 @@
 
 import { randomUUID } from 'node:crypto'
 import type { ClientEvent } from '../../../schemas/events.js'
-import { engineUnavailable, instanceGone } from '../deadline.js'
+import { engineUnavailable, instanceGone, streamHolderUnavailable } from '../deadline.js'
 import type { CommandExecutor, CommandOutcome, CommandSender, StreamMessage, StreamMessageReceiver } from '../types.js'
 
 /** What every request carries: its id, for the reply; the sender's instance; when the sender stops waiting. */
@@ -33,9 +33,13 @@ export interface BusOptions {
   onError: (error: unknown, what: string, dagId?: string) => void
 }
 
+/** What a request is answered when its instance cannot answer it, saying why. */
+type Unavailable = (why: string) => CommandOutcome
+
 interface Waiting {
   resolve: (outcome: CommandOutcome) => void
   timer: NodeJS.Timeout
+  unavailable: Unavailable
 }
 
 export class CommandBus {
@@ -63,9 +67,10 @@ export class CommandBus {
   #request (to: string, request: Request, dagId: string, gone: CommandOutcome): Promise<CommandOutcome> {
     const id = randomUUID()
     const { self, timeoutMs } = this.#options
+    const unavailable = unavailableFor(request)
     const outcome = new Promise<CommandOutcome>((resolve) => {
-      const timer = setTimeout(() => this.#settle(id, engineUnavailable(`no answer within ${timeoutMs} ms`)), timeoutMs)
-      this.#waiting.set(id, { resolve, timer })
+      const timer = setTimeout(() => this.#settle(id, unavailable(`no answer within ${timeoutMs} ms`)), timeoutMs)
+      this.#waiting.set(id, { resolve, timer, unavailable })
     })
     const message: BusMessage = { ...request, id, from: self, deadline: Date.now() + timeoutMs }
     this.#options.publish(to, JSON.stringify(message)).then(
@@ -74,7 +79,7 @@ export class CommandBus {
       },
       (error: unknown) => {
         this.#options.onError(error, 'could not forward a client event', dagId)
-        this.#settle(id, engineUnavailable('the backplane is unavailable'))
+        this.#settle(id, unavailable('the backplane is unavailable'))
       }
     )
     return outcome
@@ -95,7 +100,7 @@ export class CommandBus {
 
   /** Answers every waiting sender: this instance is closing. */
   close (): void {
-    for (const id of [...this.#waiting.keys()]) this.#settle(id, engineUnavailable('this server is shutting down'))
+    for (const [id, waiting] of [...this.#waiting]) this.#settle(id, waiting.unavailable('this server is shutting down'))
   }
 
   async #run (request: Request & Envelope): Promise<void> {
@@ -107,7 +112,7 @@ export class CommandBus {
       outcome = request.kind === 'command' ? await this.#execute(request) : this.#options.receiveStreamMessage(request.message)
     } catch (error) {
       this.#options.onError(error, 'a forwarded client event failed', dagId)
-      outcome = engineUnavailable('it failed while handling the event')
+      outcome = unavailableFor(request)('it failed while handling the event')
     }
     const reply: BusMessage = { kind: 'reply', id: request.id, outcome }
     this.#options.publish(request.from, JSON.stringify(reply)).catch((error: unknown) => {
@@ -128,4 +133,8 @@ export class CommandBus {
     clearTimeout(waiting.timer)
     waiting.resolve(outcome)
   }
+}
+
+function unavailableFor (request: Request): Unavailable {
+  return request.kind === 'command' ? engineUnavailable : streamHolderUnavailable
 }
