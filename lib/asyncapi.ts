@@ -3,7 +3,7 @@
 // server's point of view: it *sends* DAG events and control frames, and *receives* client events.
 
 import type { TSchema } from '@sinclair/typebox'
-import { ClientMessage, ControlFrame, Identifier, SequencedEvent } from '../schemas/events.js'
+import { ClientMessage, ControlFrame, EventStreamOpened, Identifier, PostedGateViewingEvent, SequencedEvent } from '../schemas/events.js'
 import { ListServerFrame } from '../schemas/list.js'
 import { ListQuery, StreamQuery, StreamRoute } from '../schemas/routes.js'
 import { CloseCode, closeCodeDescriptions, shouldReconnect } from './close-codes.js'
@@ -49,6 +49,8 @@ export function buildAsyncApiDocument (options: AsyncApiOptions = {}): AsyncApiD
   const sent = [...addMessages(SequencedEvent), ...addMessages(ControlFrame)]
   const received = addMessages(ClientMessage)
   const listed = addMessages(ListServerFrame)
+  // The event stream's own shapes: no message of the WebSocket channel, but named in its note below.
+  for (const schema of [EventStreamOpened, PostedGateViewingEvent]) hoist(schema, schemas, true)
 
   const channelMessages = (names: string[]) => Object.fromEntries(names.map((name) => [name, { $ref: `#/components/messages/${name}` }]))
   const operationMessages = (names: string[], channel = CHANNEL) => names.map((name) => ({ $ref: `#/channels/${channel}/messages/${name}` }))
@@ -153,7 +155,12 @@ function eventStreamNote (prefix: string): string {
     `The same stream is served as Server-Sent Events at \`GET ${prefix}/{id}/events\`: each frame is one message ` +
     '(`data: <frame JSON>`), DAG events with `id: <epoch>:<seq>`; resume with `Last-Event-ID` or `?since=&epoch=`; ' +
     'heartbeats are `: heartbeat` comments; the last message is `event: close` with `{code, reason}` from the close ' +
-    `codes below. Its client events go by \`POST ${prefix}/{id}/commands\`, answered with the \`ack\` or \`error\` frame.`
+    `codes below. Its client events go by \`POST ${prefix}/{id}/commands\`, answered with the \`ack\` or \`error\` frame. ` +
+    'The first message, before hello, is `event: stream` with `data: <EventStreamOpened>`: the stream\'s key. A ' +
+    '`gate_viewing` POSTed for the stream carries it (`PostedGateViewingEvent`), on any instance, and is answered 204 with ' +
+    'no body (a socket gets no ack), or with an `error` frame: `stream_not_found` (404) when no open stream of the DAG ' +
+    'has the key (it ended, its server is gone, or the key is wrong: a viewer id is none), `rate_limited` (429) when ' +
+    'it breaks the stream\'s rate limit, which also closes the stream with 1008 as on a socket.'
   )
 }
 

@@ -7,13 +7,14 @@
 
 import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
-import type { AckFrame, ClientEvent, DAGEvent, ErrorCode, ErrorFrame, HumanDecisionEvent } from '../schemas/events.js'
+import type { AckFrame, ClientEvent, DAGEvent, ErrorCode, ErrorFrame, HumanDecisionEvent, PostedGateViewingEvent } from '../schemas/events.js'
 import type { Backplane, CommandOutcome, CommandSender } from './backplane/types.js'
 import { BackplaneUnavailableError, EventRefusedError } from './errors.js'
-import { errorFrame } from './frames.js'
+import { errorFrame, idOf } from './frames.js'
 import { beginGate, claimGate, claimProgress, releaseGate, renewGate, settleGate, type ClaimProgress } from './gates.js'
 import { isFinished } from './reducer.js'
 import { isUnauthenticated, type Action, type CheckAccess } from './options.js'
+import { instanceOf } from './stream-keys.js'
 
 /** What an `onClientEvent` handler learns about the event besides its content. */
 export interface ClientEventContext {
@@ -88,15 +89,18 @@ export function createCommands (deps: CommandDeps) {
   // that copy's answer instead of being refused or run twice.
   const inFlight = new Map<string, Promise<Reply>>()
 
-  /** The receiving half: what the sender of `event` on this instance is answered. */
-  async function run (event: ClientEvent, from: CommandSource): Promise<Reply> {
+  /**
+   * The receiving half: what the sender of `event` on this instance is answered. An event stream's
+   * `gate_viewing` (by POST) is no command: it goes to the stream it names, and is answered only when refused.
+   */
+  async function run (event: ClientEvent | PostedGateViewingEvent, from: CommandSource): Promise<Reply> {
     try {
-      return await receive(event, from)
+      return event.type === 'gate_viewing' ? await relayGateViewing(event, from) : await receive(event, from)
     } catch (error) {
       if (!(error instanceof BackplaneUnavailableError)) throw error
       // Redis is down: the event did not take effect, and the socket stays open to send it again.
       from.log.warn({ err: error }, 'fastify-dag-stream: a client event met an unavailable backplane')
-      return answer(event.id).error('engine_unavailable', 'The backplane is unavailable: nothing was done, try again shortly')
+      return answer(idOf(event)).error('engine_unavailable', 'The backplane is unavailable: nothing was done, try again shortly')
     }
   }
 
@@ -122,6 +126,18 @@ export function createCommands (deps: CommandDeps) {
     const decided = decide(event, key, dagId, sender).finally(() => inFlight.delete(flightKey))
     inFlight.set(flightKey, decided)
     return decided
+  }
+
+  /**
+   * Hands a POSTed `gate_viewing` to the instance that holds the event stream of its key. The POST's
+   * sender must be allowed to view the DAG, as the stream's reader was; the key proves it is that reader.
+   */
+  async function relayGateViewing ({ stream_key: streamKey, node_id: nodeId }: PostedGateViewingEvent, from: CommandSource): Promise<Reply> {
+    const reply = answer(undefined)
+    const refusal = await authorizationRefusal(from, 'view')
+    if (refusal !== undefined) return reply.error(refusal.code, refusal.message)
+    const message = { dagId: from.dagId, streamKey, message: { type: 'gate_viewing' as const, node_id: nodeId } }
+    return reply.outcome(await deps.backplane().sendToInstance(instanceOf(streamKey), message))
   }
 
   async function decide (decision: HumanDecisionEvent, key: string, dagId: string, sender: CommandSender): Promise<Reply> {

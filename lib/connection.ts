@@ -3,7 +3,7 @@
 
 import { randomBytes } from 'node:crypto'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
-import type { AckFrame, ClientEvent, ControlFrame, ErrorCode, ErrorFrame, HelloFrame } from '../schemas/events.js'
+import type { AckFrame, ClientEvent, ControlFrame, ErrorCode, ErrorFrame, GateViewingEvent, HelloFrame } from '../schemas/events.js'
 import type { LogEntry, Replay } from './backplane/types.js'
 import { CloseCode } from './close-codes.js'
 import type { RateLimitOptions } from './options.js'
@@ -179,6 +179,17 @@ export class Connection {
 
   #closeSlow (): void {
     this.close(CloseCode.SLOW_CONSUMER, 'slow consumer: reconnect and resume')
+  }
+
+  /**
+   * A `gate_viewing` POSTed for this event stream (lib/stream-keys.ts), which has no way back of its own:
+   * counted against the rate limit as a message on a socket is.
+   * @returns false when it broke the limit, which closed the stream
+   */
+  receivePosted (message: GateViewingEvent): boolean {
+    if (!this.#withinRateLimit()) return false
+    this.#options.onGateViewing?.(this, message.node_id)
+    return true
   }
 
   #onMessage (data: Buffer, isBinary: boolean): void {

@@ -2,9 +2,9 @@
 // those of a WebSocket, answered with the same frame, and an HTTP status that says the same thing.
 
 import { randomUUID } from 'node:crypto'
-import type { AckFrame, ClientEvent, ErrorCode, ErrorFrame } from '../schemas/events.js'
+import type { AckFrame, ErrorCode, ErrorFrame, PostedMessage } from '../schemas/events.js'
 import { errorFrame, idOf } from './frames.js'
-import { validateClientEvent } from './validation.js'
+import { validatePostedMessage } from './validation.js'
 
 type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 422 | 429 | 503
 
@@ -17,6 +17,7 @@ const statusOf: Record<ErrorCode, ErrorStatus> = {
   unauthorized: 401,
   forbidden: 403,
   dag_not_found: 404,
+  stream_not_found: 404,
   execution_finished: 409,
   gate_not_waiting: 409,
   gate_already_decided: 409,
@@ -32,19 +33,21 @@ export function commandStatus (answer: AckFrame | ErrorFrame): 200 | ErrorStatus
 }
 
 /**
- * The client event in a POST body, with an id (one is made up when it has none, so that the answer
- * always names it), or the error frame a WebSocket would have been sent for it. Fastify's own
- * validation of the route (`validationError`) is only trusted for what is not the body.
+ * The message in a POST body, a client event with an id (one is made up when it has none, so that the
+ * answer always names it) or a `gate_viewing`, or the error frame a WebSocket would have been sent for
+ * it. Fastify's own validation of the route (`validationError`) is only trusted for what is not the body.
  */
 export function commandFromBody (
   body: unknown,
   validationError: { validationContext?: string; message: string } | undefined
-): { ok: true; event: ClientEvent } | { ok: false; answer: ErrorFrame } {
+): { ok: true; event: PostedMessage } | { ok: false; answer: ErrorFrame } {
   if (validationError !== undefined && validationError.validationContext !== 'body') {
     return { ok: false, answer: errorFrame('invalid_message', validationError.message) }
   }
-  const result = validateClientEvent(body)
+  const result = validatePostedMessage(body)
   if (!result.ok) return { ok: false, answer: errorFrame(result.code, result.message, idOf(body)) }
+  // gate_viewing is never acked, so it has no id to name.
+  if (result.value.type === 'gate_viewing') return { ok: true, event: result.value }
   return { ok: true, event: { ...result.value, id: result.value.id ?? randomUUID() } }
 }
 

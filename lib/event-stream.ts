@@ -9,6 +9,9 @@
 // go exactly the way they went before.
 //
 // On the wire (text/event-stream):
+//   event: stream                first, before hello: the stream's key, which a gate_viewing POSTed
+//   data: {"key":"<instance>.<secret>"}     for this stream must carry (lib/stream-keys.ts)
+//
 //   id: <epoch>:<seq>            DAG events: the browser's EventSource sends it back as Last-Event-ID
 //   data: <the JSON frame>
 //
@@ -23,6 +26,7 @@
 import { EventEmitter } from 'node:events'
 import type { ServerResponse } from 'node:http'
 import type { RawData, WebSocket } from 'ws'
+import type { EventStreamOpened } from '../schemas/events.js'
 
 /** The part of a `ws` socket that Connection uses; an EventStreamSocket has it too. */
 export type StreamSocket = Pick<WebSocket, 'readyState' | 'OPEN' | 'bufferedAmount' | 'extensions' | 'ping' | 'terminate' | 'close' | 'send'> & {
@@ -85,12 +89,15 @@ export class EventStreamSocket extends EventEmitter implements StreamSocket {
   readonly OPEN = OPEN
   readonly extensions = ''
   readyState: StreamSocket['readyState'] = OPEN
+  /** What a gate_viewing POSTed for this stream must carry; its reader learns it in the first message. */
+  readonly key: string
   readonly #response: ServerResponse
   #closeTimer: ReturnType<typeof setTimeout> | undefined
 
-  constructor (response: ServerResponse) {
+  constructor (response: ServerResponse, key: string) {
     super()
     this.#response = response
+    this.key = key
     // The response closes when the stream ends, whoever ended it: the client, the network, or close().
     response.once('close', () => {
       this.readyState = CLOSED
@@ -104,7 +111,10 @@ export class EventStreamSocket extends EventEmitter implements StreamSocket {
     if (response.destroyed) {
       this.readyState = CLOSED
       queueMicrotask(() => this.emit('close'))
+      return
     }
+    const opened: EventStreamOpened = { key }
+    response.write(`event: stream\ndata: ${JSON.stringify(opened)}\n\n`)
   }
 
   /** Bytes written and not yet taken by the kernel: what `maxBufferedBytes` caps. */

@@ -63,7 +63,9 @@ export type {
   ListGap,
   LogEntry,
   LogListener,
-  Replay
+  Replay,
+  StreamMessage,
+  StreamMessageReceiver
 } from './backplane/types.js'
 export type { ClaimRecord, GateClaim, GatePhase, GateRecord } from './gates.js'
 export type * from '../schemas/index.js'

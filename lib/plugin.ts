@@ -4,8 +4,8 @@
 
 import type { OutgoingHttpHeaders } from 'node:http'
 import websocket from '@fastify/websocket'
-import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import type { FastifyBaseLogger, FastifyPluginAsync, FastifyRequest, FastifySchemaValidationError } from 'fastify'
+import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { FastifyBaseLogger, FastifyPluginAsync, FastifyRequest, FastifySchemaCompiler, FastifySchemaValidationError } from 'fastify'
 import fp from 'fastify-plugin'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { AckFrame, DAGEvent, ErrorFrame, SequencedEvent, ViewerIdentity } from '../schemas/events.js'
@@ -35,6 +35,7 @@ import { expiryTimer, isUnauthenticated, MAX_FRAGMENTS, resolveOptions, type Acc
 import { OutputStreams, pipeOutput, type OutputWriter } from './output.js'
 import { Presence } from './presence.js'
 import { Rooms } from './rooms.js'
+import { StreamKeys } from './stream-keys.js'
 import { UpgradeLeftovers } from './upgrade.js'
 import { ListConnection, LiveLists } from './live-list.js'
 import { acceptedEncodings, SnapshotCache } from './snapshots.js'
@@ -147,8 +148,10 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     maxIdleMs: options.maxIdleMs,
     commandTimeoutMs: options.commandTimeoutMs,
     execute: commands.execute,
+    receiveStreamMessage: (message) => streamKeys.receive(message),
     log: fastify.log
   })
+  const streamKeys = new StreamKeys(backplane.instanceId)
   const rooms = new Rooms<Connection>(backplane, metrics)
   const presence = options.presence ? new Presence({ store: backplane.presence, flushMs: options.presenceFlushMs, log: fastify.log }) : undefined
   const liveLists = new LiveLists(backplane)
@@ -439,7 +442,7 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
       // A browser's EventSource resumes with Last-Event-ID; a client that cannot set headers, with the query.
       const lastEventId = request.headers['last-event-id']
       const resumeFrom = lastEventId === undefined ? request.query : resumeAfter(parseEventId(lastEventId))
-      await openStream(new EventStreamSocket(reply.raw), request, request.params.id, resumeFrom)
+      await openStream(new EventStreamSocket(reply.raw, streamKeys.create()), request, request.params.id, resumeFrom)
     }
   )
 
@@ -450,6 +453,9 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
       schema: { ...CommandRoute, tags: ['dags'], summary: 'Send a client event (the event-stream fallback\'s way to decide gates, pause, resume, cancel)' },
       // The answer is always the frame a WebSocket would get (invalid_message …), not Fastify's 400.
       attachValidation: true,
+      // Not Fastify's Ajv, whose `removeAdditional` strips the body's fields while it tries each member of
+      // the union (a gate_viewing lost its node_id to pause_execution's shape): TypeBox checks, never changes.
+      validatorCompiler: checkWithTypeBox,
       errorHandler: (error, _request, reply) => {
         if (!isInvalidJsonBody(error)) throw error
         return reply.code(400).send(errorFrame('invalid_json', 'The message is not valid JSON'))
@@ -457,6 +463,8 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     },
     async (request, reply) => {
       const answer = await answerCommand(request, request.params.id)
+      // Only gate_viewing goes unanswered when it takes effect: a WebSocket never acks it either.
+      if (answer === undefined) return reply.code(204).send(null)
       return reply.code(commandStatus(answer)).send(answer)
     }
   )
@@ -472,6 +480,7 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
       forgetExpiry(closed)
       rooms.leave(closed.dagId, closed)
       presence?.leave(closed)
+      if (closed.socket instanceof EventStreamSocket) streamKeys.remove(closed.socket.key)
     },
     runCommand: (event, from) => metrics.command(event.type, () => commands.run(event, from)),
     onGateViewing: (from, nodeId) => presence?.viewGate(from, nodeId)
@@ -482,6 +491,8 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     const admission = admissions.get(request) as Admission
     admissions.delete(request)
     const connection = new Connection(socket, request, dagId, connectionOptions)
+    // Before its hello, after which its reader may POST gate_viewing with the key.
+    if (socket instanceof EventStreamSocket) streamKeys.add(socket.key, connection)
     expireAt(connection, admission.expiresAt)
     try {
       // Join before reading the log: whatever is appended while the replay is read waits in the
@@ -498,8 +509,11 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     }
   }
 
-  /** What a client event sent by POST is answered: the ack or error frame its WebSocket would get. */
-  async function answerCommand (request: FastifyRequest, dagId: string): Promise<AckFrame | ErrorFrame> {
+  /**
+   * What a client event sent by POST is answered: the ack or error frame its WebSocket would get;
+   * nothing for a gate_viewing that took effect.
+   */
+  async function answerCommand (request: FastifyRequest, dagId: string): Promise<AckFrame | ErrorFrame | undefined> {
     try {
       checkOrigin(request)
     } catch (error) {
@@ -509,7 +523,10 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     if (!parsed.ok) return parsed.answer
     const log = request.log.child({ dagId, connectionId: request.id })
     const from = { dagId, request, id: String(request.id), log }
-    const answer = await metrics.command(parsed.event.type, () => commands.run(parsed.event, from))
+    const { event } = parsed
+    // Not a command, as on a WebSocket: not counted among them.
+    if (event.type === 'gate_viewing') return commands.run(event, from)
+    const answer = await metrics.command(event.type, () => commands.run(event, from))
     // Every event POSTed has an id (commandFromBody gives one to those without), so run always answers.
     return answer as AckFrame | ErrorFrame
   }
@@ -542,6 +559,10 @@ function describeSchemaErrors (errors: FastifySchemaValidationError[], dataVar: 
     return `${dataVar}${error.instancePath} ${message}`
   }).join(', '))
 }
+
+// Fastify hands a validator compiler the schema of one part of the request at a time (params, body …),
+// which its types do not say: TypeBox's compiler takes exactly that.
+const checkWithTypeBox = TypeBoxValidatorCompiler as FastifySchemaCompiler<unknown>
 
 /** The plugin, ready for `app.register(dagStream, options)`. */
 export const dagStream = fp(dagStreamPlugin, {

@@ -5,7 +5,7 @@
 import type { Static, TObject, TSchema, TUnion } from '@sinclair/typebox'
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
 import { Value, type ValueError } from '@sinclair/typebox/value'
-import { ClientEvent, ClientMessage, DAGEvent } from '../schemas/events.js'
+import { ClientMessage, DAGEvent, PostedMessage } from '../schemas/events.js'
 
 export type Validation<T> =
   | { ok: true; value: T }
@@ -65,6 +65,7 @@ function describeValue (schema: TSchema): string {
 }
 
 export const validateDagEvent: Validator<DAGEvent> = createValidator(DAGEvent)
-export const validateClientEvent: Validator<ClientEvent> = createValidator(ClientEvent)
 /** What a socket accepts: a client event, or its presence (`gate_viewing`). */
 export const validateClientMessage: Validator<ClientMessage> = createValidator(ClientMessage)
+/** What `POST {prefix}/:id/commands` accepts: a client event, or an event stream's `gate_viewing`. */
+export const validatePostedMessage: Validator<PostedMessage> = createValidator(PostedMessage)

@@ -285,12 +285,14 @@ export const ErrorCode = Type.Union(
     Type.Literal('gate_already_decided'),
     Type.Literal('not_handled'),
     Type.Literal('handler_failed'),
-    Type.Literal('engine_unavailable')
+    Type.Literal('engine_unavailable'),
+    Type.Literal('stream_not_found')
   ],
   {
     $id: 'ErrorCode',
     description:
-      'engine_unavailable: the instance that drives the DAG is gone or did not answer in time; the event did not take effect (a gate stays open), so it may be sent again.'
+      'engine_unavailable: the instance that drives the DAG (for a POSTed gate_viewing: that holds its stream) is gone or did not answer in time; the event did not take effect (a gate stays open), so it may be sent again. ' +
+      'stream_not_found (only by POST): no open event stream of this DAG has the `stream_key` sent; it ended, or the key is not one the server gave.'
   }
 )
 export type ErrorCode = Static<typeof ErrorCode>
@@ -428,3 +430,39 @@ export type GateViewingEvent = Static<typeof GateViewingEvent>
 /** Everything a client may send on the socket: the commands, and its presence. */
 export const ClientMessage = Type.Union([...ClientEvent.anyOf, GateViewingEvent], { $id: 'ClientMessage' })
 export type ClientMessage = Static<typeof ClientMessage>
+
+// ---------------------------------------------------------------------------------------------
+// The event-stream fallback: its stream cannot carry client messages, so they come by POST. A
+// command needs no more than the POST's own credentials; `gate_viewing` speaks for one stream, so it
+// carries that stream's key, which only the stream's reader has (viewer ids are public: every viewer
+// sees them in presence frames).
+// ---------------------------------------------------------------------------------------------
+
+export const EventStreamKey = Type.String({
+  minLength: 3,
+  maxLength: 200,
+  pattern: '^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$',
+  description: 'An event stream\'s key (`<instance>.<secret>`), as its `stream` message gave it: send it back as is.'
+})
+
+export const EventStreamOpened = Type.Object(
+  { key: EventStreamKey },
+  {
+    additionalProperties: false,
+    $id: 'EventStreamOpened',
+    description:
+      'The data of the first message of an event stream, `event: stream`, before hello: the key that `gate_viewing` ' +
+      'by POST must carry to speak for this stream. A secret: whoever has it can set this stream\'s gate.'
+  }
+)
+export type EventStreamOpened = Static<typeof EventStreamOpened>
+
+export const PostedGateViewingEvent = Type.Object(
+  { ...GateViewingEvent.properties, stream_key: EventStreamKey },
+  { additionalProperties: false, $id: 'PostedGateViewingEvent', description: '`gate_viewing` by POST, for the event stream whose key it carries.' }
+)
+export type PostedGateViewingEvent = Static<typeof PostedGateViewingEvent>
+
+/** What `POST {prefix}/:id/commands` takes: a client event, or the gate an event stream's viewer has open. */
+export const PostedMessage = Type.Union([...ClientEvent.anyOf, PostedGateViewingEvent], { $id: 'PostedMessage' })
+export type PostedMessage = Static<typeof PostedMessage>

@@ -2,7 +2,7 @@
 // these directly, so validation, types and the OpenAPI document agree by construction.
 
 import { Type, type Static } from '@sinclair/typebox'
-import { AckFrame, ClientEvent, ErrorFrame, ExecutionStatus, Identifier } from './events.js'
+import { AckFrame, ErrorFrame, ExecutionStatus, Identifier, PostedMessage } from './events.js'
 import { DAGSnapshot, DAGSummary } from './snapshot.js'
 
 export const DagParams = Type.Object({ id: Identifier })
@@ -115,7 +115,8 @@ export const EventStreamRoute = {
   response: {
     200: {
       description:
-        'A text/event-stream: each DAG event as `id: <epoch>:<seq>` + `data: <SequencedEvent JSON>`; hello and ' +
+        'A text/event-stream. First `event: stream` + `data: <EventStreamOpened JSON>`: the stream\'s key, which a ' +
+        '`gate_viewing` POSTed for this stream carries. Then each DAG event as `id: <epoch>:<seq>` + `data: <SequencedEvent JSON>`; hello and ' +
         'resync_required as `data:` without id; `: heartbeat` comments; a last `event: close` whose data is ' +
         '`{"code","reason"}` with the WebSocket close code (reconnect or not as for the WebSocket).',
       content: { 'text/event-stream': { schema: Type.String() } }
@@ -127,14 +128,18 @@ export const EventStreamRoute = {
   }
 } as const
 
-/** Client events over HTTP, for event-stream clients: the answer is the `ack` or `error` frame the WebSocket would send. */
+/**
+ * Client events over HTTP, for event-stream clients: the answer is the `ack` or `error` frame the WebSocket
+ * would send. `gate_viewing` (which a WebSocket never acks) is answered 204 with no body.
+ */
 export const CommandRoute = {
   params: DagParams,
   // Other parameters are the application's (an access token, say): kept for `authorize` to read.
   querystring: Type.Object({}, { additionalProperties: true }),
-  body: ClientEvent,
+  body: PostedMessage,
   response: {
     200: AckFrame,
+    204: Type.Null({ description: '`gate_viewing` took effect: the others see the gate open with this stream\'s viewer.' }),
     400: ErrorFrame,
     401: ErrorFrame,
     403: ErrorFrame,

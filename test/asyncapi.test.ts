@@ -90,3 +90,14 @@ t.test('presence is in the document: gate_viewing from the client, presence fram
   t.equal(doc.components.messages.PresenceFrame?.title, 'presence')
   t.equal(doc.components.messages.PresenceDeltaFrame?.title, 'presence_delta')
 })
+
+t.test('the event stream\'s key is in the document: its first message, and what a POSTed gate_viewing carries', async (t) => {
+  const doc = buildAsyncApiDocument({ prefix: '/api/dags' }) as unknown as {
+    info: { description: string }
+    components: { schemas: Record<string, { required?: string[]; properties?: Record<string, unknown> }> }
+  }
+  t.same(doc.components.schemas.EventStreamOpened?.required, ['key'])
+  t.same(doc.components.schemas.PostedGateViewingEvent?.required, ['type', 'node_id', 'stream_key'])
+  t.match(doc.info.description, /`event: stream` with `data: <EventStreamOpened>`/)
+  t.match(doc.info.description, /`stream_not_found` \(404\)/)
+})

@@ -17,7 +17,8 @@ import {
   type CommandOutcome,
   type DagListQuery,
   type ListGap,
-  type LogEntry
+  type LogEntry,
+  type StreamMessage
 } from '../lib/index.js'
 import type { DAGEvent, DagListChangeFrame, SequencedEvent } from '../schemas/index.js'
 import { nextMillisecond, until } from './client-helpers.js'
@@ -85,6 +86,7 @@ for (const [kind, provider] of kinds) {
         maxIdleMs: 60_000,
         commandTimeoutMs: 2000,
         execute: async () => ({ ok: true }),
+        receiveStreamMessage: () => ({ ok: true }),
         log: silentLog,
         ...settings
       })
@@ -278,6 +280,22 @@ for (const [kind, provider] of kinds) {
       t.equal(seen.length, 1, 'the executor is not asked about a DAG that does not exist')
       answer = new Promise(() => {}) // an engine that never answers
       t.match(await backplane.dispatch('d', { type: 'cancel_execution' }, { info: null }), { ok: false, code: 'engine_unavailable', message: /no answer within 300 ms/ })
+    })
+
+    t.test('sendToInstance reaches the receiver of the instance it names (itself too); an instance not there: stream_not_found', async (t) => {
+      const received: StreamMessage[] = []
+      const backplane = await open(t, {
+        receiveStreamMessage: (message) => {
+          received.push(message)
+          return { ok: false, code: 'rate_limited', message: 'the receiver\'s answer' }
+        }
+      })
+      t.match(backplane.instanceId, /^[\w-]+$/, 'an address that fits in a stream key')
+      const message: StreamMessage = { dagId: 'd', streamKey: `${backplane.instanceId}.secret`, message: { type: 'gate_viewing', node_id: 'n' } }
+      t.same(await backplane.sendToInstance(backplane.instanceId, message), { ok: false, code: 'rate_limited', message: 'the receiver\'s answer' })
+      t.same(received, [message])
+      t.same(await backplane.sendToInstance('nowhere', message), { ok: false, code: 'stream_not_found', message: 'No open event stream has this key: its server (nowhere) is gone' })
+      t.equal(received.length, 1)
     })
 
     t.test('retention: finished runs after retainFinishedMs, silent ones after maxIdleMs; then a new epoch', async (t) => {

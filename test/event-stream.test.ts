@@ -3,43 +3,13 @@
 
 import { request as httpRequest, type IncomingMessage } from 'node:http'
 import t, { type Test } from 'tap'
-import { EventStreamParser } from '../lib/client/event-stream.js'
 import { eventId, parseEventId, sseMessage } from '../lib/event-stream.js'
 import type { DagStreamOptions } from '../lib/index.js'
 import { build } from './helpers.js'
 import { events, until } from './client-helpers.js'
+import { frames, openEvents, streamKeyOf } from './event-stream-helpers.js'
 
 const path = '/api/dags/d/events'
-
-/** An event stream read with fetch: its raw text so far and its messages, parsed. */
-async function openEvents (t: Test, url: string, headers: Record<string, string> = {}) {
-  const abort = new AbortController()
-  t.teardown(() => abort.abort())
-  const response = await fetch(url, { headers: { accept: 'text/event-stream', ...headers }, signal: abort.signal })
-  const stream = { response, text: '', messages: [] as Array<{ event: string; data: string }>, ended: false }
-  if (response.body === null) return stream
-  const reader = response.body.getReader()
-  const parser = new EventStreamParser()
-  const decoder = new TextDecoder()
-  const read = async (): Promise<void> => {
-    for (;;) {
-      const { done, value } = await reader.read()
-      if (done) break
-      const text = decoder.decode(value, { stream: true })
-      stream.text += text
-      stream.messages.push(...parser.push(text))
-    }
-    stream.ended = true
-  }
-  read().catch(() => {
-    stream.ended = true
-  })
-  return stream
-}
-
-function frames (stream: { messages: Array<{ event: string; data: string }> }) {
-  return stream.messages.filter((message) => message.event === 'message').map((message) => JSON.parse(message.data))
-}
 
 async function serverWith (t: Test, options: DagStreamOptions = {}, count = 3) {
   const server = await build(t, options)
@@ -62,6 +32,8 @@ t.test('a new reader gets hello (resync), then live events with id <epoch>:<seq>
   t.match(frames(stream)[1], { type: 'node_state', seq: 4, epoch })
   t.match(stream.text, `\n\nid: ${epoch}:4\ndata: {`, 'the event has an id')
   t.notMatch(stream.text, /id: [^\n]*\ndata: \{"type":"hello"/, 'hello has none')
+  t.match(stream.text, /^event: stream\ndata: \{"key":"[\w-]+\.[\w-]{24}"\}\n\n/, 'first, before hello: the stream\'s key (144 random bits)')
+  t.not(await streamKeyOf(stream), await streamKeyOf(await openEvents(t, `${http}${path}`)), 'one key per stream')
 })
 
 t.test('Last-Event-ID resumes within the epoch and wins over the query; another epoch or a foreign id resyncs', async (t) => {

@@ -286,7 +286,7 @@ t.test('redis: watchList while the subscriber connection is down fails with a cl
   ownCommands.duplicate = () => ownSubscriber
   t.teardown(() => ownCommands.disconnect())
   const backplane = redisBackplane({ client: ownCommands, keyPrefix: prefix }).create({
-    historySize: 10, retainFinishedMs: 1000, maxIdleMs: 1000, commandTimeoutMs: 1000, execute: async () => ({ ok: true }), log: app.log
+    historySize: 10, retainFinishedMs: 1000, maxIdleMs: 1000, commandTimeoutMs: 1000, execute: async () => ({ ok: true }), receiveStreamMessage: () => ({ ok: true }), log: app.log
   })
   t.teardown(() => backplane.close())
   await backplane.ready()

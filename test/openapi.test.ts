@@ -30,7 +30,9 @@ t.test('the OpenAPI document generated from the route schemas validates and has 
   })
   t.match(document.paths['/api/dags/{id}/commands']?.post, {
     requestBody: { content: { 'application/json': { schema: { anyOf: Array } } } },
-    responses: { 200: { content: { 'application/json': {} } }, 400: {}, 403: {}, 409: {}, 503: {} }
+    responses: { 200: { content: { 'application/json': {} } }, 204: { description: /gate_viewing/ }, 400: {}, 403: {}, 404: {}, 409: {}, 429: {}, 503: {} }
   })
+  t.match(JSON.stringify(document), /"stream_key":\{[^}]*"pattern"/, 'gate_viewing with its stream key')
+  t.match(document.paths['/api/dags/{id}/events']?.get, { responses: { 200: { description: /`event: stream`/ } } }, 'the key, first on the stream')
   t.match(document.paths['/api/dags']?.get, { parameters: [{ name: 'limit', in: 'query' }, { name: 'offset', in: 'query' }] })
 })

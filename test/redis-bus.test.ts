@@ -27,6 +27,7 @@ function pair (overrides: Partial<BusOptions> = {}) {
       return 1
     },
     execute: async () => ({ ok: true }),
+    receiveStreamMessage: () => ({ ok: true }),
     onError: (_error, what, dagId) => errors.push(dagId === undefined ? what : `${what} (DAG ${dagId})`),
     ...overrides
   })
@@ -90,6 +91,7 @@ t.test('a reply that cannot be published is reported; the sender times out', asy
     timeoutMs: 100,
     publish: async () => { calls++; throw new Error('down') },
     execute: async () => ({ ok: true }),
+    receiveStreamMessage: () => ({ ok: true }),
     onError: (_error, what, dagId) => errors.push(`${what} (DAG ${dagId})`)
   })
   b.receive(JSON.stringify({ kind: 'command', id: 'x', from: 'a', dagId: 'd', event: pause, sender: null, deadline: Date.now() + 1000 }))
@@ -112,4 +114,27 @@ t.test('closing answers every waiting sender at once', async (t) => {
   await until(() => executing, 'the command to be with the other instance')
   a.close()
   t.match(await waiting, { code: 'engine_unavailable', message: /shutting down/ })
+})
+
+t.test('a stream message reaches the receiver of the instance named; the answers say it is about the stream\'s server', async (t) => {
+  const received: unknown[] = []
+  const message = { dagId: 'd', streamKey: 'b.secret', message: { type: 'gate_viewing', node_id: 'n' } } as const
+  const { a } = pair({ receiveStreamMessage: (each) => { received.push(each); return { ok: true } } })
+  t.same(await a.sendToStream('b', message), { ok: true })
+  t.same(received, [message])
+  t.same(await a.sendToStream('gone', message), { ok: false, code: 'stream_not_found', message: 'No open event stream has this key: its server (gone) is gone' })
+
+  const broken = pair({ receiveStreamMessage: () => { throw new Error('boom') } })
+  t.match(await broken.a.sendToStream('b', message), { code: 'engine_unavailable', message: /server holding the event stream is unavailable: it failed/ })
+  t.same(broken.errors, ['a forwarded client event failed (DAG d)'])
+
+  const down = pair({ publish: async () => { throw new Error('Connection is closed.') } })
+  t.match(await down.a.sendToStream('b', message), { code: 'engine_unavailable', message: /server holding the event stream is unavailable: the backplane/ })
+
+  // Published, and never delivered: the other instance never answers.
+  const silent = pair({ publish: async () => 1 })
+  t.match(await silent.a.sendToStream('b', message), { code: 'engine_unavailable', message: /server holding the event stream is unavailable: no answer within 200 ms/ })
+  const waiting = silent.a.sendToStream('b', message)
+  silent.a.close()
+  t.match(await waiting, { code: 'engine_unavailable', message: /server holding the event stream is unavailable: this server is shutting down/ })
 })

@@ -9,7 +9,7 @@ import { ownedJson } from '../frames.js'
 import { applyGateWrite, gateWriteFor, type GateRecord } from '../gates.js'
 import { applyEvent, createState, isFinished, toSnapshot, type DAGState } from '../reducer.js'
 import { RingBuffer } from '../ring-buffer.js'
-import { withDeadline } from './deadline.js'
+import { instanceGone, withDeadline } from './deadline.js'
 import { listChange } from './list-changes.js'
 import { MemoryPresence } from './memory-presence.js'
 import { planReplay, replayOf } from './replay.js'
@@ -25,7 +25,8 @@ import type {
   ListChangeListener,
   LogEntry,
   LogListener,
-  Replay
+  Replay,
+  StreamMessage
 } from './types.js'
 
 /** setTimeout's longest delay; a later expiry is reached in several steps. */
@@ -49,6 +50,9 @@ export const memoryBackplane: BackplaneProvider = {
 
 export class MemoryBackplane implements Backplane {
   readonly presence = new MemoryPresence()
+  // One process, one instance: the id still changes with each process, so a key from before a restart
+  // is told apart from the streams of now.
+  readonly instanceId = randomUUID()
   readonly #logs = new Map<string, DagLog>()
   readonly #listeners = new Map<string, Set<LogListener>>()
   readonly #listWatchers = new Set<ListChangeListener>()
@@ -156,6 +160,10 @@ export class MemoryBackplane implements Backplane {
     // One process: the engine is here. The bound still applies, so a hung handler cannot hold a
     // dashboard (or a gate's claim) forever.
     return withDeadline(this.#settings.execute(dagId, event, sender), this.#settings.commandTimeoutMs)
+  }
+
+  async sendToInstance (instanceId: string, message: StreamMessage): Promise<CommandOutcome> {
+    return instanceId === this.instanceId ? this.#settings.receiveStreamMessage(message) : instanceGone(instanceId)
   }
 
   async close (): Promise<void> {

@@ -7,7 +7,7 @@
 // test/backplane-contract.test.ts runs one suite against both.
 
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
-import type { ClientEvent, DAGEvent, ErrorCode, ExecutionStatus, PresenceViewer, ResyncReason, SequencedEvent } from '../../schemas/events.js'
+import type { ClientEvent, DAGEvent, ErrorCode, ExecutionStatus, GateViewingEvent, PresenceViewer, ResyncReason, SequencedEvent } from '../../schemas/events.js'
 import type { DagListChangeFrame } from '../../schemas/list.js'
 import type { ListOrder } from '../../schemas/routes.js'
 import type { DAGSnapshot, DAGSummary } from '../../schemas/snapshot.js'
@@ -80,6 +80,20 @@ export type CommandOutcome = { ok: true } | { ok: false; code: ErrorCode; messag
  */
 export type CommandExecutor = (dagId: string, event: ClientEvent, sender: CommandSender) => Promise<CommandOutcome>
 
+/**
+ * A client message for one event stream, POSTed to any instance: it must reach the instance that holds
+ * the stream, named by the first part of its key (lib/stream-keys.ts).
+ */
+export interface StreamMessage {
+  /** The DAG of the POST's route: the stream must be one of its streams. */
+  dagId: string
+  streamKey: string
+  message: GateViewingEvent
+}
+
+/** Hands a StreamMessage to the event stream of this instance whose key it carries; says what became of it. */
+export type StreamMessageReceiver = (message: StreamMessage) => CommandOutcome
+
 /** What the plugin hands a backplane when it creates it: its options apply to every backplane. */
 export interface BackplaneSettings {
   /** Events kept per DAG for resume. */
@@ -91,6 +105,8 @@ export interface BackplaneSettings {
   /** How long a client event may wait for the engine before the sender gets `engine_unavailable`. */
   commandTimeoutMs: number
   execute: CommandExecutor
+  /** Called for the stream messages sent to this instance (`sendToInstance`), from here or from another one. */
+  receiveStreamMessage: StreamMessageReceiver
   log: FastifyBaseLogger
 }
 
@@ -187,6 +203,14 @@ export interface Backplane {
    * resolves with its outcome, or `engine_unavailable` when that instance is gone or too slow.
    */
   dispatch(dagId: string, event: ClientEvent, sender: CommandSender): Promise<CommandOutcome>
+  /** This instance's address for `sendToInstance`: letters, digits, `-` and `_`, unique among the instances. */
+  readonly instanceId: string
+  /**
+   * Carries `message` to the instance `instanceId` (this one included), whose `receiveStreamMessage`
+   * answers it; `stream_not_found` when that instance is gone, `engine_unavailable` when it does not
+   * answer within `commandTimeoutMs`.
+   */
+  sendToInstance(instanceId: string, message: StreamMessage): Promise<CommandOutcome>
   /** Releases timers and connections (only those it opened). Appending afterwards rejects. */
   close(): Promise<void>
 }

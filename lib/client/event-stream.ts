@@ -9,7 +9,11 @@
 //
 // Client events go by `POST {prefix}/:id/commands`, one at a time in the order sent (as they would on
 // a socket); the answer (ack or error frame) comes back as if it had arrived on the stream.
+// `gate_viewing` goes there too, with the key the stream gave in its first message (`event: stream`):
+// the proof that it speaks for this stream (see lib/stream-keys.ts). As on a socket, it waits for no
+// command, and it is never answered with a frame.
 
+import type { EventStreamOpened, ErrorFrame } from '../../schemas/events.js'
 import type { FetchLike, WebSocketLike } from './transport.js'
 
 /** The close code of a stream that ended without saying why: the WebSocket code of a lost connection. */
@@ -31,6 +35,10 @@ export class FetchEventStream implements WebSocketLike {
   #closed = false
   /** The client events POSTed so far, answered in order. */
   #commands: Promise<void> = Promise.resolve()
+  /** The gate_viewing messages POSTed so far, in order (the last one says which gate is open). */
+  #gateViewing: Promise<void> = Promise.resolve()
+  /** This stream's key, from its first message. */
+  #key: string | undefined
 
   constructor (fetch: FetchLike, streamUrl: string, commandsUrl: string) {
     this.#fetch = fetch
@@ -39,26 +47,43 @@ export class FetchEventStream implements WebSocketLike {
   }
 
   send (data: string): void {
-    this.#commands = this.#commands.then(async () => {
-      if (this.#closed) return
-      const response = await this.#fetch(this.#commandsUrl, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json' },
-        body: data
-      })
-      // Every answer of the route, error or not, is a frame; anything else came from something in between.
-      const answer = await response.json()
-      if (!this.#closed) this.onmessage?.({ data: JSON.stringify(answer) })
-    }).catch(() => {
-      // A command that got no answer: the link is not working. Ending the stream puts the commands
-      // in flight through the client's "connection lost" path (a decision is sent again).
-      this.#ended(undefined)
+    const message = JSON.parse(data) as { type: string }
+    if (message.type !== 'gate_viewing') {
+      this.#commands = this.#post(this.#commands, data, (answer) => this.onmessage?.({ data: JSON.stringify(answer) }))
+      return
+    }
+    // A socket never answers gate_viewing, and what the server has to say about it comes on the stream
+    // (rate_limited, then the close). One answer needs the client: the server no longer knows this
+    // stream, which is then as good as lost; the client reconnects and says its gate again.
+    this.#gateViewing = this.#post(this.#gateViewing, JSON.stringify({ ...message, stream_key: this.#key }), (answer) => {
+      if ((answer as ErrorFrame).code === 'stream_not_found') this.#ended(undefined)
     })
   }
 
   close (): void {
     this.#closed = true
     this.#abort.abort()
+  }
+
+  /** POSTs `body` once everything before it in `queue` is answered; `onAnswer` gets the answer, if it has one. */
+  #post (queue: Promise<void>, body: string, onAnswer: (answer: unknown) => void): Promise<void> {
+    return queue.then(async () => {
+      if (this.#closed) return
+      const response = await this.#fetch(this.#commandsUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        body
+      })
+      // 204: a gate_viewing that took effect. Every other answer of the route, error or not, is a frame;
+      // anything else came from something in between.
+      if (response.status === 204) return
+      const answer = await response.json()
+      if (!this.#closed) onAnswer(answer)
+    }).catch(() => {
+      // A message that got no answer: the link is not working. Ending the stream puts the commands
+      // in flight through the client's "connection lost" path (a decision is sent again).
+      this.#ended(undefined)
+    })
   }
 
   /** Reads the stream to its end; resolves with its `close` message, if it sent one. */
@@ -77,7 +102,8 @@ export class FetchEventStream implements WebSocketLike {
       // socket it gave up, as it must for a WebSocket's.
       for (const message of parser.push(decoder.decode(value, { stream: true }))) {
         if (message.event === 'close') return JSON.parse(message.data) as CloseMessage
-        this.onmessage?.({ data: message.data })
+        if (message.event === 'stream') this.#key = (JSON.parse(message.data) as EventStreamOpened).key
+        else this.onmessage?.({ data: message.data })
       }
     }
   }

@@ -19,6 +19,7 @@ t.test('every frame the memory backplane keeps owns exactly its bytes', async (t
     maxIdleMs: 60_000,
     commandTimeoutMs: 1000,
     execute: async () => ({ ok: true }),
+    receiveStreamMessage: () => ({ ok: true }),
     log: { warn () {}, error () {} } as never
   })
   t.teardown(() => backplane.close())

@@ -32,7 +32,8 @@ import type {
   ListChangeListener,
   LogEntry,
   LogListener,
-  Replay
+  Replay,
+  StreamMessage
 } from '../types.js'
 import { CommandBus } from './bus.js'
 import { Follower } from './follower.js'
@@ -108,6 +109,7 @@ export class RedisBackplane implements Backplane {
       self: this.#id,
       timeoutMs: settings.commandTimeoutMs,
       execute: settings.execute,
+      receiveStreamMessage: settings.receiveStreamMessage,
       publish: async (to, message) => {
         const listeners = await connections.commands.publish(instanceChannel(config.keyPrefix, to), message)
         // On a Cluster, PUBLISH counts only the listeners of the node that took it.
@@ -327,6 +329,15 @@ export class RedisBackplane implements Backplane {
     if (driver === this.#id) return withDeadline(this.#settings.execute(dagId, event, sender), this.#settings.commandTimeoutMs)
     if (driver === null) return { ok: false, code: 'dag_not_found', message: `DAG "${dagId}" has no execution` }
     return this.#bus.send(driver, dagId, event, sender)
+  }
+
+  get instanceId (): string {
+    return this.#id
+  }
+
+  async sendToInstance (instanceId: string, message: StreamMessage): Promise<CommandOutcome> {
+    if (instanceId === this.#id) return this.#settings.receiveStreamMessage(message)
+    return this.#bus.sendToStream(instanceId, message)
   }
 
   async close (): Promise<void> {
