@@ -378,6 +378,9 @@ async function run (): Promise<void> {
     await sse.goto(`${server.url}?transport=sse#${encodeURIComponent(liveId)}`)
     await sse.locator('[data-testid="connection"][data-state="open"]').waitFor()
     await sse.getByTestId('gate-panel').waitFor()
+    // Its gate_viewing goes by POST with the stream's key: the WebSocket tab sees it, and it sees that tab.
+    for (const each of [page, sse]) await each.getByTestId('gate-reviewers').filter({ hasText: 'Also reviewing:' }).waitFor({ timeout: 20_000 })
+    t.pass('over SSE too, each tab sees the other reviewing the gate')
     await shoot('18-sse-gate', sse)
     await sse.getByTestId('gate-approve').click()
     await sse.getByTestId('gate-panel').waitFor({ state: 'detached' })
