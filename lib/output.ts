@@ -4,6 +4,11 @@
 // the log, a frame to every dashboard and a render per token, so history and bandwidth would grow
 // with tokens. The writer instead gathers the text of one node and sends it as one node_output_delta
 // per `outputFlushMs` at most: the cost grows with time, not with tokens.
+//
+// One timer serves every node: when it fires, every node's waiting text leaves in the same turn of the
+// event loop, so a dashboard gets the deltas of 20 generating nodes in one write (lib/wire.ts), not
+// in 20. Text waits at most `outputFlushMs`; a node still gets at most one delta per interval, since
+// the timer starts again only with text written after it fired.
 
 import type { DAGEvent, SequencedEvent } from '../schemas/events.js'
 import { ClosedError } from './errors.js'
@@ -27,13 +32,14 @@ interface PendingOutput {
   readonly dagId: string
   readonly nodeId: string
   text: string
-  timer: ReturnType<typeof setTimeout> | undefined
 }
 
 export class OutputStreams {
   readonly #options: OutputStreamsOptions
   /** By `outputKey(dagId, nodeId)`; an entry lives while it has text waiting. */
   readonly #pending = new Map<string, PendingOutput>()
+  /** Runs while text waits: it then sends all of it. */
+  #timer: ReturnType<typeof setTimeout> | undefined
   #closed = false
 
   constructor (options: OutputStreamsOptions) {
@@ -63,8 +69,8 @@ export class OutputStreams {
   }
 
   /**
-   * `flush` for callers that cannot report a failure (the flush timer, a broadcast that must keep the
-   * order): broadcast logs it, and no unhandled rejection follows.
+   * `flush` for a caller that cannot report a failure (a broadcast that must keep the order):
+   * broadcast logs it, and no unhandled rejection follows.
    */
   flushQuietly (dagId: string, nodeId: string): void {
     this.flush(dagId, nodeId).catch(() => {})
@@ -85,15 +91,23 @@ export class OutputStreams {
       pending.text += text
       return
     }
-    const created: PendingOutput = { dagId, nodeId, text, timer: undefined }
+    this.#pending.set(key, { dagId, nodeId, text })
     // The first text after a quiet spell waits for the rest of the interval's tokens, then goes.
-    created.timer = setTimeout(() => this.flushQuietly(dagId, nodeId), this.#options.flushMs)
-    this.#pending.set(key, created)
+    this.#timer ??= setTimeout(() => this.#flushAll(), this.#options.flushMs)
+  }
+
+  #flushAll (): void {
+    this.#timer = undefined
+    // Each failure is logged by broadcast; none becomes an unhandled rejection.
+    for (const pending of [...this.#pending.values()]) this.#send(pending).catch(() => {})
   }
 
   #send (pending: PendingOutput): Promise<void> {
-    clearTimeout(pending.timer)
     this.#pending.delete(outputKey(pending.dagId, pending.nodeId))
+    if (this.#pending.size === 0) {
+      clearTimeout(this.#timer)
+      this.#timer = undefined
+    }
     const event: DAGEvent = { type: 'node_output_delta', node_id: pending.nodeId, delta: pending.text }
     return this.#options.broadcast(pending.dagId, event).then(() => {})
   }

@@ -5,6 +5,7 @@ import { Writable } from 'node:stream'
 import t, { type Test } from 'tap'
 import WebSocket from 'ws'
 import { InvalidDagIdError, InvalidEventError, memoryBackplane, type BackplaneProvider } from '../lib/index.js'
+import { OutputStreams } from '../lib/output.js'
 import type { SequencedEvent, ServerMessage } from '../schemas/index.js'
 import { streamClient, until, type Server } from './client-helpers.js'
 import { build, TestClient } from './helpers.js'
@@ -55,6 +56,44 @@ t.test('without end(), the text goes after outputFlushMs, in fewer events than t
   }
   await until(() => deltasOf(client.received).map((frame) => frame.delta).join('') === 'first' + tokens.join(''), 'all the text')
   t.ok(deltasOf(client.received).length < tokens.length / 2, `${deltasOf(client.received).length} events for ${tokens.length} tokens`)
+})
+
+t.test('one timer for every node: the text of several nodes leaves in one turn, each node at most once an interval', async (t) => {
+  const flushMs = 30
+  const sent: Array<{ nodeId: string; at: number }> = []
+  /** The node ids of each synchronous run of broadcasts: one turn of the event loop, one write per socket. */
+  const batches: string[][] = []
+  let batch: string[] | undefined
+  const outputs = new OutputStreams({
+    flushMs,
+    broadcast: async (_dagId, event) => {
+      const nodeId = (event as { node_id: string }).node_id
+      sent.push({ nodeId, at: performance.now() })
+      if (batch === undefined) {
+        batch = []
+        queueMicrotask(() => {
+          batches.push(batch as string[])
+          batch = undefined
+        })
+      }
+      batch.push(nodeId)
+      return undefined as never
+    }
+  })
+  const writers = ['a', 'b', 'c'].map((nodeId) => outputs.open('d', nodeId))
+  // Written in different turns, as three generating nodes would.
+  for (const writer of writers) {
+    writer.write('token ')
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+  await until(() => sent.length === 3, 'the first deltas')
+  t.same(batches, [['a', 'b', 'c']], 'the three deltas left in one turn')
+  // Node a writes again at once: its next delta waits for the next interval.
+  writers[0]!.write('more')
+  await until(() => sent.length === 4, 'the second delta of a')
+  const [first, second] = sent.filter((each) => each.nodeId === 'a')
+  t.ok(second!.at - first!.at >= flushMs - 1, `a's deltas ${Math.round(second!.at - first!.at)} ms apart`)
+  await outputs.close()
 })
 
 t.test('a broadcast about the node sends its waiting text first, so the final output replaces it', async (t) => {
