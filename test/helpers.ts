@@ -1,6 +1,7 @@
 // Shared test helpers: a server with the plugin on a real port, and a ws client that reads frames in order.
 
 import type { IncomingHttpHeaders, Server } from 'node:http'
+import websocket, { type WebsocketPluginOptions } from '@fastify/websocket'
 import Fastify, { type FastifyHttpOptions, type FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
 import WebSocket from 'ws'
@@ -31,6 +32,20 @@ export function within<Value> (promise: Promise<Value>, ms: number, what: string
     timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)
   })
   return Promise.race([promise, late]).finally(() => clearTimeout(timer))
+}
+
+/**
+ * An app that registered @fastify/websocket itself, with `websocketOptions`, before the plugin (which then
+ * leaves it as it is); listening on a free port, closed when the test ends.
+ */
+export async function buildWithOwnWebsocket (t: Test, websocketOptions: WebsocketPluginOptions) {
+  const app = Fastify({ logger: false })
+  await app.register(websocket, websocketOptions)
+  await app.register(dagStream)
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  t.teardown(() => app.close())
+  const { port } = app.server.address() as { port: number }
+  return { app, url: (path: string) => `ws://127.0.0.1:${port}${path}` }
 }
 
 /** A client socket whose frames can be awaited one by one, in order. */

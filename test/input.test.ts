@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
 import { CloseCode } from '../lib/index.js'
-import { build, TestClient } from './helpers.js'
+import { build, buildWithOwnWebsocket, TestClient } from './helpers.js'
 
 async function connected (t: Test, options = {}) {
   const server = await build(t, options)
@@ -76,16 +76,8 @@ t.test('a frame larger than maxPayload closes the socket with 1009', async (t) =
 })
 
 t.test('the 64 KiB default, also when the application registered @fastify/websocket itself', async (t) => {
-  const { default: Fastify } = await import('fastify')
-  const { default: websocket } = await import('@fastify/websocket')
-  const { default: dagStream } = await import('../lib/index.js')
-  const app = Fastify()
-  await app.register(websocket, { options: { maxPayload: 10 * 1024 * 1024 } })
-  await app.register(dagStream)
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  t.teardown(() => app.close())
-  const { port } = app.server.address() as { port: number }
-  const client = await TestClient.open(`ws://127.0.0.1:${port}/api/dags/d/stream`)
+  const { url } = await buildWithOwnWebsocket(t, { options: { maxPayload: 10 * 1024 * 1024 } })
+  const client = await TestClient.open(url('/api/dags/d/stream'))
   await client.next()
   client.send({ type: 'human_decision', node_id: 'n', decision: 'modify', feedback: 'x'.repeat(65 * 1024) })
   t.equal((await client.closed).code, CloseCode.MESSAGE_TOO_BIG)

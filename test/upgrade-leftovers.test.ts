@@ -3,13 +3,10 @@
 // the request (lib/upgrade.ts). These pin the @fastify/websocket internals that module relies on.
 
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import websocket from '@fastify/websocket'
-import Fastify from 'fastify'
 import t from 'tap'
 import type WebSocket from 'ws'
-import dagStream from '../lib/index.js'
 import { headKeyOf } from '../lib/upgrade.js'
-import { build, TestClient } from './helpers.js'
+import { build, buildWithOwnWebsocket, TestClient } from './helpers.js'
 
 interface Upgrade {
   raw: IncomingMessage
@@ -47,18 +44,13 @@ for (const [route, path] of [['a DAG stream', '/api/dags/d/stream'], ['the live 
 }
 
 t.test('an application that registered @fastify/websocket itself keeps its own errorHandler', async (t) => {
-  const app = Fastify()
   const handled: Error[] = []
-  await app.register(websocket, {
+  const { app, url } = await buildWithOwnWebsocket(t, {
     errorHandler: (error) => {
       handled.push(error)
     }
   })
-  await app.register(dagStream)
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  t.teardown(() => app.close())
-  const { port } = app.server.address() as { port: number }
-  const client = await TestClient.open(`ws://127.0.0.1:${port}/api/dags/d/stream`)
+  const client = await TestClient.open(url('/api/dags/d/stream'))
   await client.next()
   const [socket] = app.websocketServer.clients as Set<WebSocket>
   const error = new Error('from the peer')
