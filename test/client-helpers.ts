@@ -12,7 +12,7 @@ import {
   type WebSocketLike
 } from '../lib/client/index.js'
 import type { DAGEvent } from '../schemas/index.js'
-import type { build } from './helpers.js'
+import { build } from './helpers.js'
 
 export type Server = Awaited<ReturnType<typeof build>>
 
@@ -148,4 +148,23 @@ export function slowFetch (delay: { request?: Promise<void>; response?: Promise<
     return response
   }
   return counted
+}
+
+/**
+ * A finished DAG evicted while a client's snapshot of it is loading: the client opens on a server that no
+ * longer has the DAG it was loading. Resolves once the client is open again.
+ */
+export async function evictedWhileSnapshotLoads (t: Test, transport: typeof TRANSPORTS[number]) {
+  const server = await build(t, { retainFinishedMs: 20 })
+  for (const event of events(5)) await server.app.dagStream.broadcast('d', event)
+  const held = gate()
+  const snapshots = slowFetch({ request: held.opened })
+  const client = streamClient(t, server, 'd', { fetch: snapshots.fetch, transport })
+  await until(() => snapshots.calls === 1, 'the load to start')
+  // The run finishes while the load waits (its last event waits in the buffer), and is evicted.
+  await server.app.dagStream.broadcast('d', { type: 'execution_status', status: 'completed' })
+  await until(async () => (await server.app.dagStream.snapshot('d')) === undefined, 'the DAG to be evicted')
+  held.open()
+  await until(() => client.status === 'open', 'open')
+  return { server, client, snapshots }
 }

@@ -7,7 +7,7 @@ import t from 'tap'
 import dagStream from '../lib/index.js'
 import type { DAGExistence, DAGStreamClient } from '../lib/client/index.js'
 import { build } from './helpers.js'
-import { cutStreams, events, gate, slowFetch, streamClient, TRANSPORTS, until } from './client-helpers.js'
+import { cutStreams, events, evictedWhileSnapshotLoads, streamClient, TRANSPORTS, until } from './client-helpers.js'
 
 /** Every existence the client announced, with the connection status at that moment. */
 function recordExistence (client: DAGStreamClient) {
@@ -78,16 +78,7 @@ for (const transport of TRANSPORTS) {
   })
 
   t.test(`${transport}: a 404 snapshot (the DAG evicted while it loads) makes it not found; its next log makes it found`, async (t) => {
-    const server = await build(t, { retainFinishedMs: 20 })
-    for (const event of events(5)) await server.app.dagStream.broadcast('d', event)
-    const held = gate()
-    const snapshots = slowFetch({ request: held.opened })
-    const client = streamClient(t, server, 'd', { fetch: snapshots.fetch, transport })
-    await until(() => snapshots.calls === 1, 'the load to start')
-    await server.app.dagStream.broadcast('d', { type: 'execution_status', status: 'completed' })
-    await until(async () => (await server.app.dagStream.snapshot('d')) === undefined, 'the DAG to be evicted')
-    held.open()
-    await until(() => client.status === 'open', 'open')
+    const { server, client } = await evictedWhileSnapshotLoads(t, transport)
     t.equal(client.existence, 'not_found')
     await server.app.dagStream.broadcast('d', { type: 'node_state', node_id: 'again', status: 'running' })
     await until(() => client.existence === 'found' && client.position.seq === 1, 'found again')

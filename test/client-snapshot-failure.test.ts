@@ -4,7 +4,7 @@
 import t from 'tap'
 import type { FetchLike } from '../lib/client/index.js'
 import { build } from './helpers.js'
-import { events, gate, isSnapshotRequest, slowFetch, streamClient, TRANSPORTS, until } from './client-helpers.js'
+import { events, evictedWhileSnapshotLoads, isSnapshotRequest, streamClient, TRANSPORTS, until } from './client-helpers.js'
 
 for (const transport of TRANSPORTS) {
   t.test(`${transport}: a refused snapshot (403) is reported and retried after a reconnect`, async (t) => {
@@ -36,17 +36,7 @@ for (const transport of TRANSPORTS) {
   })
 
   t.test(`${transport}: the DAG evicted while its snapshot loads: the store becomes the empty log, then follows the new one`, async (t) => {
-    const server = await build(t, { retainFinishedMs: 20 })
-    for (const event of events(5)) await server.app.dagStream.broadcast('d', event)
-    const held = gate()
-    const snapshots = slowFetch({ request: held.opened })
-    const client = streamClient(t, server, 'd', { fetch: snapshots.fetch, transport })
-    await until(() => snapshots.calls === 1, 'the load to start')
-    // The run finishes while the load waits (its last event waits in the buffer), and is evicted.
-    await server.app.dagStream.broadcast('d', { type: 'execution_status', status: 'completed' })
-    await until(async () => (await server.app.dagStream.snapshot('d')) === undefined, 'the DAG to be evicted')
-    held.open()
-    await until(() => client.status === 'open', 'open')
+    const { server, client, snapshots } = await evictedWhileSnapshotLoads(t, transport)
     t.same(client.position, { epoch: '', seq: 0 })
     // The hand-off applies the buffer in the same turn as it opens: a load it started would be counted.
     t.equal(snapshots.calls, 1, 'the buffered event of the vanished log did not start another load')
