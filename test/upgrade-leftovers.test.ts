@@ -3,6 +3,8 @@
 // the request (lib/upgrade.ts). These pin the @fastify/websocket internals that module relies on.
 
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import t from 'tap'
 import type WebSocket from 'ws'
 import { headKeyOf } from '../lib/upgrade.js'
@@ -10,7 +12,8 @@ import { build, buildWithOwnWebsocket, TestClient } from './helpers.js'
 
 interface Upgrade {
   raw: IncomingMessage
-  response: ServerResponse
+  /** Weak: the test must not be what keeps it. */
+  response: WeakRef<ServerResponse>
   /** Whether @fastify/websocket had put the head on the request when the request was routed. */
   hadHead: boolean
 }
@@ -19,9 +22,20 @@ interface Upgrade {
 function recordUpgrades (app: { addHook: Function }): Upgrade[] {
   const upgrades: Upgrade[] = []
   app.addHook('onRequest', async (request: { ws: boolean; raw: IncomingMessage }, reply: { raw: ServerResponse }) => {
-    if (request.ws) upgrades.push({ raw: request.raw, response: reply.raw, hadHead: headKeyOf(request.raw) !== undefined })
+    if (request.ws) upgrades.push({ raw: request.raw, response: new WeakRef(reply.raw), hadHead: headKeyOf(request.raw) !== undefined })
   })
   return upgrades
+}
+
+/** A full garbage collection, without starting the process with --expose-gc. */
+async function collectGarbage (): Promise<void> {
+  setFlagsFromString('--expose-gc')
+  const gc = runInNewContext('gc') as () => void
+  // Several rounds with turns in between: a WeakRef is cleared only after the turn that read it.
+  for (let round = 0; round < 3; round++) {
+    gc()
+    await new Promise((resolve) => setImmediate(resolve))
+  }
 }
 
 for (const [route, path] of [['a DAG stream', '/api/dags/d/stream'], ['the live run list', '/api/dags']] as const) {
@@ -36,9 +50,12 @@ for (const [route, path] of [['a DAG stream', '/api/dags/d/stream'], ['the live 
     const [upgrade] = upgrades
     t.ok(upgrade?.hadHead, '@fastify/websocket still keeps the head under a "ws-head" symbol (if not, lib/upgrade.ts must follow)')
     t.equal(headKeyOf(upgrade!.raw), undefined, 'the head is no longer on the request')
-    t.equal(upgrade!.response.socket, null, 'the response is detached from the TCP socket')
+    t.equal(upgrade!.response.deref()?.socket, null, 'the response is detached from the TCP socket')
     const [socket] = app.websocketServer.clients as Set<WebSocket>
     t.equal(socket!.listenerCount('error'), 1, 'one error listener: the plugin\'s, not the one closing over the reply')
+    await collectGarbage()
+    t.equal(upgrade!.response.deref(), undefined, 'the response is garbage while the stream stays open')
+    t.equal(socket!.readyState, socket!.OPEN)
     client.close()
   })
 }
