@@ -16,10 +16,10 @@
 // connection in the middle of a request is left to Node, and so is a TLS connection, whose handshake
 // is bytes read (Fastify closes HTTP/2 sessions itself).
 
-import type { Server } from 'node:http'
+import type { IncomingMessage, Server } from 'node:http'
 import type { Socket } from 'node:net'
 
-/** The connections of a server, so that those that never sent a byte can be ended at shutdown. */
+/** The connections of a server that have not brought a request yet, so that those that never sent a byte can be ended at shutdown. */
 export class UnusedConnections {
   readonly #open = new Set<Socket>()
 
@@ -34,6 +34,10 @@ export class UnusedConnections {
       open.add(socket)
       socket.on('close', forget)
     })
+    // A connection that brought a request or an upgrade is used: only the others are kept, so an idle
+    // dashboard's stream costs no entry here.
+    server.on('request', (request: IncomingMessage) => open.delete(request.socket))
+    server.on('upgrade', (request: IncomingMessage) => open.delete(request.socket))
   }
 
   /** Ends every connection that has not sent a byte. */
