@@ -165,8 +165,12 @@ interface LoadResult {
   deliveredPerS: number
   p50: number
   p99: number
+  /** The server's part of p99: from the moment an event was due to its frames' write (bench/server.ts). */
+  serverP99: number
   /** Server CPU time over the window / deliveries in it; for a burst, per delivery of the burst. */
   cpuUsPerDelivery: number
+  /** The user-space part of cpuUsPerDelivery (load scenarios only). */
+  userCpuUsPerDelivery: number
   /** Server CPU per burst (burst scenario only). */
   cpuUsPerBurst: number
   serverCores: number
@@ -236,7 +240,9 @@ async function loadRun (target: TargetName, label: string, scenario: { clients: 
         deliveredPerS: deliveredPerMs * 1000,
         p50: histogramPercentile(stats.histogram, 0.5) ?? Number.NaN,
         p99: histogramPercentile(stats.histogram, 0.99) ?? Number.NaN,
+        serverP99: histogramPercentile(to.written, 0.99) ?? Number.NaN,
         cpuUsPerDelivery: (serverCores / deliveredPerMs) * 1000,
+        userCpuUsPerDelivery: ((to.userCpuMs - from.userCpuMs) / serverMs / deliveredPerMs) * 1000,
         cpuUsPerBurst: Number.NaN,
         serverCores,
         clientCores: stats.cpuMs / stats.elapsedMs,
@@ -279,7 +285,9 @@ async function burstRun (target: TargetName, label: string): Promise<LoadResult>
       deliveredPerS: Number.NaN,
       p50: histogramPercentile(stats.histogram, 0.5) ?? Number.NaN,
       p99: histogramPercentile(stats.histogram, 0.99) ?? Number.NaN,
+      serverP99: Number.NaN,
       cpuUsPerDelivery: cpuUsPerBurst / perBurst,
+      userCpuUsPerDelivery: Number.NaN,
       cpuUsPerBurst,
       serverCores: Number.NaN,
       clientCores: Number.NaN,
@@ -365,7 +373,7 @@ const loadScenarios: LoadScenario[] = [
 
 /** The medians over runs, field by field; anomalies are kept from every run. */
 function medianResult (results: LoadResult[]): LoadResult {
-  const fields = ['sentPerS', 'deliveredPerS', 'p50', 'p99', 'cpuUsPerDelivery', 'cpuUsPerBurst', 'serverCores', 'clientCores', 'rssPerConnection', 'heapPerConnection', 'serverRss'] as const
+  const fields = ['sentPerS', 'deliveredPerS', 'p50', 'p99', 'serverP99', 'cpuUsPerDelivery', 'userCpuUsPerDelivery', 'cpuUsPerBurst', 'serverCores', 'clientCores', 'rssPerConnection', 'heapPerConnection', 'serverRss'] as const
   const merged = { anomalies: results.flatMap((result, i) => result.anomalies.map((text) => `run ${i + 1}: ${text}`)) } as LoadResult
   for (const field of fields) merged[field] = median(results.map((result) => result[field]))
   return merged
@@ -377,7 +385,7 @@ const kib = (n: number) => (Number.isNaN(n) ? DASH : `${(n / 1024).toFixed(1)} K
 function printLoadTable (rows: Array<{ scenario: LoadScenario; target: TargetName; result: LoadResult }>): void {
   const raw = new Map(rows.filter((row) => row.target === 'raw').map((row) => [row.scenario.name, row.result]))
   printTable(
-    ['scenario', 'server', '>sent ev/s', '>delivered/s', '>p50', '>p99', '>server CPU µs / delivery', '>server cores', '>RSS / idle conn', '>heap / idle conn', '>server RSS', '>delivered vs raw', '>CPU vs raw'],
+    ['scenario', 'server', '>sent ev/s', '>delivered/s', '>p50', '>p99', '>of it server', '>server CPU µs / delivery', '>of it user space', '>server cores', '>RSS / idle conn', '>heap / idle conn', '>server RSS', '>delivered vs raw', '>CPU vs raw', '>user CPU vs raw'],
     rows.map(({ scenario, target, result }) => {
       const base = raw.get(scenario.name)
       const burst = scenario.name === 'burst'
@@ -388,13 +396,16 @@ function printLoadTable (rows: Array<{ scenario: LoadScenario; target: TargetNam
         int(result.deliveredPerS),
         ms(result.p50),
         ms(result.p99),
+        ms(result.serverP99),
         burst ? `${fixed(result.cpuUsPerDelivery, 2)} (${int(result.cpuUsPerBurst)} µs / burst)` : fixed(result.cpuUsPerDelivery, 2),
+        fixed(result.userCpuUsPerDelivery, 2),
         fixed(result.serverCores, 2),
         kib(result.rssPerConnection),
         kib(result.heapPerConnection),
         bytes(result.serverRss),
         ratio(result.deliveredPerS, base?.deliveredPerS),
-        ratio(result.cpuUsPerDelivery, base?.cpuUsPerDelivery)
+        ratio(result.cpuUsPerDelivery, base?.cpuUsPerDelivery),
+        ratio(result.userCpuUsPerDelivery, base?.userCpuUsPerDelivery)
       ]
     })
   )
@@ -446,7 +457,7 @@ async function main (): Promise<void> {
       for (const target of order) {
         const result = await scenario.run(target, `${scenario.name}-${target}-run${run + 1}`)
         perTarget.get(target)?.push(result)
-        console.error(`  ${scenario.name} ${target} run ${run + 1}: ${int(result.deliveredPerS)} delivered/s, p50 ${ms(result.p50)}, p99 ${ms(result.p99)}, ${fixed(result.cpuUsPerDelivery, 2)} µs CPU / delivery`)
+        console.error(`  ${scenario.name} ${target} run ${run + 1}: ${int(result.deliveredPerS)} delivered/s, p50 ${ms(result.p50)}, p99 ${ms(result.p99)} (server ${ms(result.serverP99)}), ${fixed(result.cpuUsPerDelivery, 2)} µs CPU / delivery (${fixed(result.userCpuUsPerDelivery, 2)} user)`)
       }
     }
     for (const [target, results] of perTarget) rows.push({ scenario, target, result: medianResult(results) })

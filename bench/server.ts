@@ -4,7 +4,8 @@
 // GC: start it with --expose-gc).
 
 import type { DAGEvent, NodeMetrics } from '../schemas/index.js'
-import { cpuMs, now, serve, sleep } from './redis-ipc.js'
+import { cpuMs, now, serve, sleep, userCpuMs } from './redis-ipc.js'
+import { record, type Histogram } from './stats.js'
 import type { Target, TargetName, TargetOptions } from './targets/index.js'
 
 const LOADERS: Record<TargetName, () => Promise<{ createTarget: (options: TargetOptions) => Promise<Target> }>> = {
@@ -66,12 +67,15 @@ async function memory ({ gc }: { gc: boolean }): Promise<MemorySample> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The engine: node_state events, each stamped with the wall clock (`metrics.sent_at`, see now())
-// right before it is handed to the target, so a client can tell how long it took to arrive.
+// The engine: node_state events, each stamped with the wall clock (`metrics.sent_at`, see now()), so
+// a client can tell how long it took to arrive. At a fixed rate the stamp is the moment the event was
+// due, not the moment the engine got round to it (the correction for "coordinated omission", as wrk2
+// makes it): a server whose broadcast blocks the engine (the raw loop writes to every socket before it
+// returns) delays the events after it, and that delay is latency a dashboard sees.
 // ---------------------------------------------------------------------------------------------
 
-function nodeState (nodeId: string, i: number, status: (typeof STATUSES)[number] = STATUSES[i % STATUSES.length] as (typeof STATUSES)[number]): DAGEvent {
-  const metrics: NodeMetrics = { tokens: 100 + (i % 900), latency_ms: 5 + (i % 50), sent_at: now() }
+function nodeState (nodeId: string, i: number, status: (typeof STATUSES)[number] = STATUSES[i % STATUSES.length] as (typeof STATUSES)[number], sentAt = now()): DAGEvent {
+  const metrics: NodeMetrics = { tokens: 100 + (i % 900), latency_ms: 5 + (i % 50), sent_at: sentAt }
   return { type: 'node_state', node_id: nodeId, status, metrics }
 }
 
@@ -126,7 +130,10 @@ async function pump (state: Load): Promise<void> {
     while (due > 0 && budget > 0 && !full()) {
       const d = state.sent % dagIds.length
       const deliveries = clientsPerDag?.[d] ?? 1
-      target.broadcast(dagIds[d] as string, nodeState(`n${state.sent % 100}`, state.sent))
+      const sentAt = rate === 'max' ? now() : nextDueAt
+      target.broadcast(dagIds[d] as string, nodeState(`n${state.sent % 100}`, state.sent, undefined, sentAt))
+      // Once this turn's ticks are done, a server that coalesces its writes has written them too.
+      process.nextTick(recordWritten, sentAt)
       state.sent++
       state.expected += deliveries
       budget -= Math.max(1, deliveries)
@@ -145,6 +152,17 @@ async function pump (state: Load): Promise<void> {
   }
 }
 
+/**
+ * The server's own part of the latency: from the moment an event was due to the moment its frames
+ * were handed to the kernel, measured in this process. What the clients measure on top of it is the
+ * kernel's loopback and the client process, which share this machine's cores with the server.
+ */
+let written: Histogram = new Map()
+
+function recordWritten (sentAt: number): void {
+  record(written, now() - sentAt)
+}
+
 /** The client process's count of deliveries since the load started (relayed by the orchestrator). */
 function progress ({ delivered }: { delivered: number }): void {
   if (load === undefined) return
@@ -158,11 +176,17 @@ export interface Mark {
   /** The same instant on the monotonic clock in µs, the clock V8 stamps CPU profile samples with. */
   monotonicUs: number
   cpuMs: number
+  /** The user-space part of cpuMs. */
+  userCpuMs: number
   sent: number
+  /** Due-to-written latencies of the events sent since the previous mark (see recordWritten). */
+  written: Array<[number, number]>
 }
 
 function mark (): Mark {
-  return { at: now(), monotonicUs: Number(process.hrtime.bigint() / 1000n), cpuMs: cpuMs(), sent: load?.sent ?? 0 }
+  const since = [...written]
+  written = new Map()
+  return { at: now(), monotonicUs: Number(process.hrtime.bigint() / 1000n), cpuMs: cpuMs(), userCpuMs: userCpuMs(), sent: load?.sent ?? 0, written: since }
 }
 
 async function stopLoad (): Promise<Mark> {
