@@ -315,3 +315,6 @@ function refusalMessage (code: 'gate_not_waiting' | 'gate_already_decided', node
     ? `Node "${nodeId}" is not waiting for a decision`
     : `The gate of "${nodeId}" was already decided`
 }
+
+/** What `createCommands` returns: `run` for the routes and sockets, `execute` for the backplane. */
+export type Commands = ReturnType<typeof createCommands>

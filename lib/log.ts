@@ -8,7 +8,7 @@
 // so a log still shows that a request resumed (`since`) or carried a token. Headers (cookies,
 // Authorization) are not serialized, as by default.
 
-import type { FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 
 export const REDACTED = '[redacted]'
 
@@ -24,6 +24,9 @@ export function redactedRequest (request: FastifyRequest) {
   }
 }
 
+/** The plugin's routes' `logSerializers`. */
+export const redactedLogSerializers = { req: redactedRequest }
+
 /** `/path?token=abc&since=3` → `/path?token=[redacted]&since=[redacted]`; a part without `=` is redacted whole. */
 export function withoutQueryValues (url: string): string {
   const mark = url.indexOf('?')
@@ -33,4 +36,13 @@ export function withoutQueryValues (url: string): string {
     return equals === -1 ? REDACTED : `${part.slice(0, equals)}=${REDACTED}`
   })
   return `${url.slice(0, mark)}?${parts.join('&')}`
+}
+
+// ws emits an error only for what the peer sent (invalid UTF-8, a message too big or in too many
+// fragments), once it has begun the closing handshake with the code that says so (1007, 1009, 1008).
+// Terminating here, as @fastify/websocket does by default, would reset a connection whose peer is
+// still writing, and the close code would be lost. Like a 4xx, the error is the client's: logged at
+// info, so that a misbehaving client cannot flood the error log.
+export function logProtocolError (log: FastifyBaseLogger, error: Error): void {
+  log.info({ err: error }, 'fastify-dag-stream: closed a socket after a protocol error')
 }
