@@ -36,7 +36,7 @@ async function cost ({ nodes, events }: { nodes: number; events: number }): Prom
 }
 
 /**
- * The floor under `cost`: ns per lookup of a node record by id in a Map of `nodes` records, and one
+ * The floor under `cost`: µs per lookup of a node record by id in a Map of `nodes` records, and one
  * field written, with the same stride. That is the least any server keeping a DAG's state must do per
  * event, and its cost grows with the DAG for one reason only: in a large map each lookup misses the
  * CPU's caches (and its TLB), where a small one stays in them.
