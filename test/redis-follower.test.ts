@@ -137,6 +137,45 @@ t.test('a log replaced while the instance was away: its entries, or at least its
   t.same(follower.position, { epoch: 'g', seq: 50 }, 'a DAG gone from Redis: nothing to follow until it comes back')
 })
 
+t.test('a log replaced while a reconnect reads the old one: the new log is read from its start, whatever arrived meanwhile', async (t) => {
+  // Redis restarted empty while this instance's subscriber was away: the engine's first event of the new
+  // log was published before the subscriber was back, its second arrives while the follower reads.
+  const log = fakeLog(2)
+  log.epoch = 'f'
+  const { follower, seen } = follow(log.read)
+  follower.start({ epoch: 'e', seq: 11 })
+  let release!: () => void
+  log.hold = new Promise<void>((resolve) => { release = resolve })
+  follower.recover()
+  follower.receive(entry(2, 'f'))
+  release()
+  await settle()
+  t.same(seen, [1, 2], 'the first event of the new log too, not a jump past it')
+  t.same(follower.position, { epoch: 'f', seq: 2 })
+})
+
+t.test('entries held from a log that was then replaced are dropped, not delivered after the new one', async (t) => {
+  const log = fakeLog(3)
+  const { follower, seen, errors } = follow(log.read)
+  follower.start({ epoch: 'e', seq: 3 })
+  // Redis goes down while a gap is open: entry 5 waits for 4, which cannot be read.
+  log.fail = true
+  follower.receive(entry(5))
+  await settle()
+  t.equal(errors.length, 1)
+  // It comes back empty, and the engine begins a new log.
+  log.fail = false
+  log.epoch = 'f'
+  log.head = 2
+  follower.recover()
+  await settle()
+  t.same(seen, [1, 2], 'the new log, once')
+  t.same(follower.position, { epoch: 'f', seq: 2 })
+  t.equal(log.reads, 3, 'the failed read, the old position, the new log: no more')
+  follower.receive(entry(3, 'f'))
+  t.same(seen, [1, 2, 3])
+})
+
 t.test('a new epoch is followed from its start', async (t) => {
   const log = fakeLog(2)
   const { follower, seen } = follow(log.read)

@@ -96,19 +96,30 @@ export class Follower {
         for (const entry of replay.entries) if (entry.seq === this.#seq + 1) this.#deliver(entry)
         break
       }
-      if (this.#held.length > 0 || replay.seq === 0) {
+      // The DAG is gone from Redis: what is held (if anything) goes out as it is.
+      if (replay.seq === 0) {
         this.#skipGap()
         break
       }
-      // Nothing waits, and what was missed is gone. A new log replaced this one: read it from its
-      // start. Or the gap was trimmed: deliver the newest entry at least, so the sockets learn of it
-      // now (as a new epoch or a jump) rather than at the next event, which may be long in coming.
-      if (replay.epoch === this.#epoch) {
-        this.#seq = Math.max(this.#seq, replay.seq - 1)
-      } else {
+      // A new log replaced this one (Redis restarted empty, or the DAG was evicted and begun again):
+      // read it from its start, even with entries held. They belong to it, and the first of them may
+      // come after entries published while this instance was not subscribed yet.
+      if (replay.epoch !== this.#epoch) {
         this.#epoch = replay.epoch
         this.#seq = 0
+        // Entries of the replaced log, held since before it was replaced, are stale: the log says
+        // which one is current. (Delivered, they would switch the sockets back to a dead epoch.)
+        this.#held = this.#held.filter((entry) => entry.epoch === replay.epoch)
+        continue
       }
+      // The gap was trimmed from the log. Entries wait: they go out with the jump. Nothing waits:
+      // the newest entry at least, so the sockets learn of the jump now rather than at the next
+      // event, which may be long in coming.
+      if (this.#held.length > 0) {
+        this.#skipGap()
+        break
+      }
+      this.#seq = Math.max(this.#seq, replay.seq - 1)
     }
     this.#filling = false
     this.#release()
