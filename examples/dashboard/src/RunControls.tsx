@@ -1,12 +1,13 @@
 // Pause / resume / cancel, enabled only when the run's status allows them.
 import type { ExecutionStatus } from '../../../lib/index.js'
+import type { DAGExistence } from '../../../lib/react/index.js'
 import { EXECUTION_STATUS_LABELS } from './status.js'
 import { useAction } from './useAction.js'
 
 interface RunControlsProps {
   status: ExecutionStatus
-  /** False when the server has no such run: there is nothing to control. */
-  exists: boolean
+  /** Whether the server has the run: 'unknown' until its state has arrived, when `status` means nothing yet. */
+  existence: DAGExistence
   /** False while the stream is not live: a command would not reach the engine. */
   connected: boolean
   pause: () => Promise<unknown>
@@ -14,15 +15,17 @@ interface RunControlsProps {
   cancel: () => Promise<unknown>
 }
 
-export function RunControls ({ status, exists, connected, pause, resume, cancel }: RunControlsProps) {
+export function RunControls ({ status, existence, connected, pause, resume, cancel }: RunControlsProps) {
   const { run, pending, error } = useAction()
+  const exists = existence === 'found'
   const live = exists && (status === 'running' || status === 'paused')
   const disabled = pending || !connected
   return (
     <div className='controls'>
-      {exists
-        ? <span className={`pill pill--${status}`} data-testid='execution-status' data-status={status}>{EXECUTION_STATUS_LABELS[status]}</span>
-        : <span className='pill pill--missing' data-testid='execution-status' data-status='not_found'>Not found</span>}
+      {exists && <span className={`pill pill--${status}`} data-testid='execution-status' data-status={status}>{EXECUTION_STATUS_LABELS[status]}</span>}
+      {existence === 'not_found' && <span className='pill pill--missing' data-testid='execution-status' data-status='not_found'>Not found</span>}
+      {/* Not "Running": a state not yet loaded is no state, and the run may long be over. */}
+      {existence === 'unknown' && <span className='pill pill--missing' data-testid='execution-status' data-status='unknown'>Loading…</span>}
       {status === 'paused' && exists
         ? (
           <button className='button' data-testid='control-resume' disabled={disabled} onClick={() => void run(resume)}>▶ Resume</button>

@@ -40,6 +40,8 @@ export function RunView ({ dagId, onShowRuns }: RunViewProps) {
   const stream = useDAGStream(dagId, STREAM_OPTIONS)
   const { state, existence } = stream
   const exists = existence !== 'not_found'
+  // Progress and cost of a state that has not arrived would read "0 / 0 steps".
+  const loaded = existence === 'found'
   // The view object changes exactly when the DAG did, so these lists are rebuilt once per change.
   const nodes = useMemo(() => [...state.nodes.values()], [state])
   const edges = useMemo(() => [...state.edges.values()], [state])
@@ -82,8 +84,8 @@ export function RunView ({ dagId, onShowRuns }: RunViewProps) {
           <span><ConnectionBadge status={stream.status} existence={existence} retryAt={stream.reconnect?.retryAt} /></span>
           <Viewers presence={stream.presence} />
         </div>
-        {exists && <Progress nodes={nodes} runPaused={runPaused} />}
-        {exists && <CostTicker cost={state.cost} />}
+        {loaded && <Progress nodes={nodes} runPaused={runPaused} />}
+        {loaded && <CostTicker cost={state.cost} />}
         <div className='runbar__spacer' />
         <div className='runbar__actions'>
           {firstGate !== undefined && (
@@ -93,7 +95,7 @@ export function RunView ({ dagId, onShowRuns }: RunViewProps) {
           )}
           <RunControls
             status={state.status}
-            exists={exists}
+            existence={existence}
             connected={connected}
             pause={stream.pause}
             resume={stream.resume}
