@@ -1,4 +1,4 @@
-// What the plugin keeps out of the application's log.
+// What the plugin keeps out of the application's log, and the level of what a client does wrong.
 //
 // Fastify logs every request's URL, query string included ("incoming request"), and a stream's query
 // may carry credentials: browsers cannot set headers on a WebSocket, so a token travels as a query
