@@ -4,11 +4,14 @@
 // message per socket. A DAG event goes unchanged to every dashboard of its DAG, and a server's frames
 // are not masked, so the bytes on the wire are the same for every socket: the frame is built once
 // per event (a header, then the payload the backplane serialized once) and written straight to each
-// socket's TCP stream. Writes are also coalesced: a socket written to is corked until the work of this turn of
-// the event loop is done (its promise continuations included: `process.nextTick` runs after them), so
-// a burst of N events (a fan-out that starts 100 nodes in one tick) costs one write per socket, not N.
-// Not until the check phase (`setImmediate`): the I/O callbacks polled before it would delay every
-// frame, and at a low rate that put the p99 latency half a millisecond above a plain `send`'s.
+// socket's TCP stream. Writes are also coalesced: a socket written to is corked until `process.nextTick`,
+// so a burst of N events (a fan-out that starts 100 nodes in one tick) costs one write per socket, not
+// N. A tick runs once the code that wrote is done; when that code is a promise continuation (an
+// engine's async function), after the continuations queued with it too, so an engine that awaits
+// between broadcasts still gets one write. (From a plain callback, the tick comes before the
+// callback's continuations: their broadcasts make a second write.) Not until the check phase
+// (`setImmediate`): the I/O callbacks polled before it would delay every frame, and at a low rate that
+// put the p99 latency half a millisecond above a plain `send`'s.
 //
 // This is the one module that reaches into `ws` internals (`_socket`, `_sender`); test/wire.test.ts
 // fails loudly if they change. A socket whose frames `ws` must transform (permessage-deflate) or

@@ -52,7 +52,7 @@ t.test('headers of every length class, read back by a real ws client', async (t)
   t.same(received, payloads, 'every frame intact, in order')
 })
 
-t.test('writes are coalesced until the turn\'s promise work is done, counted by bufferedAmount, and keep their order with ws\'s own frames', async (t) => {
+t.test('writes from promise continuations are coalesced until those queued with them are done, counted by bufferedAmount, and keep their order with ws\'s own frames', async (t) => {
   const { socket, client, received } = await pair(t)
   const raw = rawSocketOf(socket) as Socket
   const pings = once(client, 'ping')
