@@ -50,15 +50,21 @@ async function allRight (sockets: Socket[], truth: Map<string, PresenceViewer>, 
   await until(() => sockets.every(({ client, self }) => isRight(shownBy(client), self, truth)), what)
 }
 
+/** Two sockets of the DAG: a watcher, and a reviewer with the gate `review` open, which the watcher has seen. */
+async function watcherAndReviewer (url: string): Promise<{ watcher: Socket; reviewer: Socket }> {
+  const watcher = await join(url)
+  const reviewer = await join(url)
+  reviewer.client.send({ type: 'gate_viewing', node_id: 'review' })
+  await deltaWhere(watcher.client, upserts(reviewer.self, 'review'))
+  return { watcher, reviewer }
+}
+
 t.test('a join storm in one flush: every frame bounded, every socket ends right, and a gate closed inside it is gone', async (t) => {
   // A long interval, so the storm's joins and the reviewer closing the gate are written as one change
   // (split over two flushes, the larger part would still name more than 50 and come as a picture).
   const server = await build(t, { presence: true, presenceFlushMs: 2000 })
   const url = server.url('/api/dags/d/stream')
-  const watcher = await join(url)
-  const reviewer = await join(url)
-  reviewer.client.send({ type: 'gate_viewing', node_id: 'review' })
-  await deltaWhere(watcher.client, upserts(reviewer.self, 'review'))
+  const { watcher, reviewer } = await watcherAndReviewer(url)
 
   const storm = await Promise.all(Array.from({ length: 120 }, async () => await join(url)))
   reviewer.client.send({ type: 'gate_viewing', node_id: null })
@@ -85,10 +91,7 @@ t.test('a change from elsewhere: up to 50 viewers is a delta, more is a picture 
   const server = await build(t, { presence: true, presenceFlushMs: 10, backplane: provider })
   const store = (captured.backplane as MemoryBackplane).presence
   const url = server.url('/api/dags/d/stream')
-  const watcher = await join(url)
-  const reviewer = await join(url)
-  reviewer.client.send({ type: 'gate_viewing', node_id: 'review' })
-  await deltaWhere(watcher.client, upserts(reviewer.self, 'review'))
+  const { watcher, reviewer } = await watcherAndReviewer(url)
   const locals: PresenceViewer[] = [{ id: watcher.self, gate: null }, { id: reviewer.self, gate: 'review' }]
 
   const auditor: PresenceViewer = { id: 'auditor', gate: 'audit' }
