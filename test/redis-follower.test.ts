@@ -1,7 +1,7 @@
 // The follower on its own: pub/sub messages that come late, twice, out of order or not at all, merged
 // with reads of a log, must reach the sockets once each, in order, with any unfillable gap visible.
 
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { Follower, type ReadAfter } from '../lib/backplane/redis/follower.js'
 import type { LogEntry, Replay } from '../lib/index.js'
 
@@ -50,6 +50,21 @@ function follow (read: ReadAfter) {
 }
 
 const settle = () => new Promise((resolve) => setImmediate(resolve))
+
+/**
+ * A follower at seq 3 of `log` when Redis goes down with a gap open: entry 5 waits for 4, whose read
+ * fails. Nothing is delivered, and the failure is reported once.
+ */
+async function heldBehindUnreadableGap (t: Test, log: FakeLog) {
+  const followed = follow(log.read)
+  followed.follower.start({ epoch: 'e', seq: 3 })
+  log.fail = true
+  followed.follower.receive(entry(5))
+  await settle()
+  t.same(followed.seen, [], 'entry 5 is held')
+  t.equal(followed.errors.length, 1, 'the failed read is reported')
+  return followed
+}
 
 t.test('messages before the start are held, and those the head covers are dropped', async (t) => {
   const { follower, seen } = follow(fakeLog(3).read)
@@ -156,13 +171,7 @@ t.test('a log replaced while a reconnect reads the old one: the new log is read 
 
 t.test('entries held from a log that was then replaced are dropped, not delivered after the new one', async (t) => {
   const log = fakeLog(3)
-  const { follower, seen, errors } = follow(log.read)
-  follower.start({ epoch: 'e', seq: 3 })
-  // Redis goes down while a gap is open: entry 5 waits for 4, which cannot be read.
-  log.fail = true
-  follower.receive(entry(5))
-  await settle()
-  t.equal(errors.length, 1)
+  const { follower, seen } = await heldBehindUnreadableGap(t, log)
   // It comes back empty, and the engine begins a new log.
   log.fail = false
   log.epoch = 'f'
@@ -189,13 +198,7 @@ t.test('a new epoch is followed from its start', async (t) => {
 
 t.test('while the log cannot be read, entries are held; the next try delivers them in order', async (t) => {
   const log = fakeLog(6)
-  const { follower, seen, errors } = follow(log.read)
-  follower.start({ epoch: 'e', seq: 3 })
-  log.fail = true
-  follower.receive(entry(5))
-  await settle()
-  t.same(seen, [])
-  t.equal(errors.length, 1)
+  const { follower, seen } = await heldBehindUnreadableGap(t, log)
   log.fail = false
   follower.receive(entry(6))
   await settle()
