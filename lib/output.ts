@@ -73,7 +73,11 @@ export class OutputStreams {
    * broadcast logs it, and no unhandled rejection follows.
    */
   flushQuietly (dagId: string, nodeId: string): void {
-    this.flush(dagId, nodeId).catch(() => {})
+    // Called for every broadcast that names a node: the usual case, no text waiting anywhere, costs
+    // neither a key nor a promise.
+    if (this.#pending.size === 0) return
+    const pending = this.#pending.get(outputKey(dagId, nodeId))
+    if (pending !== undefined) this.#send(pending).catch(() => {})
   }
 
   /** Sends everything that is waiting (at shutdown, while the backplane can still take it); later writes throw ClosedError. */
