@@ -77,6 +77,14 @@ declare module 'fastify' {
 
 const isIdentifier = TypeCompiler.Compile(Identifier)
 
+/** An engine's event for `dagId`, checked: throws InvalidDagIdError or InvalidEventError (naming the field). */
+function validateEngineEvent (dagId: string, event: DAGEvent): DAGEvent {
+  if (!isIdentifier.Check(dagId)) throw new InvalidDagIdError(JSON.stringify(dagId))
+  const validation = validateDagEvent(event)
+  if (!validation.ok) throw new InvalidEventError(dagId, validation.message)
+  return validation.value
+}
+
 const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, rawOptions) => {
   const options = resolveOptions(rawOptions)
   const handlers = new Set<ClientEventHandler>()
@@ -89,20 +97,18 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
   fastify.addHook('onClose', async () => metrics.close())
 
   function broadcast (dagId: string, event: DAGEvent): Promise<SequencedEvent> {
-    if (!isIdentifier.Check(dagId)) throw new InvalidDagIdError(JSON.stringify(dagId))
-    const validation = validateDagEvent(event)
-    if (!validation.ok) throw new InvalidEventError(dagId, validation.message)
+    const validated = validateEngineEvent(dagId, event)
     // Text written for this node before this event goes first.
     const nodeId = 'node_id' in event ? event.node_id : undefined
     if (nodeId !== undefined && event.type !== 'node_output_delta') outputs.flushQuietly(dagId, nodeId)
     const startedAt = metrics.broadcastStarting(dagId)
-    const appended = backplane.append(dagId, validation.value)
+    const appended = backplane.append(dagId, validated)
     // The one reaction to the append (a reaction per broadcast costs more than anything the metrics
     // do with it). It marks the promise handled, so a caller that ignores it never sees an unhandled
     // rejection; a caller that awaits it still gets the error. An outage is logged once by the
     // backplane, not once per broadcast.
     appended.then(
-      (sequenced) => metrics.broadcast(dagId, validation.value, sequenced, startedAt),
+      (sequenced) => metrics.broadcast(dagId, validated, sequenced, startedAt),
       (error: unknown) => {
         metrics.broadcastFailed(dagId)
         if (!(error instanceof BackplaneUnavailableError)) fastify.log.error({ err: error, dagId }, 'fastify-dag-stream: broadcast failed')
@@ -116,9 +122,8 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
   function streamOutput (dagId: string, nodeId: string): OutputWriter
   function streamOutput (dagId: string, nodeId: string, source: AsyncIterable<string> | Iterable<string>): Promise<void>
   function streamOutput (dagId: string, nodeId: string, source?: AsyncIterable<string> | Iterable<string>): OutputWriter | Promise<void> {
-    if (!isIdentifier.Check(dagId)) throw new InvalidDagIdError(JSON.stringify(dagId))
-    const validation = validateDagEvent({ type: 'node_output_delta', node_id: nodeId, delta: ' ' })
-    if (!validation.ok) throw new InvalidEventError(dagId, validation.message)
+    // Its deltas will be checked one by one; the node id, now, so that a bad one throws here.
+    validateEngineEvent(dagId, { type: 'node_output_delta', node_id: nodeId, delta: ' ' })
     const writer = outputs.open(dagId, nodeId)
     return source === undefined ? writer : pipeOutput(source, writer)
   }

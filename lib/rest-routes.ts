@@ -3,11 +3,11 @@
 
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance, FastifySchemaValidationError } from 'fastify'
-import { ListRoute, SnapshotRoute } from '../schemas/routes.js'
+import { ListRoute, SnapshotRoute, type ListQuery } from '../schemas/routes.js'
 import type { DAGSnapshot } from '../schemas/snapshot.js'
 import type { StreamAccess } from './access.js'
 import { buildAsyncApiDocument } from './asyncapi.js'
-import type { Backplane } from './backplane/types.js'
+import type { Backplane, DagListQuery } from './backplane/types.js'
 import { CloseCode } from './close-codes.js'
 import { DagNotFoundError } from './errors.js'
 import { ListConnection, type LiveLists } from './live-list.js'
@@ -65,8 +65,7 @@ export function registerRestRoutes (fastify: FastifyInstance, { options, backpla
     },
     wsHandler: async (socket, request) => {
       access.upgradeLeftovers.release(socket, request, logProtocolError)
-      const { limit, offset, order = 'newest', status } = request.query
-      const query = { limit, offset, order, status }
+      const query = listQueryOf(request.query)
       const list = new ListConnection(socket, request, query, {
         maxBufferedBytes: options.maxBufferedBytes,
         authorize: options.authorize,
@@ -85,9 +84,10 @@ export function registerRestRoutes (fastify: FastifyInstance, { options, backpla
       await list.start()
     },
     handler: async (request) => {
-      const { limit, offset, order = 'newest', status } = request.query
-      const page = await backplane.list({ limit, offset, order, status })
+      const query = listQueryOf(request.query)
+      const page = await backplane.list(query)
       const allowed = await Promise.all(page.dags.map(async (dag) => (await options.authorize(request, dag.dag_id, 'view')).allowed))
+      const { limit, offset, order } = query
       return { dags: page.dags.filter((_, index) => allowed[index]), total: page.total, limit, offset, order }
     }
   })
@@ -109,6 +109,11 @@ export function registerRestRoutes (fastify: FastifyInstance, { options, backpla
       return reply.send(served.body as unknown as DAGSnapshot)
     }
   )
+}
+
+/** The list a query asks for, newest first unless it says otherwise: the page and the live list read the same. */
+function listQueryOf ({ limit, offset, order = 'newest', status }: ListQuery): DagListQuery {
+  return { limit, offset, order, status }
 }
 
 /** Fastify's own wording, plus the allowed values of an enum: `querystring/order must be one of: newest, oldest`. */

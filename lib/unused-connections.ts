@@ -19,7 +19,10 @@
 import type { IncomingMessage, Server } from 'node:http'
 import type { Socket } from 'node:net'
 
-/** The connections of a server that have not brought a request yet, so that those that never sent a byte can be ended at shutdown. */
+/**
+ * The connections of a server that have not brought a request yet, so that those that never sent a
+ * byte can be ended at shutdown.
+ */
 export class UnusedConnections {
   readonly #open = new Set<Socket>()
 
