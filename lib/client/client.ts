@@ -28,10 +28,11 @@ import type {
 import type { DAGSnapshot } from '../../schemas/snapshot.js'
 import { shouldReconnect } from '../close-codes.js'
 import { assertNever, createState, toSnapshot } from '../reducer.js'
-import { Retries, type ReconnectInfo } from './backoff.js'
+import type { ReconnectInfo } from './backoff.js'
 import { Commands } from './commands.js'
 import { Emitter, type Listener } from './emitter.js'
 import { DAGStreamError } from './errors.js'
+import { Lifecycle } from './lifecycle.js'
 import {
   checkDelay,
   checkTransport,
@@ -150,13 +151,11 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
   #helloReceived = false
   readonly #fetch: FetchLike
   readonly #streamParams: (() => Record<string, string>) | undefined
-  readonly #retries: Retries
   readonly #commands: Commands
   readonly #emitter = new Emitter<DAGStreamClientEvents>()
-  #status: ConnectionStatus = 'connecting'
+  /** Status, last error and retries (lib/client/lifecycle.ts), with one status of this client's own: `resyncing`. */
+  readonly #life: Lifecycle<'resyncing'>
   #existence: DAGExistence = 'unknown'
-  #started = false
-  #error: DAGStreamError | undefined
   /** The position of the store: what the next connection resumes from. */
   #epoch = ''
   #seq = 0
@@ -200,7 +199,7 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
     // method of any object but `window`, and `this.#fetch(…)` would be exactly that.
     this.#fetch = (url, init) => fetchImplementation(url, init)
     this.#streamParams = options.streamParams
-    this.#retries = new Retries(options.backoff, () => this.#open())
+    this.#life = new Lifecycle(this.#emitter, options.backoff, () => this.#open())
     this.#commands = new Commands(checkDelay('commandTimeoutMs', options.commandTimeoutMs, DEFAULT_COMMAND_TIMEOUT_MS))
     // Without a store of the caller's, Store is its default, DefaultDAGStore.
     this.store = (options.store ?? createDAGStore()) as Store
@@ -208,7 +207,7 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
   }
 
   get status (): ConnectionStatus {
-    return this.#status
+    return this.#life.status
   }
 
   /** Whether the server has the DAG; it stays as last known while the stream is away. */
@@ -218,12 +217,12 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
 
   /** The last problem reported, until the next successful connection. */
   get error (): DAGStreamError | undefined {
-    return this.#error
+    return this.#life.error
   }
 
   /** While `reconnecting`: when the next attempt starts. */
   get reconnect (): ReconnectInfo | undefined {
-    return this.#retries.pending
+    return this.#life.reconnect
   }
 
   /** What carries the stream now; `transport: 'auto'` starts with `websocket`. */
@@ -256,14 +255,12 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
 
   /** Opens the stream; only needed after `connect: false`. Does nothing once started or closed. */
   connect (): void {
-    if (this.#started || this.#status === 'closed') return
-    this.#started = true
-    this.#open()
+    if (this.#life.start()) this.#open()
   }
 
   /** Closes the stream for good: no reconnect, every timer cleared, waiting commands rejected. */
   close (): void {
-    if (this.#status !== 'closed') this.#finish(undefined)
+    if (this.#life.status !== 'closed') this.#finish(undefined)
   }
 
   /**
@@ -273,7 +270,7 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
    * While disconnected, the event waits (see `commandTimeoutMs`).
    */
   send (event: ClientEvent): Promise<void> {
-    if (this.#status === 'closed') return Promise.reject(new DAGStreamError('client_closed', 'The stream is closed'))
+    if (this.#life.status === 'closed') return Promise.reject(new DAGStreamError('client_closed', 'The stream is closed'))
     return this.#commands.submit(event)
   }
 
@@ -350,7 +347,7 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
       message = JSON.parse(String(data)) as ServerMessage
     } catch (cause) {
       // A lost frame may have been an event; the next event's seq shows the gap and heals it.
-      this.#report(new DAGStreamError('invalid_frame', 'The server sent a frame that is not JSON', { cause }))
+      this.#life.report(new DAGStreamError('invalid_frame', 'The server sent a frame that is not JSON', { cause }))
       return
     }
     if (isControlFrame(message)) this.#onControl(socket, message)
@@ -375,7 +372,7 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
         break
       case 'error': {
         const error = new DAGStreamError(frame.code, frame.message)
-        if (frame.id === undefined) this.#report(error)
+        if (frame.id === undefined) this.#life.report(error)
         else this.#commands.refused(frame.id, error)
         break
       }
@@ -389,20 +386,19 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
     this.#wireEpoch = hello.epoch
     this.#helloReceived = true
     if (this.#failedUpgrades !== undefined) this.#failedUpgrades = 0
-    this.#retries.connected()
-    this.#error = undefined
+    this.#life.connected()
     if (hello.seq === 0) {
       // The server has no log for the DAG (it says so for exactly the DAGs whose snapshot is a 404):
       // nothing to fetch. The existence is set before the status, so that no listener sees the stream
       // open with the DAG still unknown.
       if (hello.recovered) {
         this.#setExistence('not_found')
-        this.#setStatus('open')
+        this.#life.setStatus('open')
       } else {
         this.#load(emptyLog(this.dagId, hello.epoch), 'not_found') // the store held a log the server no longer has
       }
     } else if (hello.recovered) {
-      this.#setStatus('open') // exactly the missed events follow
+      this.#life.setStatus('open') // exactly the missed events follow
     } else {
       this.#resync()
     }
@@ -469,7 +465,7 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
     this.#seq = snapshot.seq
     this.#setExistence(existence)
     this.#emitter.emit('snapshot', snapshot)
-    this.#setStatus('open')
+    this.#life.setStatus('open')
   }
 
   // -------------------------------------------------------------------------------------------
@@ -482,7 +478,7 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
     if (this.#buffer !== undefined) return
     const buffer = first === undefined ? [] : [first]
     this.#buffer = buffer
-    this.#setStatus('resyncing')
+    this.#life.setStatus('resyncing')
     const generation = this.#generation
     this.#loadSnapshot().then(
       (snapshot) => {
@@ -534,17 +530,17 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
     const helloReceived = this.#helloReceived
     this.#detach()
     if (!helloReceived) this.#upgradeFailed()
-    if (shouldReconnect(code)) this.#scheduleReconnect(code)
+    if (shouldReconnect(code)) this.#life.scheduleReconnect(code)
     else this.#finish(new DAGStreamError('closed_by_server', `The server closed the stream for good: ${code} ${reason}`, { closeCode: code }))
   }
 
   /** Gives up a socket that cannot serve (its snapshot failed to load) and tries again later. */
   #drop (error: DAGStreamError): void {
-    this.#report(error)
+    this.#life.report(error)
     const socket = this.#socket
     this.#detach()
     socket?.close(1000, 'snapshot failed')
-    this.#scheduleReconnect()
+    this.#life.scheduleReconnect()
   }
 
   /** Forgets the current socket: its late frames, its snapshot load and its commands in flight. */
@@ -553,7 +549,7 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
     this.#socket = undefined
     this.#helloReceived = false
     this.#buffer = undefined
-    this.#retries.disconnected()
+    this.#life.disconnected()
     this.#commands.offline()
     this.#greeted = false
     clearTimeout(this.#gateTimer)
@@ -570,32 +566,13 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
     this.#emitter.emit('transport', 'sse')
   }
 
-  #scheduleReconnect (closeCode?: number): void {
-    const retry = this.#retries.schedule(closeCode)
-    this.#setStatus('reconnecting')
-    this.#emitter.emit('reconnecting', retry)
-  }
-
   #finish (error: DAGStreamError | undefined): void {
     // First, so that commands in flight learn the client closed rather than that the link dropped.
     this.#commands.rejectAll(new DAGStreamError('client_closed', 'The stream is closed'))
     const socket = this.#socket
     this.#detach()
     socket?.close(1000, 'client closed')
-    this.#retries.cancel()
-    if (error !== undefined) this.#report(error)
-    this.#setStatus('closed')
-  }
-
-  #report (error: DAGStreamError): void {
-    this.#error = error
-    this.#emitter.emit('error', error)
-  }
-
-  #setStatus (status: ConnectionStatus): void {
-    if (status === this.#status) return
-    this.#status = status
-    this.#emitter.emit('status', status)
+    this.#life.finish(error)
   }
 
   #setExistence (existence: DAGExistence): void {

@@ -3,7 +3,12 @@
 
 export type Listener<Payload> = (payload: Payload) => void
 
-export class Emitter<Events extends object> {
+/** The emitting side alone: what a part of a client that announces some of its events needs. */
+export interface EventSink<Events extends object> {
+  emit<Type extends keyof Events>(type: Type, payload: Events[Type]): void
+}
+
+export class Emitter<Events extends object> implements EventSink<Events> {
   readonly #listeners = new Map<keyof Events, Set<Listener<never>>>()
 
   on<Type extends keyof Events> (type: Type, listener: Listener<Events[Type]>): () => void {

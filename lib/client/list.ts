@@ -13,10 +13,11 @@ import type { ListOrder } from '../../schemas/routes.js'
 import type { DAGSummary } from '../../schemas/snapshot.js'
 import { shouldReconnect } from '../close-codes.js'
 import { assertNever } from '../reducer.js'
-import { Retries, type BackoffOptions, type ReconnectInfo } from './backoff.js'
+import type { BackoffOptions, ReconnectInfo } from './backoff.js'
 import type { ConnectionStatus } from './client.js'
 import { Emitter, type Listener } from './emitter.js'
 import { DAGStreamError } from './errors.js'
+import { Lifecycle } from './lifecycle.js'
 import { DEFAULT_PREFIX, resolveBaseUrl, resolveImplementation } from './options.js'
 import type { WebSocketConstructor, WebSocketLike } from './transport.js'
 
@@ -82,14 +83,12 @@ export class DAGListClient {
   readonly #url: string
   readonly #WebSocket: WebSocketConstructor
   readonly #streamParams: (() => Record<string, string>) | undefined
-  readonly #retries: Retries
   readonly #emitter = new Emitter<DAGListClientEvents>()
+  /** Status, last error and retries (lib/client/lifecycle.ts). */
+  readonly #life: Lifecycle
   #view: DAGListView = EMPTY
   /** The last known status of every DAG this socket was told about, in the page or cut from it. */
   #statuses = new Map<string, ExecutionStatus>()
-  #status: DAGListStatus = 'connecting'
-  #started = false
-  #error: DAGStreamError | undefined
   #socket: WebSocketLike | undefined
   /** Bumped whenever a socket is given up, so that its late frames are ignored. */
   #generation = 0
@@ -105,12 +104,12 @@ export class DAGListClient {
       'pass `WebSocket` (in Node 20, the default export of the "ws" package)'
     )
     this.#streamParams = options.streamParams
-    this.#retries = new Retries(options.backoff, () => this.#open())
+    this.#life = new Lifecycle(this.#emitter, options.backoff, () => this.#open())
     if (options.connect !== false) this.connect()
   }
 
   get status (): DAGListStatus {
-    return this.#status
+    return this.#life.status
   }
 
   /** The DAGs and the total, as last received: empty until the first page. */
@@ -120,24 +119,22 @@ export class DAGListClient {
 
   /** The last problem reported, until the next page. */
   get error (): DAGStreamError | undefined {
-    return this.#error
+    return this.#life.error
   }
 
   /** While `reconnecting`: when the next attempt starts. */
   get reconnect (): ReconnectInfo | undefined {
-    return this.#retries.pending
+    return this.#life.reconnect
   }
 
   /** Opens the list; only needed after `connect: false`. Does nothing once started or closed. */
   connect (): void {
-    if (this.#started || this.#status === 'closed') return
-    this.#started = true
-    this.#open()
+    if (this.#life.start()) this.#open()
   }
 
   /** Closes the list for good: no reconnect, every timer cleared. */
   close (): void {
-    if (this.#status !== 'closed') this.#finish(undefined)
+    if (this.#life.status !== 'closed') this.#finish(undefined)
   }
 
   /** @returns the function that removes the listener */
@@ -181,16 +178,15 @@ export class DAGListClient {
       frame = JSON.parse(String(data)) as ListServerFrame
     } catch (cause) {
       // A lost change: the next page (at the next connection) corrects it.
-      this.#report(new DAGStreamError('invalid_frame', 'The server sent a frame that is not JSON', { cause }))
+      this.#life.report(new DAGStreamError('invalid_frame', 'The server sent a frame that is not JSON', { cause }))
       return
     }
     switch (frame.type) {
       case 'dag_list':
-        this.#retries.connected()
-        this.#error = undefined
+        this.#life.connected()
         this.#statuses = new Map(frame.dags.map((dag) => [dag.dag_id, dag.status]))
         this.#show(frame.dags, frame.total)
-        this.#setStatus('open')
+        this.#life.setStatus('open')
         break
       case 'dag_changed':
         this.#onChanged(frame)
@@ -235,40 +231,21 @@ export class DAGListClient {
 
   #onClose (code: number, reason: string): void {
     this.#detach()
-    if (shouldReconnect(code)) this.#scheduleReconnect(code)
+    if (shouldReconnect(code)) this.#life.scheduleReconnect(code)
     else this.#finish(new DAGStreamError('closed_by_server', `The server closed the list for good: ${code} ${reason}`, { closeCode: code }))
   }
 
   #detach (): void {
     this.#generation += 1
     this.#socket = undefined
-    this.#retries.disconnected()
-  }
-
-  #scheduleReconnect (closeCode: number): void {
-    const retry = this.#retries.schedule(closeCode)
-    this.#setStatus('reconnecting')
-    this.#emitter.emit('reconnecting', retry)
+    this.#life.disconnected()
   }
 
   #finish (error: DAGStreamError | undefined): void {
     const socket = this.#socket
     this.#detach()
     socket?.close(1000, 'client closed')
-    this.#retries.cancel()
-    if (error !== undefined) this.#report(error)
-    this.#setStatus('closed')
-  }
-
-  #report (error: DAGStreamError): void {
-    this.#error = error
-    this.#emitter.emit('error', error)
-  }
-
-  #setStatus (status: DAGListStatus): void {
-    if (status === this.#status) return
-    this.#status = status
-    this.#emitter.emit('status', status)
+    this.#life.finish(error)
   }
 }
 
