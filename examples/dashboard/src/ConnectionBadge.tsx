@@ -1,4 +1,4 @@
-// The stream's health in one glance: live, reconnecting (with a countdown), resyncing, or closed.
+// The stream's health in one glance: loading, live, reconnecting (with a countdown), resyncing, or closed.
 import { useEffect, useReducer } from 'react'
 import type { ConnectionStatus, DAGExistence } from '../../../lib/client/index.js'
 
@@ -19,8 +19,7 @@ const TEXT: Record<ConnectionStatus, string> = {
 
 export function ConnectionBadge ({ status, existence, retryAt }: ConnectionBadgeProps) {
   const left = useTimeLeft(status === 'reconnecting' ? retryAt : undefined)
-  // Live, but on a run the server does not have: the stream waits for it to start.
-  const text = status === 'open' && existence === 'not_found' ? 'Waiting for the run' : TEXT[status]
+  const text = textOf(status, existence)
   return (
     <span className={`badge badge--${status}`} data-testid='connection' data-state={status} data-retry-at={retryAt} role='status'>
       <span className='badge__dot' aria-hidden />
@@ -29,6 +28,15 @@ export function ConnectionBadge ({ status, existence, retryAt }: ConnectionBadge
       {left !== undefined && <span aria-hidden data-testid='countdown'>{left > 0 ? ` in ${(left / 1000).toFixed(1)} s` : '…'}</span>}
     </span>
   )
+}
+
+function textOf (status: ConnectionStatus, existence: DAGExistence): string {
+  // Live, but on a run the server does not have: the stream waits for it to start.
+  if (status === 'open' && existence === 'not_found') return 'Waiting for the run'
+  // The client loads every snapshot as a resync, but nothing was shown before the first one: it is a
+  // load, and "Resyncing" would suggest the view had gone wrong.
+  if (status === 'resyncing' && existence === 'unknown') return 'Loading…'
+  return TEXT[status]
 }
 
 /**
