@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { ClientCommands } from './client.js'
-import { Child, killChildren, now, sleep } from './redis-ipc.js'
+import { Child, killChildren, now, sleep, type Commands } from './redis-ipc.js'
 import type { Mark, ServerCommands } from './server.js'
 
 const SERVER_FILE = new URL('./server.ts', import.meta.url)
@@ -36,6 +36,38 @@ export function saveProfileWindow (profileDir: string, from: Mark, to: Mark): vo
 
 export function startClients (name: string): Promise<Clients> {
   return Child.start<ClientCommands>(name, CLIENT_FILE)
+}
+
+/**
+ * The CPUs a server and its clients are pinned to, when this machine can keep them apart: two CPUs
+ * this process may run on, and `taskset` (util-linux) to pin them. Left to the scheduler, the two
+ * processes move from core to core and share them by turns, and what the server measures moves with
+ * that: a server sharing a core with its clients waits for them, and their work lands in its latency.
+ */
+export function separateCpus (): { server: number; clients: number } | undefined {
+  let allowed: number[]
+  try {
+    // "pid 123's current affinity list: 0-3,8"
+    const answer = execFileSync('taskset', ['--cpu-list', '--pid', String(process.pid)], { encoding: 'utf8' })
+    allowed = parseCpuList(answer.slice(answer.lastIndexOf(':') + 1))
+  } catch {
+    return undefined // no taskset
+  }
+  const [server, clients] = allowed
+  return server === undefined || clients === undefined ? undefined : { server, clients }
+}
+
+/** The CPUs of a list such as "0-3,8". */
+function parseCpuList (list: string): number[] {
+  return list.trim().split(',').flatMap((range) => {
+    const [first, last = first] = range.split('-').map(Number) as [number, number?]
+    return Array.from({ length: last - first + 1 }, (_, i) => first + i)
+  })
+}
+
+/** Pins every thread of `child` to `cpu`; the threads it starts later inherit it. */
+export function pin (child: Child<Commands>, cpu: number): void {
+  execFileSync('taskset', ['--all-tasks', '--pid', '--cpu-list', String(cpu), String(child.process.pid)], { stdio: 'ignore' })
 }
 
 /**

@@ -22,17 +22,17 @@ export function sleep (ms: number): Promise<void> {
 
 /** CPU time this process has used, in ms (user + system). */
 export function cpuMs (): number {
-  const { user, system } = process.cpuUsage()
-  return (user + system) / 1000
+  return cpuTimes().cpuMs
 }
 
 /**
- * The user-space part of `cpuMs`. The rest is the kernel's: over loopback, a write to a socket also
- * runs the TCP path of the peer that receives it, the same for every server, so the user-space part
- * is where servers differ.
+ * `cpuMs` and its user-space part, from one sample. The rest is the kernel's: over loopback, a write
+ * to a socket also runs the TCP path of the peer that receives it, the same for every server, so the
+ * user-space part is where servers differ.
  */
-export function userCpuMs (): number {
-  return process.cpuUsage().user / 1000
+export function cpuTimes (): { cpuMs: number; userCpuMs: number } {
+  const { user, system } = process.cpuUsage()
+  return { cpuMs: (user + system) / 1000, userCpuMs: user / 1000 }
 }
 
 /** A child's commands: each takes one structured-cloneable argument and resolves with one. */

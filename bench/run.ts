@@ -12,9 +12,9 @@ import { mkdirSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
 import type { ReadReport, WindowStats } from './client.js'
-import type { DagSizeCommands } from './dag-size.js'
+import type { Cost, DagSizeCommands } from './dag-size.js'
 import { parseOptions, usageError } from './options.js'
-import { checkOpenFiles, guard, PROFILE_DIR, relayProgress, saveProfileWindow, startClients, startServer, type Server } from './processes.js'
+import { checkOpenFiles, guard, pin, PROFILE_DIR, relayProgress, saveProfileWindow, separateCpus, startClients, startServer, type Server } from './processes.js'
 import { Child, now, sleep } from './redis-ipc.js'
 import type { Mark } from './server.js'
 import { bytes, DASH, fixed, histogramPercentile, int, median, ms, percentile, printTable } from './stats.js'
@@ -58,6 +58,9 @@ Options (full run / --quick):
   --warmup S             seconds of load before the measured window (1 / 0.5)
   --duration S           seconds measured (5 / 1)
   --deadline S           give up (exit 1) after this long (3600 / 600)
+  --shared-cpus          let the scheduler place the server and client processes (by default the
+                         server runs on one CPU and its clients on another, where this process
+                         may use two and \`taskset\` is there)
   --cpu-prof             profile the server processes into bench/profiles/<time>/ (one folder per
                          process); summarize with: node --import tsx bench/profile-summary.ts DIR
   --quick                a smoke run of a few seconds per scenario
@@ -85,7 +88,7 @@ const parsed = parseOptions(USAGE, {
     deadline: { full: 3600, quick: 600, integer: false }
   },
   strings: ['scenarios', 'targets'],
-  flags: ['cpu-prof']
+  flags: ['cpu-prof', 'shared-cpus']
 })
 const QUICK = parsed.quick
 const { numbers } = parsed
@@ -118,7 +121,8 @@ const settings = {
   warmupS: numbers.warmup,
   durationS: numbers.duration,
   deadlineS: numbers.deadline,
-  cpuProf: parsed.flags['cpu-prof']
+  cpuProf: parsed.flags['cpu-prof'],
+  cpus: parsed.flags['shared-cpus'] ? undefined : separateCpus()
 }
 
 // Bursts not measured before the measured ones: the first include the JIT's work on the path.
@@ -127,6 +131,8 @@ const CONNECT_CONCURRENCY = 100
 const CONNECT_TIMEOUT_MS = 30_000
 const DAG_SIZES = QUICK ? [10, 1000, 100_000] : [10, 1000, 100_000, 1_000_000]
 const DAG_SIZE_EVENTS = 20_000
+/** Rounds of DAG_SIZE_EVENTS per DAG size, on different nodes; the table shows their median. */
+const DAG_SIZE_ROUNDS = QUICK ? 3 : 5
 const SNAPSHOT_ROUNDS: Record<'single' | 'many', number> = { single: QUICK ? 5 : 20, many: QUICK ? 2 : 5 }
 
 // ---------------------------------------------------------------------------------------------
@@ -149,6 +155,10 @@ async function withProcesses<T> (target: TargetName, label: string, body: (serve
   }
   const [server, clients] = await Promise.all([startServer(`server ${label}`, profileDir), startClients(`clients ${label}`)])
   try {
+    if (settings.cpus !== undefined) {
+      pin(server, settings.cpus.server)
+      pin(clients, settings.cpus.clients)
+    }
     await server.call('start', { target })
     const { port } = await server.call('listen', { port: 0 })
     return await body(server, clients, port, (from, to) => { if (profileDir !== undefined) saveProfileWindow(profileDir, from, to) })
@@ -340,17 +350,21 @@ async function snapshotRun (label: string): Promise<SnapshotResult[]> {
   })
 }
 
-/** Per DAG size: µs per broadcast, and µs per bare lookup of a node record (dag-size.ts's floor). */
-async function dagSizeRun (): Promise<Array<[number, number, number]>> {
+/**
+ * Per DAG size: µs per broadcast (the median of the rounds, and the first round), and µs per bare lookup
+ * of a node record (dag-size.ts's floor).
+ */
+async function dagSizeRun (): Promise<Array<[number, Cost, number]>> {
   const child = await Child.start<DagSizeCommands>('dag-size', new URL('./dag-size.ts', import.meta.url), ['--expose-gc'])
   try {
     // Warm-up: the JIT's work is not the DAG's.
-    await child.call('cost', { nodes: 10, events: DAG_SIZE_EVENTS })
-    await child.call('lookupFloor', { nodes: 10, events: DAG_SIZE_EVENTS })
-    const results: Array<[number, number, number]> = []
+    const measure = { events: DAG_SIZE_EVENTS, rounds: DAG_SIZE_ROUNDS }
+    await child.call('cost', { nodes: 10, ...measure })
+    await child.call('lookupFloor', { nodes: 10, ...measure })
+    const results: Array<[number, Cost, number]> = []
     for (const nodes of DAG_SIZES) {
-      const broadcast = await child.call('cost', { nodes, events: DAG_SIZE_EVENTS }, 5 * 60_000)
-      results.push([nodes, broadcast, await child.call('lookupFloor', { nodes, events: DAG_SIZE_EVENTS }, 5 * 60_000)])
+      const broadcast = await child.call('cost', { nodes, ...measure }, 5 * 60_000)
+      results.push([nodes, broadcast, await child.call('lookupFloor', { nodes, ...measure }, 5 * 60_000)])
     }
     return results
   } finally {
@@ -452,7 +466,8 @@ async function main (): Promise<void> {
   checkOpenFiles(largest)
   const began = now()
   console.log(`# fastify-dag-stream benchmarks\n\nnode ${process.version}; ${machine()}; ${settings.runs} run(s) per cell, medians shown; ` +
-    `measured window ${settings.durationS} s after ${settings.warmupS} s of warm-up; flow control: ${settings.window} events in flight per client${QUICK ? '; --quick' : ''}\n`)
+    `measured window ${settings.durationS} s after ${settings.warmupS} s of warm-up; flow control: ${settings.window} events in flight per client; ` +
+    `${settings.cpus === undefined ? 'server and clients placed by the scheduler' : `server on CPU ${settings.cpus.server}, clients on CPU ${settings.cpus.clients}`}${QUICK ? '; --quick' : ''}\n`)
 
   const rows: Array<{ scenario: LoadScenario; target: TargetName; result: LoadResult }> = []
   for (const scenario of wantsLoad) {
@@ -480,7 +495,10 @@ async function main (): Promise<void> {
 
   if (settings.scenarios.includes('dag-size')) {
     console.log('Cost of one broadcast by DAG size (fastify-dag-stream, no sockets: validate, number, reduce, keep history, serialize):\n')
-    printTable(['>DAG nodes', '>µs / broadcast', '>of it, at least: one lookup of a node record'], (await dagSizeRun()).map(([nodes, us, floorUs]) => [int(nodes), fixed(us, 2), fixed(floorUs, 2)]))
+    printTable(
+      ['>DAG nodes', `>µs / broadcast (median of ${DAG_SIZE_ROUNDS} rounds)`, '>first round, after a full GC', '>of it, at least: one lookup of a node record'],
+      (await dagSizeRun()).map(([nodes, cost, floorUs]) => [int(nodes), fixed(cost.median, 2), fixed(cost.first, 2), fixed(floorUs, 2)])
+    )
   }
 
   console.log(`Took ${int((now() - began) / 1000)} s; after it: ${machine()}.`)

@@ -4,7 +4,7 @@
 // GC: start it with --expose-gc).
 
 import type { DAGEvent, NodeMetrics } from '../schemas/index.js'
-import { cpuMs, now, serve, sleep, userCpuMs } from './redis-ipc.js'
+import { cpuMs, cpuTimes, now, serve, sleep } from './redis-ipc.js'
 import { record, type Histogram } from './stats.js'
 import type { Target, TargetName, TargetOptions } from './targets/index.js'
 
@@ -186,7 +186,7 @@ export interface Mark {
 function mark (): Mark {
   const since = [...written]
   written = new Map()
-  return { at: now(), monotonicUs: Number(process.hrtime.bigint() / 1000n), cpuMs: cpuMs(), userCpuMs: userCpuMs(), sent: load?.sent ?? 0, written: since }
+  return { at: now(), monotonicUs: Number(process.hrtime.bigint() / 1000n), ...cpuTimes(), sent: load?.sent ?? 0, written: since }
 }
 
 async function stopLoad (): Promise<Mark> {
