@@ -4,7 +4,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer, type AddressInfo } from 'node:net'
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -95,14 +95,13 @@ export interface MonitoredCommand {
  */
 export async function commandsNaming (t: Test, key: string) {
   const redis = new Redis(REDIS_URL)
-  const monitor = await redis.monitor()
-  t.teardown(() => {
-    monitor.disconnect()
-    redis.disconnect()
-  })
   const commands: MonitoredCommand[] = []
-  monitor.on('monitor', (_time: string, args: string[], source: string) => {
-    if (source !== 'lua' && args.includes(key)) commands.push({ args, source })
+  const monitor = await monitorRedis((command) => {
+    if (command.source !== 'lua' && command.args.includes(key)) commands.push(command)
+  })
+  t.teardown(() => {
+    monitor.destroy()
+    redis.disconnect()
   })
   async function caughtUp (): Promise<void> {
     const seen = commands.length
@@ -111,6 +110,41 @@ export async function commandsNaming (t: Test, key: string) {
     await until(reported, `MONITOR to report our EXISTS ${key}`, 5000)
   }
   return { commands, caughtUp }
+}
+
+/**
+ * MONITOR on a plain socket, each report passed to `onCommand`; resolves once Redis has said OK.
+ * Not ioredis's monitor(): it enters monitoring mode a microtask after the OK, so a report that
+ * arrives in the same chunk as the OK is taken for the reply to no command and thrown
+ * ("Command queue state error"), which a busy Redis does now and then.
+ */
+async function monitorRedis (onCommand: (command: MonitoredCommand) => void): Promise<Socket> {
+  const { hostname, port } = new URL(REDIS_URL)
+  const socket = connect(Number(port || 6379), hostname)
+  socket.write('MONITOR\r\n')
+  const lines = createInterface({ input: socket, crlfDelay: Infinity })
+  return new Promise((resolve, reject) => {
+    socket.once('error', reject)
+    lines.on('line', (line) => {
+      if (line === '+OK') resolve(socket)
+      else if (line.startsWith('-')) reject(new Error(`MONITOR: ${line.slice(1)}`))
+      else onCommand(parseMonitorReport(line.slice(1)))
+    })
+  })
+}
+
+/** `1795729704.209073 [0 127.0.0.1:58070] "xadd" "k\"ey"` → { args: ['xadd', 'k"ey'], source: '127.0.0.1:58070' }. */
+function parseMonitorReport (report: string): MonitoredCommand {
+  const source = /^\S+ \[\d+ ([^\]]+)\]/.exec(report)?.[1] ?? ''
+  const args = [...report.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map(([, quoted]) => unquote(quoted as string))
+  return { args, source }
+}
+
+/** Undoes the quoting Redis gives MONITOR's arguments (sdscatrepr: \\, \", \n, \r, \t, \a, \b, \xHH). */
+function unquote (quoted: string): string {
+  const named: Record<string, string> = { n: '\n', r: '\r', t: '\t', a: '\x07', b: '\b' }
+  return quoted.replace(/\\(x[0-9a-f]{2}|.)/g, (_, escaped: string) =>
+    escaped.length === 3 ? String.fromCharCode(parseInt(escaped.slice(1), 16)) : named[escaped] ?? escaped)
 }
 
 /**

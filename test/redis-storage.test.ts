@@ -40,12 +40,15 @@ t.test('a checkpoint lost from under the log (evicted by maxmemory, say) is an e
   t.teardown(() => redis.disconnect())
   const prefix = uniquePrefix('lost-checkpoint')
   cleanupPrefix(t, prefix)
-  const engine = await buildEngine(t, { prefix, historySize: 4 })
-  for (let n = 0; n < 10; n++) await engine.dagStream.broadcast('d', node(n))
+  const writer = await buildEngine(t, { prefix, historySize: 4 })
+  for (let n = 0; n < 10; n++) await writer.dagStream.broadcast('d', node(n))
+  // Closing waits for the checkpoint being written, if any: none can put the key back once it is deleted.
+  await writer.close()
   const keys = dagKeys(prefix, 'd')
-  await until(async () => (await redis.exists(keys.checkpoint)) === 1, 'a checkpoint', 5000)
+  t.equal(await redis.exists(keys.checkpoint), 1, 'the writer left a checkpoint')
   await redis.del(keys.checkpoint)
-  await t.rejects(engine.dagStream.snapshot('d'), { message: /the log of DAG "d" does not line up with its checkpoint/ })
+  const reader = await buildEngine(t, { prefix, historySize: 4 })
+  await t.rejects(reader.dagStream.snapshot('d'), { message: /the log of DAG "d" does not line up with its checkpoint/ })
 })
 
 t.test('keys under the prefix that are not the plugin\'s (wrong type): every operation fails as unavailable, loudly, and nothing crashes', async (t) => {
