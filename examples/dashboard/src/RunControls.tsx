@@ -20,12 +20,13 @@ export function RunControls ({ status, existence, connected, pause, resume, canc
   const exists = existence === 'found'
   const live = exists && (status === 'running' || status === 'paused')
   const disabled = pending || !connected
+  // Before the state has arrived, not "Running": a state not yet loaded is no state, and the run may long be over.
+  const pill = exists
+    ? { state: status, text: EXECUTION_STATUS_LABELS[status], look: status }
+    : { state: existence, text: existence === 'unknown' ? 'Loading…' : 'Not found', look: 'missing' }
   return (
     <div className='controls'>
-      {exists && <span className={`pill pill--${status}`} data-testid='execution-status' data-status={status}>{EXECUTION_STATUS_LABELS[status]}</span>}
-      {existence === 'not_found' && <span className='pill pill--missing' data-testid='execution-status' data-status='not_found'>Not found</span>}
-      {/* Not "Running": a state not yet loaded is no state, and the run may long be over. */}
-      {existence === 'unknown' && <span className='pill pill--missing' data-testid='execution-status' data-status='unknown'>Loading…</span>}
+      <span className={`pill pill--${pill.look}`} data-testid='execution-status' data-status={pill.state}>{pill.text}</span>
       {status === 'paused' && exists
         ? (
           <button className='button' data-testid='control-resume' disabled={disabled} onClick={() => void run(resume)}>▶ Resume</button>
