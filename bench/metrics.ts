@@ -13,9 +13,9 @@ import { fileURLToPath } from 'node:url'
 import Fastify, { type FastifyRequest } from 'fastify'
 import { Registry } from 'prom-client'
 import type { WebSocket } from 'ws'
-import { Connection } from '../lib/connection.js'
+import { Connection } from '../lib/stream/connection.js'
 import dagStream, { type LogEntry } from '../lib/index.js'
-import { createMetrics, noMetrics, type Metrics } from '../lib/metrics.js'
+import { createMetrics, noMetrics, type Metrics } from '../lib/metrics/metrics.js'
 
 const SOCKETS = Number(process.env.SOCKETS ?? 1000)
 const EVENTS = Number(process.env.EVENTS ?? 1000)

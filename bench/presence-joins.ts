@@ -1,7 +1,7 @@
 // `npm run bench:presence-joins`: what a join storm costs the Redis store and this process before every
 // socket has its presence picture. N sockets join one DAG on one instance within one flush interval,
 // while N viewers of another instance are already in the hash; the script counts the HGETALLs Redis
-// served (INFO commandstats, on a redis-server of its own) and times the joins. It drives lib/presence.ts
+// served (INFO commandstats, on a redis-server of its own) and times the joins. It drives lib/stream/presence.ts
 // directly, without sockets: what is measured is the presence work alone, so a 2-core machine under
 // load still shows its order (time for N joins grows with N, not N²) if not its exact figures.
 
@@ -10,7 +10,7 @@ import { createServer } from 'node:net'
 import { Redis } from 'ioredis'
 import type { FastifyBaseLogger } from 'fastify'
 import { RedisPresence } from '../lib/backplane/redis/presence.js'
-import { Presence, type PresenceMember } from '../lib/presence.js'
+import { Presence, type PresenceMember } from '../lib/stream/presence.js'
 import type { PresenceViewer } from '../schemas/index.js'
 import { parseOptions } from './options.js'
 import { guard } from './processes.js'

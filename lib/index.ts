@@ -4,7 +4,7 @@ import { dagStream } from './plugin.js'
 export default dagStream
 export { dagStream }
 export type { DagStream } from './plugin.js'
-export type { ClientEventContext, ClientEventHandler } from './commands.js'
+export type { ClientEventContext, ClientEventHandler } from './commands/commands.js'
 export type {
   Action,
   AsyncApiRouteOptions,
@@ -16,7 +16,7 @@ export type {
   MetricsRegistry,
   RateLimitOptions
 } from './options.js'
-export { buildAsyncApiDocument, type AsyncApiDocument, type AsyncApiOptions } from './asyncapi.js'
+export { buildAsyncApiDocument, type AsyncApiDocument, type AsyncApiOptions } from './http/asyncapi.js'
 export {
   DEFAULT_COMMAND_TIMEOUT_MS,
   DEFAULT_HEARTBEAT_MS,
@@ -35,8 +35,8 @@ export {
   DEFAULT_SNAPSHOT_CACHE_BYTES
 } from './options.js'
 export * from './errors.js'
-export { redactedRequest } from './log.js'
-export { CloseCode, closeCodeDescriptions, shouldReconnect } from './close-codes.js'
+export { redactedRequest } from './http/log.js'
+export { CloseCode, closeCodeDescriptions, shouldReconnect } from './shared/close-codes.js'
 export {
   applyEvent,
   createState,
@@ -46,9 +46,9 @@ export {
   PARTIAL_OUTPUT_CUT_MARKER,
   toSnapshot,
   type DAGState
-} from './reducer.js'
-export type { OutputWriter } from './output.js'
-export { MemoryBackplane, memoryBackplane } from './backplane/memory.js'
+} from './shared/reducer.js'
+export type { OutputWriter } from './engine/output.js'
+export { MemoryBackplane, memoryBackplane } from './backplane/memory/backplane.js'
 export type {
   Backplane,
   BackplaneProvider,
@@ -67,5 +67,5 @@ export type {
   StreamMessage,
   StreamMessageReceiver
 } from './backplane/types.js'
-export type { ClaimRecord, GateClaim, GatePhase, GateRecord } from './gates.js'
+export type { ClaimRecord, GateClaim, GatePhase, GateRecord } from './commands/gates.js'
 export type * from '../schemas/index.js'

@@ -2,14 +2,14 @@
 // message that says what to do, instead of misbehaving later.
 
 import type { FastifyRequest } from 'fastify'
-import { memoryBackplane } from './backplane/memory.js'
+import { memoryBackplane } from './backplane/memory/backplane.js'
 import type { BackplaneProvider } from './backplane/types.js'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { ViewerIdentity } from '../schemas/events.js'
 import { CredentialsExpiredError, InvalidAuthorizeResultError, InvalidIdentityError, InvalidOptionError } from './errors.js'
-import { DEFAULT_PREFIX } from './prefix.js'
+import { DEFAULT_PREFIX } from './shared/prefix.js'
 
-export { DEFAULT_PREFIX } from './prefix.js'
+export { DEFAULT_PREFIX } from './shared/prefix.js'
 /** 64 KiB: a human decision with generous feedback fits; a flood does not. */
 export const DEFAULT_MAX_PAYLOAD = 64 * 1024
 /**

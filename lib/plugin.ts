@@ -1,6 +1,6 @@
 // Fastify wiring: options, the `dagStream` decorator (what the engine calls), the backplane and what
-// is built on it, the heartbeat and shutdown. The routes are in lib/rest-routes.ts and
-// lib/stream-routes.ts, what a request must pass before them in lib/access.ts. The path of one event:
+// is built on it, the heartbeat and shutdown. The routes are in lib/http/rest-routes.ts and
+// lib/stream/routes.ts, what a request must pass before them in lib/access/pre-handlers.ts. The path of one event:
 // engine → broadcast (validate) → backplane (seq, reducer, history, serialize once) → rooms → each
 // connection (backpressure) → the socket.
 
@@ -11,25 +11,25 @@ import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { DAGEvent, SequencedEvent } from '../schemas/events.js'
 import { Identifier } from '../schemas/events.js'
 import type { DAGSnapshot } from '../schemas/snapshot.js'
-import { StreamAccess } from './access.js'
-import { CloseCode } from './close-codes.js'
-import { createCommands, type ClientEventHandler } from './commands.js'
-import type { Connection } from './connection.js'
-import { CredentialChecks } from './credential-checks.js'
+import { StreamAccess } from './access/pre-handlers.js'
+import { CloseCode } from './shared/close-codes.js'
+import { createCommands, type ClientEventHandler } from './commands/commands.js'
+import type { Connection } from './stream/connection.js'
+import { CredentialChecks } from './access/credential-checks.js'
 import { BackplaneUnavailableError, InvalidDagIdError, InvalidEventError } from './errors.js'
-import { HeartbeatSchedule } from './heartbeat.js'
-import { LiveLists } from './live-list.js'
-import { logProtocolError } from './log.js'
-import { createMetrics } from './metrics.js'
+import { HeartbeatSchedule } from './stream/heartbeat.js'
+import { LiveLists } from './http/live-list.js'
+import { logProtocolError } from './http/log.js'
+import { createMetrics } from './metrics/metrics.js'
 import { MAX_FRAGMENTS, resolveOptions, type DagStreamOptions } from './options.js'
-import { OutputStreams, pipeOutput, type OutputWriter } from './output.js'
-import { Presence } from './presence.js'
-import { registerRestRoutes } from './rest-routes.js'
+import { OutputStreams, pipeOutput, type OutputWriter } from './engine/output.js'
+import { Presence } from './stream/presence.js'
+import { registerRestRoutes } from './http/rest-routes.js'
 import { Rooms } from './rooms.js'
-import { SnapshotCache } from './snapshots.js'
-import { StreamKeys } from './stream-keys.js'
-import { registerStreamRoutes } from './stream-routes.js'
-import { UnusedConnections } from './unused-connections.js'
+import { SnapshotCache } from './http/snapshots.js'
+import { StreamKeys } from './stream/stream-keys.js'
+import { registerStreamRoutes } from './stream/routes.js'
+import { UnusedConnections } from './http/unused-connections.js'
 import { validateDagEvent } from './validation.js'
 
 /** The `app.dagStream` decorator: what the execution engine calls. */
@@ -208,7 +208,7 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
 
   // ---------------------------------------------------------------------------------------------
   // Heartbeat: one timer for all sockets, not one per socket, each due in its slice of the interval
-  // (lib/heartbeat.ts). Each socket's beat also asks `authorize` again (lib/credential-checks.ts).
+  // (lib/stream/heartbeat.ts). Each socket's beat also asks `authorize` again (lib/access/credential-checks.ts).
   // ---------------------------------------------------------------------------------------------
   const credentials = new CredentialChecks(options.authorize)
   const heartbeatSchedule = new HeartbeatSchedule(options.heartbeatMs)

@@ -2,7 +2,7 @@
 // members, and hands every new entry (serialized once, by the backplane) to each of them.
 
 import type { Backplane, LogEntry } from './backplane/types.js'
-import type { Metrics } from './metrics.js'
+import type { Metrics } from './metrics/metrics.js'
 
 export interface RoomMember {
   deliver(entry: LogEntry): void

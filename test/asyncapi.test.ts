@@ -1,7 +1,7 @@
 import { Parser, DiagnosticSeverity } from '@asyncapi/parser'
 import t from 'tap'
-import { buildAsyncApiDocument } from '../lib/asyncapi.js'
-import { CloseCode, closeCodeDescriptions } from '../lib/close-codes.js'
+import { buildAsyncApiDocument } from '../lib/http/asyncapi.js'
+import { CloseCode, closeCodeDescriptions } from '../lib/shared/close-codes.js'
 import { ClientMessage, ControlFrame, SequencedEvent } from '../schemas/events.js'
 import { ListServerFrame } from '../schemas/list.js'
 

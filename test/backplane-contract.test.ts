@@ -4,7 +4,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import t, { type Test } from 'tap'
 import { redisBackplane } from '../lib/backplane/redis/index.js'
-import { beginGate, claimGate, settleGate } from '../lib/gates.js'
+import { beginGate, claimGate, settleGate } from '../lib/commands/gates.js'
 import {
   applyEvent,
   createState,

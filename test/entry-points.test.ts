@@ -3,18 +3,18 @@
 import { readFileSync } from 'node:fs'
 import t from 'tap'
 import { DAGStreamError } from '../lib/react/index.js'
-import { applyEvent, createState, fromSnapshot, toSnapshot } from '../lib/reducer.js'
+import { applyEvent, createState, fromSnapshot, toSnapshot } from '../lib/shared/reducer.js'
 
 const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { exports: Record<string, { default: string }> }
 
 t.test('fastify-dag-stream/reducer: the reducer, for a store of your own, with nothing of the server', async (t) => {
-  t.equal(manifest.exports['./reducer']?.default, './dist/lib/reducer.js')
+  t.equal(manifest.exports['./reducer']?.default, './dist/lib/shared/reducer.js')
   const state = applyEvent(createState(), { type: 'node_state', node_id: 'a', status: 'running' })
   t.same(toSnapshot('d', 'e', 1, fromSnapshot(toSnapshot('d', 'e', 1, state))), toSnapshot('d', 'e', 1, state))
   // A browser bundle of this entry must not reach fastify, ws or Node's built-ins: it imports types,
   // and values only from modules that import nothing themselves (the output cap's constants).
   const importsOf = (path: string) => readFileSync(new URL(path, import.meta.url), 'utf8').split('\n').filter((line) => /^(import|export) .* from /.test(line))
-  const imports = importsOf('../lib/reducer.ts')
+  const imports = importsOf('../lib/shared/reducer.ts')
   const values = imports.filter((line) => !line.startsWith('import type '))
   t.ok(imports.length > 0, imports.join('\n'))
   for (const line of values) {

@@ -3,7 +3,7 @@
 
 import { request as httpRequest, type IncomingMessage } from 'node:http'
 import t, { type Test } from 'tap'
-import { eventId, parseEventId, sseMessage } from '../lib/event-stream.js'
+import { eventId, parseEventId, sseMessage } from '../lib/stream/event-stream.js'
 import type { DagStreamOptions } from '../lib/index.js'
 import { build } from './helpers.js'
 import { events, until } from './client-helpers.js'

@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
 import type { ClientEvent } from '../schemas/index.js'
-import { beginGate, claimGate, claimProgress, releaseGate, renewGate, settleGate, type GateRecord } from '../lib/gates.js'
+import { beginGate, claimGate, claimProgress, releaseGate, renewGate, settleGate, type GateRecord } from '../lib/commands/gates.js'
 import type { DagStatus } from '../lib/index.js'
 import { until } from './client-helpers.js'
 import { build, TestClient } from './helpers.js'

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { until } from './client-helpers.js'
-import { HeartbeatSchedule } from '../lib/heartbeat.js'
+import { HeartbeatSchedule } from '../lib/stream/heartbeat.js'
 import { build, TestClient } from './helpers.js'
 
 t.test('a peer that stops answering pings is terminated and leaves its room', async (t) => {

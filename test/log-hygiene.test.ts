@@ -5,7 +5,7 @@ import { Writable } from 'node:stream'
 import Fastify from 'fastify'
 import t from 'tap'
 import dagStream, { BackplaneUnavailableError, CloseCode, EventRefusedError, MemoryBackplane, UnauthorizedError, type Replay } from '../lib/index.js'
-import { withoutQueryValues } from '../lib/log.js'
+import { withoutQueryValues } from '../lib/http/log.js'
 import { TestClient, upgradeStatus } from './helpers.js'
 
 const SECRET = 'SECRET'

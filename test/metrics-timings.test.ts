@@ -4,7 +4,7 @@
 
 import t from 'tap'
 import type { LogEntry } from '../lib/index.js'
-import { BroadcastLatency, GateWait } from '../lib/timings.js'
+import { BroadcastLatency, GateWait } from '../lib/metrics/timings.js'
 import type { DAGEvent, SequencedEvent } from '../schemas/index.js'
 
 function latency (hasRoom = true) {

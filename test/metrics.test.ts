@@ -13,7 +13,7 @@ import dagStream, {
   type DagStreamOptions,
   type LogListener
 } from '../lib/index.js'
-import { createMetrics, refusalReasonOf, type PromClient } from '../lib/metrics.js'
+import { createMetrics, refusalReasonOf, type PromClient } from '../lib/metrics/metrics.js'
 import type { DAGEvent, SequencedEvent } from '../schemas/index.js'
 import { until } from './client-helpers.js'
 import { build, TestClient, upgradeStatus } from './helpers.js'

@@ -2,7 +2,7 @@
 // marker, and gives way to the node's final output.
 
 import t from 'tap'
-import { applyEvent, createState, fromSnapshot, MAX_PARTIAL_OUTPUT_LENGTH, PARTIAL_OUTPUT_CUT_MARKER, toSnapshot } from '../lib/reducer.js'
+import { applyEvent, createState, fromSnapshot, MAX_PARTIAL_OUTPUT_LENGTH, PARTIAL_OUTPUT_CUT_MARKER, toSnapshot } from '../lib/shared/reducer.js'
 import { DAGSnapshot } from '../schemas/index.js'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { DAGEvent } from '../schemas/index.js'

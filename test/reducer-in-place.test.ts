@@ -1,10 +1,10 @@
-// A server's state updates node and edge records in place (lib/reducer.ts says why). It must reach the
+// A server's state updates node and edge records in place (lib/shared/reducer.ts says why). It must reach the
 // same snapshots as the replacing state a UI uses, and a snapshot taken from it must not change when
 // later events update the records it was copied from.
 
 import fc from 'fast-check'
 import t from 'tap'
-import { applyEvent, createState, fromSnapshot, toSnapshot } from '../lib/reducer.js'
+import { applyEvent, createState, fromSnapshot, toSnapshot } from '../lib/shared/reducer.js'
 import type { DAGEvent } from '../schemas/index.js'
 
 const nodeId = fc.constantFrom('a', 'b', 'c')

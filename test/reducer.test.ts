@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import t from 'tap'
-import { applyEvent, createState, fromSnapshot, MAX_REPORTED_ERRORS, toSnapshot } from '../lib/reducer.js'
+import { applyEvent, createState, fromSnapshot, MAX_REPORTED_ERRORS, toSnapshot } from '../lib/shared/reducer.js'
 import type { DAGEvent, DAGSnapshot } from '../schemas/index.js'
 
 const nodeId = fc.constantFrom('a', 'b', 'c', 'd', 'e')

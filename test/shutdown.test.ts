@@ -54,7 +54,7 @@ t.test('new connections are refused once closing starts, even one already past i
 })
 
 // Node waits in server.close() for a connection that has sent nothing, and the peer may keep one for a minute or more:
-// Node 20's fetch opens one whenever an event stream it reads is aborted (lib/unused-connections.ts).
+// Node 20's fetch opens one whenever an event stream it reads is aborted (lib/http/unused-connections.ts).
 t.test('app.close() ends a connection that never sent a byte', async (t) => {
   const { app, port } = await build(t)
   const accepted = once(app.server, 'connection')

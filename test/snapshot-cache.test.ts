@@ -7,7 +7,7 @@ import { request } from 'node:http'
 import t from 'tap'
 import { Value } from '@sinclair/typebox/value'
 import { memoryBackplane, type Backplane, type BackplaneProvider } from '../lib/index.js'
-import { acceptedEncodings, COMPRESS_MIN_BYTES, SnapshotCache } from '../lib/snapshots.js'
+import { acceptedEncodings, COMPRESS_MIN_BYTES, SnapshotCache } from '../lib/http/snapshots.js'
 import { DAGSnapshot, type DAGEvent } from '../schemas/index.js'
 import { build } from './helpers.js'
 

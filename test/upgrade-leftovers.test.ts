@@ -1,13 +1,13 @@
 // An open stream keeps its request (authorize is asked again on every heartbeat) and nothing else of
 // the upgrade: not the ServerResponse @fastify/websocket made for it, not the `head` buffer it kept on
-// the request (lib/upgrade.ts). These pin the @fastify/websocket internals that module relies on.
+// the request (lib/access/upgrade.ts). These pin the @fastify/websocket internals that module relies on.
 
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import t from 'tap'
 import type WebSocket from 'ws'
-import { headKeyOf } from '../lib/upgrade.js'
+import { headKeyOf } from '../lib/access/upgrade.js'
 import { build, buildWithOwnWebsocket, TestClient } from './helpers.js'
 
 interface Upgrade {
@@ -48,7 +48,7 @@ for (const [route, path] of [['a DAG stream', '/api/dags/d/stream'], ['the live 
     const client = await TestClient.open(url(path))
     await client.next()
     const [upgrade] = upgrades
-    t.ok(upgrade?.hadHead, '@fastify/websocket still keeps the head under a "ws-head" symbol (if not, lib/upgrade.ts must follow)')
+    t.ok(upgrade?.hadHead, '@fastify/websocket still keeps the head under a "ws-head" symbol (if not, lib/access/upgrade.ts must follow)')
     t.equal(headKeyOf(upgrade!.raw), undefined, 'the head is no longer on the request')
     t.equal(upgrade!.response.deref()?.socket, null, 'the response is detached from the TCP socket')
     const [socket] = app.websocketServer.clients as Set<WebSocket>

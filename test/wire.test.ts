@@ -1,4 +1,4 @@
-// lib/wire.ts writes pre-built frames under `ws`. These tests pin the `ws` internals it relies on (so
+// lib/stream/wire.ts writes pre-built frames under `ws`. These tests pin the `ws` internals it relies on (so
 // an upgrade of `ws` that changes them fails here, loudly, rather than corrupting streams), check
 // every header length against a real `ws` client, and check the public fallback.
 
@@ -6,7 +6,7 @@ import { Socket } from 'node:net'
 import { once } from 'node:events'
 import t, { type Test } from 'tap'
 import WebSocket, { WebSocketServer } from 'ws'
-import { rawSocketOf, sendText, textFrameHeader } from '../lib/wire.js'
+import { rawSocketOf, sendText, textFrameHeader } from '../lib/stream/wire.js'
 
 /** A ws server and one client connected to it; resolves with the server's side of the socket. */
 async function pair (t: Test, serverOptions: WebSocket.ServerOptions = {}, clientOptions: WebSocket.ClientOptions = {}) {

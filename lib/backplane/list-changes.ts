@@ -4,7 +4,7 @@
 import type { ExecutionStatus } from '../../schemas/events.js'
 import type { DagChangedFrame } from '../../schemas/list.js'
 import type { DAGSummary } from '../../schemas/snapshot.js'
-import { isFinished } from '../reducer.js'
+import { isFinished } from '../shared/reducer.js'
 
 /** The change that took a DAG from `previousStatus` (undefined: it had no log) to `dag`. */
 export function listChange (dag: DAGSummary, previousStatus: ExecutionStatus | undefined): DagChangedFrame {

@@ -11,10 +11,10 @@ import type { ClientEvent, DAGEvent, ErrorCode, ExecutionStatus, GateViewingEven
 import type { DagListChangeFrame } from '../../schemas/list.js'
 import type { ListOrder } from '../../schemas/routes.js'
 import type { DAGSnapshot, DAGSummary } from '../../schemas/snapshot.js'
-import type { GateRecord } from '../gates.js'
-import type { PresenceChange } from '../presence-change.js'
+import type { GateRecord } from '../commands/gates.js'
+import type { PresenceChange } from '../shared/presence-change.js'
 
-export type { PresenceChange } from '../presence-change.js'
+export type { PresenceChange } from '../shared/presence-change.js'
 
 /** One event of a DAG's log, serialized once for every socket that will carry it. */
 export interface LogEntry {
@@ -82,7 +82,7 @@ export type CommandExecutor = (dagId: string, event: ClientEvent, sender: Comman
 
 /**
  * A client message for one event stream, POSTed to any instance: it must reach the instance that holds
- * the stream, named by the first part of its key (lib/stream-keys.ts).
+ * the stream, named by the first part of its key (lib/stream/stream-keys.ts).
  */
 export interface StreamMessage {
   /** The DAG of the POST's route: the stream must be one of its streams. */
@@ -120,7 +120,7 @@ export interface BackplaneProvider {
   create(settings: BackplaneSettings): Backplane
 }
 
-/** A rule of lib/gates.ts applied to one gate's record: what to answer, and the record to store. */
+/** A rule of lib/commands/gates.ts applied to one gate's record: what to answer, and the record to store. */
 export type GateTransition<Result> = (
   record: GateRecord,
   dag: DagStatus
@@ -128,7 +128,7 @@ export type GateTransition<Result> = (
 
 /**
  * `count`: how many viewers the DAG has after `change`, as the store knows them; `viewers`: those
- * viewers, to read within the call if at all (lib/presence.ts sends a picture of them in place of a
+ * viewers, to read within the call if at all (lib/stream/presence.ts sends a picture of them in place of a
  * change too large to forward).
  */
 export type PresenceListener = (dagId: string, change: PresenceChange, count: number, viewers: Iterable<PresenceViewer>) => void

@@ -26,8 +26,8 @@ import type {
   ServerMessage
 } from '../../schemas/events.js'
 import type { DAGSnapshot } from '../../schemas/snapshot.js'
-import { shouldReconnect } from '../close-codes.js'
-import { assertNever, createState, toSnapshot } from '../reducer.js'
+import { shouldReconnect } from '../shared/close-codes.js'
+import { assertNever, createState, toSnapshot } from '../shared/reducer.js'
 import type { ReconnectInfo } from './backoff.js'
 import { Commands } from './commands.js'
 import { Emitter, type Listener } from './emitter.js'

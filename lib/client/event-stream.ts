@@ -10,7 +10,7 @@
 // Client events go by `POST {prefix}/:id/commands`, one at a time in the order sent (as they would on
 // a socket); the answer (ack or error frame) comes back as if it had arrived on the stream.
 // `gate_viewing` goes there too, with the key the stream gave in its first message (`event: stream`):
-// the proof that it speaks for this stream (see lib/stream-keys.ts). As on a socket, it waits for no
+// the proof that it speaks for this stream (see lib/stream/stream-keys.ts). As on a socket, it waits for no
 // command, and it is never answered with a frame.
 
 import type { EventStreamOpened, ErrorFrame } from '../../schemas/events.js'

@@ -33,5 +33,5 @@ export { DAGStreamError, type ClientErrorCode, type DAGStreamErrorCode, type DAG
 export { AUTO_FALLBACK_AFTER_FAILURES, DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_PREFIX, type DAGStreamClientOptions } from './options.js'
 export type { FetchLike, WebSocketConstructor, WebSocketLike } from './transport.js'
 export type { Listener } from './emitter.js'
-export { shouldReconnect, CloseCode } from '../close-codes.js'
+export { shouldReconnect, CloseCode } from '../shared/close-codes.js'
 export type * from '../../schemas/index.js'

@@ -5,7 +5,7 @@ import type { BackoffOptions } from './backoff.js'
 import type { DAGStore } from './store.js'
 import type { FetchLike, WebSocketConstructor } from './transport.js'
 
-export { DEFAULT_PREFIX } from '../prefix.js'
+export { DEFAULT_PREFIX } from '../shared/prefix.js'
 /** With `transport: 'auto'`: WebSocket connections in a row that fail before their hello, before the client uses SSE. */
 export const AUTO_FALLBACK_AFTER_FAILURES = 3
 

@@ -3,7 +3,7 @@
 // a delta; a picture always replaces what was held. Not part of the store: it is no event of the log.
 
 import type { PresenceDeltaFrame, PresenceFrame, PresenceViewer } from '../../schemas/events.js'
-import { applyPresenceChange } from '../presence-change.js'
+import { applyPresenceChange } from '../shared/presence-change.js'
 
 /** A new object after every change (so React re-renders), the same one otherwise. */
 export interface PresenceView {

@@ -5,7 +5,7 @@
 
 import type { CostState, DAGEvent, DAGMutation, ExecutionStatus, NodeData, SequencedEvent } from '../../schemas/events.js'
 import type { DAGSnapshot, EdgeView, NodeView, OpenGate, ReportedError } from '../../schemas/snapshot.js'
-import { applyEvent, createState, fromSnapshot, toSnapshot } from '../reducer.js'
+import { applyEvent, createState, fromSnapshot, toSnapshot } from '../shared/reducer.js'
 
 /**
  * What the client writes to. Implement it to send the stream elsewhere (React Flow, Zustand, Redux):

@@ -14,7 +14,7 @@ import dagStream, {
   type BackplaneProvider,
   type DagStreamOptions
 } from '../../lib/index.js'
-import { claimGate, settleGate, beginGate } from '../../lib/gates.js'
+import { claimGate, settleGate, beginGate } from '../../lib/commands/gates.js'
 import type { DAGEvent, ServerMessage } from '../../schemas/index.js'
 import { until } from '../client-helpers.js'
 import { TestClient } from '../helpers.js'

@@ -4,7 +4,7 @@
 // what it became; the reducer, the server's snapshot and a client that resumes agree.
 
 import t from 'tap'
-import { applyEvent, createState, fromSnapshot, toSnapshot } from '../../lib/reducer.js'
+import { applyEvent, createState, fromSnapshot, toSnapshot } from '../../lib/shared/reducer.js'
 import type { DAGEvent } from '../../schemas/index.js'
 import { build, TestClient } from '../helpers.js'
 

@@ -4,7 +4,7 @@
 
 import t from 'tap'
 import { memoryBackplane, type LogEntry } from '../../lib/index.js'
-import { ownedJson } from '../../lib/frames.js'
+import { ownedJson } from '../../lib/stream/frames.js'
 
 t.test('ownedJson: the JSON bytes, in a buffer of their own', async (t) => {
   const frame = ownedJson({ type: 'node_state', node_id: 'é', status: 'running' })

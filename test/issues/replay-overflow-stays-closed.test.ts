@@ -5,9 +5,9 @@
 import t from 'tap'
 import type { FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
-import { Connection } from '../../lib/connection.js'
+import { Connection } from '../../lib/stream/connection.js'
 import { CloseCode } from '../../lib/index.js'
-import { noMetrics } from '../../lib/metrics.js'
+import { noMetrics } from '../../lib/metrics/metrics.js'
 
 /** The parts of a ws socket a Connection uses, recording what it is asked to do. */
 function fakeSocket () {

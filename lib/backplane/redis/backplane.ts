@@ -5,9 +5,9 @@
 //             appends; the checkpoint (a snapshot) is refreshed every historySize/2 events.
 //   follow    an instance subscribes to the channels of the DAGs its sockets watch; a Follower per DAG
 //             puts pub/sub and the log together into one gapless, ordered feed.
-//   snapshot  the checkpoint plus the entries after it, folded with lib/reducer.ts: the same state on
+//   snapshot  the checkpoint plus the entries after it, folded with lib/shared/reducer.ts: the same state on
 //             every instance, including one that never saw the DAG.
-//   gates     records in a hash, changed by compare-and-set with the rules of lib/gates.ts.
+//   gates     records in a hash, changed by compare-and-set with the rules of lib/commands/gates.ts.
 //   commands  forwarded to the instance that appended last (the engine's), see bus.ts.
 
 import { randomUUID } from 'node:crypto'
@@ -16,8 +16,8 @@ import type { ClientEvent, DAGEvent, ExecutionStatus, SequencedEvent } from '../
 import type { DagListChangeFrame } from '../../../schemas/list.js'
 import type { DAGSnapshot, DAGSummary } from '../../../schemas/snapshot.js'
 import { BackplaneUnavailableError, ClosedError } from '../../errors.js'
-import { gateWriteFor, type ClaimRecord, type GatePhase, type GateRecord } from '../../gates.js'
-import { applyEvent, createState, fromSnapshot, isFinished, statusAfter, toSnapshot, type DAGState } from '../../reducer.js'
+import { gateWriteFor, type ClaimRecord, type GatePhase, type GateRecord } from '../../commands/gates.js'
+import { applyEvent, createState, fromSnapshot, isFinished, statusAfter, toSnapshot, type DAGState } from '../../shared/reducer.js'
 import { withDeadline } from '../deadline.js'
 import { listChange } from '../list-changes.js'
 import { planReplay, replayOf } from '../replay.js'

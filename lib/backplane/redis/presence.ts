@@ -11,7 +11,7 @@
 
 import type { FastifyBaseLogger } from 'fastify'
 import type { PresenceViewer } from '../../../schemas/events.js'
-import { isEmptyChange, type PresenceChange } from '../../presence-change.js'
+import { isEmptyChange, type PresenceChange } from '../../shared/presence-change.js'
 import type { PresenceListener, PresenceStore, PresenceWatch } from '../types.js'
 import type { RedisClient } from './backplane.js'
 

@@ -1,6 +1,6 @@
 // The Lua scripts. Each one does what must be atomic for one DAG and nothing more: no DAG state is
-// computed here (the reducer in lib/reducer.ts is the only definition of state) and no gate rule
-// (lib/gates.ts): scripts number, store, trim, expire, publish and compare-and-set.
+// computed here (the reducer in lib/shared/reducer.ts is the only definition of state) and no gate rule
+// (lib/commands/gates.ts): scripts number, store, trim, expire, publish and compare-and-set.
 // The read and gate scripts go by SHA (ioredis's EVALSHA, with EVAL after Redis lost its cache); the
 // append goes by EVAL, so that losing the cache cannot reorder appends (see RedisBackplane.append).
 

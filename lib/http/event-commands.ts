@@ -2,9 +2,9 @@
 // those of a WebSocket, answered with the same frame, and an HTTP status that says the same thing.
 
 import { randomUUID } from 'node:crypto'
-import type { AckFrame, ErrorCode, ErrorFrame, PostedMessage } from '../schemas/events.js'
-import { errorFrame, idOf } from './frames.js'
-import { validatePostedMessage } from './validation.js'
+import type { AckFrame, ErrorCode, ErrorFrame, PostedMessage } from '../../schemas/events.js'
+import { errorFrame, idOf } from '../stream/frames.js'
+import { validatePostedMessage } from '../validation.js'
 
 type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 422 | 429 | 503
 

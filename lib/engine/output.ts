@@ -6,12 +6,12 @@
 // per `outputFlushMs` at most: the cost grows with time, not with tokens.
 //
 // One timer serves every node: when it fires, every node's waiting text leaves in the same turn of the
-// event loop, so a dashboard gets the deltas of 20 generating nodes in one write (lib/wire.ts), not
+// event loop, so a dashboard gets the deltas of 20 generating nodes in one write (lib/stream/wire.ts), not
 // in 20. Text waits at most `outputFlushMs`; a node still gets at most one delta per interval, since
 // the timer starts again only with text written after it fired.
 
-import type { DAGEvent, SequencedEvent } from '../schemas/events.js'
-import { ClosedError } from './errors.js'
+import type { DAGEvent, SequencedEvent } from '../../schemas/events.js'
+import { ClosedError } from '../errors.js'
 
 /** Where a node's text goes, one chunk of it at a time. */
 export interface OutputWriter {

@@ -1,4 +1,4 @@
-// The plugin's reports as prom-client metrics. Loaded by lib/metrics.ts only when the `metrics` option
+// The plugin's reports as prom-client metrics. Loaded by lib/metrics/metrics.ts only when the `metrics` option
 // is set, with the prom-client module it loaded (this file imports none of it at run time).
 //
 // Cost per report: label children are bound once, here, never looked up per call; the per-frame
@@ -6,9 +6,9 @@
 /* eslint no-new: "off" -- a prom-client metric registers itself in its `registers`: nothing else needs to hold it */
 
 import type { Counter, Histogram, Registry } from 'prom-client'
-import { DAGEvent, ResyncReason } from '../schemas/events.js'
-import type { ClientEventType, DAGEventType, Decision } from '../schemas/events.js'
-import { InvalidOptionError } from './errors.js'
+import { DAGEvent, ResyncReason } from '../../schemas/events.js'
+import type { ClientEventType, DAGEventType, Decision } from '../../schemas/events.js'
+import { InvalidOptionError } from '../errors.js'
 import {
   closeReasons,
   type CloseReason,
@@ -20,7 +20,7 @@ import {
   type PromClient,
   type RefusalReason
 } from './metrics.js'
-import type { MetricsRegistry } from './options.js'
+import type { MetricsRegistry } from '../options.js'
 import { BroadcastLatency, GateWait } from './timings.js'
 
 export interface PrometheusSettings {

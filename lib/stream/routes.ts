@@ -1,25 +1,25 @@
 // A DAG's stream, over a WebSocket or, for networks that break WebSockets, as Server-Sent Events with
-// client events by POST: both served by the same Connection (lib/connection.ts, lib/event-stream.ts).
+// client events by POST: both served by the same Connection (lib/stream/connection.ts, lib/stream/event-stream.ts).
 
 import type { OutgoingHttpHeaders } from 'node:http'
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance, FastifyRequest, FastifySchemaCompiler } from 'fastify'
-import type { AckFrame, ErrorFrame } from '../schemas/events.js'
-import { CommandRoute, EventStreamRoute, StreamRoute } from '../schemas/routes.js'
-import type { StreamAccess } from './access.js'
-import type { Backplane } from './backplane/types.js'
-import { CloseCode } from './close-codes.js'
-import type { Commands } from './commands.js'
+import type { AckFrame, ErrorFrame } from '../../schemas/events.js'
+import { CommandRoute, EventStreamRoute, StreamRoute } from '../../schemas/routes.js'
+import type { StreamAccess } from '../access/pre-handlers.js'
+import type { Backplane } from '../backplane/types.js'
+import { CloseCode } from '../shared/close-codes.js'
+import type { Commands } from '../commands/commands.js'
 import { Connection, type ConnectionOptions } from './connection.js'
-import type { CredentialChecks } from './credential-checks.js'
-import { commandFromBody, commandStatus, isInvalidJsonBody } from './event-commands.js'
+import type { CredentialChecks } from '../access/credential-checks.js'
+import { commandFromBody, commandStatus, isInvalidJsonBody } from '../http/event-commands.js'
 import { EVENT_STREAM_HEADERS, EventStreamSocket, parseEventId, type StreamSocket } from './event-stream.js'
 import { errorFrame } from './frames.js'
-import { logProtocolError, redactedLogSerializers as logSerializers } from './log.js'
-import { refusalReasonOf, type Metrics } from './metrics.js'
-import type { ResolvedOptions } from './options.js'
+import { logProtocolError, redactedLogSerializers as logSerializers } from '../http/log.js'
+import { refusalReasonOf, type Metrics } from '../metrics/metrics.js'
+import type { ResolvedOptions } from '../options.js'
 import type { Presence } from './presence.js'
-import type { Rooms } from './rooms.js'
+import type { Rooms } from '../rooms.js'
 import type { StreamKeys } from './stream-keys.js'
 
 export interface StreamRouteDeps {

@@ -7,7 +7,7 @@
 // reader closed with 4000 keeps its file descriptor until then, so it keeps its slot too).
 
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { TooManyConnectionsError } from './errors.js'
+import { TooManyConnectionsError } from '../errors.js'
 
 /** Sent with a 429: a hint for HTTP clients; the stream client retries on its own backoff schedule. */
 export const RETRY_AFTER_SECONDS = 5

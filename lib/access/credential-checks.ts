@@ -3,9 +3,9 @@
 // socket; and when `authorize` says when the credentials expire, the stream closes at that moment
 // (4401) instead of at the next heartbeat. Each answer moves the moment.
 
-import { CloseCode } from './close-codes.js'
-import type { Connection } from './connection.js'
-import { expiryTimer, isUnauthenticated, type CheckAccess } from './options.js'
+import { CloseCode } from '../shared/close-codes.js'
+import type { Connection } from '../stream/connection.js'
+import { expiryTimer, isUnauthenticated, type CheckAccess } from '../options.js'
 
 export class CredentialChecks {
   readonly #authorize: CheckAccess

@@ -8,7 +8,7 @@
 // backplane's `sendToInstance`); the secret, 144 random bits, is the proof. A key dies with its stream.
 
 import { randomBytes } from 'node:crypto'
-import type { CommandOutcome, StreamMessage } from './backplane/types.js'
+import type { CommandOutcome, StreamMessage } from '../backplane/types.js'
 import type { Connection } from './connection.js'
 
 /** Bytes of randomness in a key's secret: as many as a session id of the usual web frameworks, and more. */

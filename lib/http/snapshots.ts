@@ -8,7 +8,7 @@
 
 import { brotliCompress, constants, gzip } from 'node:zlib'
 import { promisify } from 'node:util'
-import type { Backplane } from './backplane/types.js'
+import type { Backplane } from '../backplane/types.js'
 
 /** Smaller bodies are not worth compressing: the headers cost more than the bytes saved. */
 export const COMPRESS_MIN_BYTES = 1024

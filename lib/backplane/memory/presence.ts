@@ -1,8 +1,8 @@
 // Presence on the in-memory backplane: one process, so the union of instances is this one.
 
-import type { PresenceViewer } from '../../schemas/events.js'
-import { applyPresenceChange, type PresenceChange } from '../presence-change.js'
-import type { PresenceListener, PresenceStore, PresenceWatch } from './types.js'
+import type { PresenceViewer } from '../../../schemas/events.js'
+import { applyPresenceChange, type PresenceChange } from '../../shared/presence-change.js'
+import type { PresenceListener, PresenceStore, PresenceWatch } from '../types.js'
 
 export class MemoryPresence implements PresenceStore {
   readonly #viewers = new Map<string, Map<string, PresenceViewer>>()

@@ -7,14 +7,14 @@
 
 import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
-import type { AckFrame, ClientEvent, DAGEvent, ErrorCode, ErrorFrame, HumanDecisionEvent, PostedGateViewingEvent } from '../schemas/events.js'
-import type { Backplane, CommandOutcome, CommandSender } from './backplane/types.js'
-import { BackplaneUnavailableError, EventRefusedError } from './errors.js'
-import { errorFrame, idOf } from './frames.js'
+import type { AckFrame, ClientEvent, DAGEvent, ErrorCode, ErrorFrame, HumanDecisionEvent, PostedGateViewingEvent } from '../../schemas/events.js'
+import type { Backplane, CommandOutcome, CommandSender } from '../backplane/types.js'
+import { BackplaneUnavailableError, EventRefusedError } from '../errors.js'
+import { errorFrame, idOf } from '../stream/frames.js'
 import { beginGate, claimGate, claimProgress, releaseGate, renewGate, settleGate, type ClaimProgress } from './gates.js'
-import { isFinished } from './reducer.js'
-import { isUnauthenticated, type Action, type CheckAccess } from './options.js'
-import { instanceOf } from './stream-keys.js'
+import { isFinished } from '../shared/reducer.js'
+import { isUnauthenticated, type Action, type CheckAccess } from '../options.js'
+import { instanceOf } from '../stream/stream-keys.js'
 
 /** What an `onClientEvent` handler learns about the event besides its content. */
 export interface ClientEventContext {

@@ -10,7 +10,7 @@
 //
 // On the wire (text/event-stream):
 //   event: stream                first, before hello: the stream's key, which a gate_viewing POSTed
-//   data: {"key":"<instance>.<secret>"}     for this stream must carry (lib/stream-keys.ts)
+//   data: {"key":"<instance>.<secret>"}     for this stream must carry (lib/stream/stream-keys.ts)
 //
 //   id: <epoch>:<seq>            DAG events: the browser's EventSource sends it back as Last-Event-ID
 //   data: <the JSON frame>
@@ -26,7 +26,7 @@
 import { EventEmitter } from 'node:events'
 import type { ServerResponse } from 'node:http'
 import type { RawData, WebSocket } from 'ws'
-import type { EventStreamOpened } from '../schemas/events.js'
+import type { EventStreamOpened } from '../../schemas/events.js'
 
 /** The part of a `ws` socket that Connection uses; an EventStreamSocket has it too. */
 export type StreamSocket = Pick<WebSocket, 'readyState' | 'OPEN' | 'bufferedAmount' | 'extensions' | 'ping' | 'terminate' | 'close' | 'send'> & {

@@ -1,7 +1,7 @@
 // One definition of how presence changes apply, shared by the server (the stores, the hub) and the
 // client: viewers by id, replaced whole by an upsert, dropped by a removal.
 
-import type { PresenceViewer } from '../schemas/events.js'
+import type { PresenceViewer } from '../../schemas/events.js'
 
 export interface PresenceChange {
   /** Viewers who joined or changed, replacing what was held for their id. */

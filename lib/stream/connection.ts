@@ -3,14 +3,14 @@
 
 import { randomBytes } from 'node:crypto'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
-import type { AckFrame, ClientEvent, ControlFrame, ErrorCode, ErrorFrame, GateViewingEvent, HelloFrame } from '../schemas/events.js'
-import type { LogEntry, Replay } from './backplane/types.js'
-import { CloseCode } from './close-codes.js'
-import type { RateLimitOptions } from './options.js'
+import type { AckFrame, ClientEvent, ControlFrame, ErrorCode, ErrorFrame, GateViewingEvent, HelloFrame } from '../../schemas/events.js'
+import type { LogEntry, Replay } from '../backplane/types.js'
+import { CloseCode } from '../shared/close-codes.js'
+import type { RateLimitOptions } from '../options.js'
 import type { StreamSocket } from './event-stream.js'
 import { errorFrame, idOf } from './frames.js'
-import type { Metrics } from './metrics.js'
-import { validateClientMessage } from './validation.js'
+import type { Metrics } from '../metrics/metrics.js'
+import { validateClientMessage } from '../validation.js'
 import { rawSocketOf, sendText } from './wire.js'
 
 export interface ConnectionOptions {
@@ -22,7 +22,7 @@ export interface ConnectionOptions {
   onClose: (connection: Connection) => void
   /** Runs a validated client event and says what to answer (nothing when there is no id to ack). */
   runCommand: (event: ClientEvent, connection: Connection) => Promise<AckFrame | ErrorFrame | undefined>
-  /** The client says which gate it has open (null: none); see lib/presence.ts. */
+  /** The client says which gate it has open (null: none); see lib/stream/presence.ts. */
   onGateViewing?: (connection: Connection, nodeId: string | null) => void
 }
 
@@ -156,7 +156,7 @@ export class Connection {
     this.#options.onClose(this)
   }
 
-  /** A serialized presence frame, once this socket is live (after its hello); see lib/presence.ts. */
+  /** A serialized presence frame, once this socket is live (after its hello); see lib/stream/presence.ts. */
   sendPresence (frame: Buffer): void {
     if (this.#phase === 'live') this.#sendFrame(frame)
   }
@@ -182,7 +182,7 @@ export class Connection {
   }
 
   /**
-   * A `gate_viewing` POSTed for this event stream (lib/stream-keys.ts), which has no way back of its own:
+   * A `gate_viewing` POSTed for this event stream (lib/stream/stream-keys.ts), which has no way back of its own:
    * counted against the rate limit as a message on a socket is.
    * @returns false when it broke the limit, which closed the stream
    */

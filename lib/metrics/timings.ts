@@ -5,9 +5,9 @@
 //   - a human gate's wait, from `human_gate_waiting` to `human_gate_resolved` for the same node.
 // Both keep only what is still unpaired, and bound it.
 
-import type { DAGEvent, SequencedEvent } from '../schemas/events.js'
-import type { LogEntry } from './backplane/types.js'
-import { isFinished } from './reducer.js'
+import type { DAGEvent, SequencedEvent } from '../../schemas/events.js'
+import type { LogEntry } from '../backplane/types.js'
+import { isFinished } from '../shared/reducer.js'
 
 /** Unpaired seqs kept per DAG: a delivery that never comes (a gap, a room closed) is forgotten past it. */
 const MAX_UNPAIRED_PER_DAG = 1024

@@ -3,11 +3,11 @@
 // admitted stream learned (when its credentials expire, who the viewer is) waits here for its handler.
 
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { ViewerIdentity } from '../schemas/events.js'
-import type { Backplane } from './backplane/types.js'
-import { BackplaneUnavailableError, ForbiddenError, OriginNotAllowedError } from './errors.js'
+import type { ViewerIdentity } from '../../schemas/events.js'
+import type { Backplane } from '../backplane/types.js'
+import { BackplaneUnavailableError, ForbiddenError, OriginNotAllowedError } from '../errors.js'
 import { ConnectionLimits } from './limits.js'
-import type { Access, Action, ResolvedOptions } from './options.js'
+import type { Access, Action, ResolvedOptions } from '../options.js'
 import { UpgradeLeftovers } from './upgrade.js'
 
 /** What the checks of an admitted stream learned, for the handler that opens it. */
@@ -26,7 +26,7 @@ export class StreamAccess {
   /** Taken out by the handler: a request lives as long as its stream. */
   readonly #admissions = new WeakMap<FastifyRequest, Admission>()
 
-  /** `registersWebsocket`: whether this plugin registered @fastify/websocket (see lib/upgrade.ts). */
+  /** `registersWebsocket`: whether this plugin registered @fastify/websocket (see lib/access/upgrade.ts). */
   constructor (options: AccessOptions, backplane: Pick<Backplane, 'isAvailable'>, registersWebsocket: boolean) {
     this.#options = options
     this.#backplane = backplane

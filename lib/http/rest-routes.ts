@@ -3,17 +3,17 @@
 
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance, FastifySchemaValidationError } from 'fastify'
-import { ListRoute, SnapshotRoute, type ListQuery } from '../schemas/routes.js'
-import type { DAGSnapshot } from '../schemas/snapshot.js'
-import type { StreamAccess } from './access.js'
+import { ListRoute, SnapshotRoute, type ListQuery } from '../../schemas/routes.js'
+import type { DAGSnapshot } from '../../schemas/snapshot.js'
+import type { StreamAccess } from '../access/pre-handlers.js'
 import { buildAsyncApiDocument } from './asyncapi.js'
-import type { Backplane, DagListQuery } from './backplane/types.js'
-import { CloseCode } from './close-codes.js'
-import { DagNotFoundError } from './errors.js'
+import type { Backplane, DagListQuery } from '../backplane/types.js'
+import { CloseCode } from '../shared/close-codes.js'
+import { DagNotFoundError } from '../errors.js'
 import { ListConnection, type LiveLists } from './live-list.js'
 import { logProtocolError, redactedLogSerializers as logSerializers } from './log.js'
-import { refusalReasonOf, type Metrics } from './metrics.js'
-import type { ResolvedOptions } from './options.js'
+import { refusalReasonOf, type Metrics } from '../metrics/metrics.js'
+import type { ResolvedOptions } from '../options.js'
 import { acceptedEncodings, type SnapshotCache } from './snapshots.js'
 
 export interface RestRouteDeps {
@@ -42,7 +42,7 @@ export function registerRestRoutes (fastify: FastifyInstance, { options, backpla
   }
 
   // One route, two answers: a plain GET gets the page, an upgrade gets the page and then its changes
-  // (lib/live-list.ts). The guards of a stream apply to the upgrade only.
+  // (lib/http/live-list.ts). The guards of a stream apply to the upgrade only.
   app.route({
     method: 'GET',
     url: prefix,
@@ -104,7 +104,7 @@ export function registerRestRoutes (fastify: FastifyInstance, { options, backpla
       if (served === undefined) throw new DagNotFoundError(request.params.id)
       reply.header('content-type', 'application/json; charset=utf-8').header('vary', 'accept-encoding')
       if (served.encoding !== undefined) reply.header('content-encoding', served.encoding)
-      // Bytes serialized once per seq (lib/snapshots.ts): Fastify sends a Buffer as is, and the schema
+      // Bytes serialized once per seq (lib/http/snapshots.ts): Fastify sends a Buffer as is, and the schema
       // above documents what it holds.
       return reply.send(served.body as unknown as DAGSnapshot)
     }

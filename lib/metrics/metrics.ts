@@ -1,13 +1,13 @@
 // What the plugin reports about itself, at a few points of an event's path and a socket's life, and
 // where the reports go: nowhere by default (every report is an empty call), or into prom-client
-// metrics (lib/prometheus.ts) when the `metrics` option is set. prom-client is an optional peer
+// metrics (lib/metrics/prometheus.ts) when the `metrics` option is set. prom-client is an optional peer
 // dependency: it is imported here, on demand, and nowhere else, so apps without metrics never load it.
 
-import type { AckFrame, ClientEventType, DAGEvent, ErrorCode, ErrorFrame, ResyncReason, SequencedEvent } from '../schemas/events.js'
-import type { LogEntry, Replay } from './backplane/types.js'
-import { CloseCode } from './close-codes.js'
-import { InvalidOptionError } from './errors.js'
-import { isUnauthenticated, type MetricsRegistry, type ResolvedMetricsOptions } from './options.js'
+import type { AckFrame, ClientEventType, DAGEvent, ErrorCode, ErrorFrame, ResyncReason, SequencedEvent } from '../../schemas/events.js'
+import type { LogEntry, Replay } from '../backplane/types.js'
+import { CloseCode } from '../shared/close-codes.js'
+import { InvalidOptionError } from '../errors.js'
+import { isUnauthenticated, type MetricsRegistry, type ResolvedMetricsOptions } from '../options.js'
 
 /** Why a stream upgrade was refused: the `reason` label of the refused-upgrades counter. */
 export type RefusalReason =

@@ -13,11 +13,11 @@
 // the young generation, and the garbage collector's cost per event grew with the DAG (3.6 µs at 10
 // nodes, 6.8 µs at 1,000,000). In place, the cost per event stays flat.
 
-import type { DAGEvent, DAGMutation, ExecutionStatus } from '../schemas/events.js'
-import type { DAGSnapshot, EdgeView, NodeView, OpenGate, ReportedError } from '../schemas/snapshot.js'
-import { MAX_PARTIAL_OUTPUT_LENGTH, PARTIAL_OUTPUT_CUT_MARKER } from '../schemas/output.js'
+import type { DAGEvent, DAGMutation, ExecutionStatus } from '../../schemas/events.js'
+import type { DAGSnapshot, EdgeView, NodeView, OpenGate, ReportedError } from '../../schemas/snapshot.js'
+import { MAX_PARTIAL_OUTPUT_LENGTH, PARTIAL_OUTPUT_CUT_MARKER } from '../../schemas/output.js'
 
-export { MAX_PARTIAL_OUTPUT_LENGTH, PARTIAL_OUTPUT_CUT_MARKER } from '../schemas/output.js'
+export { MAX_PARTIAL_OUTPUT_LENGTH, PARTIAL_OUTPUT_CUT_MARKER } from '../../schemas/output.js'
 
 /** How many engine-reported errors a DAG keeps; older ones fall off. */
 export const MAX_REPORTED_ERRORS = 20

@@ -28,11 +28,11 @@
 // listener with the change, in the same call: nothing can come between the change and its picture.
 
 import type { FastifyBaseLogger } from 'fastify'
-import type { PresenceDeltaFrame, PresenceFrame, PresenceViewer, ViewerIdentity } from '../schemas/events.js'
-import type { PresenceStore, PresenceWatch } from './backplane/types.js'
-import { isEmptyChange, type PresenceChange } from './presence-change.js'
+import type { PresenceDeltaFrame, PresenceFrame, PresenceViewer, ViewerIdentity } from '../../schemas/events.js'
+import type { PresenceStore, PresenceWatch } from '../backplane/types.js'
+import { isEmptyChange, type PresenceChange } from '../shared/presence-change.js'
 
-/** A socket, as presence sees it (lib/connection.ts). */
+/** A socket, as presence sees it (lib/stream/connection.ts). */
 export interface PresenceMember {
   readonly id: string
   readonly dagId: string

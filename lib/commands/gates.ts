@@ -12,9 +12,9 @@
 //     gate can be decided again. An accepted decision never lapses.
 // A DAG keeps one record per gated node (the latest round), so the book is bounded by the DAG's size.
 
-import type { DAGEvent } from '../schemas/events.js'
-import type { DagStatus, GateTransition } from './backplane/types.js'
-import { isFinished } from './reducer.js'
+import type { DAGEvent } from '../../schemas/events.js'
+import type { DagStatus, GateTransition } from '../backplane/types.js'
+import { isFinished } from '../shared/reducer.js'
 
 export type GateClaim =
   | { kind: 'claimed' }

@@ -3,11 +3,11 @@
 // server's point of view: it *sends* DAG events and control frames, and *receives* client events.
 
 import type { TSchema } from '@sinclair/typebox'
-import { ClientMessage, ControlFrame, EventStreamOpened, Identifier, PostedGateViewingEvent, SequencedEvent } from '../schemas/events.js'
-import { ListServerFrame } from '../schemas/list.js'
-import { ListQuery, StreamQuery, StreamRoute } from '../schemas/routes.js'
-import { CloseCode, closeCodeDescriptions, shouldReconnect } from './close-codes.js'
-import { DEFAULT_PREFIX } from './options.js'
+import { ClientMessage, ControlFrame, EventStreamOpened, Identifier, PostedGateViewingEvent, SequencedEvent } from '../../schemas/events.js'
+import { ListServerFrame } from '../../schemas/list.js'
+import { ListQuery, StreamQuery, StreamRoute } from '../../schemas/routes.js'
+import { CloseCode, closeCodeDescriptions, shouldReconnect } from '../shared/close-codes.js'
+import { DEFAULT_PREFIX } from '../options.js'
 
 export interface AsyncApiOptions {
   /** The plugin's `prefix`; the channel is `${prefix}/{id}/stream`. @default '/api/dags' */

@@ -1,18 +1,18 @@
 // The in-memory backplane: one process, logs lost on restart (which the epoch tells clients).
 
 import { randomUUID } from 'node:crypto'
-import type { ClientEvent, DAGEvent, SequencedEvent } from '../../schemas/events.js'
-import type { DagListChangeFrame } from '../../schemas/list.js'
-import type { DAGSnapshot, DAGSummary } from '../../schemas/snapshot.js'
-import { ClosedError } from '../errors.js'
-import { ownedJson } from '../frames.js'
-import { applyGateWrite, gateWriteFor, type GateRecord } from '../gates.js'
-import { applyEvent, createState, isFinished, toSnapshot, type DAGState } from '../reducer.js'
-import { RingBuffer } from '../ring-buffer.js'
-import { instanceGone, withDeadline } from './deadline.js'
-import { listChange } from './list-changes.js'
-import { MemoryPresence } from './memory-presence.js'
-import { planReplay, replayOf } from './replay.js'
+import type { ClientEvent, DAGEvent, SequencedEvent } from '../../../schemas/events.js'
+import type { DagListChangeFrame } from '../../../schemas/list.js'
+import type { DAGSnapshot, DAGSummary } from '../../../schemas/snapshot.js'
+import { ClosedError } from '../../errors.js'
+import { ownedJson } from '../../stream/frames.js'
+import { applyGateWrite, gateWriteFor, type GateRecord } from '../../commands/gates.js'
+import { applyEvent, createState, isFinished, toSnapshot, type DAGState } from '../../shared/reducer.js'
+import { RingBuffer } from './ring-buffer.js'
+import { instanceGone, withDeadline } from '../deadline.js'
+import { listChange } from '../list-changes.js'
+import { MemoryPresence } from './presence.js'
+import { planReplay, replayOf } from '../replay.js'
 import type {
   Backplane,
   BackplaneProvider,
@@ -27,7 +27,7 @@ import type {
   LogListener,
   Replay,
   StreamMessage
-} from './types.js'
+} from '../types.js'
 
 /** setTimeout's longest delay; a later expiry is reached in several steps. */
 const MAX_TIMER_DELAY = 2 ** 31 - 1

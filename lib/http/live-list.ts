@@ -9,12 +9,12 @@
 import { randomBytes } from 'node:crypto'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
-import type { DagListChangeFrame, ListServerFrame } from '../schemas/list.js'
-import type { DAGSummary } from '../schemas/snapshot.js'
-import type { Backplane, DagListQuery } from './backplane/types.js'
-import { CloseCode } from './close-codes.js'
-import type { Metrics } from './metrics.js'
-import { expiryTimer, isUnauthenticated, type CheckAccess } from './options.js'
+import type { DagListChangeFrame, ListServerFrame } from '../../schemas/list.js'
+import type { DAGSummary } from '../../schemas/snapshot.js'
+import type { Backplane, DagListQuery } from '../backplane/types.js'
+import { CloseCode } from '../shared/close-codes.js'
+import type { Metrics } from '../metrics/metrics.js'
+import { expiryTimer, isUnauthenticated, type CheckAccess } from '../options.js'
 
 export interface ListConnectionOptions {
   maxBufferedBytes: number

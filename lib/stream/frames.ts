@@ -1,6 +1,6 @@
 // Frames built in more than one place.
 
-import type { ErrorCode, ErrorFrame } from '../schemas/events.js'
+import type { ErrorCode, ErrorFrame } from '../../schemas/events.js'
 
 /** An `error` frame, answering the client event `id` when it had one. */
 export function errorFrame (code: ErrorCode, message: string, id?: string): ErrorFrame {
