@@ -1,8 +1,8 @@
 import t from 'tap'
 import { InvalidDagIdError, InvalidEventError } from '../lib/index.js'
 import type { SequencedEvent } from '../schemas/index.js'
-import { tick } from './client-helpers.js'
-import { build, TestClient } from './helpers.js'
+import { tick } from './support/client-helpers.js'
+import { build, TestClient } from './support/helpers.js'
 
 t.test('an invalid event throws at the call site, naming the field, and is not numbered', async (t) => {
   const { app } = await build(t)

@@ -1,7 +1,7 @@
 import Fastify from 'fastify'
 import t from 'tap'
 import dagStream, { InvalidOptionError, MemoryBackplane, type BackplaneSettings, type DagStreamOptions } from '../lib/index.js'
-import { build, TestClient } from './helpers.js'
+import { build, TestClient } from './support/helpers.js'
 
 t.test('a bad option fails registration with a message that says what to do', async (t) => {
   const cases: Array<[unknown, RegExp]> = [

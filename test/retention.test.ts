@@ -1,6 +1,6 @@
 import t from 'tap'
-import { until } from './client-helpers.js'
-import { build, TestClient } from './helpers.js'
+import { until } from './support/client-helpers.js'
+import { build, TestClient } from './support/helpers.js'
 
 type App = Awaited<ReturnType<typeof build>>['app']
 

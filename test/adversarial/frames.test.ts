@@ -9,7 +9,7 @@ import { runInNewContext } from 'node:vm'
 import t, { type Test } from 'tap'
 import { CloseCode } from '../../lib/index.js'
 import { MAX_FRAGMENTS } from '../../lib/options.js'
-import { build, TestClient } from '../helpers.js'
+import { build, TestClient } from '../support/helpers.js'
 import { stillServes } from './probe.js'
 import { clientFrame, Opcode, RawConnection } from './raw-socket.js'
 

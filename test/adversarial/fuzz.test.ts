@@ -13,7 +13,7 @@ import fc from 'fast-check'
 import t from 'tap'
 import { CloseCode, DEFAULT_MAX_PAYLOAD } from '../../lib/index.js'
 import { ClientEvent, ErrorCode, type SequencedEvent, type ServerMessage } from '../../schemas/index.js'
-import { build, TestClient } from '../helpers.js'
+import { build, TestClient } from '../support/helpers.js'
 import { probe } from './probe.js'
 
 const RUNS = 120

@@ -2,7 +2,7 @@
 
 import type { Test } from 'tap'
 import type { ServerMessage } from '../../schemas/index.js'
-import { TestClient } from '../helpers.js'
+import { TestClient } from '../support/helpers.js'
 
 /**
  * Opens a fresh stream at `url`, sends a valid command with an id, and resolves with the first two

@@ -3,7 +3,7 @@
 
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
-import { build, TestClient } from '../helpers.js'
+import { build, TestClient } from '../support/helpers.js'
 import { stillServes } from './probe.js'
 import { RawConnection, upgradeRequest } from './raw-socket.js'
 

@@ -16,9 +16,9 @@ import dagStream, {
 } from '../../lib/index.js'
 import { claimGate, settleGate, beginGate } from '../../lib/commands/gates.js'
 import type { DAGEvent, ServerMessage } from '../../schemas/index.js'
-import { until } from '../client-helpers.js'
-import { TestClient } from '../helpers.js'
-import { startRedis, uniquePrefix } from '../redis-helpers.js'
+import { until } from '../support/client-helpers.js'
+import { TestClient } from '../support/helpers.js'
+import { startRedis, uniquePrefix } from '../support/redis-helpers.js'
 import { redisBackplane } from '../../lib/backplane/redis/index.js'
 
 const openGate: DAGEvent[] = [

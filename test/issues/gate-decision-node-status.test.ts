@@ -6,7 +6,7 @@
 import t from 'tap'
 import { applyEvent, createState, fromSnapshot, toSnapshot } from '../../lib/shared/reducer.js'
 import type { DAGEvent } from '../../schemas/index.js'
-import { build, TestClient } from '../helpers.js'
+import { build, TestClient } from '../support/helpers.js'
 
 const waiting: DAGEvent[] = [
   { type: 'dag_mutated', mutation: { op: 'add_node', node: { id: 'review' } } },
