@@ -12,6 +12,7 @@ import type { DAGEvent, SequencedEvent } from '../schemas/events.js'
 import { Identifier } from '../schemas/events.js'
 import type { DAGSnapshot } from '../schemas/snapshot.js'
 import { StreamAccess } from './access/pre-handlers.js'
+import { closeRefusedUpgrades } from './access/upgrade.js'
 import { CloseCode } from './shared/close-codes.js'
 import { createCommands, type ClientEventHandler } from './commands/commands.js'
 import type { Connection } from './stream/connection.js'
@@ -205,6 +206,9 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
       errorHandler: (error, _socket, request) => logProtocolError(request.log, error)
     })
   }
+  // After @fastify/websocket's own listener, whoever registered it (lib/access/upgrade.ts).
+  const stopClosingRefusedUpgrades = closeRefusedUpgrades(fastify.server)
+  fastify.addHook('onClose', async () => stopClosingRefusedUpgrades())
 
   // ---------------------------------------------------------------------------------------------
   // Heartbeat: one timer for all sockets, not one per socket, each due in its slice of the interval
