@@ -23,7 +23,7 @@ import type { Rooms } from '../rooms.js'
 import type { StreamKeys } from './stream-keys.js'
 
 export interface StreamRouteDeps {
-  options: Pick<ResolvedOptions, 'prefix' | 'maxPayload' | 'maxBufferedBytes' | 'rateLimit'>
+  options: Pick<ResolvedOptions, 'prefix' | 'maxPayload' | 'maxBufferedBytes' | 'rateLimit' | 'maxQueuedEvents'>
   backplane: Backplane
   metrics: Metrics
   access: StreamAccess
@@ -106,6 +106,7 @@ export function registerStreamRoutes (fastify: FastifyInstance, deps: StreamRout
     maxPayload: options.maxPayload,
     maxBufferedBytes: options.maxBufferedBytes,
     rateLimit: options.rateLimit,
+    maxQueuedEvents: options.maxQueuedEvents,
     metrics,
     onClose: (closed) => {
       credentials.forget(closed)
