@@ -54,7 +54,7 @@ export class StreamAccess {
   checkOrigin (request: FastifyRequest): void {
     const origin = request.headers.origin
     if (origin === undefined || this.#options.allowedOrigins.has(origin)) return
-    if (URL.canParse(origin) && new URL(origin).host === request.host) return
+    if (URL.canParse(origin) && new URL(origin).origin === ownOrigin(request)) return
     throw new OriginNotAllowedError(origin)
   }
 
@@ -82,4 +82,15 @@ export class StreamAccess {
     this.#admissions.delete(request)
     return admission
   }
+}
+
+/**
+ * The server's own origin as this request reached it: scheme, host and port, all three (a page served
+ * over http is another origin than the same host over https). Behind a proxy, with Fastify's
+ * `trustProxy`, the scheme and host are those the client used (X-Forwarded-Proto, X-Forwarded-Host).
+ * Serialized by URL, so that a default port written out (`:443` on https) compares equal.
+ */
+function ownOrigin (request: FastifyRequest): string | undefined {
+  const own = `${request.protocol}://${request.host}`
+  return URL.canParse(own) ? new URL(own).origin : undefined
 }
