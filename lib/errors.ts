@@ -73,6 +73,17 @@ export const BackplaneUnavailableError = createError(
   503
 )
 
+/**
+ * What a client of the plugin's routes is answered for any failure on the server's side (an `authorize`
+ * that threw, an `identify` or `authorize` that answered nonsense): the details, which may name a
+ * database and its password, go to the log only.
+ */
+export const InternalError = createError(
+  'FST_DAG_STREAM_INTERNAL_ERROR',
+  'fastify-dag-stream: the request failed on the server (its log has the details)',
+  500
+)
+
 /** `broadcast` after `app.close()`. */
 export const ClosedError = createError('FST_DAG_STREAM_CLOSED', 'fastify-dag-stream is closed')
 

@@ -16,6 +16,7 @@ import { commandFromBody, commandStatus, isInvalidJsonBody } from '../http/event
 import { EVENT_STREAM_HEADERS, EventStreamSocket, parseEventId, type StreamSocket } from './event-stream.js'
 import { errorFrame } from './frames.js'
 import { logProtocolError, redactedLogSerializers as logSerializers } from '../http/log.js'
+import { answerRouteError } from '../http/route-errors.js'
 import { refusalReasonOf, type Metrics } from '../metrics/metrics.js'
 import type { ResolvedOptions } from '../options.js'
 import type { Presence } from './presence.js'
@@ -49,6 +50,7 @@ export function registerStreamRoutes (fastify: FastifyInstance, deps: StreamRout
       websocket: true,
       onRequest: async (request, reply) => access.checkUpgrade(request, reply),
       preHandler: async (request) => access.admitStream(request, request.params.id),
+      errorHandler: answerRouteError,
       onError: countRefusal
     },
     async (socket, request) => {
@@ -64,6 +66,7 @@ export function registerStreamRoutes (fastify: FastifyInstance, deps: StreamRout
       schema: { ...EventStreamRoute, tags: ['dags'], summary: 'The DAG stream as Server-Sent Events, for networks that break WebSockets' },
       onRequest: async (request, reply) => access.checkEventStream(request, reply),
       preHandler: async (request) => access.admitStream(request, request.params.id),
+      errorHandler: answerRouteError,
       onError: countRefusal
     },
     async (request, reply) => {
@@ -87,8 +90,8 @@ export function registerStreamRoutes (fastify: FastifyInstance, deps: StreamRout
       // Not Fastify's Ajv, whose `removeAdditional` strips the body's fields while it tries each member of
       // the union (a gate_viewing lost its node_id to pause_execution's shape): TypeBox checks, never changes.
       validatorCompiler: checkWithTypeBox,
-      errorHandler: (error, _request, reply) => {
-        if (!isInvalidJsonBody(error)) throw error
+      errorHandler: (error, request, reply) => {
+        if (!isInvalidJsonBody(error)) return answerRouteError(error, request, reply)
         return reply.code(400).send(errorFrame('invalid_json', 'The message is not valid JSON'))
       }
     },
