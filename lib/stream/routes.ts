@@ -85,6 +85,16 @@ export function registerStreamRoutes (fastify: FastifyInstance, deps: StreamRout
     {
       logSerializers,
       schema: { ...CommandRoute, tags: ['dags'], summary: 'Send a client event (the event-stream fallback\'s way to decide gates, pause, resume, cancel)' },
+      // A client event is a frame of the WebSocket sent another way: no larger than one.
+      bodyLimit: options.maxPayload,
+      // Before the body is read, let alone parsed: a foreign page's body costs nothing.
+      onRequest: async (request, reply) => {
+        try {
+          access.checkOrigin(request)
+        } catch (error) {
+          return reply.code(403).send(errorFrame('forbidden', (error as Error).message))
+        }
+      },
       // The answer is always the frame a WebSocket would get (invalid_message …), not Fastify's 400.
       attachValidation: true,
       // Not Fastify's Ajv, whose `removeAdditional` strips the body's fields while it tries each member of
@@ -148,11 +158,6 @@ export function registerStreamRoutes (fastify: FastifyInstance, deps: StreamRout
    * nothing for a gate_viewing that took effect.
    */
   async function answerCommand (request: FastifyRequest, dagId: string): Promise<AckFrame | ErrorFrame | undefined> {
-    try {
-      access.checkOrigin(request)
-    } catch (error) {
-      return errorFrame('forbidden', (error as Error).message)
-    }
     const parsed = commandFromBody(request.body, request.validationError)
     if (!parsed.ok) return parsed.answer
     const log = request.log.child({ dagId, connectionId: request.id })
