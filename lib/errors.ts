@@ -47,6 +47,9 @@ export const InvalidIdentityError = createError(
 /** `authorize` returned false. */
 export const ForbiddenError = createError('FST_DAG_STREAM_FORBIDDEN', 'Not allowed to %s DAG "%s"', 403)
 
+/** `authorize(request, undefined, 'list')` returned false: the caller may not see the list of DAGs. */
+export const ListForbiddenError = createError('FST_DAG_STREAM_LIST_FORBIDDEN', 'Not allowed to list DAGs', 403)
+
 export const OriginNotAllowedError = createError(
   'FST_DAG_STREAM_ORIGIN_NOT_ALLOWED',
   'Origin %s is not allowed to open a DAG stream',

@@ -68,20 +68,34 @@ const MAX_IDENTITY_JSON = 2048
  */
 export type Identify = (request: FastifyRequest) => ViewerIdentity | undefined | Promise<ViewerIdentity | undefined>
 
-/** What a caller wants to do with a DAG: read it, decide its human gates, or pause/resume/cancel it. */
-export type Action = 'view' | 'decide' | 'control'
+/**
+ * What a caller wants to do: with one DAG, read it (`view`), decide its human gates (`decide`) or
+ * pause/resume/cancel it (`control`); or see the list of DAGs at all (`list`, asked with no DAG id
+ * before the list is read: the answer settles who may list, `view` still filters what they see).
+ */
+export type Action = 'view' | 'decide' | 'control' | 'list'
 
 /**
  * Decides whether `request` may perform `action` on `dagId`. Return false to refuse (403, or an
  * `error {code:'forbidden'}` frame); throw `UnauthorizedError` to ask for authentication (401).
  * Return `{ allowed: true, expiresAt }` when the credentials run out at a known moment (a token's
  * expiry): a stream is then closed with 4401 at that moment, without waiting for a heartbeat.
+ * `dagId` is undefined exactly when `action` is `'list'`: may this caller see the list of DAGs?
  * @example authorize: async (request, dagId, action) => {
  *   const claims = await verify(request.query.token) // throws UnauthorizedError when invalid
+ *   if (action === 'list') return { allowed: true, expiresAt: claims.exp * 1000 }
  *   return { allowed: claims.dags.includes(dagId), expiresAt: claims.exp * 1000 }
  * }
  */
-export type Authorize = (request: FastifyRequest, dagId: string, action: Action) => AuthorizeResult | Promise<AuthorizeResult>
+// Declared as a method and taken out of its object: TypeScript checks a method's parameters both ways,
+// so an authorize function written before `'list'` existed, declared `(request, dagId: string, action)`,
+// still fits (and is called with an undefined `dagId` for `'list'`: see docs/security.md).
+export type Authorize = {
+  authorize(request: FastifyRequest, dagId: string | undefined, action: Action): AuthorizeResult | Promise<AuthorizeResult>
+}['authorize']
+
+/** The actions on one DAG. */
+export type DagAction = Exclude<Action, 'list'>
 
 /** What `authorize` answers: a verdict, or a verdict with the moment the credentials behind it expire. */
 export type AuthorizeResult = boolean | AuthorizeGrant
@@ -115,7 +129,7 @@ export interface Access {
 }
 
 /** `authorize`, normalised: what every caller of it in the plugin uses. */
-export type CheckAccess = (request: FastifyRequest, dagId: string, action: Action) => Promise<Access>
+export type CheckAccess = (request: FastifyRequest, dagId: string | undefined, action: Action) => Promise<Access>
 
 export interface RateLimitOptions {
   /** Client messages allowed per socket in each window. */

@@ -59,9 +59,7 @@ export function registerRestRoutes (fastify: FastifyInstance, { options, backpla
     onRequest: async (request, reply) => {
       if (request.ws) access.checkUpgrade(request, reply)
     },
-    preHandler: async (request) => {
-      if (request.ws) access.requireBackplane()
-    },
+    preHandler: async (request) => access.admitList(request),
     onError: async (request, _reply, error) => {
       if (request.ws) metrics.upgradeRefused(refusalReasonOf(error))
     },
@@ -69,6 +67,7 @@ export function registerRestRoutes (fastify: FastifyInstance, { options, backpla
       access.upgradeLeftovers.release(socket, request, logProtocolError)
       const query = listQueryOf(request.query)
       const list = new ListConnection(socket, request, query, {
+        expiresAt: access.takeAdmission(request).expiresAt,
         maxBufferedBytes: options.maxBufferedBytes,
         authorize: options.authorize,
         metrics,

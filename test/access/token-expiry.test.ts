@@ -130,7 +130,7 @@ t.test('expiresAt already past: 401 before the upgrade, on REST routes, and for 
 })
 
 t.test('the object form works everywhere authorize is asked', async (t) => {
-  const allowed: Record<string, boolean> = { view: true, control: true, decide: false }
+  const allowed: Record<string, boolean> = { list: true, view: true, control: true, decide: false }
   const { app, url, http } = await serverAnswering(t, (action) => ({ allowed: allowed[action] as boolean, expiresAt: Date.now() + HOUR }))
   await app.dagStream.broadcast('e', { type: 'execution_status', status: 'running' })
   t.equal((await fetch(`${http}/api/dags/d`)).status, 200)

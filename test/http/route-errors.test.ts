@@ -42,6 +42,8 @@ t.test('authorize\'s error text reaches no client: one generic 500 on every rout
     const response = await fetch(`${http}${path}`)
     answers.push([what, response.status, await response.json()])
   }
+  const listUpgrade = await upgradeRefusal(url('/api/dags'))
+  answers.push(['the live list upgrade', listUpgrade.status, listUpgrade.body])
   for (const [what, status, body] of answers) {
     t.equal(status, 500, what)
     t.same(body, generic, what)
