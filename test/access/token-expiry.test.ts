@@ -6,7 +6,7 @@ import t, { type Test } from 'tap'
 import { CloseCode, type AuthorizeResult } from '../../lib/index.js'
 import type { DAGList } from '../../schemas/index.js'
 import { build, TestClient, upgradeRefusal } from '../support/helpers.js'
-import { until } from '../support/client-helpers.js'
+import { until } from '../support/wait.js'
 
 const stream = '/api/dags/d/stream'
 const HOUR = 60 * 60_000

@@ -4,7 +4,9 @@
 
 import t from 'tap'
 import { build } from '../support/helpers.js'
-import { events, gate, slowFetch, streamClient, tick, TRANSPORTS, until } from '../support/client-helpers.js'
+import { events } from '../support/events.js'
+import { tick, until } from '../support/wait.js'
+import { gate, slowFetch, streamClient, TRANSPORTS } from '../support/client-helpers.js'
 
 for (const transport of TRANSPORTS) {
   t.test(`${transport}: no event lost or doubled while the engine broadcasts through the hand-off`, async (t) => {

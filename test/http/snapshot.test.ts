@@ -1,7 +1,7 @@
 import t from 'tap'
 import { applyEvent, fromSnapshot, toSnapshot } from '../../lib/index.js'
 import type { DAGList, DAGSnapshot, HelloFrame, SequencedEvent } from '../../schemas/index.js'
-import { nextMillisecond, until } from '../support/client-helpers.js'
+import { nextMillisecond, until } from '../support/wait.js'
 import { build, TestClient } from '../support/helpers.js'
 
 t.test('GET /api/dags/:id returns the state stamped with its seq; the decorator returns the same', async (t) => {

@@ -5,6 +5,7 @@
 import t from 'tap'
 import { memoryBackplane, type LogEntry } from '../../lib/index.js'
 import { ownedJson } from '../../lib/stream/frames.js'
+import { silentLogger } from '../support/logger.js'
 
 t.test('ownedJson: the JSON bytes, in a buffer of their own', async (t) => {
   const frame = ownedJson({ type: 'node_state', node_id: 'é', status: 'running' })
@@ -20,7 +21,7 @@ t.test('every frame the memory backplane keeps owns exactly its bytes', async (t
     commandTimeoutMs: 1000,
     execute: async () => ({ ok: true }),
     receiveStreamMessage: () => ({ ok: true }),
-    log: { warn () {}, error () {} } as never
+    log: silentLogger
   })
   t.teardown(() => backplane.close())
   await backplane.ready()

@@ -4,20 +4,10 @@
 
 import t from 'tap'
 import type { DAGEvent, HelloFrame, SequencedEvent } from '../../../schemas/index.js'
-import { tick, until } from '../../support/client-helpers.js'
+import { events } from '../../support/events.js'
+import { frameWhere, tick, until } from '../../support/wait.js'
 import { TestClient } from '../../support/helpers.js'
-import {
-  buildEngine,
-  buildInstance,
-  cleanupPrefix,
-  frameWhere,
-  mixedEvents,
-  range,
-  REDIS_URL,
-  seqs,
-  spawnInstance,
-  uniquePrefix
-} from '../../support/redis-helpers.js'
+import { buildEngine, buildInstance, cleanupPrefix, range, REDIS_URL, seqs, spawnInstance, uniquePrefix } from '../../support/redis-helpers.js'
 
 t.test('an instance SIGKILLed mid-stream: its client resumes on another instance with no gap and no duplicate', async (t) => {
   const prefix = uniquePrefix('sigkill')
@@ -35,7 +25,7 @@ t.test('an instance SIGKILLed mid-stream: its client resumes on another instance
   let stop = false
   const broadcasting = (async () => {
     while (!stop) {
-      await engine.dagStream.broadcast('d', mixedEvents(1, sent)[0] as DAGEvent)
+      await engine.dagStream.broadcast('d', events(1, sent, 'mixed')[0] as DAGEvent)
       sent++
       await tick()
     }
