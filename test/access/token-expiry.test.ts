@@ -6,7 +6,7 @@ import t, { type Test } from 'tap'
 import { CloseCode, type AuthorizeResult } from '../../lib/index.js'
 import type { DAGList } from '../../schemas/index.js'
 import { build, TestClient, upgradeRefusal } from '../support/helpers.js'
-import { until } from '../support/wait.js'
+import { tick, until } from '../support/wait.js'
 
 const stream = '/api/dags/d/stream'
 const HOUR = 60 * 60_000
@@ -103,7 +103,7 @@ t.test('a re-check that answers after the client left sets no timer', async (t) 
   const timers = () => process.getActiveResourcesInfo().filter((resource) => resource === 'Timeout').length
   const before = timers()
   answer({ allowed: true, expiresAt: Date.now() + HOUR })
-  await new Promise((resolve) => setImmediate(resolve))
+  await tick()
   t.equal(timers(), before, 'no timer for a socket that is gone (it would keep the process alive for an hour)')
 })
 

@@ -12,6 +12,7 @@ import { MAX_FRAGMENTS } from '../../lib/options.js'
 import { build, TestClient } from '../support/helpers.js'
 import { stillServes } from './probe.js'
 import { clientFrame, Opcode, RawConnection } from './raw-socket.js'
+import { tick } from '../support/wait.js'
 
 const stream = '/api/dags/d/stream'
 
@@ -110,7 +111,7 @@ t.test('tiny fragments cannot grow the heap: at most 1,024 per socket, then clos
   const heap = async () => {
     for (let i = 0; i < 3; i++) {
       gc()
-      await new Promise((resolve) => setImmediate(resolve))
+      await tick()
     }
     return process.memoryUsage().heapUsed
   }

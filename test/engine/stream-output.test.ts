@@ -7,16 +7,13 @@ import WebSocket from 'ws'
 import { InvalidDagIdError, InvalidEventError, memoryBackplane, type BackplaneProvider } from '../../lib/index.js'
 import { OutputStreams } from '../../lib/engine/output.js'
 import type { SequencedEvent, ServerMessage } from '../../schemas/index.js'
-import { until } from '../support/wait.js'
+import { tick, until } from '../support/wait.js'
 import { streamClient, type Server } from '../support/client-helpers.js'
 import { build, TestClient } from '../support/helpers.js'
 import { buildInstance, cleanupPrefix, uniquePrefix } from '../support/redis-helpers.js'
 
 const deltasOf = (frames: ServerMessage[], nodeId = 'llm') =>
   frames.filter((frame): frame is Extract<SequencedEvent, { type: 'node_output_delta' }> => frame.type === 'node_output_delta' && frame.node_id === nodeId)
-
-/** A new macrotask: text written across turns of the event loop, as an engine's tokens arrive. */
-const nextTurn = () => new Promise((resolve) => setImmediate(resolve))
 
 t.test('what is written within outputFlushMs goes as one event; end() sends it at once', async (t) => {
   const server = await build(t, { outputFlushMs: 60_000 })
@@ -27,7 +24,7 @@ t.test('what is written within outputFlushMs goes as one event; end() sends it a
   for (const token of ['The', ' quick', ' brown', ' fox']) {
     output.write(token)
     output.write('')
-    await nextTurn()
+    await tick() // a new macrotask: text written across turns of the event loop, as an engine's tokens arrive
   }
   // A later event about another node does not carry this node's text along.
   await server.app.dagStream.broadcast('d', { type: 'node_state', node_id: 'other', status: 'running' })
@@ -114,7 +111,7 @@ t.test('an async iterable of strings: written, then ended; ended too when it thr
   const server = await build(t)
   async function * tokens () {
     yield 'Hello'
-    await nextTurn()
+    await tick()
     yield ', world'
   }
   await server.app.dagStream.streamOutput('d', 'llm', tokens())

@@ -41,9 +41,14 @@ export async function picture (client: TestClient): Promise<PresenceFrame> {
   return frame as PresenceFrame
 }
 
-/** The next presence_delta `client` reads that `match` accepts (earlier frames are skipped), within 10 s. */
-export function deltaWhere (client: TestClient, match: (delta: PresenceDeltaFrame) => boolean, what = 'a presence delta'): Promise<PresenceDeltaFrame> {
-  return client.nextWhere((frame): frame is PresenceDeltaFrame => frame.type === 'presence_delta' && match(frame), what)
+/** The next presence_delta `client` reads that `match` accepts (earlier frames are skipped), within `timeoutMs`. */
+export function deltaWhere (
+  client: TestClient,
+  match: (delta: PresenceDeltaFrame) => boolean,
+  what = 'a presence delta',
+  timeoutMs?: number
+): Promise<PresenceDeltaFrame> {
+  return client.nextWhere((frame): frame is PresenceDeltaFrame => frame.type === 'presence_delta' && match(frame), what, timeoutMs)
 }
 
 /** Matches a delta that upserts viewer `id` (with that gate, when given). */
