@@ -2,16 +2,13 @@
 // (real Redis at 127.0.0.1:6379, a key prefix of its own), through the Backplane interface alone.
 
 import t, { type Test } from 'tap'
-import { redisBackplane } from '../../lib/backplane/redis/index.js'
 import { beginGate, claimGate, settleGate } from '../../lib/commands/gates.js'
 import {
   applyEvent,
   createState,
   fromSnapshot,
-  memoryBackplane,
   toSnapshot,
   type Backplane,
-  type BackplaneProvider,
   type BackplaneSettings,
   type CommandOutcome,
   type DagListQuery,
@@ -21,22 +18,8 @@ import {
 } from '../../lib/index.js'
 import type { DAGEvent, DagListChangeFrame, SequencedEvent } from '../../schemas/index.js'
 import { events } from '../support/events.js'
-import { silentLogger } from '../support/logger.js'
 import { nextMillisecond, until } from '../support/wait.js'
-import { cleanupPrefix, REDIS_URL, uniquePrefix } from '../support/redis-helpers.js'
-
-// `probeMs`: how often the Redis backplane reconciles its list index (and probes its followers).
-const kinds: Array<[string, (t: Test, probeMs?: number) => BackplaneProvider]> = [
-  ['memory', () => memoryBackplane],
-  [
-    'redis',
-    (t, probeMs) => {
-      const keyPrefix = uniquePrefix('contract')
-      cleanupPrefix(t, keyPrefix)
-      return redisBackplane({ url: REDIS_URL, keyPrefix, probeMs })
-    }
-  ]
-]
+import { BACKPLANE_KINDS, openBackplane } from '../support/backplanes.js'
 
 function page (limit: number, offset: number, order: 'newest' | 'oldest' = 'newest'): DagListQuery {
   return { limit, offset, order }
@@ -45,23 +28,11 @@ function page (limit: number, offset: number, order: 'newest' | 'oldest' = 'newe
 /** Event n of the numbered run of node events. */
 const nodeState = (n: number) => events(1, n)[0] as DAGEvent
 
-for (const [kind, provider] of kinds) {
-  t.test(`${kind} backplane`, async (t) => {
-    /** A ready backplane closed when the test ends; `execute` answers dispatched client events. */
-    async function open (t: Test, settings: Partial<BackplaneSettings> = {}, probeMs?: number): Promise<Backplane> {
-      const backplane = provider(t, probeMs).create({
-        historySize: 100,
-        retainFinishedMs: 60_000,
-        maxIdleMs: 60_000,
-        commandTimeoutMs: 2000,
-        execute: async () => ({ ok: true }),
-        receiveStreamMessage: () => ({ ok: true }),
-        log: silentLogger,
-        ...settings
-      })
-      t.teardown(() => backplane.close())
-      await backplane.ready()
-      return backplane
+for (const { name, store } of BACKPLANE_KINDS) {
+  t.test(`${name} backplane`, async (t) => {
+    /** A ready backplane of a store of its own, closed when the test ends. */
+    function open (t: Test, settings: Partial<BackplaneSettings> = {}, probeMs?: number): Promise<Backplane> {
+      return openBackplane(t, store(t, probeMs), settings)
     }
 
     t.test('one gapless order, in call order, even unawaited; each frame is the event with its position', async (t) => {

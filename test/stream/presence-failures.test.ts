@@ -158,18 +158,6 @@ t.test('Redis presence: the fields of an instance that is not alive are dropped 
   t.equal(await commands.exists(`${prefix}:presence-alive:live`), 0, 'a closed instance is no longer alive')
 })
 
-t.test('memory presence: a change nobody watches, and a DAG whose last viewer left', async (t) => {
-  const presence = new MemoryPresence()
-  await presence.update('d', { upserted: [{ id: 'a', gate: null }], removed: [] })
-  const watch = await presence.watch('d', () => {})
-  t.same([...watch.viewers()], [{ id: 'a', gate: null }], 'the change from before the watch')
-  await presence.update('d', { upserted: [], removed: ['a'] })
-  t.same([...watch.viewers()], [])
-  await presence.update('d', { upserted: [{ id: 'b', gate: null }], removed: [] })
-  t.same([...watch.viewers()], [{ id: 'b', gate: null }], 'the DAG\'s viewers again, after it had none')
-  watch.stop()
-})
-
 t.test('a flush with nothing left to write writes nothing', async (t) => {
   const { log } = recordingLogger()
   const memory = new MemoryPresence()
