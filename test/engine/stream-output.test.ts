@@ -1,12 +1,12 @@
 // app.dagStream.streamOutput: a node's text, coalesced into node_output_delta events, on real sockets and
 // with the real client, on the memory and the Redis backplane.
 
-import { Writable } from 'node:stream'
 import t, { type Test } from 'tap'
 import WebSocket from 'ws'
 import { InvalidDagIdError, InvalidEventError, memoryBackplane, type BackplaneProvider } from '../../lib/index.js'
 import { OutputStreams } from '../../lib/engine/output.js'
 import type { SequencedEvent, ServerMessage } from '../../schemas/index.js'
+import { logLines } from '../support/logger.js'
 import { tick, until } from '../support/wait.js'
 import { streamClient, type Server } from '../support/client-helpers.js'
 import { build, TestClient } from '../support/helpers.js'
@@ -148,13 +148,7 @@ t.test('text waiting at close reaches the log; writing after close throws', asyn
 })
 
 t.test('a delta the backplane refuses is logged, never an unhandled rejection, and later events still go', async (t) => {
-  const lines: Array<{ msg?: string }> = []
-  const stream = new Writable({
-    write (chunk, _encoding, done) {
-      lines.push(JSON.parse(String(chunk)))
-      done()
-    }
-  })
+  const { lines, stream } = logLines()
   // The memory backplane, failing to store any delta that says so, as Redis would during an outage.
   const refusing: BackplaneProvider = {
     kind: 'refusing',

@@ -5,7 +5,6 @@
 // the log and to the sender.
 
 import { EventEmitter, once } from 'node:events'
-import { Writable } from 'node:stream'
 import Fastify from 'fastify'
 import t, { type Test } from 'tap'
 import dagStream, {
@@ -16,6 +15,7 @@ import dagStream, {
 } from '../../lib/index.js'
 import { claimGate, settleGate, beginGate } from '../../lib/commands/gates.js'
 import type { DAGEvent } from '../../schemas/index.js'
+import { logLines } from '../support/logger.js'
 import { until } from '../support/wait.js'
 import { TestClient } from '../support/helpers.js'
 import { startRedis, uniquePrefix } from '../support/redis-helpers.js'
@@ -54,13 +54,7 @@ function faultyMemory () {
 
 /** An app on a real port whose log lines are kept, parsed. */
 async function buildLogged (t: Test, options: DagStreamOptions) {
-  const lines: Array<{ level: number; msg: string; dagId?: string }> = []
-  const stream = new Writable({
-    write (chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line))
-      done()
-    }
-  })
+  const { lines, stream } = logLines()
   const app = Fastify({ logger: { level: 'warn', stream } })
   await app.register(dagStream, options)
   await app.listen({ port: 0, host: '127.0.0.1' })

@@ -1,6 +1,7 @@
-// A logger for the parts of the plugin that tests build without Fastify (stores, hubs, caches): silent,
-// or keeping what it was told for the test to read.
+// Loggers for tests: for the parts of the plugin built without Fastify (stores, hubs, caches), silent or
+// keeping what they were told; for an app, a stream that keeps what Fastify's logger writes.
 
+import { Writable } from 'node:stream'
 import type { FastifyBaseLogger } from 'fastify'
 
 /** One line a logger was told: its level and message (the details object is not kept). */
@@ -32,4 +33,30 @@ function logger (write: (level: string, message: string) => void): FastifyBaseLo
     ...Object.fromEntries(LEVELS.map((name) => [name, level(name)]))
   }
   return log as unknown as FastifyBaseLogger
+}
+
+/** A line Fastify's logger (pino) wrote, parsed: its level (30 info, 40 warn, 50 error), message and fields. */
+export interface LogLine {
+  level: number
+  msg: string
+  [field: string]: unknown
+}
+
+/**
+ * A stream for Fastify's `logger: { stream }` that keeps every line written to it: as written in
+ * `raw`, and parsed in `lines`.
+ */
+export function logLines (): { stream: Writable; lines: LogLine[]; raw: string[] } {
+  const lines: LogLine[] = []
+  const raw: string[] = []
+  const stream = new Writable({
+    write (chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString().split('\n').filter((line) => line !== '')) {
+        raw.push(line)
+        lines.push(JSON.parse(line) as LogLine)
+      }
+      done()
+    }
+  })
+  return { stream, lines, raw }
 }
