@@ -2,7 +2,7 @@ import t, { type Test } from 'tap'
 import type { ClientEvent } from '../../schemas/index.js'
 import { beginGate, claimGate, claimProgress, releaseGate, renewGate, settleGate, type GateRecord } from '../../lib/commands/gates.js'
 import type { DagStatus } from '../../lib/index.js'
-import { until } from '../support/client-helpers.js'
+import { until } from '../support/wait.js'
 import { build, TestClient } from '../support/helpers.js'
 
 async function withGate (t: Test, handler?: (event: ClientEvent) => void | Promise<void>) {
