@@ -5,12 +5,9 @@ export default dagStream
 export { dagStream }
 export type { DagStream } from './plugin.js'
 export type { ClientEventContext, ClientEventHandler } from './commands/commands.js'
+export type { Action, Authorize, AuthorizeGrant, AuthorizeResult } from './access/authorize.js'
 export type {
-  Action,
   AsyncApiRouteOptions,
-  Authorize,
-  AuthorizeGrant,
-  AuthorizeResult,
   DagStreamOptions,
   MetricsOptions,
   MetricsRegistry,

@@ -34,8 +34,8 @@ import { Emitter, type Listener } from './emitter.js'
 import { DAGStreamError } from './errors.js'
 import { Lifecycle } from './lifecycle.js'
 import {
-  checkDelay,
-  checkTransport,
+  checkOption,
+  TRANSPORTS,
   AUTO_FALLBACK_AFTER_FAILURES,
   DEFAULT_COMMAND_TIMEOUT_MS,
   DEFAULT_PREFIX,
@@ -176,12 +176,12 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
 
   constructor (options: DAGStreamClientOptions<Store>) {
     if (typeof options?.dagId !== 'string' || options.dagId === '') {
-      throw new TypeError('fastify-dag-stream/client: "dagId" must be a non-empty string')
+      checkOption.reject('dagId', 'be a non-empty string', options?.dagId)
     }
     this.dagId = options.dagId
     this.#baseUrl = resolveBaseUrl(options.baseUrl)
     this.#prefix = options.prefix ?? DEFAULT_PREFIX
-    const transport = checkTransport(options.transport)
+    const transport = checkOption.oneOf('transport', options.transport, TRANSPORTS, 'websocket')
     const WebSocketImplementation = options.WebSocket ?? globalThis.WebSocket
     // `auto` without any WebSocket (Node 20, nothing passed) has one transport left.
     this.#transport = transport === 'sse' || (transport === 'auto' && WebSocketImplementation === undefined) ? 'sse' : 'websocket'
@@ -200,7 +200,7 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
     this.#fetch = (url, init) => fetchImplementation(url, init)
     this.#streamParams = options.streamParams
     this.#life = new Lifecycle(this.#emitter, options.backoff, () => this.#open())
-    this.#commands = new Commands(checkDelay('commandTimeoutMs', options.commandTimeoutMs, DEFAULT_COMMAND_TIMEOUT_MS))
+    this.#commands = new Commands(checkOption.milliseconds('commandTimeoutMs', options.commandTimeoutMs, DEFAULT_COMMAND_TIMEOUT_MS))
     // Without a store of the caller's, Store is its default, DefaultDAGStore.
     this.store = (options.store ?? createDAGStore()) as Store
     if (options.connect !== false) this.connect()

@@ -12,8 +12,8 @@ import type { Backplane, CommandOutcome, CommandSender } from '../backplane/type
 import { BackplaneUnavailableError, EventRefusedError } from '../errors.js'
 import { errorFrame, idOf } from '../stream/frames.js'
 import { beginGate, claimGate, claimProgress, releaseGate, renewGate, settleGate, type ClaimProgress } from './gates.js'
-import { isFinished } from '../shared/reducer.js'
-import { isUnauthenticated, type Action, type CheckAccess } from '../options.js'
+import { assertNever, isFinished } from '../shared/reducer.js'
+import { askAuthorize, type Action, type CheckAccess } from '../access/authorize.js'
 import { instanceOf } from '../stream/stream-keys.js'
 
 /** What an `onClientEvent` handler learns about the event besides its content. */
@@ -269,15 +269,19 @@ export function createCommands (deps: CommandDeps) {
   }
 
   async function authorizationRefusal ({ request, dagId, log }: CommandSource, action: Action) {
-    try {
-      if ((await deps.authorize(request, dagId, action)).allowed) return undefined
-      return { code: 'forbidden' as const, message: `Not allowed to ${action} DAG "${dagId}"` }
-    } catch (error) {
-      if (isUnauthenticated(error)) {
+    const outcome = await askAuthorize(deps.authorize, request, dagId, action, log)
+    switch (outcome.kind) {
+      case 'allowed':
+        return undefined
+      case 'forbidden':
+        return { code: 'forbidden' as const, message: `Not allowed to ${action} DAG "${dagId}"` }
+      case 'unauthenticated':
         return { code: 'unauthorized' as const, message: 'Authentication required' }
-      }
-      log.error({ err: error, action }, 'fastify-dag-stream: authorize threw')
-      return { code: 'forbidden' as const, message: `Could not authorize ${action} on DAG "${dagId}"` }
+      case 'failed':
+        return { code: 'forbidden' as const, message: `Could not authorize ${action} on DAG "${dagId}"` }
+      /* c8 ignore next 2 -- unreachable by type: the compiler proves every outcome is handled */
+      default:
+        return assertNever(outcome)
     }
   }
 

@@ -13,8 +13,9 @@ import type { DagListChangeFrame, ListServerFrame } from '../../schemas/list.js'
 import type { DAGSummary } from '../../schemas/snapshot.js'
 import type { Backplane, DagListQuery } from '../backplane/types.js'
 import { CloseCode } from '../shared/close-codes.js'
+import { assertNever } from '../shared/reducer.js'
 import type { Metrics } from '../metrics/metrics.js'
-import { expiryTimer, isUnauthenticated, type CheckAccess } from '../options.js'
+import { askAuthorize, expiryTimer, type CheckAccess } from '../access/authorize.js'
 
 export interface ListConnectionOptions {
   maxBufferedBytes: number
@@ -127,18 +128,22 @@ export class ListConnection {
    * socket as they end a DAG stream (4401, 4503); an `expiresAt` closes it at that moment.
    */
   async #mayView (dagId: string): Promise<boolean> {
-    try {
-      const access = await this.#options.authorize(this.request, dagId, 'view')
-      if (access.allowed) this.#expireAt(access.expiresAt)
-      return access.allowed
-    } catch (error) {
-      if (isUnauthenticated(error)) {
+    const outcome = await askAuthorize(this.#options.authorize, this.request, dagId, 'view', this.log)
+    switch (outcome.kind) {
+      case 'allowed':
+        this.#expireAt(outcome.expiresAt)
+        return true
+      case 'forbidden':
+        return false
+      case 'unauthenticated':
         this.close(CloseCode.UNAUTHORIZED, 'credentials expired')
-      } else {
-        this.log.error({ err: error, dagId }, 'fastify-dag-stream: authorize threw')
+        return false
+      case 'failed':
         this.close(CloseCode.FORBIDDEN, 'authorization failed')
-      }
-      return false
+        return false
+      /* c8 ignore next 2 -- unreachable by type: the compiler proves every outcome is handled */
+      default:
+        return assertNever(outcome)
     }
   }
 

@@ -1,7 +1,7 @@
 // The React face of the client: useSyncExternalStore over a shared client and its store.
 
 import { useCallback, useSyncExternalStore } from 'react'
-import { checkDelay } from '../client/options.js'
+import { checkOption } from '../client/options.js'
 import { sharedClient, type DAGStreamHookResult, type UseDAGStreamOptions } from './shared-clients.js'
 import { throttle } from './throttle.js'
 
@@ -17,7 +17,7 @@ import { throttle } from './throttle.js'
  */
 export function useDAGStream (dagId: string, options: UseDAGStreamOptions = {}): DAGStreamHookResult {
   const { throttleMs: rawThrottleMs, ...clientOptions } = options
-  const throttleMs = checkDelay('throttleMs', rawThrottleMs, 0)
+  const throttleMs = checkOption.milliseconds('throttleMs', rawThrottleMs, 0)
   const entry = sharedClient(dagId, clientOptions)
   const subscribe = useCallback((onChange: () => void) => {
     if (throttleMs === 0) return entry.subscribe(onChange)
