@@ -158,7 +158,7 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
 
   const handlers = new Set<ClientEventHandler>()
   const commands = createCommands({
-    backplane: () => backplane,
+    backplane,
     authorize: options.authorize,
     describeSender: options.describeSender,
     handlers,
