@@ -71,7 +71,7 @@ export interface RateLimitOptions {
   maxInvalid?: number
 }
 
-export interface DagStreamOptions {
+export interface DAGStreamOptions {
   /** Where the routes live: `${prefix}`, `${prefix}/:id`, `${prefix}/:id/stream`, `${prefix}/:id/events`, `${prefix}/:id/commands`. @default '/api/dags' */
   prefix?: string
   /**
@@ -250,7 +250,7 @@ const allowAll: Authorize = () => true
 const check: OptionChecks = new OptionChecks('', (message) => new InvalidOptionError(message))
 const isViewerIdentity = TypeCompiler.Compile(ViewerIdentity)
 
-export function resolveOptions (options: DagStreamOptions): ResolvedOptions {
+export function resolveOptions (options: DAGStreamOptions): ResolvedOptions {
   const prefix = options.prefix ?? DEFAULT_PREFIX
   if (typeof prefix !== 'string' || !/^(\/[\w.~-]+)*$/.test(prefix)) {
     check.reject('prefix', 'be a path like "/api/dags" (no trailing slash)', prefix)

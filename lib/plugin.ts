@@ -16,12 +16,12 @@ import { CloseCode } from './shared/close-codes.js'
 import { createCommands, type ClientEventHandler, type Commands } from './commands/commands.js'
 import type { Connection } from './stream/connection.js'
 import { CredentialChecks } from './access/credential-checks.js'
-import { BackplaneUnavailableError, InvalidDagIdError, InvalidEventError } from './errors.js'
+import { BackplaneUnavailableError, InvalidDAGIdError, InvalidEventError } from './errors.js'
 import { HeartbeatSchedule } from './stream/heartbeat.js'
 import { LiveLists } from './http/live-list.js'
 import { logProtocolError } from './http/log.js'
 import { createMetrics } from './metrics/metrics.js'
-import { MAX_FRAGMENTS, resolveOptions, type DagStreamOptions } from './options.js'
+import { MAX_FRAGMENTS, resolveOptions, type DAGStreamOptions } from './options.js'
 import { OutputStreams, pipeOutput, type OutputWriter } from './engine/output.js'
 import { Presence } from './stream/presence.js'
 import { registerRestRoutes } from './http/rest-routes.js'
@@ -30,10 +30,10 @@ import { SnapshotCache } from './http/snapshots.js'
 import { StreamKeys } from './stream/stream-keys.js'
 import { registerStreamRoutes } from './stream/routes.js'
 import { UnusedConnections } from './http/unused-connections.js'
-import { validateDagEvent } from './validation.js'
+import { validateDAGEvent } from './validation.js'
 
 /** The `app.dagStream` decorator: what the execution engine calls. */
-export interface DagStream {
+export interface DAGStream {
   /**
    * Validates `event`, numbers it, applies it to the DAG's state and sends it to every dashboard
    * watching `dagId`, on every instance. Throws at once (InvalidEventError, naming the field) if the
@@ -71,21 +71,21 @@ export interface DagStream {
 
 declare module 'fastify' {
   interface FastifyInstance {
-    dagStream: DagStream
+    dagStream: DAGStream
   }
 }
 
 const isIdentifier = TypeCompiler.Compile(Identifier)
 
-/** An engine's event for `dagId`, checked: throws InvalidDagIdError or InvalidEventError (naming the field). */
+/** An engine's event for `dagId`, checked: throws InvalidDAGIdError or InvalidEventError (naming the field). */
 function validateEngineEvent (dagId: string, event: DAGEvent): DAGEvent {
-  if (!isIdentifier.Check(dagId)) throw new InvalidDagIdError(JSON.stringify(dagId))
-  const validation = validateDagEvent(event)
+  if (!isIdentifier.Check(dagId)) throw new InvalidDAGIdError(JSON.stringify(dagId))
+  const validation = validateDAGEvent(event)
   if (!validation.ok) throw new InvalidEventError(dagId, validation.message)
   return validation.value
 }
 
-const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, rawOptions) => {
+const dagStreamPlugin: FastifyPluginAsync<DAGStreamOptions> = async (fastify, rawOptions) => {
   const options = resolveOptions(rawOptions)
 
   // Two parts call back into parts built on them: the metrics read the rooms and the live lists (when
@@ -190,7 +190,7 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     },
     connections: (dagId?: string) => rooms.count(dagId),
     streamOutput
-  } satisfies DagStream)
+  } satisfies DAGStream)
 
   // ---------------------------------------------------------------------------------------------
   // Shutdown. Added before @fastify/websocket registers, so its preClose (which closes sockets

@@ -8,7 +8,7 @@
 // for; a reconnect makes both exact again.
 
 import type { ExecutionStatus } from '../../schemas/events.js'
-import type { DagChangedFrame, ListServerFrame } from '../../schemas/list.js'
+import type { DAGChangedFrame, ListServerFrame } from '../../schemas/list.js'
 import type { ListOrder } from '../../schemas/routes.js'
 import type { DAGSummary } from '../../schemas/snapshot.js'
 import { shouldReconnect } from '../shared/close-codes.js'
@@ -205,7 +205,7 @@ export class DAGListClient {
     }
   }
 
-  #onChanged ({ dag, previous_status: previous }: DagChangedFrame): void {
+  #onChanged ({ dag, previous_status: previous }: DAGChangedFrame): void {
     // What this client knew wins over `previous_status`: a creation it already has in its page
     // (created while the page was read) is not counted twice.
     const before = this.#statuses.get(dag.dag_id) ?? previous

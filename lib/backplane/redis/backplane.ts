@@ -13,7 +13,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Cluster, Redis } from 'ioredis'
 import type { ClientEvent, DAGEvent, ExecutionStatus, SequencedEvent } from '../../../schemas/events.js'
-import type { DagListChangeFrame } from '../../../schemas/list.js'
+import type { DAGListChangeFrame } from '../../../schemas/list.js'
 import type { DAGSnapshot, DAGSummary } from '../../../schemas/snapshot.js'
 import { BackplaneUnavailableError, ClosedError } from '../../errors.js'
 import { gateWriteFor } from '../../commands/gates.js'
@@ -25,8 +25,8 @@ import type {
   BackplaneSettings,
   CommandOutcome,
   CommandSender,
-  DagListQuery,
-  DagStatus,
+  DAGListPageQuery,
+  LogHead,
   GateTransition,
   ListChangeListener,
   LogEntry,
@@ -40,7 +40,7 @@ import { ListIndex } from './list-index.js'
 import { ConnectionHealth, connected } from './health.js'
 import { decodeGate, encodeGate, parseEntry, parseListMessage, seqOf } from './codecs.js'
 import { RedisPresence } from './presence.js'
-import { dagKeys, instanceChannel, listChannel, type DagKeys } from './keys.js'
+import { dagKeys, instanceChannel, listChannel, type DAGKeys } from './keys.js'
 import { appendScript, scripts, type ScriptName } from './scripts.js'
 
 export type RedisClient = Redis | Cluster
@@ -66,14 +66,14 @@ type ScriptCall = (...args: Array<string | number>) => Promise<unknown>
 /** [id, [field, value]] as XRANGE returns it. */
 type StreamEntry = [Buffer, Buffer[]]
 
-interface FollowedDag {
+interface FollowedDAG {
   dagId: string
   follower: Follower
   /** Resolves once subscribed and started. */
   started: Promise<void>
 }
 
-interface DagRead {
+interface DAGRead {
   epoch: string
   seq: number
   state: DAGState
@@ -85,7 +85,7 @@ export class RedisBackplane implements Backplane {
   readonly #connections: RedisConnections
   /** This instance, as the driver of the DAGs it appends to and as the address of its commands. */
   readonly #id = randomUUID()
-  readonly #followed = new Map<string, FollowedDag>()
+  readonly #followed = new Map<string, FollowedDAG>()
   readonly presence: RedisPresence
   readonly #checkpoints = new Map<string, Promise<void>>()
   readonly #listWatchers = new Set<ListChangeListener>()
@@ -198,7 +198,7 @@ export class RedisBackplane implements Backplane {
     return read && toSnapshot(dagId, read.epoch, read.seq, read.state)
   }
 
-  async status (dagId: string): Promise<DagStatus | undefined> {
+  async status (dagId: string): Promise<LogHead | undefined> {
     const meta = this.#keys(dagId).meta
     const [epoch, seq, status] = await this.#redis('status', () => this.#connections.commands.hmget(meta, 'epoch', 'seq', 'status'))
     if (epoch === null || epoch === undefined) return undefined
@@ -218,7 +218,7 @@ export class RedisBackplane implements Backplane {
     return replayOf(planReplay({ epoch, seq, oldestKept }, since), epoch, seq, entries)
   }
 
-  async list (query: DagListQuery): Promise<{ dags: DAGSummary[]; total: number }> {
+  async list (query: DAGListPageQuery): Promise<{ dags: DAGSummary[]; total: number }> {
     return this.#redis('list', () => this.#index.page(query))
   }
 
@@ -231,7 +231,7 @@ export class RedisBackplane implements Backplane {
         (since) => this.replay(dagId, since),
         (error) => this.#settings.log.warn({ err: error, dagId }, 'fastify-dag-stream: could not fill a gap in the log yet')
       )
-      const created: FollowedDag = (followed = { dagId, follower, started: this.#follow(dagId, channel, follower) })
+      const created: FollowedDAG = (followed = { dagId, follower, started: this.#follow(dagId, channel, follower) })
       this.#followed.set(channel, created)
       // A failed start must not stay behind for the next socket of this DAG to wait on. (Nothing else
       // can have replaced the entry yet: this runs first, right after the failure.)
@@ -347,7 +347,7 @@ export class RedisBackplane implements Backplane {
     else if (name === instanceChannel(this.#config.keyPrefix, this.#id)) this.#bus.receive(message.toString())
   }
 
-  #onListChange (change: DagListChangeFrame): void {
+  #onListChange (change: DAGListChangeFrame): void {
     for (const watcher of this.#listWatchers) watcher(change)
   }
 
@@ -392,7 +392,7 @@ export class RedisBackplane implements Backplane {
   // -------------------------------------------------------------------------------------------
 
   /** The checkpoint plus the entries after it, through the reducer. */
-  async #readState (dagId: string): Promise<DagRead | undefined> {
+  async #readState (dagId: string): Promise<DAGRead | undefined> {
     const keys = this.#keys(dagId)
     const read = await this.#redis('snapshot', () => this.#script('dagStreamReadState')(keys.meta, keys.log, keys.checkpoint) as Promise<
       [string, string, string, string | null, Array<[string, string[]]>] | null
@@ -429,7 +429,7 @@ export class RedisBackplane implements Backplane {
   // Small helpers
   // -------------------------------------------------------------------------------------------
 
-  #keys (dagId: string): DagKeys {
+  #keys (dagId: string): DAGKeys {
     return dagKeys(this.#config.keyPrefix, dagId)
   }
 

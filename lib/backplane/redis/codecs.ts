@@ -2,7 +2,7 @@
 // of the run list, stream entry ids, and gate records in their hash.
 
 import type { ExecutionStatus } from '../../../schemas/events.js'
-import type { DagListChangeFrame } from '../../../schemas/list.js'
+import type { DAGListChangeFrame } from '../../../schemas/list.js'
 import type { DAGSummary } from '../../../schemas/snapshot.js'
 import type { ClaimRecord, GatePhase, GateRecord } from '../../commands/gates.js'
 import { listChange } from '../list-changes.js'
@@ -38,7 +38,7 @@ export function encodeGate (record: GateRecord): [string, string] {
 }
 
 /** A list channel message: `changed <seq> <epoch> <status> <now> <dagId> <previous>` (see the append script) or `evicted <dagId>`. */
-export function parseListMessage (message: string): DagListChangeFrame {
+export function parseListMessage (message: string): DAGListChangeFrame {
   const [kind, ...fields] = message.split(' ')
   if (kind === 'evicted') return { type: 'dag_evicted', dag_id: fields[0] as string }
   const [seq, epoch, status, now, dagId, previous] = fields as [string, string, ExecutionStatus, string, string, string]

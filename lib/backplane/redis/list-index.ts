@@ -7,7 +7,7 @@
 
 import type { ExecutionStatus } from '../../../schemas/events.js'
 import type { DAGSummary } from '../../../schemas/snapshot.js'
-import type { DagListQuery } from '../types.js'
+import type { DAGListPageQuery } from '../types.js'
 import type { RedisClient } from './backplane.js'
 import { dagKeys, indexKey, listChannel } from './keys.js'
 
@@ -31,7 +31,7 @@ export class ListIndex {
   }
 
   /** One page of the list; DAGs idle past maxIdleMs are dropped first. */
-  async page ({ limit, offset, order, status }: DagListQuery): Promise<{ dags: DAGSummary[]; total: number }> {
+  async page ({ limit, offset, order, status }: DAGListPageQuery): Promise<{ dags: DAGSummary[]; total: number }> {
     const redis = this.#redis
     const index = indexKey(this.#keyPrefix)
     // (ioredis types ZRANGE's stop as a string only.)
