@@ -29,7 +29,7 @@ export type Replay =
   | { recovered: true; epoch: string; seq: number; entries: LogEntry[] }
   | { recovered: false; epoch: string; seq: number; reason?: ResyncReason }
 
-/** The part of a DAG's state that commands are checked against. */
+/** The head of a DAG's log: its epoch, the seq of its last event, and the run's status (what commands are checked against). */
 export interface LogHead {
   epoch: string
   seq: number
@@ -175,6 +175,7 @@ export interface Backplane {
   append(dagId: string, event: DAGEvent): Promise<SequencedEvent>
   /** The DAG's full state, stamped with the seq of the last event it includes; undefined if unknown. */
   snapshot(dagId: string): Promise<DAGSnapshot | undefined>
+  /** The head of the DAG's log (its epoch, last seq and the run's status); undefined if unknown. */
   status(dagId: string): Promise<LogHead | undefined>
   /** Exactly the events after `since` in `epoch`, or `recovered: false` when that cannot be guaranteed. */
   replay(dagId: string, since?: { epoch: string; seq: number }): Promise<Replay>

@@ -83,6 +83,9 @@ export interface StreamPosition {
 
 /** What `on` can listen to, and what each listener receives. */
 export interface DAGStreamClientEvents {
+  /** The connection's state changed (see `ConnectionStatus`). */
+  connection: ConnectionStatus
+  /** @deprecated listen to `connection` (the same value) */
   status: ConnectionStatus
   /** Whether the server has the DAG changed (see `DAGExistence`). */
   existence: DAGExistence
@@ -119,7 +122,7 @@ function isControlFrame (message: ServerMessage): message is ControlFrame {
  * A self-healing stream of one DAG. Create it with `createDAGStreamClient`.
  * @example
  * const client = createDAGStreamClient({ baseUrl: 'https://api.example.com', dagId: 'run-42' })
- * client.on('status', (status) => console.log(status))
+ * client.on('connection', (connection) => console.log(connection))
  * client.store.subscribe(() => render(client.store.getSnapshot()))
  * await client.decide('review', 'approve')
  */
@@ -173,6 +176,12 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
     if (options.connect !== false) this.connect()
   }
 
+  /** The connection's state (see `ConnectionStatus`); `on('connection')` tells each change. */
+  get connection (): ConnectionStatus {
+    return this.#life.status
+  }
+
+  /** @deprecated use `connection` (the same value) */
   get status (): ConnectionStatus {
     return this.#life.status
   }

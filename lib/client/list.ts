@@ -43,6 +43,9 @@ export interface DAGListView {
 }
 
 export interface DAGListClientEvents {
+  /** The connection's state changed. */
+  connection: DAGListStatus
+  /** @deprecated listen to `connection` (the same value) */
   status: DAGListStatus
   /** The list changed (see `view`). */
   list: DAGListView
@@ -108,6 +111,12 @@ export class DAGListClient {
     if (options.connect !== false) this.connect()
   }
 
+  /** The connection's state; `on('connection')` tells each change. */
+  get connection (): DAGListStatus {
+    return this.#life.status
+  }
+
+  /** @deprecated use `connection` (the same value) */
   get status (): DAGListStatus {
     return this.#life.status
   }

@@ -84,9 +84,9 @@ async function receive (deps: ReceivingDeps, event: ClientEvent, from: CommandSo
   const sender: CommandSender = { info: deps.describeSender(request), request, connectionId: from.id }
 
   if (event.type !== 'human_decision') {
-    const status = await deps.backplane.status(dagId)
-    if (status === undefined) return reply.error('dag_not_found', `DAG "${dagId}" has no execution`)
-    if (isFinished(status.status)) return reply.error('execution_finished', `The execution is already ${status.status}`)
+    const head = await deps.backplane.status(dagId)
+    if (head === undefined) return reply.error('dag_not_found', `DAG "${dagId}" has no execution`)
+    if (isFinished(head.status)) return reply.error('execution_finished', `The execution is already ${head.status}`)
     return reply.outcome(await deps.backplane.dispatch(dagId, event, sender))
   }
 

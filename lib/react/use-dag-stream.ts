@@ -11,8 +11,8 @@ import { throttle } from './throttle.js'
  * `throttleMs` is each hook's own.
  * @example
  * function Run ({ id }: { id: string }) {
- *   const { state, status, decide } = useDAGStream(id, { baseUrl: 'https://api.example.com', throttleMs: 100 })
- *   return <Graph nodes={[...state.nodes.values()]} live={status === 'open'} onApprove={(node) => decide(node, 'approve')} />
+ *   const { state, connection, decide } = useDAGStream(id, { baseUrl: 'https://api.example.com', throttleMs: 100 })
+ *   return <Graph nodes={[...state.nodes.values()]} live={connection === 'open'} onApprove={(node) => decide(node, 'approve')} />
  * }
  */
 export function useDAGStream (dagId: string, options: UseDAGStreamOptions = {}): DAGStreamHookResult {
