@@ -7,7 +7,8 @@ import type { ViewerIdentity } from '../../schemas/events.js'
 import type { Backplane } from '../backplane/types.js'
 import { BackplaneUnavailableError, ForbiddenError, OriginNotAllowedError } from '../errors.js'
 import { ConnectionLimits } from './limits.js'
-import type { Access, Action, ResolvedOptions } from '../options.js'
+import type { Access, Action } from './authorize.js'
+import type { ResolvedOptions } from '../options.js'
 import { UpgradeLeftovers } from './upgrade.js'
 
 /** What the checks of an admitted stream learned, for the handler that opens it. */
