@@ -10,14 +10,19 @@ export const InvalidOptionError = createError('FST_DAG_STREAM_INVALID_OPTION', '
 export const InvalidEventError = createError('FST_DAG_STREAM_INVALID_EVENT', 'Invalid DAG event for "%s": %s', 500, TypeError)
 
 /** A DAG id that cannot appear in a URL or event. */
-export const InvalidDagIdError = createError(
+export const InvalidDAGIdError = createError(
   'FST_DAG_STREAM_INVALID_DAG_ID',
   'Invalid DAG id %s: use 1-128 characters from A-Z a-z 0-9 . _ : ~ -',
   400,
   TypeError
 )
 
-export const DagNotFoundError = createError('FST_DAG_STREAM_DAG_NOT_FOUND', 'DAG "%s" not found', 404)
+export const DAGNotFoundError = createError('FST_DAG_STREAM_DAG_NOT_FOUND', 'DAG "%s" not found', 404)
+
+/** @deprecated use InvalidDAGIdError (the same constructor) */
+export const InvalidDagIdError = InvalidDAGIdError
+/** @deprecated use DAGNotFoundError (the same constructor) */
+export const DagNotFoundError = DAGNotFoundError
 
 /** Throw it from `authorize` when the caller is not authenticated: the upgrade is refused with 401. */
 export const UnauthorizedError = createError('FST_DAG_STREAM_UNAUTHORIZED', 'Authentication required', 401)

@@ -3,16 +3,12 @@ import { dagStream } from './plugin.js'
 
 export default dagStream
 export { dagStream }
-export type { DagStream } from './plugin.js'
+export type { DAGStream } from './plugin.js'
 export type { ClientEventContext, ClientEventHandler } from './commands/commands.js'
+export type { Action, Authorize, AuthorizeGrant, AuthorizeResult, DAGAction } from './access/authorize.js'
 export type {
-  Action,
   AsyncApiRouteOptions,
-  Authorize,
-  AuthorizeGrant,
-  AuthorizeResult,
-  DagAction,
-  DagStreamOptions,
+  DAGStreamOptions,
   MetricsOptions,
   MetricsRegistry,
   RateLimitOptions
@@ -58,8 +54,8 @@ export type {
   CommandExecutor,
   CommandOutcome,
   CommandSender,
-  DagListQuery,
-  DagStatus,
+  DAGListPageQuery,
+  LogHead,
   GateTransition,
   ListChangeListener,
   ListGap,
@@ -71,3 +67,13 @@ export type {
 } from './backplane/types.js'
 export type { ClaimRecord, GateClaim, GatePhase, GateRecord } from './commands/gates.js'
 export type * from '../schemas/index.js'
+
+// The names these had before one casing (DAG) was chosen; kept for one release.
+/** @deprecated use DAGStream */
+export type DagStream = import('./plugin.js').DAGStream
+/** @deprecated use DAGStreamOptions */
+export type DagStreamOptions = import('./options.js').DAGStreamOptions
+/** @deprecated use DAGListPageQuery */
+export type DagListQuery = import('./backplane/types.js').DAGListPageQuery
+/** @deprecated use LogHead */
+export type DagStatus = import('./backplane/types.js').LogHead

@@ -6,8 +6,10 @@ import { memoryBackplane } from './backplane/memory/backplane.js'
 import type { BackplaneProvider } from './backplane/types.js'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { ViewerIdentity } from '../schemas/events.js'
-import { CredentialsExpiredError, InvalidAuthorizeResultError, InvalidIdentityError, InvalidOptionError } from './errors.js'
+import { InvalidIdentityError, InvalidOptionError } from './errors.js'
+import { checkAccessWith, type Authorize, type CheckAccess } from './access/authorize.js'
 import { DEFAULT_PREFIX } from './shared/prefix.js'
+import { OptionChecks, showValue } from './shared/option-checks.js'
 
 export { DEFAULT_PREFIX } from './shared/prefix.js'
 /** 64 KiB: a human decision with generous feedback fits; a flood does not. */
@@ -68,69 +70,6 @@ const MAX_IDENTITY_JSON = 2048
  */
 export type Identify = (request: FastifyRequest) => ViewerIdentity | undefined | Promise<ViewerIdentity | undefined>
 
-/**
- * What a caller wants to do: with one DAG, read it (`view`), decide its human gates (`decide`) or
- * pause/resume/cancel it (`control`); or see the list of DAGs at all (`list`, asked with no DAG id
- * before the list is read: the answer settles who may list, `view` still filters what they see).
- */
-export type Action = 'view' | 'decide' | 'control' | 'list'
-
-/**
- * Decides whether `request` may perform `action` on `dagId`. Return false to refuse (403, or an
- * `error {code:'forbidden'}` frame); throw `UnauthorizedError` to ask for authentication (401).
- * Return `{ allowed: true, expiresAt }` when the credentials run out at a known moment (a token's
- * expiry): a stream is then closed with 4401 at that moment, without waiting for a heartbeat.
- * `dagId` is undefined exactly when `action` is `'list'`: may this caller see the list of DAGs?
- * @example authorize: async (request, dagId, action) => {
- *   const claims = await verify(request.query.token) // throws UnauthorizedError when invalid
- *   if (action === 'list') return { allowed: true, expiresAt: claims.exp * 1000 }
- *   return { allowed: claims.dags.includes(dagId), expiresAt: claims.exp * 1000 }
- * }
- */
-// Declared as a method and taken out of its object: TypeScript checks a method's parameters both ways,
-// so an authorize function written before `'list'` existed, declared `(request, dagId: string, action)`,
-// still fits (and is called with an undefined `dagId` for `'list'`: see docs/security.md).
-export type Authorize = {
-  authorize(request: FastifyRequest, dagId: string | undefined, action: Action): AuthorizeResult | Promise<AuthorizeResult>
-}['authorize']
-
-/** The actions on one DAG. */
-export type DagAction = Exclude<Action, 'list'>
-
-/** What `authorize` answers: a verdict, or a verdict with the moment the credentials behind it expire. */
-export type AuthorizeResult = boolean | AuthorizeGrant
-
-export interface AuthorizeGrant {
-  allowed: boolean
-  /**
-   * When the credentials expire: a Date, or milliseconds since the epoch (a JWT's `exp * 1000`). An open
-   * stream is closed with 4401 at that moment; each heartbeat's re-check may move it. Already past: 401.
-   */
-  expiresAt?: Date | number
-}
-
-/** setTimeout fires at once for a longer delay (2^31 - 1 ms, about 24.8 days). */
-const MAX_TIMER_DELAY_MS = 2 ** 31 - 1
-
-/**
- * A timer that fires when credentials end at `expiresAt`, or none: no end is known, or it is further
- * off than a timer can wait (a later `authorize` answer sets it, once the moment is near enough).
- */
-export function expiryTimer (expiresAt: number | undefined, fire: () => void): ReturnType<typeof setTimeout> | undefined {
-  if (expiresAt === undefined) return undefined
-  const delay = expiresAt - Date.now()
-  return delay > MAX_TIMER_DELAY_MS ? undefined : setTimeout(fire, delay)
-}
-
-/** `authorize`'s answer in one shape: refused, or allowed until `expiresAt` (ms since the epoch) if set. */
-export interface Access {
-  allowed: boolean
-  expiresAt: number | undefined
-}
-
-/** `authorize`, normalised: what every caller of it in the plugin uses. */
-export type CheckAccess = (request: FastifyRequest, dagId: string | undefined, action: Action) => Promise<Access>
-
 export interface RateLimitOptions {
   /** Client messages allowed per socket in each window. */
   max: number
@@ -140,7 +79,7 @@ export interface RateLimitOptions {
   maxInvalid?: number
 }
 
-export interface DagStreamOptions {
+export interface DAGStreamOptions {
   /** Where the routes live: `${prefix}`, `${prefix}/:id`, `${prefix}/:id/stream`, `${prefix}/:id/events`, `${prefix}/:id/commands`. @default '/api/dags' */
   prefix?: string
   /**
@@ -230,7 +169,7 @@ export interface DagStreamOptions {
   asyncapi?: AsyncApiRouteOptions | false
   /**
    * Prometheus metrics through `prom-client` (an optional peer dependency, loaded only when this is
-   * set), or false. See the README's Metrics section for every metric.
+   * set), or false. See docs/redis.md (Metrics) for every metric.
    * @default false
    * @example metrics: { route: '/metrics' }
    */
@@ -323,105 +262,59 @@ export interface ResolvedOptions {
 }
 
 const allowAll: Authorize = () => true
+const check: OptionChecks = new OptionChecks('', (message) => new InvalidOptionError(message))
 const isViewerIdentity = TypeCompiler.Compile(ViewerIdentity)
 
-/**
- * Whether `authorize` threw to ask for authentication (UnauthorizedError, or any error with status
- * 401), or answered with credentials that have expired.
- */
-export function isUnauthenticated (error: unknown): boolean {
-  return (error as { statusCode?: unknown } | null)?.statusCode === 401
-}
-
-/** Before this (March 1973, in ms), an `expiresAt` is surely a JWT's `exp` in seconds. */
-const EARLIEST_MILLISECONDS = 1e11
-
-/**
- * The one place that reads what `authorize` answered, so that the upgrade, the REST routes, the
- * commands and the heartbeat agree on it: a grant that has expired throws CredentialsExpiredError (a
- * 401, like UnauthorizedError), and an answer of another shape throws InvalidAuthorizeResultError.
- */
-export function checkAccessWith (authorize: Authorize): CheckAccess {
-  return async (request, dagId, action) => toAccess(await authorize(request, dagId, action))
-}
-
-function toAccess (answer: unknown): Access {
-  if (typeof answer === 'boolean') return { allowed: answer, expiresAt: undefined }
-  const grant = answer as Partial<AuthorizeGrant> | null
-  if (typeof grant?.allowed !== 'boolean') throw new InvalidAuthorizeResultError(show(answer))
-  if (!grant.allowed || grant.expiresAt === undefined) return { allowed: grant.allowed, expiresAt: undefined }
-  const expiresAt = grant.expiresAt instanceof Date ? grant.expiresAt.getTime() : grant.expiresAt
-  if (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt)) {
-    throw new InvalidAuthorizeResultError(`{ allowed: true, expiresAt: ${String(grant.expiresAt)} }: expiresAt must be a valid Date or a number of ms`)
-  }
-  if (expiresAt < EARLIEST_MILLISECONDS) {
-    throw new InvalidAuthorizeResultError(`{ allowed: true, expiresAt: ${expiresAt} }: that is seconds, not milliseconds (a JWT's exp * 1000)`)
-  }
-  if (expiresAt <= Date.now()) throw new CredentialsExpiredError()
-  return { allowed: true, expiresAt }
-}
-
-export function resolveOptions (options: DagStreamOptions): ResolvedOptions {
+export function resolveOptions (options: DAGStreamOptions): ResolvedOptions {
   const prefix = options.prefix ?? DEFAULT_PREFIX
   if (typeof prefix !== 'string' || !/^(\/[\w.~-]+)*$/.test(prefix)) {
-    throw new InvalidOptionError(`"prefix" must be a path like "/api/dags" (no trailing slash), got ${show(prefix)}`)
+    check.reject('prefix', 'be a path like "/api/dags" (no trailing slash)', prefix)
   }
-  const authorize = options.authorize ?? allowAll
-  if (typeof authorize !== 'function') {
-    throw new InvalidOptionError(`"authorize" must be a function (request, dagId, action) => boolean, got ${show(authorize)}`)
-  }
+  const authorize = check.callback('authorize', options.authorize, '(request, dagId, action) => boolean', allowAll)
   return {
     prefix,
     authorize: checkAccessWith(authorize),
     allowedOrigins: resolveOrigins(options.allowedOrigins ?? []),
-    maxPayload: positiveInteger('maxPayload', options.maxPayload, DEFAULT_MAX_PAYLOAD),
-    heartbeatMs: positiveInteger('heartbeatMs', options.heartbeatMs, DEFAULT_HEARTBEAT_MS),
-    maxBufferedBytes: positiveInteger('maxBufferedBytes', options.maxBufferedBytes, DEFAULT_MAX_BUFFERED_BYTES),
-    historySize: positiveInteger('historySize', options.historySize, DEFAULT_HISTORY_SIZE),
-    snapshotCacheBytes: positiveInteger('snapshotCacheBytes', options.snapshotCacheBytes, DEFAULT_SNAPSHOT_CACHE_BYTES),
-    retainFinishedMs: positiveInteger('retainFinishedMs', options.retainFinishedMs, DEFAULT_RETAIN_FINISHED_MS),
-    maxIdleMs: positiveInteger('maxIdleMs', options.maxIdleMs, DEFAULT_MAX_IDLE_MS),
-    commandTimeoutMs: positiveInteger('commandTimeoutMs', options.commandTimeoutMs, DEFAULT_COMMAND_TIMEOUT_MS),
-    describeSender: resolveDescribeSender(options.describeSender),
+    maxPayload: check.integer('maxPayload', options.maxPayload, DEFAULT_MAX_PAYLOAD),
+    heartbeatMs: check.integer('heartbeatMs', options.heartbeatMs, DEFAULT_HEARTBEAT_MS),
+    maxBufferedBytes: check.integer('maxBufferedBytes', options.maxBufferedBytes, DEFAULT_MAX_BUFFERED_BYTES),
+    historySize: check.integer('historySize', options.historySize, DEFAULT_HISTORY_SIZE),
+    snapshotCacheBytes: check.integer('snapshotCacheBytes', options.snapshotCacheBytes, DEFAULT_SNAPSHOT_CACHE_BYTES),
+    retainFinishedMs: check.integer('retainFinishedMs', options.retainFinishedMs, DEFAULT_RETAIN_FINISHED_MS),
+    maxIdleMs: check.integer('maxIdleMs', options.maxIdleMs, DEFAULT_MAX_IDLE_MS),
+    commandTimeoutMs: check.integer('commandTimeoutMs', options.commandTimeoutMs, DEFAULT_COMMAND_TIMEOUT_MS),
+    describeSender: check.callback('describeSender', options.describeSender, '(request) => JSON', () => undefined),
     presence: resolvePresence(options.presence),
     identify: resolveIdentify(options.identify),
-    presenceFlushMs: positiveInteger('presenceFlushMs', options.presenceFlushMs, DEFAULT_PRESENCE_FLUSH_MS),
+    presenceFlushMs: check.integer('presenceFlushMs', options.presenceFlushMs, DEFAULT_PRESENCE_FLUSH_MS),
     rateLimit: resolveRateLimit(options.rateLimit),
-    maxQueuedEvents: positiveInteger('maxQueuedEvents', options.maxQueuedEvents, DEFAULT_MAX_QUEUED_EVENTS),
+    maxQueuedEvents: check.integer('maxQueuedEvents', options.maxQueuedEvents, DEFAULT_MAX_QUEUED_EVENTS),
     backplane: resolveBackplane(options.backplane),
     asyncapi: resolveAsyncApi(options.asyncapi),
     metrics: resolveMetrics(options.metrics),
     maxConnections: connectionLimit('maxConnections', options.maxConnections, DEFAULT_MAX_CONNECTIONS),
     maxConnectionsPerIp: connectionLimit('maxConnectionsPerIp', options.maxConnectionsPerIp, DEFAULT_MAX_CONNECTIONS_PER_IP),
-    connectionKey: resolveConnectionKey(options.connectionKey),
-    outputFlushMs: positiveInteger('outputFlushMs', options.outputFlushMs, DEFAULT_OUTPUT_FLUSH_MS)
+    connectionKey: check.callback('connectionKey', options.connectionKey, '(request) => string', (request: FastifyRequest) => request.ip),
+    outputFlushMs: check.integer('outputFlushMs', options.outputFlushMs, DEFAULT_OUTPUT_FLUSH_MS)
   }
 }
 
 function connectionLimit (name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback
-  if (value === Number.POSITIVE_INFINITY || (typeof value === 'number' && Number.isSafeInteger(value) && value > 0)) return value
-  throw new InvalidOptionError(`"${name}" must be a positive integer or Infinity (no limit), got ${show(value)}`)
-}
-
-function resolveConnectionKey (connectionKey: unknown): (request: FastifyRequest) => string {
-  if (connectionKey === undefined) return (request) => request.ip
-  if (typeof connectionKey !== 'function') {
-    throw new InvalidOptionError(`"connectionKey" must be a function (request) => string, got ${show(connectionKey)}`)
-  }
-  return connectionKey as (request: FastifyRequest) => string
+  if (value === Number.POSITIVE_INFINITY) return value
+  return check.integer(name, value, undefined, 1, 'be a positive integer or Infinity (no limit)')
 }
 
 function resolveOrigins (origins: unknown): Set<string> {
   if (!Array.isArray(origins)) {
-    throw new InvalidOptionError(`"allowedOrigins" must be an array of origins like "https://app.example.com", got ${show(origins)}`)
+    check.reject('allowedOrigins', 'be an array of origins like "https://app.example.com"', origins)
   }
   return new Set(
     origins.map((origin) => {
       const parsed = typeof origin === 'string' && URL.canParse(origin) ? new URL(origin) : undefined
       if (parsed?.origin !== origin) {
         throw new InvalidOptionError(
-          `"allowedOrigins" entries must be exact origins (scheme://host[:port], no path or trailing slash), got ${show(origin)}`
+          `"allowedOrigins" entries must be exact origins (scheme://host[:port], no path or trailing slash), got ${showValue(origin)}`
         )
       }
       return origin
@@ -433,13 +326,13 @@ function resolveRateLimit (rateLimit: unknown): Required<RateLimitOptions> | fal
   if (rateLimit === false) return false
   if (rateLimit === undefined) return { ...DEFAULT_RATE_LIMIT } as Required<RateLimitOptions>
   if (typeof rateLimit !== 'object' || rateLimit === null) {
-    throw new InvalidOptionError(`"rateLimit" must be { max, timeWindow, maxInvalid? } or false, got ${show(rateLimit)}`)
+    check.reject('rateLimit', 'be { max, timeWindow, maxInvalid? } or false', rateLimit)
   }
   const { max, timeWindow, maxInvalid } = rateLimit as Partial<RateLimitOptions>
   return {
-    max: positiveInteger('rateLimit.max', max, undefined),
-    timeWindow: positiveInteger('rateLimit.timeWindow', timeWindow, undefined),
-    maxInvalid: positiveInteger('rateLimit.maxInvalid', maxInvalid, DEFAULT_RATE_LIMIT.maxInvalid as number)
+    max: check.integer('rateLimit.max', max, undefined),
+    timeWindow: check.integer('rateLimit.timeWindow', timeWindow, undefined),
+    maxInvalid: check.integer('rateLimit.maxInvalid', maxInvalid, DEFAULT_RATE_LIMIT.maxInvalid as number)
   }
 }
 
@@ -447,24 +340,20 @@ function resolveBackplane (backplane: unknown): BackplaneProvider {
   if (backplane === undefined || backplane === 'memory') return memoryBackplane
   const provider = backplane as Partial<BackplaneProvider> | null
   if (typeof provider?.create !== 'function' || typeof provider.kind !== 'string') {
-    throw new InvalidOptionError(
-      `"backplane" must be 'memory' or a provider such as redisBackplane({ url }) from 'fastify-dag-stream/redis', got ${show(backplane)}`
-    )
+    check.reject('backplane', 'be \'memory\' or a provider such as redisBackplane({ url }) from \'fastify-dag-stream/redis\'', backplane)
   }
   return provider as BackplaneProvider
 }
 
 function resolvePresence (presence: unknown): boolean {
   if (presence === undefined || typeof presence === 'boolean') return presence === true
-  throw new InvalidOptionError(`"presence" must be true (tell each viewer who else watches) or false, got ${show(presence)}`)
+  return check.reject('presence', 'be true (tell each viewer who else watches) or false', presence)
 }
 
 function resolveIdentify (identify: unknown): (request: FastifyRequest) => Promise<ViewerIdentity | undefined> {
-  if (identify === undefined) return async () => undefined
-  if (typeof identify !== 'function') {
-    throw new InvalidOptionError(`"identify" must be a function (request) => ({ id, name? }) or undefined, got ${show(identify)}`)
-  }
-  return async (request) => checkIdentity(await (identify as Identify)(request))
+  const checked = check.callback<Identify | undefined>('identify', identify, '(request) => ({ id, name? }) or undefined', undefined)
+  if (checked === undefined) return async () => undefined
+  return async (request) => checkIdentity(await checked(request))
 }
 
 /** What `identify` answered, checked: it travels to every viewer of the DAG, on every instance. */
@@ -476,25 +365,17 @@ function checkIdentity (identity: unknown): ViewerIdentity | undefined {
   } catch {
     json = undefined
   }
-  if (json === undefined || !isViewerIdentity.Check(identity)) throw new InvalidIdentityError(show(identity))
+  if (json === undefined || !isViewerIdentity.Check(identity)) throw new InvalidIdentityError(showValue(identity))
   if (json.length > MAX_IDENTITY_JSON) throw new InvalidIdentityError(`${json.length} characters of JSON`)
   // Its JSON form, which is what other instances and the clients get (a Date becomes a string …).
   return JSON.parse(json) as ViewerIdentity
-}
-
-function resolveDescribeSender (describeSender: unknown): (request: FastifyRequest) => unknown {
-  if (describeSender === undefined) return () => undefined
-  if (typeof describeSender !== 'function') {
-    throw new InvalidOptionError(`"describeSender" must be a function (request) => JSON, got ${show(describeSender)}`)
-  }
-  return describeSender as (request: FastifyRequest) => unknown
 }
 
 function resolveAsyncApi (asyncapi: unknown): AsyncApiRouteOptions | false {
   if (asyncapi === undefined || asyncapi === false) return false
   const path = (asyncapi as Partial<AsyncApiRouteOptions> | null)?.path
   if (typeof path !== 'string' || !path.startsWith('/')) {
-    throw new InvalidOptionError(`"asyncapi" must be false or { path: '/asyncapi.json', title?, version? }, got ${show(asyncapi)}`)
+    check.reject('asyncapi', 'be false or { path: \'/asyncapi.json\', title?, version? }', asyncapi)
   }
   return asyncapi as AsyncApiRouteOptions
 }
@@ -502,18 +383,18 @@ function resolveAsyncApi (asyncapi: unknown): AsyncApiRouteOptions | false {
 function resolveMetrics (metrics: unknown): ResolvedMetricsOptions | false {
   if (metrics === undefined || metrics === false) return false
   if (typeof metrics !== 'object' || metrics === null) {
-    throw new InvalidOptionError(`"metrics" must be false or { registry?, route?, prefix? }, got ${show(metrics)}`)
+    check.reject('metrics', 'be false or { registry?, route?, prefix? }', metrics)
   }
   const { registry, route = DEFAULT_METRICS_ROUTE, prefix = DEFAULT_METRICS_PREFIX } = metrics as MetricsOptions
   if (registry !== undefined && !isRegistry(registry)) {
-    throw new InvalidOptionError(`"metrics.registry" must be a prom-client Registry (new Registry() from 'prom-client'), got ${show(registry)}`)
+    check.reject('metrics.registry', 'be a prom-client Registry (new Registry() from \'prom-client\')', registry)
   }
   if (route !== false && (typeof route !== 'string' || !route.startsWith('/'))) {
-    throw new InvalidOptionError(`"metrics.route" must be a path like "/metrics", or false to serve the registry yourself, got ${show(route)}`)
+    check.reject('metrics.route', 'be a path like "/metrics", or false to serve the registry yourself', route)
   }
   // Prometheus metric names: [a-zA-Z_:][a-zA-Z0-9_:]*, and the prefix starts every name.
   if (typeof prefix !== 'string' || !/^([a-zA-Z_:][\w:]*)?$/.test(prefix)) {
-    throw new InvalidOptionError(`"metrics.prefix" must start a Prometheus metric name (letters, digits, _ and :, not a digit first), got ${show(prefix)}`)
+    check.reject('metrics.prefix', 'start a Prometheus metric name (letters, digits, _ and :, not a digit first)', prefix)
   }
   return { registry, route, prefix }
 }
@@ -522,19 +403,4 @@ function isRegistry (value: unknown): value is MetricsRegistry {
   const registry = value as Partial<Record<keyof MetricsRegistry | 'registerMetric', unknown>> | null
   return typeof registry?.metrics === 'function' && typeof registry.registerMetric === 'function' &&
     typeof registry.getSingleMetric === 'function' && typeof registry.removeSingleMetric === 'function'
-}
-
-function positiveInteger (name: string, value: unknown, fallback: number | undefined): number {
-  if (value === undefined && fallback !== undefined) return fallback
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
-    throw new InvalidOptionError(`"${name}" must be a positive integer, got ${show(value)}`)
-  }
-  return value
-}
-
-function show (value: unknown): string {
-  if (typeof value === 'function') return 'a function'
-  // JSON would show NaN and ±Infinity as null.
-  if (typeof value === 'number') return String(value)
-  return JSON.stringify(value) ?? String(value)
 }

@@ -14,15 +14,15 @@ import type { DAGSnapshot } from '../schemas/snapshot.js'
 import { StreamAccess } from './access/pre-handlers.js'
 import { closeRefusedUpgrades } from './access/upgrade.js'
 import { CloseCode } from './shared/close-codes.js'
-import { createCommands, type ClientEventHandler } from './commands/commands.js'
+import { createCommands, type ClientEventHandler, type Commands } from './commands/commands.js'
 import type { Connection } from './stream/connection.js'
 import { CredentialChecks } from './access/credential-checks.js'
-import { BackplaneUnavailableError, InvalidDagIdError, InvalidEventError } from './errors.js'
+import { BackplaneUnavailableError, InvalidDAGIdError, InvalidEventError } from './errors.js'
 import { HeartbeatSchedule } from './stream/heartbeat.js'
 import { LiveLists } from './http/live-list.js'
 import { logProtocolError } from './http/log.js'
 import { createMetrics } from './metrics/metrics.js'
-import { MAX_FRAGMENTS, resolveOptions, type DagStreamOptions } from './options.js'
+import { MAX_FRAGMENTS, resolveOptions, type DAGStreamOptions } from './options.js'
 import { OutputStreams, pipeOutput, type OutputWriter } from './engine/output.js'
 import { Presence } from './stream/presence.js'
 import { registerRestRoutes } from './http/rest-routes.js'
@@ -31,10 +31,10 @@ import { SnapshotCache } from './http/snapshots.js'
 import { StreamKeys } from './stream/stream-keys.js'
 import { registerStreamRoutes } from './stream/routes.js'
 import { UnusedConnections } from './http/unused-connections.js'
-import { validateDagEvent } from './validation.js'
+import { validateDAGEvent } from './validation.js'
 
 /** The `app.dagStream` decorator: what the execution engine calls. */
-export interface DagStream {
+export interface DAGStream {
   /**
    * Validates `event`, numbers it, applies it to the DAG's state and sends it to every dashboard
    * watching `dagId`, on every instance. Throws at once (InvalidEventError, naming the field) if the
@@ -72,36 +72,55 @@ export interface DagStream {
 
 declare module 'fastify' {
   interface FastifyInstance {
-    dagStream: DagStream
+    dagStream: DAGStream
   }
 }
 
 const isIdentifier = TypeCompiler.Compile(Identifier)
 
-/** An engine's event for `dagId`, checked: throws InvalidDagIdError or InvalidEventError (naming the field). */
+/** An engine's event for `dagId`, checked: throws InvalidDAGIdError or InvalidEventError (naming the field). */
 function validateEngineEvent (dagId: string, event: DAGEvent): DAGEvent {
-  if (!isIdentifier.Check(dagId)) throw new InvalidDagIdError(JSON.stringify(dagId))
-  const validation = validateDagEvent(event)
+  if (!isIdentifier.Check(dagId)) throw new InvalidDAGIdError(JSON.stringify(dagId))
+  const validation = validateDAGEvent(event)
   if (!validation.ok) throw new InvalidEventError(dagId, validation.message)
   return validation.value
 }
 
-const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, rawOptions) => {
+const dagStreamPlugin: FastifyPluginAsync<DAGStreamOptions> = async (fastify, rawOptions) => {
   const options = resolveOptions(rawOptions)
-  const handlers = new Set<ClientEventHandler>()
+
+  // Two parts call back into parts built on them: the metrics read the rooms and the live lists (when
+  // scraped, or when a broadcast is timed), and the backplane hands client events to the commands and
+  // event-stream messages to the stream keys (as they arrive). None of that happens before
+  // registration ends, so those callbacks reach the later parts through `later`, complete by then.
+  const later = {} as { rooms: Rooms<Connection>; liveLists: LiveLists; commands: Commands; streamKeys: StreamKeys }
+
   // First: when prom-client is missing or a name is taken, registration fails before anything starts.
   const metrics = await createMetrics(options.metrics, {
-    connections: (dagId) => rooms.count(dagId),
-    rooms: () => rooms.size,
-    listConnections: () => liveLists.size
+    connections: (dagId) => later.rooms.count(dagId),
+    rooms: () => later.rooms.size,
+    listConnections: () => later.liveLists.size
   })
   fastify.addHook('onClose', async () => metrics.close())
 
-  function broadcast (dagId: string, event: DAGEvent): Promise<SequencedEvent> {
-    const validated = validateEngineEvent(dagId, event)
-    // Text written for this node before this event goes first.
-    const nodeId = 'node_id' in event ? event.node_id : undefined
-    if (nodeId !== undefined && event.type !== 'node_output_delta') outputs.flushQuietly(dagId, nodeId)
+  const backplane = options.backplane.create({
+    historySize: options.historySize,
+    retainFinishedMs: options.retainFinishedMs,
+    maxIdleMs: options.maxIdleMs,
+    commandTimeoutMs: options.commandTimeoutMs,
+    execute: (dagId, event, sender) => later.commands.execute(dagId, event, sender),
+    receiveStreamMessage: (message) => later.streamKeys.receive(message),
+    log: fastify.log
+  })
+  fastify.addHook('onClose', async () => backplane.close())
+  const streamKeys = new StreamKeys(backplane.instanceId)
+  const rooms = new Rooms<Connection>(backplane, metrics)
+  const liveLists = new LiveLists(backplane)
+  const presence = options.presence ? new Presence({ store: backplane.presence, flushMs: options.presenceFlushMs, log: fastify.log }) : undefined
+  const snapshots = new SnapshotCache(backplane, options.snapshotCacheBytes)
+
+  /** Appends a checked event to the DAG's log, and times it. */
+  function append (dagId: string, validated: DAGEvent): Promise<SequencedEvent> {
     const startedAt = metrics.broadcastStarting(dagId)
     const appended = backplane.append(dagId, validated)
     // The one reaction to the append (a reaction per broadcast costs more than anything the metrics
@@ -118,7 +137,16 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     return appended
   }
 
-  const outputs = new OutputStreams({ broadcast, flushMs: options.outputFlushMs })
+  // A node's live output goes out as `node_output_delta` events, which wait for no earlier text.
+  const outputs = new OutputStreams({ broadcast: (dagId, event) => append(dagId, validateEngineEvent(dagId, event)), flushMs: options.outputFlushMs })
+
+  function broadcast (dagId: string, event: DAGEvent): Promise<SequencedEvent> {
+    const validated = validateEngineEvent(dagId, event)
+    // Text written for this node before this event goes first.
+    const nodeId = 'node_id' in event ? event.node_id : undefined
+    if (nodeId !== undefined && event.type !== 'node_output_delta') outputs.flushQuietly(dagId, nodeId)
+    return append(dagId, validated)
+  }
 
   function streamOutput (dagId: string, nodeId: string): OutputWriter
   function streamOutput (dagId: string, nodeId: string, source: AsyncIterable<string> | Iterable<string>): Promise<void>
@@ -129,8 +157,9 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     return source === undefined ? writer : pipeOutput(source, writer)
   }
 
+  const handlers = new Set<ClientEventHandler>()
   const commands = createCommands({
-    backplane: () => backplane,
+    backplane,
     authorize: options.authorize,
     describeSender: options.describeSender,
     handlers,
@@ -138,21 +167,8 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     leaseMs: options.commandTimeoutMs,
     log: fastify.log
   })
-  const backplane = options.backplane.create({
-    historySize: options.historySize,
-    retainFinishedMs: options.retainFinishedMs,
-    maxIdleMs: options.maxIdleMs,
-    commandTimeoutMs: options.commandTimeoutMs,
-    execute: commands.execute,
-    receiveStreamMessage: (message) => streamKeys.receive(message),
-    log: fastify.log
-  })
-  const streamKeys = new StreamKeys(backplane.instanceId)
-  const rooms = new Rooms<Connection>(backplane, metrics)
-  const presence = options.presence ? new Presence({ store: backplane.presence, flushMs: options.presenceFlushMs, log: fastify.log }) : undefined
-  const liveLists = new LiveLists(backplane)
-  const snapshots = new SnapshotCache(backplane, options.snapshotCacheBytes)
-  fastify.addHook('onClose', async () => backplane.close())
+  Object.assign(later, { rooms, liveLists, commands, streamKeys })
+
   try {
     await backplane.ready()
   } catch (error) {
@@ -175,7 +191,7 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     },
     connections: (dagId?: string) => rooms.count(dagId),
     streamOutput
-  } satisfies DagStream)
+  } satisfies DAGStream)
 
   // ---------------------------------------------------------------------------------------------
   // Shutdown. Added before @fastify/websocket registers, so its preClose (which closes sockets
@@ -193,9 +209,6 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     // closed may open one): server.close() follows before the event loop turns, so before another can
     // be accepted, unless a preClose hook added after this plugin waits for I/O.
     unusedConnections.end()
-  })
-  fastify.addHook('onClose', async () => {
-    clearInterval(heartbeat)
   })
 
   const registersWebsocket = !fastify.hasDecorator('websocketServer')
@@ -226,6 +239,9 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
       if (heartbeatSchedule.isDue(list)) list.heartbeat()
     }
   }, heartbeatSchedule.tickMs)
+  fastify.addHook('onClose', async () => {
+    clearInterval(heartbeat)
+  })
 
   const access = new StreamAccess(options, backplane, registersWebsocket)
   registerRestRoutes(fastify, { options, backplane, metrics, access, liveLists, snapshots })

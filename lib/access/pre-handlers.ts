@@ -7,7 +7,8 @@ import type { ViewerIdentity } from '../../schemas/events.js'
 import type { Backplane } from '../backplane/types.js'
 import { BackplaneUnavailableError, ForbiddenError, ListForbiddenError, OriginNotAllowedError } from '../errors.js'
 import { ConnectionLimits } from './limits.js'
-import type { Access, DagAction, ResolvedOptions } from '../options.js'
+import type { Access, DAGAction } from './authorize.js'
+import type { ResolvedOptions } from '../options.js'
 import { UpgradeLeftovers } from './upgrade.js'
 
 /** What the checks of an admitted stream learned, for the handler that opens it. */
@@ -63,7 +64,7 @@ export class StreamAccess {
     if (!this.#backplane.isAvailable()) throw new BackplaneUnavailableError('cannot open a stream now')
   }
 
-  async requireAllowed (request: FastifyRequest, dagId: string, action: DagAction): Promise<Access> {
+  async requireAllowed (request: FastifyRequest, dagId: string, action: DAGAction): Promise<Access> {
     const access = await this.#options.authorize(request, dagId, action)
     if (!access.allowed) throw new ForbiddenError(action, dagId)
     return access

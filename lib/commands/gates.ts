@@ -13,7 +13,7 @@
 // A DAG keeps one record per gated node (the latest round), so the book is bounded by the DAG's size.
 
 import type { DAGEvent } from '../../schemas/events.js'
-import type { DagStatus, GateTransition } from '../backplane/types.js'
+import type { LogHead, GateTransition } from '../backplane/types.js'
 import { isFinished } from '../shared/reducer.js'
 
 export type GateClaim =
@@ -87,7 +87,7 @@ function withClaim (record: GateRecord, claim: ClaimRecord | undefined): GateRec
 
 /** A dashboard asks to decide the gate under `key`. */
 export function claimGate (key: string, now: number, leaseMs: number): GateTransition<GateClaim> {
-  return (record: GateRecord, dag: DagStatus) => {
+  return (record: GateRecord, dag: LogHead) => {
     const existing = liveClaim(record, now)
     if (existing !== undefined) {
       if (existing.key !== key) return { result: { kind: 'refused', code: 'gate_already_decided' }, next: record }

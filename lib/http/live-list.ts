@@ -9,12 +9,13 @@
 import { randomBytes } from 'node:crypto'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
-import type { DagListChangeFrame, ListServerFrame } from '../../schemas/list.js'
+import type { DAGListChangeFrame, ListServerFrame } from '../../schemas/list.js'
 import type { DAGSummary } from '../../schemas/snapshot.js'
-import type { Backplane, DagListQuery } from '../backplane/types.js'
+import type { Backplane, DAGListPageQuery } from '../backplane/types.js'
 import { CloseCode } from '../shared/close-codes.js'
+import { assertNever } from '../shared/reducer.js'
 import type { Metrics } from '../metrics/metrics.js'
-import { expiryTimer, isUnauthenticated, type CheckAccess } from '../options.js'
+import { askAuthorize, expiryTimer, type CheckAccess } from '../access/authorize.js'
 
 export interface ListConnectionOptions {
   /** When the credentials that may list expire, as `authorize(…, 'list')` said at the upgrade. */
@@ -35,13 +36,13 @@ type Phase = 'joining' | 'live' | 'closed'
 export class ListConnection {
   readonly socket: WebSocket
   readonly request: FastifyRequest
-  readonly query: DagListQuery
+  readonly query: DAGListPageQuery
   /** Short and random: it tells this socket's log lines apart. */
   readonly id = randomBytes(6).toString('base64url')
   readonly log: FastifyBaseLogger
   readonly #options: ListConnectionOptions
   #phase: Phase = 'joining'
-  #pending: DagListChangeFrame[] = []
+  #pending: DAGListChangeFrame[] = []
   /** The DAGs this client was told about: only their evictions concern it. */
   readonly #known = new Set<string>()
   /** Frames go out in the order of the changes, though each waits for its `authorize`. */
@@ -49,7 +50,7 @@ export class ListConnection {
   #alive = true
   #expiry: ReturnType<typeof setTimeout> | undefined
 
-  constructor (socket: WebSocket, request: FastifyRequest, query: DagListQuery, options: ListConnectionOptions) {
+  constructor (socket: WebSocket, request: FastifyRequest, query: DAGListPageQuery, options: ListConnectionOptions) {
     this.socket = socket
     this.request = request
     this.query = query
@@ -102,7 +103,7 @@ export class ListConnection {
   }
 
   /** Called for every change of the list, on every instance. */
-  deliver (change: DagListChangeFrame): void {
+  deliver (change: DAGListChangeFrame): void {
     // (Never `closed`: a closed connection has left LiveLists, which is what calls this.)
     if (this.#phase === 'joining') {
       this.#pending.push(change)
@@ -111,7 +112,7 @@ export class ListConnection {
     this.#sending = this.#sending.then(() => this.#forward(change))
   }
 
-  async #forward (change: DagListChangeFrame): Promise<void> {
+  async #forward (change: DAGListChangeFrame): Promise<void> {
     if (change.type === 'dag_evicted') {
       if (this.#known.delete(change.dag_id)) this.#send(change)
       return
@@ -136,18 +137,22 @@ export class ListConnection {
    * it at that moment.
    */
   async #mayStill (dagId: string | undefined, action: 'view' | 'list'): Promise<boolean> {
-    try {
-      const access = await this.#options.authorize(this.request, dagId, action)
-      if (access.allowed) this.#expireAt(access.expiresAt)
-      return access.allowed
-    } catch (error) {
-      if (isUnauthenticated(error)) {
+    const outcome = await askAuthorize(this.#options.authorize, this.request, dagId, action, this.log)
+    switch (outcome.kind) {
+      case 'allowed':
+        this.#expireAt(outcome.expiresAt)
+        return true
+      case 'forbidden':
+        return false
+      case 'unauthenticated':
         this.close(CloseCode.UNAUTHORIZED, 'credentials expired')
-      } else {
-        this.log.error({ err: error, dagId }, 'fastify-dag-stream: authorize threw')
+        return false
+      case 'failed':
         this.close(CloseCode.FORBIDDEN, 'authorization failed')
-      }
-      return false
+        return false
+      /* c8 ignore next 2 -- unreachable by type: the compiler proves every outcome is handled */
+      default:
+        return assertNever(outcome)
     }
   }
 

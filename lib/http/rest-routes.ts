@@ -7,9 +7,9 @@ import { ListRoute, SnapshotRoute, type ListQuery } from '../../schemas/routes.j
 import type { DAGSnapshot } from '../../schemas/snapshot.js'
 import type { StreamAccess } from '../access/pre-handlers.js'
 import { buildAsyncApiDocument } from './asyncapi.js'
-import type { Backplane, DagListQuery } from '../backplane/types.js'
+import type { Backplane, DAGListPageQuery } from '../backplane/types.js'
 import { CloseCode } from '../shared/close-codes.js'
-import { DagNotFoundError } from '../errors.js'
+import { DAGNotFoundError } from '../errors.js'
 import { ListConnection, type LiveLists } from './live-list.js'
 import { logProtocolError, redactedLogSerializers as logSerializers } from './log.js'
 import { refusalReasonOf, type Metrics } from '../metrics/metrics.js'
@@ -103,7 +103,7 @@ export function registerRestRoutes (fastify: FastifyInstance, { options, backpla
     },
     async (request, reply) => {
       const served = await snapshots.read(request.params.id, acceptedEncodings(request.headers['accept-encoding']))
-      if (served === undefined) throw new DagNotFoundError(request.params.id)
+      if (served === undefined) throw new DAGNotFoundError(request.params.id)
       reply.header('content-type', 'application/json; charset=utf-8').header('vary', 'accept-encoding')
       if (served.encoding !== undefined) reply.header('content-encoding', served.encoding)
       // Bytes serialized once per seq (lib/http/snapshots.ts): Fastify sends a Buffer as is, and the schema
@@ -114,7 +114,7 @@ export function registerRestRoutes (fastify: FastifyInstance, { options, backpla
 }
 
 /** The list a query asks for, newest first unless it says otherwise: the page and the live list read the same. */
-function listQueryOf ({ limit, offset, order = 'newest', status }: ListQuery): DagListQuery {
+function listQueryOf ({ limit, offset, order = 'newest', status }: ListQuery): DAGListPageQuery {
   return { limit, offset, order, status }
 }
 

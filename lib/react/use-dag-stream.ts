@@ -1,7 +1,7 @@
 // The React face of the client: useSyncExternalStore over a shared client and its store.
 
 import { useCallback, useSyncExternalStore } from 'react'
-import { checkDelay } from '../client/options.js'
+import { checkOption } from '../client/options.js'
 import { sharedClient, type DAGStreamHookResult, type UseDAGStreamOptions } from './shared-clients.js'
 import { throttle } from './throttle.js'
 
@@ -11,13 +11,13 @@ import { throttle } from './throttle.js'
  * `throttleMs` is each hook's own.
  * @example
  * function Run ({ id }: { id: string }) {
- *   const { state, status, decide } = useDAGStream(id, { baseUrl: 'https://api.example.com', throttleMs: 100 })
- *   return <Graph nodes={[...state.nodes.values()]} live={status === 'open'} onApprove={(node) => decide(node, 'approve')} />
+ *   const { state, connection, decide } = useDAGStream(id, { baseUrl: 'https://api.example.com', throttleMs: 100 })
+ *   return <Graph nodes={[...state.nodes.values()]} live={connection === 'open'} onApprove={(node) => decide(node, 'approve')} />
  * }
  */
 export function useDAGStream (dagId: string, options: UseDAGStreamOptions = {}): DAGStreamHookResult {
   const { throttleMs: rawThrottleMs, ...clientOptions } = options
-  const throttleMs = checkDelay('throttleMs', rawThrottleMs, 0)
+  const throttleMs = checkOption.milliseconds('throttleMs', rawThrottleMs, 0)
   const entry = sharedClient(dagId, clientOptions)
   const subscribe = useCallback((onChange: () => void) => {
     if (throttleMs === 0) return entry.subscribe(onChange)

@@ -1,8 +1,8 @@
 import t, { type Test } from 'tap'
 import type { ClientEvent } from '../../schemas/index.js'
 import { beginGate, claimGate, claimProgress, releaseGate, renewGate, settleGate, type GateRecord } from '../../lib/commands/gates.js'
-import type { DagStatus } from '../../lib/index.js'
-import { until } from '../support/client-helpers.js'
+import type { LogHead } from '../../lib/index.js'
+import { until } from '../support/wait.js'
 import { build, TestClient } from '../support/helpers.js'
 
 async function withGate (t: Test, handler?: (event: ClientEvent) => void | Promise<void>) {
@@ -131,7 +131,7 @@ t.test('a decision for an unknown DAG', async (t) => {
 })
 
 t.test('the gate rules on their own: a key in flight, leases, and claims that are not yours', async (t) => {
-  const running: DagStatus = { epoch: 'e', seq: 1, status: 'running' }
+  const running: LogHead = { epoch: 'e', seq: 1, status: 'running' }
   let record: GateRecord = { phase: 'waiting' }
   const step = <R>(transition: (record: GateRecord, dag: typeof running) => { result: R; next: GateRecord }, dag = running): R => {
     const { result, next } = transition(record, dag)

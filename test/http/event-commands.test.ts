@@ -3,12 +3,12 @@
 
 import t, { type Test } from 'tap'
 import type { ClientEvent } from '../../schemas/index.js'
-import type { DagStreamOptions } from '../../lib/index.js'
+import type { DAGStreamOptions } from '../../lib/index.js'
 import { build } from '../support/helpers.js'
 
 const waiting = { type: 'human_gate_waiting', node_id: 'review', presentation: { title: 'Approve?' } } as const
 
-async function serverWith (t: Test, options: DagStreamOptions = {}) {
+async function serverWith (t: Test, options: DAGStreamOptions = {}) {
   const received: ClientEvent[] = []
   const server = await build(t, options, (app) => {
     app.dagStream.onClientEvent((event) => {

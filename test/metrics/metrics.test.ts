@@ -10,17 +10,17 @@ import dagStream, {
   InvalidOptionError,
   MemoryBackplane,
   UnauthorizedError,
-  type DagStreamOptions,
+  type DAGStreamOptions,
   type LogListener
 } from '../../lib/index.js'
 import { createMetrics, refusalReasonOf, type PromClient } from '../../lib/metrics/metrics.js'
 import type { DAGEvent, SequencedEvent } from '../../schemas/index.js'
-import { until } from '../support/client-helpers.js'
+import { until } from '../support/wait.js'
 import { build, TestClient, upgradeStatus } from '../support/helpers.js'
 import { buildEngine, buildInstance, cleanupPrefix, uniquePrefix } from '../support/redis-helpers.js'
 
 /** A server with metrics in a registry of its own, and a reader of its scrape route. */
-async function withMetrics (t: Test, options: DagStreamOptions = {}, setup?: (app: FastifyInstance) => void) {
+async function withMetrics (t: Test, options: DAGStreamOptions = {}, setup?: (app: FastifyInstance) => void) {
   const server = await build(t, { metrics: { registry: new Registry() }, ...options }, setup)
   /** The current value of one series, e.g. `dag_stream_closes_total{reason="slow_consumer"}`; a missing series fails. */
   async function scrape () {

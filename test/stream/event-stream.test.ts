@@ -4,14 +4,15 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http'
 import t, { type Test } from 'tap'
 import { eventId, parseEventId, sseMessage } from '../../lib/stream/event-stream.js'
-import type { DagStreamOptions } from '../../lib/index.js'
+import type { DAGStreamOptions } from '../../lib/index.js'
 import { build } from '../support/helpers.js'
-import { events, until } from '../support/client-helpers.js'
+import { events } from '../support/events.js'
+import { tick, until } from '../support/wait.js'
 import { frames, openEvents, streamKeyOf } from '../support/event-stream-helpers.js'
 
 const path = '/api/dags/d/events'
 
-async function serverWith (t: Test, options: DagStreamOptions = {}, count = 3) {
+async function serverWith (t: Test, options: DAGStreamOptions = {}, count = 3) {
   const server = await build(t, options)
   for (const event of events(count)) await server.app.dagStream.broadcast('d', event)
   const epoch = (await server.app.dagStream.snapshot('d'))?.epoch as string
@@ -119,7 +120,7 @@ t.test('a reader that stops reading is cut at maxBufferedBytes', async (t) => {
   const big = 'x'.repeat(8 * 1024)
   for (let index = 0; app.dagStream.connections('d') === 1; index++) {
     await app.dagStream.broadcast('d', { type: 'node_state', node_id: 'n', status: 'running', output: { text: big, index } })
-    if (index % 20 === 0) await new Promise((resolve) => setImmediate(resolve))
+    if (index % 20 === 0) await tick()
   }
   t.equal(app.dagStream.connections('d'), 0, 'cut')
   response.destroy()
