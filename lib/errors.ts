@@ -12,7 +12,7 @@ export const InvalidEventError = createError('FST_DAG_STREAM_INVALID_EVENT', 'In
 /** A DAG id that cannot appear in a URL or event. */
 export const InvalidDAGIdError = createError(
   'FST_DAG_STREAM_INVALID_DAG_ID',
-  'Invalid DAG id %s: use 1-128 characters from A-Z a-z 0-9 . _ : ~ -',
+  'Invalid DAG id %s: use 1-100 characters from A-Z a-z 0-9 . _ : ~ - (toIdentifier(name) maps any name onto them)',
   400,
   TypeError
 )

@@ -35,6 +35,7 @@ export {
 export * from './errors.js'
 export { redactedRequest } from './http/log.js'
 export { CloseCode, closeCodeDescriptions, shouldReconnect } from './shared/close-codes.js'
+export { fromIdentifier, isIdentifier, MAX_IDENTIFIER_LENGTH, toIdentifier } from './shared/identifier.js'
 export {
   applyEvent,
   createState,

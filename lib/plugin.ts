@@ -7,9 +7,8 @@
 import websocket from '@fastify/websocket'
 import type { FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
-import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { DAGEvent, SequencedEvent } from '../schemas/events.js'
-import { Identifier } from '../schemas/events.js'
+import { isIdentifier } from './shared/identifier.js'
 import type { DAGSnapshot } from '../schemas/snapshot.js'
 import { StreamAccess } from './access/pre-handlers.js'
 import { closeRefusedUpgrades } from './access/upgrade.js'
@@ -76,11 +75,9 @@ declare module 'fastify' {
   }
 }
 
-const isIdentifier = TypeCompiler.Compile(Identifier)
-
 /** An engine's event for `dagId`, checked: throws InvalidDAGIdError or InvalidEventError (naming the field). */
 function validateEngineEvent (dagId: string, event: DAGEvent): DAGEvent {
-  if (!isIdentifier.Check(dagId)) throw new InvalidDAGIdError(JSON.stringify(dagId))
+  if (!isIdentifier(dagId)) throw new InvalidDAGIdError(JSON.stringify(dagId))
   const validation = validateDAGEvent(event)
   if (!validation.ok) throw new InvalidEventError(dagId, validation.message)
   return validation.value
