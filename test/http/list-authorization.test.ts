@@ -4,7 +4,10 @@
 
 import t from 'tap'
 import { CloseCode, MemoryBackplane, UnauthorizedError, memoryBackplane, type Action, type BackplaneProvider } from '../../lib/index.js'
+import { indexKey } from '../../lib/backplane/redis/keys.js'
+import { redisBackplane } from '../../lib/backplane/redis/index.js'
 import { build, TestClient, upgradeRefusal } from '../support/helpers.js'
+import { cleanupPrefix, commandsNaming, REDIS_URL, uniquePrefix } from '../support/redis-helpers.js'
 
 /** The memory backplane, counting the list's reads. */
 function countingBackplane (): { provider: BackplaneProvider; reads: () => number } {
@@ -84,4 +87,29 @@ t.test('an expiresAt from authorize(…, \'list\') closes the live list at that 
   const opened = Date.now()
   t.match(await client.closed, { code: CloseCode.UNAUTHORIZED, reason: 'credentials expired' })
   t.ok(Date.now() - opened < 2000)
+})
+
+t.test('on Redis, a caller who may not list costs no command at all', async (t) => {
+  const prefix = uniquePrefix('list-authorization')
+  cleanupPrefix(t, prefix)
+  const { app, url, http } = await build(t, {
+    backplane: redisBackplane({ url: REDIS_URL, keyPrefix: prefix }),
+    authorize: (request) => {
+      if (request.headers.authorization === undefined) throw new UnauthorizedError()
+      return true
+    }
+  })
+  for (let index = 0; index < 20; index++) await app.dagStream.broadcast(`d${index}`, { type: 'execution_status', status: 'failed' })
+  const index = indexKey(prefix)
+  const { commands, caughtUp } = await commandsNaming(t, index)
+  for (const query of ['offset=1000000', 'status=failed&offset=5', 'limit=1000']) {
+    t.equal((await fetch(`${http}/api/dags?${query}`)).status, 401, query)
+    t.equal((await upgradeRefusal(url(`/api/dags?${query}`))).status, 401, `${query}: the live list`)
+  }
+  await caughtUp()
+  t.same(commands.filter(({ args }) => args[0]?.toLowerCase() !== 'exists'), [], 'the list index was never read')
+  const allowed = await fetch(`${http}/api/dags?status=failed&offset=5`, { headers: { authorization: 'Bearer yes' } })
+  t.match(await allowed.json(), { total: 20 })
+  await caughtUp()
+  t.ok(commands.some(({ args }) => /^z(rev)?range$/i.test(args[0] ?? '')), 'an allowed caller\'s page reads it (so the probe would have seen a read)')
 })
