@@ -12,7 +12,7 @@ export const InvalidEventError = createError('FST_DAG_STREAM_INVALID_EVENT', 'In
 /** A DAG id that cannot appear in a URL or event. */
 export const InvalidDAGIdError = createError(
   'FST_DAG_STREAM_INVALID_DAG_ID',
-  'Invalid DAG id %s: use 1-128 characters from A-Z a-z 0-9 . _ : ~ -',
+  'Invalid DAG id %s: use 1-100 characters from A-Z a-z 0-9 . _ : ~ - (toIdentifier(name) maps any name onto them)',
   400,
   TypeError
 )
@@ -52,6 +52,9 @@ export const InvalidIdentityError = createError(
 /** `authorize` returned false. */
 export const ForbiddenError = createError('FST_DAG_STREAM_FORBIDDEN', 'Not allowed to %s DAG "%s"', 403)
 
+/** `authorize(request, undefined, 'list')` returned false: the caller may not see the list of DAGs. */
+export const ListForbiddenError = createError('FST_DAG_STREAM_LIST_FORBIDDEN', 'Not allowed to list DAGs', 403)
+
 export const OriginNotAllowedError = createError(
   'FST_DAG_STREAM_ORIGIN_NOT_ALLOWED',
   'Origin %s is not allowed to open a DAG stream',
@@ -76,6 +79,17 @@ export const BackplaneUnavailableError = createError(
   'FST_DAG_STREAM_BACKPLANE_UNAVAILABLE',
   'fastify-dag-stream: the backplane is unavailable (%s)',
   503
+)
+
+/**
+ * What a client of the plugin's routes is answered for any failure on the server's side (an `authorize`
+ * that threw, an `identify` or `authorize` that answered nonsense): the details, which may name a
+ * database and its password, go to the log only.
+ */
+export const InternalError = createError(
+  'FST_DAG_STREAM_INTERNAL_ERROR',
+  'fastify-dag-stream: the request failed on the server (its log has the details)',
+  500
 )
 
 /** `broadcast` after `app.close()`. */

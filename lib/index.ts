@@ -5,7 +5,7 @@ export default dagStream
 export { dagStream }
 export type { DAGStream } from './plugin.js'
 export type { ClientEventContext, ClientEventHandler } from './commands/commands.js'
-export type { Action, Authorize, AuthorizeGrant, AuthorizeResult } from './access/authorize.js'
+export type { Action, Authorize, AuthorizeGrant, AuthorizeResult, DAGAction } from './access/authorize.js'
 export type {
   AsyncApiRouteOptions,
   DAGStreamOptions,
@@ -23,6 +23,7 @@ export {
   DEFAULT_MAX_CONNECTIONS_PER_IP,
   DEFAULT_MAX_IDLE_MS,
   DEFAULT_MAX_PAYLOAD,
+  DEFAULT_MAX_QUEUED_EVENTS,
   DEFAULT_METRICS_PREFIX,
   DEFAULT_METRICS_ROUTE,
   DEFAULT_OUTPUT_FLUSH_MS,
@@ -34,6 +35,7 @@ export {
 export * from './errors.js'
 export { redactedRequest } from './http/log.js'
 export { CloseCode, closeCodeDescriptions, shouldReconnect } from './shared/close-codes.js'
+export { fromIdentifier, isIdentifier, MAX_IDENTIFIER_LENGTH, toIdentifier } from './shared/identifier.js'
 export {
   applyEvent,
   createState,

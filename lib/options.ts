@@ -33,6 +33,14 @@ export const DEFAULT_COMMAND_TIMEOUT_MS = 10_000
 export const DEFAULT_SNAPSHOT_CACHE_BYTES = 64 * 1024 * 1024
 /** A node's live output is sent at most this often: 20 events/s per node, about as often as a screen shows text change. */
 export const DEFAULT_OUTPUT_FLUSH_MS = 50
+/**
+ * Client events of one socket run one after the other (a pause, a decision and a resume reach the
+ * engine in the order sent), and each may wait for `authorize` and the engine: this many may wait
+ * behind the one running. A dashboard has a few in flight at most (a user's clicks, or what its
+ * client queued while offline); a socket that sends faster than they are answered gets `rate_limited`
+ * for the excess, so that it cannot grow the server's memory: at most this many times `maxPayload`.
+ */
+export const DEFAULT_MAX_QUEUED_EVENTS = 16
 export const DEFAULT_RATE_LIMIT: RateLimitOptions = { max: 100, timeWindow: 1000, maxInvalid: 10 }
 /** Where the `metrics` option serves the registry, unless told otherwise. */
 export const DEFAULT_METRICS_ROUTE = '/metrics'
@@ -102,6 +110,12 @@ export interface DAGStreamOptions {
   retainFinishedMs?: number
   /** Per-socket inbound rate limit, or false to disable. @default { max: 100, timeWindow: 1000, maxInvalid: 10 } */
   rateLimit?: RateLimitOptions | false
+  /**
+   * Client events of one socket that may wait while an earlier one runs (they run one at a time, in
+   * order); one more is answered `error {code:'rate_limited'}` and not run, and the socket stays open.
+   * What a closed socket left waiting is dropped. @default 16
+   */
+  maxQueuedEvents?: number
   /**
    * A DAG with no event for this long is evicted, whatever its status (its engine died mid-run).
    * @default 86400000 (24 h)
@@ -237,6 +251,7 @@ export interface ResolvedOptions {
   identify: (request: FastifyRequest) => Promise<ViewerIdentity | undefined>
   presenceFlushMs: number
   rateLimit: Required<RateLimitOptions> | false
+  maxQueuedEvents: number
   backplane: BackplaneProvider
   asyncapi: AsyncApiRouteOptions | false
   metrics: ResolvedMetricsOptions | false
@@ -273,6 +288,7 @@ export function resolveOptions (options: DAGStreamOptions): ResolvedOptions {
     identify: resolveIdentify(options.identify),
     presenceFlushMs: check.integer('presenceFlushMs', options.presenceFlushMs, DEFAULT_PRESENCE_FLUSH_MS),
     rateLimit: resolveRateLimit(options.rateLimit),
+    maxQueuedEvents: check.integer('maxQueuedEvents', options.maxQueuedEvents, DEFAULT_MAX_QUEUED_EVENTS),
     backplane: resolveBackplane(options.backplane),
     asyncapi: resolveAsyncApi(options.asyncapi),
     metrics: resolveMetrics(options.metrics),

@@ -7,11 +7,11 @@
 import websocket from '@fastify/websocket'
 import type { FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
-import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { DAGEvent, SequencedEvent } from '../schemas/events.js'
-import { Identifier } from '../schemas/events.js'
+import { isIdentifier } from './shared/identifier.js'
 import type { DAGSnapshot } from '../schemas/snapshot.js'
 import { StreamAccess } from './access/pre-handlers.js'
+import { closeRefusedUpgrades } from './access/upgrade.js'
 import { CloseCode } from './shared/close-codes.js'
 import { createCommands, type ClientEventHandler, type Commands } from './commands/commands.js'
 import type { Connection } from './stream/connection.js'
@@ -75,11 +75,9 @@ declare module 'fastify' {
   }
 }
 
-const isIdentifier = TypeCompiler.Compile(Identifier)
-
 /** An engine's event for `dagId`, checked: throws InvalidDAGIdError or InvalidEventError (naming the field). */
 function validateEngineEvent (dagId: string, event: DAGEvent): DAGEvent {
-  if (!isIdentifier.Check(dagId)) throw new InvalidDAGIdError(JSON.stringify(dagId))
+  if (!isIdentifier(dagId)) throw new InvalidDAGIdError(JSON.stringify(dagId))
   const validation = validateDAGEvent(event)
   if (!validation.ok) throw new InvalidEventError(dagId, validation.message)
   return validation.value
@@ -218,6 +216,9 @@ const dagStreamPlugin: FastifyPluginAsync<DAGStreamOptions> = async (fastify, ra
       errorHandler: (error, _socket, request) => logProtocolError(request.log, error)
     })
   }
+  // After @fastify/websocket's own listener, whoever registered it (lib/access/upgrade.ts).
+  const stopClosingRefusedUpgrades = closeRefusedUpgrades(fastify.server)
+  fastify.addHook('onClose', async () => stopClosingRefusedUpgrades())
 
   // ---------------------------------------------------------------------------------------------
   // Heartbeat: one timer for all sockets, not one per socket, each due in its slice of the interval

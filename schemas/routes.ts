@@ -32,7 +32,9 @@ const StatusParameter = Type.Unsafe<ExecutionStatus>({ type: 'string', enum: Exe
 export const ListQuery = Type.Object(
   {
     limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
-    offset: Type.Integer({ minimum: 0, default: 0 }),
+    // Bounded so that every backplane takes it as it is (Redis reads 1e21 as no integer at all): one
+    // 400 for a bad offset, on memory and on Redis alike.
+    offset: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, default: 0 }),
     order: Type.Optional(ListOrder),
     status: Type.Optional(
       Type.Array(StatusParameter, {

@@ -13,6 +13,7 @@ t.test('a bad option fails registration with a message that says what to do', as
     [{ allowedOrigins: ['*'] }, /exact origins/],
     [{ maxPayload: 0 }, /"maxPayload" must be a positive integer, got 0/],
     [{ maxPayload: () => 1024 }, /"maxPayload" must be a positive integer, got a function/],
+    [{ maxQueuedEvents: 0 }, /"maxQueuedEvents" must be a positive integer, got 0/],
     [{ heartbeatMs: 1.5 }, /"heartbeatMs" must be a positive integer/],
     [{ maxBufferedBytes: '1mb' }, /"maxBufferedBytes" must be a positive integer, got "1mb"/],
     [{ historySize: -1 }, /"historySize"/],

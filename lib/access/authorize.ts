@@ -7,20 +7,34 @@ import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import { CredentialsExpiredError, InvalidAuthorizeResultError } from '../errors.js'
 import { showValue } from '../shared/option-checks.js'
 
-/** What a caller wants to do with a DAG: read it, decide its human gates, or pause/resume/cancel it. */
-export type Action = 'view' | 'decide' | 'control'
+/**
+ * What a caller wants to do: with one DAG, read it (`view`), decide its human gates (`decide`) or
+ * pause/resume/cancel it (`control`); or see the list of DAGs at all (`list`, asked with no DAG id
+ * before the list is read: the answer settles who may list, `view` still filters what they see).
+ */
+export type Action = 'view' | 'decide' | 'control' | 'list'
+
+/** The actions on one DAG. */
+export type DAGAction = Exclude<Action, 'list'>
 
 /**
  * Decides whether `request` may perform `action` on `dagId`. Return false to refuse (403, or an
  * `error {code:'forbidden'}` frame); throw `UnauthorizedError` to ask for authentication (401).
  * Return `{ allowed: true, expiresAt }` when the credentials run out at a known moment (a token's
  * expiry): a stream is then closed with 4401 at that moment, without waiting for a heartbeat.
+ * `dagId` is undefined exactly when `action` is `'list'`: may this caller see the list of DAGs?
  * @example authorize: async (request, dagId, action) => {
  *   const claims = await verify(request.query.token) // throws UnauthorizedError when invalid
+ *   if (dagId === undefined) return { allowed: true, expiresAt: claims.exp * 1000 } // 'list'
  *   return { allowed: claims.dags.includes(dagId), expiresAt: claims.exp * 1000 }
  * }
  */
-export type Authorize = (request: FastifyRequest, dagId: string, action: Action) => AuthorizeResult | Promise<AuthorizeResult>
+// Declared as a method and taken out of its object: TypeScript checks a method's parameters both ways,
+// so an authorize function written before `'list'` existed, declared `(request, dagId: string, action)`,
+// still fits (and is called with an undefined `dagId` for `'list'`: see docs/security.md).
+export type Authorize = {
+  authorize(request: FastifyRequest, dagId: string | undefined, action: Action): AuthorizeResult | Promise<AuthorizeResult>
+}['authorize']
 
 /** What `authorize` answers: a verdict, or a verdict with the moment the credentials behind it expire. */
 export type AuthorizeResult = boolean | AuthorizeGrant
@@ -54,7 +68,7 @@ export interface Access {
 }
 
 /** `authorize`, normalised: what every caller of it in the plugin uses. */
-export type CheckAccess = (request: FastifyRequest, dagId: string, action: Action) => Promise<Access>
+export type CheckAccess = (request: FastifyRequest, dagId: string | undefined, action: Action) => Promise<Access>
 
 /**
  * Whether `authorize` threw to ask for authentication (UnauthorizedError, or any error with status
@@ -105,7 +119,7 @@ export type AccessOutcome =
 
 /** Asks `authorize` and says which of the four outcomes it came to; a failure is logged on `log`. */
 export async function askAuthorize (
-  authorize: CheckAccess, request: FastifyRequest, dagId: string, action: Action, log: FastifyBaseLogger
+  authorize: CheckAccess, request: FastifyRequest, dagId: string | undefined, action: Action, log: FastifyBaseLogger
 ): Promise<AccessOutcome> {
   try {
     const access = await authorize(request, dagId, action)

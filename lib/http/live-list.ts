@@ -18,6 +18,8 @@ import type { Metrics } from '../metrics/metrics.js'
 import { askAuthorize, expiryTimer, type CheckAccess } from '../access/authorize.js'
 
 export interface ListConnectionOptions {
+  /** When the credentials that may list expire, as `authorize(…, 'list')` said at the upgrade. */
+  expiresAt: number | undefined
   maxBufferedBytes: number
   /** Reads the page of this socket's query (from the backplane). */
   readPage: () => Promise<{ dags: DAGSummary[]; total: number }>
@@ -60,6 +62,7 @@ export class ListConnection {
       this.#alive = true
     })
     socket.on('close', () => this.#ended())
+    this.#expireAt(options.expiresAt)
   }
 
   /**
@@ -123,12 +126,18 @@ export class ListConnection {
     this.#send(change)
   }
 
+  /** Asks `authorize` whether this client may view one DAG. */
+  #mayView (dagId: string): Promise<boolean> {
+    return this.#mayStill(dagId, 'view')
+  }
+
   /**
-   * Asks `authorize` about one DAG. Credentials that expired, or an `authorize` that fails, end the
-   * socket as they end a DAG stream (4401, 4503); an `expiresAt` closes it at that moment.
+   * Asks `authorize` about one DAG (`view`) or the list itself (`list`). Credentials that expired, or an
+   * `authorize` that fails, end the socket as they end a DAG stream (4401, 4503); an `expiresAt` closes
+   * it at that moment.
    */
-  async #mayView (dagId: string): Promise<boolean> {
-    const outcome = await askAuthorize(this.#options.authorize, this.request, dagId, 'view', this.log)
+  async #mayStill (dagId: string | undefined, action: 'view' | 'list'): Promise<boolean> {
+    const outcome = await askAuthorize(this.#options.authorize, this.request, dagId, action, this.log)
     switch (outcome.kind) {
       case 'allowed':
         this.#expireAt(outcome.expiresAt)
@@ -156,7 +165,11 @@ export class ListConnection {
     this.#expiry = expiryTimer(expiresAt, () => this.close(CloseCode.UNAUTHORIZED, 'credentials expired'))
   }
 
-  /** One heartbeat tick, as for a DAG stream: a peer that did not answer the last ping is terminated. */
+  /**
+   * One heartbeat tick, as for a DAG stream: a peer that did not answer the last ping is terminated,
+   * and `authorize(…, 'list')` is asked again, so that a revoked right to list ends the socket (4503)
+   * even while no DAG changes (each frame's `view` is asked as it is sent).
+   */
   heartbeat (): void {
     if (!this.#alive) {
       this.socket.terminate()
@@ -166,6 +179,9 @@ export class ListConnection {
     }
     this.#alive = false
     this.socket.ping()
+    void this.#mayStill(undefined, 'list').then((allowed) => {
+      if (!allowed) this.close(CloseCode.FORBIDDEN, 'no longer allowed to list DAGs')
+    })
   }
 
   close (code: CloseCode, reason: string): void {

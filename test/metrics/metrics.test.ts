@@ -237,7 +237,7 @@ t.test('live run lists: open ones, their closes apart from the streams\', their 
   const dead = await TestClient.open(url('/api/dags'), { autoPong: false })
   t.equal((await dead.closed).code, 1006)
   // A frame larger than maxBufferedBytes: both lists are sent it, and cannot take it.
-  void app.dagStream.broadcast('x'.repeat(128), { type: 'execution_status', status: 'running' })
+  void app.dagStream.broadcast('x'.repeat(100), { type: 'execution_status', status: 'running' })
   await Promise.all(lists.map(async (list) => t.equal((await list.closed).code, CloseCode.SLOW_CONSUMER)))
   t.equal(await upgradeStatus(url('/api/dags'), { origin: 'https://evil.example' }), 403)
 
