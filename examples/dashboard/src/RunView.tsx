@@ -1,6 +1,6 @@
 // One run, live: its header (connection, progress, cost, controls), the graph, and the side panel
 // (open gates, then the selected step or the run's summary). All of it comes from useDAGStream.
-import { useEffect, useMemo, useState } from 'react'
+import { useEffect, useLayoutEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react'
 import { useDAGStream } from '../../../lib/react/index.js'
 import { ConnectionBadge } from './ConnectionBadge.js'
 import { CostTicker } from './CostTicker.js'
@@ -46,8 +46,10 @@ export function RunView ({ dagId, onShowRuns }: RunViewProps) {
   const nodes = useMemo(() => [...state.nodes.values()], [state])
   const edges = useMemo(() => [...state.edges.values()], [state])
   const gates = useMemo(() => [...state.gates.values()], [state])
-  // Status updates must not move anything.
+  // Status updates must not move anything: laid out in a worker, when the structure changes.
   const positions = useLayout(nodes, edges)
+  const phone = useMediaQuery(PHONE_QUERY)
+  const behindMs = useLag(stream.on, state)
   const firstGate = gates[0]
   const [selected, setSelected] = useState<string | undefined>()
   // Folded away, the side panel gives the graph the whole width (a laptop screen).
@@ -55,6 +57,8 @@ export function RunView ({ dagId, onShowRuns }: RunViewProps) {
   const { decide, notices, dismiss } = useDecisionNotices(stream)
   const selectedNode = selected === undefined ? undefined : state.nodes.get(selected)
   const connected = stream.status === 'open'
+  // What the graph shows is not the run as it is now: greyed and still, until the stream catches up.
+  const stale = exists && (!connected || behindMs !== undefined)
   const runPaused = state.status === 'paused'
   const topic = (state.nodes.get('intake')?.output as { topic?: string } | undefined)?.topic
 
@@ -81,7 +85,7 @@ export function RunView ({ dagId, onShowRuns }: RunViewProps) {
         <div className='runbar__title'>
           <h1 className='runbar__id' data-testid='run-id' title={dagId}>{dagId}</h1>
           {topic !== undefined && <span className='runbar__topic' title={topic}>{topic}</span>}
-          <span><ConnectionBadge status={stream.status} existence={existence} retryAt={stream.reconnect?.retryAt} /></span>
+          <span><ConnectionBadge status={stream.status} existence={existence} retryAt={stream.reconnect?.retryAt} behindMs={behindMs} /></span>
           <Viewers presence={stream.presence} />
         </div>
         {loaded && <Progress nodes={nodes} runPaused={runPaused} />}
@@ -107,7 +111,7 @@ export function RunView ({ dagId, onShowRuns }: RunViewProps) {
       {exists
         ? (
           <div className={`runbody${panelOpen ? '' : ' runbody--folded'}`}>
-            <Graph nodes={nodes} edges={edges} positions={positions} selected={selected} onSelect={setSelected} runPaused={runPaused} />
+            <Graph nodes={nodes} edges={edges} positions={positions} selected={selected} onSelect={setSelected} runPaused={runPaused} stale={stale} />
             {!panelOpen && (
               <button className='button panel-toggle panel-toggle--show' data-testid='panel-show' aria-expanded={false} aria-controls={SIDE_PANEL_ID} onClick={() => setPanelOpen(true)}>
                 ⇤ Show panel
@@ -135,7 +139,8 @@ export function RunView ({ dagId, onShowRuns }: RunViewProps) {
                   )
                 : (
                   <>
-                    <StepList nodes={nodes} positions={positions} runPaused={runPaused} onSelect={setSelected} />
+                    {/* Rendered on phones only: on a desktop, 5,000 hidden buttons would be drawn at every change. */}
+                    {phone && <StepList nodes={state.nodes} positions={positions} runPaused={runPaused} onSelect={setSelected} />}
                     <RunSummary errors={state.errors} nodes={state.nodes} results={state.results} streamError={stream.error?.message} />
                   </>
                   )}
@@ -147,6 +152,47 @@ export function RunView ({ dagId, onShowRuns }: RunViewProps) {
           )}
     </>
   )
+}
+
+/** Whether the media query matches, following the window as it changes. */
+function useMediaQuery (query: string): boolean {
+  const [media] = useState(() => window.matchMedia(query))
+  return useSyncExternalStore(
+    (onChange) => {
+      media.addEventListener('change', onChange)
+      return () => media.removeEventListener('change', onChange)
+    },
+    () => media.matches
+  )
+}
+
+/** How long the view has been behind the stream, once that is over LAG_LIMIT_MS; undefined while it keeps up. */
+const LAG_LIMIT_MS = 1000
+
+/**
+ * Events arrive at once, but are drawn at the throttle's pace and as fast as the page can render: a
+ * page too slow for the stream falls behind it. Measured from the first event not yet drawn to the
+ * render that draws it, checked four times a second.
+ */
+function useLag (on: ReturnType<typeof useDAGStream>['on'], state: ReturnType<typeof useDAGStream>['state']): number | undefined {
+  const waitingSince = useRef<number | undefined>(undefined)
+  const [behindMs, setBehindMs] = useState<number | undefined>()
+  useEffect(() => on('event', () => {
+    waitingSince.current ??= Date.now()
+  }), [on])
+  // A commit of a new state shows every event received before its render began.
+  useLayoutEffect(() => {
+    waitingSince.current = undefined
+  }, [state])
+  useEffect(() => {
+    const timer = setInterval(() => {
+      const since = waitingSince.current
+      const lag = since === undefined ? 0 : Date.now() - since
+      setBehindMs(lag > LAG_LIMIT_MS ? Math.round(lag / 1000) * 1000 : undefined)
+    }, 250)
+    return () => clearInterval(timer)
+  }, [])
+  return behindMs
 }
 
 /** The server has no such run: say so plainly, and keep watching in case an engine starts it. */
