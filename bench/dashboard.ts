@@ -6,7 +6,9 @@
 //   first render   navigation → every node of the DAG counted and every card on screen measured
 //   fps            requestAnimationFrame callbacks per second in the measured window
 //   long tasks     main-thread tasks over 50 ms (PerformanceObserver 'longtask'): count, longest
-//   busy           main-thread task time / wall time (CDP Performance.getMetrics TaskDuration)
+//   busy           main-thread task time / wall time (CDP Performance.getMetrics TaskDuration), with the
+//                  shares of script, style and layout; CPU: the main thread's CPU time / wall time
+//                  (ThreadTime), lower than busy when the machine's other work takes the core away
 //   latency        broadcast → DOM: the event carries Date.now() (metrics.sent_at); the page notes it as
 //                  the frame arrives and reads the clock when the card's data-status shows the new status
 //   heap           JS heap used (CDP), the largest sample in the window
@@ -17,13 +19,15 @@
 //
 // Not a timed test: the figures go to bench/README.md, with the machine they ran on.
 
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { SourceMapConsumer } from 'source-map-js'
 import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { chromium, type Browser, type CDPSession, type Page } from 'playwright-core'
 import type { NodeStatus } from '../schemas/index.js'
+import { distDir } from '../examples/dashboard/build.js'
 import { createExampleServer, type ExampleServer } from '../examples/server.js'
 import { DASH, fixed, int, percentile, printTable } from './stats.js'
 import { generateDag, mulberry32, type GeneratedDag } from './dashboard-dag.js'
@@ -45,6 +49,7 @@ const USAGE = `Usage: npm run bench:dashboard -- [options]
   --seconds N          measured window per rate          (default: 5)
   --load-timeout N     seconds to wait for the first render before giving up on a size (default: 60)
   --profile SIZE:RATE  also record a Chromium CPU profile of that window under bench/profiles/dashboard/
+                       (SIZE:load: from navigation to the first render)
   -h, --help`
 
 interface Window {
@@ -54,6 +59,12 @@ interface Window {
   longTasks: number
   longestTask: number
   busy: number
+  /** Of the wall time: script, style recalculation and layout (the rest of `busy` is paint, GC, parsing…) */
+  script: number
+  style: number
+  layout: number
+  /** Main-thread CPU time / wall time: on a machine others share, `busy` also counts time the thread waited for a core */
+  cpu: number
   p50: number
   p95: number
   measured: number
@@ -118,11 +129,17 @@ async function benchSize (
   await publish(server, dagId, dag)
   const context = await browser.newContext({ viewport: VIEWPORT })
   const page = await context.newPage()
+  page.on('pageerror', (error) => console.log(`  page error: ${error.message}`))
+  page.on('console', (message) => {
+    if (message.type() === 'error') console.log(`  console error: ${message.text()}`)
+  })
   // As source text: tsx compiles this file with esbuild's keepNames, whose __name() helper the page lacks.
   await page.addInitScript({ content: `var __name = (target) => target;\n(${instrument.toString()})(${JSON.stringify({ total: size })})` })
   const cdp = await context.newCDPSession(page)
   await cdp.send('Performance.enable')
   const result: SizeResult = { size, edges: dag.edges.length, firstRender: undefined, loadLongest: 0, windows: [] }
+  const profilingLoad = profile === `${size}:load`
+  if (profilingLoad) await startProfiler(cdp)
   try {
     await page.goto(`${server.url}#${encodeURIComponent(dagId)}`)
     try {
@@ -133,6 +150,7 @@ async function benchSize (
       return result
     }
     const load = await page.evaluate(() => ({ at: (window as unknown as BenchWindow).bench.firstRender as number, longest: (window as unknown as BenchWindow).bench.longest }))
+    if (profilingLoad) await stopProfiler(cdp, `${size}-load`)
     result.firstRender = load.at
     result.loadLongest = load.longest
     console.log(`${size} nodes, ${dag.edges.length} edges: first render ${(load.at / 1000).toFixed(2)} s (longest task ${Math.round(load.longest)} ms)`)
@@ -142,7 +160,7 @@ async function benchSize (
       const profiling = profile === `${size}:${rate}`
       const window = await measure(page, cdp, server, dagId, dag, size, rate, seconds, profiling)
       result.windows.push(window)
-      console.log(`  ${rate} ev/s: ${fixed(window.fps, 1)} fps, ${window.longTasks} long tasks (longest ${Math.round(window.longestTask)} ms), busy ${Math.round(window.busy * 100)} %, ` +
+      console.log(`  ${rate} ev/s: ${fixed(window.fps, 1)} fps, ${window.longTasks} long tasks (longest ${Math.round(window.longestTask)} ms), busy ${percent(window)}, ` +
         `latency p50 ${int(window.p50)} / p95 ${int(window.p95)} ms (${window.measured} of ${window.sent} events seen), heap ${Math.round(window.heapMb)} MB`)
     }
     await page.screenshot({ path: join(PROFILES, `${size}.png`) }).catch(() => {})
@@ -169,11 +187,7 @@ async function measure (
   page: Page, cdp: CDPSession, server: ExampleServer, dagId: string, dag: GeneratedDag, size: number, rate: number, seconds: number, profiling: boolean
 ): Promise<Window> {
   await page.evaluate(() => (window as unknown as BenchWindow).bench.reset())
-  if (profiling) {
-    await cdp.send('Profiler.enable')
-    await cdp.send('Profiler.setSamplingInterval', { interval: 200 })
-    await cdp.send('Profiler.start')
-  }
+  if (profiling) await startProfiler(cdp)
   const before = await metrics(cdp)
   const startedAt = Date.now()
   let heap = before.JSHeapUsedSize ?? 0
@@ -204,13 +218,7 @@ async function measure (
   // Events still in flight get a moment to land, so their latency counts.
   await page.waitForTimeout(rate === 0 ? 0 : 1000)
   const seen = await page.evaluate(() => (window as unknown as BenchWindow).bench.read())
-  if (profiling) {
-    const { profile } = await cdp.send('Profiler.stop')
-    mkdirSync(PROFILES, { recursive: true })
-    const file = join(PROFILES, `${size}-${rate}.cpuprofile`)
-    writeFileSync(file, JSON.stringify(profile))
-    console.log(`  CPU profile: ${file} (node --import tsx bench/profile-summary.ts ${file})`)
-  }
+  if (profiling) await stopProfiler(cdp, `${size}-${rate}`)
   const latencies = seen.latencies
   return {
     size,
@@ -219,11 +227,53 @@ async function measure (
     longTasks: seen.longTasks,
     longestTask: seen.longestInWindow,
     busy: ((after.TaskDuration ?? 0) - (before.TaskDuration ?? 0)) / wall,
+    script: ((after.ScriptDuration ?? 0) - (before.ScriptDuration ?? 0)) / wall,
+    style: ((after.RecalcStyleDuration ?? 0) - (before.RecalcStyleDuration ?? 0)) / wall,
+    layout: ((after.LayoutDuration ?? 0) - (before.LayoutDuration ?? 0)) / wall,
+    cpu: ((after.ThreadTime ?? 0) - (before.ThreadTime ?? 0)) / wall,
     p50: latencies.length === 0 ? Number.NaN : percentile(latencies, 0.5),
     p95: latencies.length === 0 ? Number.NaN : percentile(latencies, 0.95),
     measured: latencies.length,
     sent,
     heapMb: heap / 2 ** 20
+  }
+}
+
+async function startProfiler (cdp: CDPSession): Promise<void> {
+  await cdp.send('Profiler.enable')
+  await cdp.send('Profiler.setSamplingInterval', { interval: 200 })
+  await cdp.send('Profiler.start')
+}
+
+async function stopProfiler (cdp: CDPSession, name: string): Promise<void> {
+  const { profile } = await cdp.send('Profiler.stop')
+  symbolize(profile)
+  mkdirSync(PROFILES, { recursive: true })
+  const file = join(PROFILES, `${name}.cpuprofile`)
+  writeFileSync(file, JSON.stringify(profile))
+  console.log(`  CPU profile: ${file} (node --import tsx bench/profile-summary.ts ${file})`)
+}
+
+/**
+ * Names the bundle's minified frames after the source they came from (the build writes source maps):
+ * `render (src/Graph.tsx:97)` instead of `aM index-….js:11`. (source-map-js comes with Vite.)
+ */
+function symbolize (profile: { nodes: Array<{ callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number } }> }): void {
+  const maps = new Map<string, SourceMapConsumer | undefined>()
+  for (const { callFrame } of profile.nodes) {
+    const file = /\/assets\/([^/?#]+\.js)$/.exec(callFrame.url)?.[1]
+    if (file === undefined) continue
+    if (!maps.has(file)) {
+      const mapFile = join(distDir, 'assets', `${file}.map`)
+      maps.set(file, existsSync(mapFile) ? new SourceMapConsumer(JSON.parse(readFileSync(mapFile, 'utf8'))) : undefined)
+    }
+    const map = maps.get(file)
+    if (map === undefined) continue
+    const original = map.originalPositionFor({ line: callFrame.lineNumber + 1, column: callFrame.columnNumber })
+    if (original.source === null) continue
+    const source = original.source.replace(/^(\.\.\/)+/, '').replace(/^node_modules\//, '')
+    callFrame.functionName = `${original.name ?? (callFrame.functionName || '(anonymous)')} (${source}:${original.line})`
+    callFrame.url = ''
   }
 }
 
@@ -347,14 +397,19 @@ function report (results: SizeResult[]): void {
         int(window.rate),
         fixed(window.fps, 1),
         `${window.longTasks} / ${int(window.longestTask)} ms`,
-        `${Math.round(window.busy * 100)} %`,
+        percent(window),
         window.rate === 0 ? DASH : `${int(window.p50)} / ${int(window.p95)} ms`,
         window.rate === 0 ? DASH : `${int(window.measured)} / ${int(window.sent)}`,
         `${Math.round(window.heapMb)} MB`
       ])
     }
   }
-  printTable(['>nodes', '>edges', 'first render', '>ev/s', '>fps', '>long tasks (n / longest)', '>busy', '>broadcast → DOM p50 / p95', '>events seen / sent', '>JS heap'], rows)
+  printTable(['>nodes', '>edges', 'first render', '>ev/s', '>fps', '>long tasks (n / longest)', '>busy (script / style / layout), CPU', '>broadcast → DOM p50 / p95', '>events seen / sent', '>JS heap'], rows)
+}
+
+function percent ({ busy, script, style, layout, cpu }: Window): string {
+  const of = (share: number) => Math.round(share * 100)
+  return `${of(busy)} % (${of(script)} / ${of(style)} / ${of(layout)}), CPU ${of(cpu)} %`
 }
 
 function list (value: string | undefined): number[] | undefined {

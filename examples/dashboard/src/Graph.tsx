@@ -5,7 +5,7 @@
 // (BIG_GRAPH steps and more) opens on its work in progress at a readable zoom instead of fitting 5,000
 // cards into the window; no card pulses and no edge is animated there (each is a compositor animation
 // that keeps the main thread painting), and zoomed out the cards drop their text (FAR_ZOOM).
-import { Background, Controls, MarkerType, ReactFlow, ReactFlowProvider, useReactFlow, useStore, type Dimensions, type Edge, type NodeChange, type Viewport } from '@xyflow/react'
+import { Background, Controls, MarkerType, Position, ReactFlow, ReactFlowProvider, useReactFlow, useStore, type Dimensions, type Edge, type NodeChange, type NodeHandle, type Viewport } from '@xyflow/react'
 import '@xyflow/react/dist/style.css'
 import { useEffect, useRef, useState } from 'react'
 import type { EdgeView, NodeView } from '../../../lib/index.js'
@@ -21,6 +21,17 @@ export const BIG_GRAPH = 200
 const FAR_ZOOM = 0.45
 /** The zoom a big graph opens at. */
 const BIG_GRAPH_ZOOM = 0.8
+/**
+ * A card's size and handles, known in advance (styles.css gives every card this size; React Flow's
+ * handles are 8 px boxes centred on the edge). React Flow draws every card it has not measured, in view
+ * or not, to measure it: with these, a big graph mounts only the cards in view.
+ */
+const CARD_SIZE = { width: NODE_WIDTH, height: NODE_HEIGHT }
+const HANDLE = 8
+const CARD_HANDLES: NodeHandle[] = [
+  { type: 'target', position: Position.Top, x: NODE_WIDTH / 2 - HANDLE / 2, y: -HANDLE / 2, width: HANDLE, height: HANDLE },
+  { type: 'source', position: Position.Bottom, x: NODE_WIDTH / 2 - HANDLE / 2, y: NODE_HEIGHT - HANDLE / 2, width: HANDLE, height: HANDLE }
+]
 
 interface GraphProps {
   nodes: readonly NodeView[]
@@ -88,8 +99,11 @@ function FlowCanvas ({ nodes, edges, positions, selected, onSelect, runPaused, s
   const stableEdges = useStableArray<Edge>()
   // The first viewport of a big graph, fixed once: React Flow reads it when it mounts.
   const [firstViewport, setFirstViewport] = useState<Viewport | undefined>()
-  // Set during the render that first has both (React's pattern for state derived from props).
-  if (big && firstViewport === undefined && positions !== undefined && box !== undefined) setFirstViewport(openingViewport(nodes, positions, box))
+  // Set during the render that first has the box and a layout of these nodes (React's pattern for state
+  // derived from props). Until then a big graph shows nothing rather than a view it would then leave.
+  if (big && firstViewport === undefined && positions !== undefined && box !== undefined && nodes.every((node) => positions.has(node.id))) {
+    setFirstViewport(openingViewport(nodes, positions, box))
+  }
   const ready = positions !== undefined && (!big || firstViewport !== undefined)
 
   const flowNodes: StepNodeType[] = []
@@ -100,11 +114,12 @@ function FlowCanvas ({ nodes, edges, positions, selected, onSelect, runPaused, s
     const isSelected = view.id === selected
     // Only a step in flight looks different while the run is paused: the others stay as they are.
     const held = isHeld(view.status, runPaused)
-    flowNodes.push(flowNodeFor(view, [position, isSelected, held], () => ({
+    flowNodes.push(flowNodeFor(view, [position, isSelected, held, big], () => ({
       id: view.id,
       type: 'step',
       position,
-      measured: measuredSizes.get(view.id),
+      measured: measuredSizes.get(view.id) ?? (big ? CARD_SIZE : undefined),
+      handles: big ? CARD_HANDLES : undefined,
       // Our selection, not React Flow's: it survives re-renders without an onNodesChange round trip.
       data: { view, selected: isSelected, held },
       ariaLabel: `${view.label ?? view.id}: ${nodeStatusLabel(view.status, runPaused)}`
@@ -137,6 +152,8 @@ function FlowCanvas ({ nodes, edges, positions, selected, onSelect, runPaused, s
       {ready
         ? (
           <ReactFlow
+            // A run that grows past BIG_GRAPH starts again with the opening view of a big graph.
+            key={big ? 'big' : 'small'}
             nodes={flowNodes}
             edges={flowEdges}
             nodeTypes={nodeTypes}
