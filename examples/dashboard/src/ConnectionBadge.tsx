@@ -24,8 +24,9 @@ export function ConnectionBadge ({ status, existence, retryAt, behindMs }: Conne
   // Connected but not showing the latest: "Live" would be a lie.
   const behind = status === 'open' && behindMs !== undefined
   const text = behind ? `Behind by ${Math.max(1, Math.round(behindMs / 1000))} s` : textOf(status, existence)
+  const look = behind ? 'behind' : status === 'open' && existence === 'not_found' ? 'missing' : status
   return (
-    <span className={`badge badge--${behind ? 'behind' : status}`} data-testid='connection' data-state={status} data-behind={behind} data-retry-at={retryAt} role='status'>
+    <span className={`badge badge--${look}`} data-testid='connection' data-state={status} data-behind={behind} data-retry-at={retryAt} role='status'>
       <span className='badge__dot' aria-hidden />
       {text}
       {/* Hidden from screen readers: a status region that changes ten times a second is noise. */}

@@ -1,6 +1,7 @@
 // One run, live: its header (connection, progress, cost, controls), the graph, and the side panel
 // (open gates, then the selected step or the run's summary). All of it comes from useDAGStream.
 import { useEffect, useLayoutEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react'
+import type { Decision } from '../../../lib/index.js'
 import { useDAGStream } from '../../../lib/react/index.js'
 import { ConnectionBadge } from './ConnectionBadge.js'
 import { CostTicker } from './CostTicker.js'
@@ -23,7 +24,12 @@ interface RunViewProps {
   onShowRuns: () => void
 }
 
-const SIDE_PANEL_ID = 'run-side-panel'
+export const SIDE_PANEL_ID = 'run-side-panel'
+/** The skip link's target: the side panel, opened if folded, and focused. */
+export function showSidePanel (): void {
+  window.dispatchEvent(new Event(SHOW_PANEL_EVENT))
+}
+const SHOW_PANEL_EVENT = 'dashboard:show-side-panel'
 const STREAM_OPTIONS = {
   // WebSocket first, Server-Sent Events where a proxy breaks WebSockets; `?transport=sse` forces the
   // fallback, to try it (and for the browser test).
@@ -57,6 +63,24 @@ export function RunView ({ dagId, onShowRuns }: RunViewProps) {
   // Folded away, the side panel gives the graph the whole width (a laptop screen).
   const [panelOpen, setPanelOpen] = useState(true)
   const { decide, notices, dismiss } = useDecisionNotices(stream)
+  // This tab's decision, once the server took it: said in the panel, and focus goes there (the
+  // gate's buttons are gone, and focus would otherwise fall to the page's body).
+  const [confirmed, setConfirmed] = useState<{ nodeId: string; decision: Decision } | undefined>()
+  const confirmation = useRef<HTMLParagraphElement>(null)
+  const decideHere = async (nodeId: string, decision: Decision, feedback?: string) => {
+    if (await decide(nodeId, decision, feedback)) setConfirmed({ nodeId, decision })
+  }
+  useEffect(() => {
+    if (confirmed !== undefined) confirmation.current?.focus()
+  }, [confirmed])
+  useEffect(() => {
+    const onShow = () => {
+      setPanelOpen(true)
+      requestAnimationFrame(() => document.getElementById(SIDE_PANEL_ID)?.focus())
+    }
+    window.addEventListener(SHOW_PANEL_EVENT, onShow)
+    return () => window.removeEventListener(SHOW_PANEL_EVENT, onShow)
+  }, [])
   const selectedNode = selected === undefined ? undefined : state.nodes.get(selected)
   const connected = stream.status === 'open'
   // What the graph shows is not the run as it is now: greyed and still, until the stream catches up.
@@ -100,6 +124,7 @@ export function RunView ({ dagId, onShowRuns }: RunViewProps) {
             </button>
           )}
           <RunControls
+            waitingGates={gates.length}
             status={state.status}
             existence={existence}
             connected={connected}
@@ -119,18 +144,24 @@ export function RunView ({ dagId, onShowRuns }: RunViewProps) {
                 ⇤ Show panel
               </button>
             )}
-            <aside className='side' id={SIDE_PANEL_ID} aria-label='Run details' data-testid='side-panel'>
+            <aside className='side' id={SIDE_PANEL_ID} aria-label='Run details' data-testid='side-panel' tabIndex={-1}>
               <div className='side__bar'>
                 <button className='button button--ghost button--small panel-toggle' data-testid='panel-hide' aria-expanded aria-controls={SIDE_PANEL_ID} onClick={() => setPanelOpen(false)}>
                   Hide panel ⇥
                 </button>
               </div>
+              {confirmed !== undefined && !gates.some((gate) => gate.node_id === confirmed.nodeId) && (
+                <p className='card gate-confirmation' role='status' tabIndex={-1} ref={confirmation} data-testid='decision-confirmation' data-node-id={confirmed.nodeId}>
+                  {`You ${DECIDED[confirmed.decision]} “${state.nodes.get(confirmed.nodeId)?.label ?? confirmed.nodeId}”. `}
+                  <button className='button button--ghost button--small' onClick={() => setConfirmed(undefined)}>OK</button>
+                </p>
+              )}
               {gates.map((gate) => (
                 <GatePanel
                   key={gate.node_id}
                   gate={gate}
                   connected={connected}
-                  decide={decide}
+                  decide={decideHere}
                   viewGate={stream.viewGate}
                   reviewers={(stream.presence.gates.get(gate.node_id) ?? []).filter((viewer) => viewer.id !== stream.presence.self)}
                 />
@@ -155,6 +186,8 @@ export function RunView ({ dagId, onShowRuns }: RunViewProps) {
     </>
   )
 }
+
+const DECIDED: Record<Decision, string> = { approve: 'approved', reject: 'rejected', modify: 'asked for changes to' }
 
 /** Whether the media query matches, following the window as it changes. */
 function useMediaQuery (query: string): boolean {
