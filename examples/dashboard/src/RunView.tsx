@@ -70,9 +70,11 @@ export function RunView ({ dagId, onShowRuns }: RunViewProps) {
   const decideHere = async (nodeId: string, decision: Decision, feedback?: string) => {
     if (await decide(nodeId, decision, feedback)) setConfirmed({ nodeId, decision })
   }
+  // Shown once the gate has closed (its panel gone), and focused then.
+  const confirming = confirmed !== undefined && !gates.some((gate) => gate.node_id === confirmed.nodeId)
   useEffect(() => {
-    if (confirmed !== undefined) confirmation.current?.focus()
-  }, [confirmed])
+    if (confirming) confirmation.current?.focus()
+  }, [confirming, confirmed])
   useEffect(() => {
     const onShow = () => {
       setPanelOpen(true)
@@ -150,7 +152,7 @@ export function RunView ({ dagId, onShowRuns }: RunViewProps) {
                   Hide panel ⇥
                 </button>
               </div>
-              {confirmed !== undefined && !gates.some((gate) => gate.node_id === confirmed.nodeId) && (
+              {confirming && (
                 <p className='card gate-confirmation' role='status' tabIndex={-1} ref={confirmation} data-testid='decision-confirmation' data-node-id={confirmed.nodeId}>
                   {`You ${DECIDED[confirmed.decision]} “${state.nodes.get(confirmed.nodeId)?.label ?? confirmed.nodeId}”. `}
                   <button className='button button--ghost button--small' onClick={() => setConfirmed(undefined)}>OK</button>
