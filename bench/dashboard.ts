@@ -19,8 +19,7 @@
 //
 // Not a timed test: the figures go to bench/README.md, with the machine they ran on.
 
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { SourceMapConsumer } from 'source-map-js'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -31,11 +30,13 @@ import { distDir } from '../examples/dashboard/build.js'
 import { createExampleServer, type ExampleServer } from '../examples/server.js'
 import { DASH, fixed, int, percentile, printTable } from './stats.js'
 import { generateDag, mulberry32, type GeneratedDag } from './dashboard-dag.js'
+import { symbolize } from './dashboard-profile.js'
 
 const CHROMIUM = '/usr/bin/chromium'
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run']
 const VIEWPORT = { width: 1440, height: 900 }
 const PROFILES = fileURLToPath(new URL('profiles/dashboard/', import.meta.url))
+const SCREENSHOTS = fileURLToPath(new URL('../artifacts/screenshots/', import.meta.url))
 /** Each node's status goes round this cycle: three, so that two events coalesced into one render still change the card. */
 const CYCLE: NodeStatus[] = ['running', 'completed', 'queued']
 /** Events are sent in small batches on this tick, as an engine with many workers would. */
@@ -48,6 +49,8 @@ const USAGE = `Usage: npm run bench:dashboard -- [options]
   --rates 0,200,1000   node_state events per second     (default: 0,200,1000)
   --seconds N          measured window per rate          (default: 5)
   --load-timeout N     seconds to wait for the first render before giving up on a size (default: 60)
+  --screenshots        also save the page at 1440, 1024 and 390 px wide, and fitted whole, for each
+                       size (artifacts/screenshots/dashboard-SIZE-WIDTH.png)
   --profile SIZE:RATE  also record a Chromium CPU profile of that window under bench/profiles/dashboard/
                        (SIZE:load: from navigation to the first render)
   -h, --help`
@@ -91,6 +94,7 @@ async function main (): Promise<void> {
       seconds: { type: 'string' },
       'load-timeout': { type: 'string' },
       profile: { type: 'string' },
+      screenshots: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' }
     }
   })
@@ -104,6 +108,7 @@ async function main (): Promise<void> {
   const seconds = Number(values.seconds ?? (quick ? 3 : 5))
   const loadTimeoutMs = Number(values['load-timeout'] ?? 60) * 1000
   const profile = values.profile
+  const screenshots = values.screenshots === true
 
   console.log(`Chromium ${CHROMIUM}; ${cpus().length} × ${cpus()[0]?.model ?? '?'}; ${Math.round(totalmem() / 2 ** 30)} GiB; Node ${process.version}`)
   const server = await createExampleServer({ port: 0, host: '127.0.0.1', initialRuns: 0, logLevel: 'silent' })
@@ -112,7 +117,7 @@ async function main (): Promise<void> {
   const results: SizeResult[] = []
   try {
     for (const size of sizes) {
-      results.push(await benchSize(server, browser, size, rates, seconds, loadTimeoutMs, profile))
+      results.push(await benchSize(server, browser, size, rates, seconds, loadTimeoutMs, profile, screenshots))
     }
   } finally {
     await browser.close()
@@ -122,7 +127,7 @@ async function main (): Promise<void> {
 }
 
 async function benchSize (
-  server: ExampleServer, browser: Browser, size: number, rates: number[], seconds: number, loadTimeoutMs: number, profile: string | undefined
+  server: ExampleServer, browser: Browser, size: number, rates: number[], seconds: number, loadTimeoutMs: number, profile: string | undefined, screenshots: boolean
 ): Promise<SizeResult> {
   const dag = generateDag(size)
   const dagId = `bench-${size}-${Date.now().toString(36)}`
@@ -163,7 +168,7 @@ async function benchSize (
       console.log(`  ${rate} ev/s: ${fixed(window.fps, 1)} fps, ${window.longTasks} long tasks (longest ${Math.round(window.longestTask)} ms), busy ${percent(window)}, ` +
         `latency p50 ${int(window.p50)} / p95 ${int(window.p95)} ms (${window.measured} of ${window.sent} events seen), heap ${Math.round(window.heapMb)} MB`)
     }
-    await page.screenshot({ path: join(PROFILES, `${size}.png`) }).catch(() => {})
+    if (screenshots) await shootWidths(browser, page, `${server.url}#${encodeURIComponent(dagId)}`, size)
   } finally {
     // A renderer stuck in a long task may not close in time: the browser's close at the end takes it.
     await Promise.race([context.close().catch(() => {}), new Promise((resolve) => setTimeout(resolve, 5000))])
@@ -239,6 +244,25 @@ async function measure (
   }
 }
 
+/** The page as it looks at each width, and fitted whole (the zoomed-out look) at the widest. */
+async function shootWidths (browser: Browser, page: Page, url: string, size: number): Promise<void> {
+  mkdirSync(SCREENSHOTS, { recursive: true })
+  const path = (name: string) => join(SCREENSHOTS, `dashboard-${size}-${name}.png`)
+  await page.screenshot({ path: path(String(VIEWPORT.width)) })
+  await page.locator('.react-flow__controls-fitview').click()
+  await page.waitForTimeout(2000)
+  await page.screenshot({ path: path(`${VIEWPORT.width}-fit`) })
+  for (const viewport of [{ width: 1024, height: 768 }, { width: 390, height: 844 }]) {
+    const context = await browser.newContext({ viewport })
+    const narrow = await context.newPage()
+    await narrow.goto(url)
+    await narrow.locator('[data-testid="graph"][data-layout="done"] .react-flow__node').first().waitFor({ timeout: 30_000 })
+    await narrow.waitForTimeout(1000)
+    await narrow.screenshot({ path: path(String(viewport.width)) })
+    await context.close()
+  }
+}
+
 async function startProfiler (cdp: CDPSession): Promise<void> {
   await cdp.send('Profiler.enable')
   await cdp.send('Profiler.setSamplingInterval', { interval: 200 })
@@ -247,34 +271,11 @@ async function startProfiler (cdp: CDPSession): Promise<void> {
 
 async function stopProfiler (cdp: CDPSession, name: string): Promise<void> {
   const { profile } = await cdp.send('Profiler.stop')
-  symbolize(profile)
+  symbolize(profile, distDir)
   mkdirSync(PROFILES, { recursive: true })
   const file = join(PROFILES, `${name}.cpuprofile`)
   writeFileSync(file, JSON.stringify(profile))
   console.log(`  CPU profile: ${file} (node --import tsx bench/profile-summary.ts ${file})`)
-}
-
-/**
- * Names the bundle's minified frames after the source they came from (the build writes source maps):
- * `render (src/Graph.tsx:97)` instead of `aM index-….js:11`. (source-map-js comes with Vite.)
- */
-function symbolize (profile: { nodes: Array<{ callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number } }> }): void {
-  const maps = new Map<string, SourceMapConsumer | undefined>()
-  for (const { callFrame } of profile.nodes) {
-    const file = /\/assets\/([^/?#]+\.js)$/.exec(callFrame.url)?.[1]
-    if (file === undefined) continue
-    if (!maps.has(file)) {
-      const mapFile = join(distDir, 'assets', `${file}.map`)
-      maps.set(file, existsSync(mapFile) ? new SourceMapConsumer(JSON.parse(readFileSync(mapFile, 'utf8'))) : undefined)
-    }
-    const map = maps.get(file)
-    if (map === undefined) continue
-    const original = map.originalPositionFor({ line: callFrame.lineNumber + 1, column: callFrame.columnNumber })
-    if (original.source === null) continue
-    const source = original.source.replace(/^(\.\.\/)+/, '').replace(/^node_modules\//, '')
-    callFrame.functionName = `${original.name ?? (callFrame.functionName || '(anonymous)')} (${source}:${original.line})`
-    callFrame.url = ''
-  }
 }
 
 async function metrics (cdp: CDPSession): Promise<Record<string, number>> {
