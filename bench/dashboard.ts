@@ -255,11 +255,16 @@ async function shootWidths (browser: Browser, page: Page, url: string, size: num
   for (const viewport of [{ width: 1024, height: 768 }, { width: 390, height: 844 }]) {
     const context = await browser.newContext({ viewport })
     const narrow = await context.newPage()
-    await narrow.goto(url)
-    await narrow.locator('[data-testid="graph"][data-layout="done"] .react-flow__node').first().waitFor({ timeout: 30_000 })
-    await narrow.waitForTimeout(1000)
-    await narrow.screenshot({ path: path(String(viewport.width)) })
-    await context.close()
+    try {
+      await narrow.goto(url)
+      await narrow.locator('[data-testid="graph"][data-layout="done"]').waitFor({ timeout: 30_000 })
+      await narrow.waitForTimeout(1500)
+      await narrow.screenshot({ path: path(String(viewport.width)) })
+    } catch (error) {
+      console.log(`  no screenshot at ${viewport.width} px: ${(error as Error).message.split('\n')[0]}`)
+    } finally {
+      await context.close()
+    }
   }
 }
 
