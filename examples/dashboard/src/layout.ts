@@ -19,7 +19,8 @@ export function useLayout (nodes: readonly NodeView[], edges: readonly EdgeView[
   const structure = structureKey(nodes, edges)
   useEffect(() => () => worker?.terminate(), [worker])
   useEffect(() => {
-    const request: LayoutRequest = { id: 0, nodes: nodes.map((node) => node.id), edges: edges.map((edge) => [edge.from, edge.to]) }
+    lastRequest += 1
+    const request: LayoutRequest = { id: lastRequest, nodes: nodes.map((node) => node.id), edges: edges.map((edge) => [edge.from, edge.to]) }
     const apply = ({ xy }: LayoutResult) => {
       const next = new Map<string, { x: number; y: number }>()
       request.nodes.forEach((id, index) => next.set(id, { x: xy[index * 2] as number, y: xy[index * 2 + 1] as number }))
@@ -30,21 +31,23 @@ export function useLayout (nodes: readonly NodeView[], edges: readonly EdgeView[
       apply(layout(request))
       return
     }
-    let current = true
     const onMessage = (event: MessageEvent<LayoutResult>) => {
-      if (current) apply(event.data)
+      if (event.data.id === request.id) apply(event.data)
     }
     worker.addEventListener('message', onMessage)
     worker.postMessage(request)
     // A newer structure makes this answer stale: it is dropped when it comes.
-    return () => {
-      current = false
-      worker.removeEventListener('message', onMessage)
-    }
+    return () => worker.removeEventListener('message', onMessage)
     // eslint-disable-next-line react-hooks/exhaustive-deps -- `structure` is the part of nodes and edges the layout reads
   }, [structure, worker])
   return positions
 }
+
+/**
+ * Numbers each request, so that an answer meets the request it answers: the worker may still be on
+ * an older structure's layout (the empty graph before the snapshot) when a newer one is asked for.
+ */
+let lastRequest = 0
 
 function createWorker (): Worker | undefined {
   if (typeof Worker === 'undefined') return undefined
