@@ -35,7 +35,7 @@ export function symbolize (profile: CpuProfile, dist: string): void {
     if (map === undefined) continue
     const original = map.originalPositionFor({ line: callFrame.lineNumber + 1, column: callFrame.columnNumber })
     if (original.source === null) continue
-    const source = original.source.replace(/^(\.\.\/)+/, '').replace(/^node_modules\//, '')
+    const source = original.source.replace(/^(\.\.\/)+/, '').replace(/^.*node_modules\//, '')
     callFrame.functionName = `${original.name ?? (callFrame.functionName || '(anonymous)')} (${source}:${original.line})`
     callFrame.url = ''
   }
