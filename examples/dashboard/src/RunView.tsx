@@ -41,11 +41,20 @@ const STREAM_OPTIONS = {
   // a second (bench/dashboard.ts). The interval counts from the end of a render, so a slow one coalesces.
   throttleMs: 50
 } as const
+/**
+ * A run this big takes tens of milliseconds per render (React Flow goes over every node and edge):
+ * rendering less often leaves the page time to draw, and a change still shows within a quarter second.
+ */
+const HUGE_RUN = 2000
+const HUGE_RUN_OPTIONS = { ...STREAM_OPTIONS, throttleMs: 150 }
 /** Where styles.css turns the page into one scrolling column. */
 const PHONE_QUERY = '(max-width: 700px)'
 
 export function RunView ({ dagId, onShowRuns }: RunViewProps) {
-  const stream = useDAGStream(dagId, STREAM_OPTIONS)
+  const [huge, setHuge] = useState(false)
+  const stream = useDAGStream(dagId, huge ? HUGE_RUN_OPTIONS : STREAM_OPTIONS)
+  // Set during render when the run crosses the size (React's pattern for state derived from props).
+  if ((stream.state.nodes.size >= HUGE_RUN) !== huge) setHuge(!huge)
   const { state, existence } = stream
   const exists = existence !== 'not_found'
   // Progress and cost of a state that has not arrived would read "0 / 0 steps".
