@@ -4,21 +4,18 @@
 // `kill <pid of npm start>` stops the server. Screenshots go to artifacts/screenshots/ux-*.png.
 
 import { spawn } from 'node:child_process'
-import { existsSync, mkdirSync } from 'node:fs'
+import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { chromium } from 'playwright-core'
-import t from 'tap'
-import { CHROMIUM, CHROMIUM_ARGS, exampleEnv, listening, ROOT, startExampleServer } from '../support/browser-helpers.js'
+import t, { type Test } from 'tap'
+import { CHROMIUM, CHROMIUM_ARGS, exampleEnv, listening, ROOT, startExampleServer, withChromium } from '../support/browser-helpers.js'
 
 const SCREENSHOTS = join(ROOT, 'artifacts', 'screenshots')
 
-if (!existsSync(CHROMIUM)) {
-  if (process.env.CI) t.fail(`${CHROMIUM} is missing: .ci/run must install Debian's chromium package`)
-  else t.plan(0, `browser tests skipped: ${CHROMIUM} is missing (apt-get install -y chromium)`)
-} else {
-  t.setTimeout(300_000)
+await withChromium(t, 300_000, async () => {
   await run()
-}
+  await t.test('kill <pid of npm start> stops the server and frees its port', npmKill)
+})
 
 async function run (): Promise<void> {
   const server = await startExampleServer(['--speed', '2', '--seed', '7', '--runs', '0', '--chaos'])
@@ -95,7 +92,7 @@ async function run (): Promise<void> {
   t.same(pageErrors, [], 'no uncaught errors in the page')
 }
 
-t.test('kill <pid of npm start> stops the server and frees its port', async (t) => {
+async function npmKill (t: Test): Promise<void> {
   // npm runs the script under `sh -c`: the signal reaches npm and the shell, not the server.
   const npm = spawn('npm', ['start', '--', '--port', '0', '--host', '127.0.0.1', '--runs', '0', '--quiet'], { cwd: ROOT, env: exampleEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
   const url = await listening(npm)
@@ -108,4 +105,4 @@ t.test('kill <pid of npm start> stops the server and frees its port', async (t) 
     if (!stopped) await new Promise((resolve) => setTimeout(resolve, 200))
   }
   t.ok(stopped, 'the port no longer answers within 10 s')
-})
+}

@@ -5,14 +5,14 @@
 // Every state a user meets is saved under artifacts/screenshots/ (ignored by git), and the main ones
 // are checked with axe-core: no serious or critical accessibility violation.
 
-import { existsSync, mkdirSync } from 'node:fs'
+import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import axe from 'axe-core'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import t, { type Test } from 'tap'
 import type { DAGSnapshot } from '../../schemas/index.js'
 import { until } from '../support/wait.js'
-import { CHROMIUM, CHROMIUM_ARGS, ROOT, startExampleServer } from '../support/browser-helpers.js'
+import { CHROMIUM, CHROMIUM_ARGS, ROOT, startExampleServer, withChromium } from '../support/browser-helpers.js'
 
 const SCREENSHOTS = join(ROOT, 'artifacts', 'screenshots')
 /** Fast enough to finish a run in seconds, slow enough to see every state. */
@@ -21,14 +21,7 @@ const DESKTOP = { width: 1440, height: 900 }
 const LAPTOP = { width: 1024, height: 768 }
 const PHONE = { width: 390, height: 844 }
 
-if (!existsSync(CHROMIUM)) {
-  // Locally a missing browser is an environment gap; in CI it is a broken pipeline.
-  if (process.env.CI) t.fail(`${CHROMIUM} is missing: .ci/run must install Debian's chromium package`)
-  else t.plan(0, `browser tests skipped: ${CHROMIUM} is missing (apt-get install -y chromium)`)
-} else {
-  t.setTimeout(420_000)
-  await run()
-}
+await withChromium(t, 420_000, run)
 
 async function run (): Promise<void> {
   const server = await startExampleServer(['--speed', String(SPEED), '--seed', '7', '--runs', '0', '--chaos'])

@@ -3,11 +3,25 @@
 // test's process (and out of the library's coverage).
 
 import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import type { Test } from 'tap'
 
 export const CHROMIUM = '/usr/bin/chromium'
 export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run']
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+
+/** Runs `body` with a time limit when Debian's chromium is installed; without it, skips the file (fails in CI). */
+export async function withChromium (t: Test, timeoutMs: number, body: () => Promise<void>): Promise<void> {
+  if (!existsSync(CHROMIUM)) {
+    // Locally a missing browser is an environment gap; in CI it is a broken pipeline.
+    if (process.env.CI) t.fail(`${CHROMIUM} is missing: .ci/run must install Debian's chromium package`)
+    else t.plan(0, `browser tests skipped: ${CHROMIUM} is missing (apt-get install -y chromium)`)
+    return
+  }
+  t.setTimeout(timeoutMs)
+  await body()
+}
 
 /**
  * The environment for a child process of the example: tap re-injects its process tracking into every
