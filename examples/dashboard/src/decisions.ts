@@ -49,14 +49,19 @@ export function useDecisionNotices ({ on, decide }: Pick<DAGStreamHookResult, 'o
     }
   }), [on])
 
-  /** `decide`, remembering what this tab chose; a decision that lost the race becomes a notice. */
-  const decideAndRecord = useCallback(async (nodeId: string, decision: Decision, feedback?: string) => {
+  /**
+   * `decide`, remembering what this tab chose; a decision that lost the race becomes a notice.
+   * Resolves with whether the server took this decision (false: another one had won).
+   */
+  const decideAndRecord = useCallback(async (nodeId: string, decision: Decision, feedback?: string): Promise<boolean> => {
     setRecords((records) => update(records, nodeId, (record) => ({ ...record, mine: { decision, refused: false } })))
     try {
       await decide(nodeId, decision, feedback)
+      return true
     } catch (error) {
       if (!(error instanceof DAGStreamError && error.code === 'gate_already_decided')) throw error
       setRecords((records) => update(records, nodeId, (record) => ({ ...record, mine: { decision, refused: true } })))
+      return false
     }
   }, [decide])
 
