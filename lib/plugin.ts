@@ -8,7 +8,7 @@ import websocket from '@fastify/websocket'
 import type { FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import type { DAGEvent, SequencedEvent } from '../schemas/events.js'
-import { isIdentifier } from './shared/identifier.js'
+import { isIdentifier, MAX_IDENTIFIER_LENGTH } from './shared/identifier.js'
 import type { DAGSnapshot } from '../schemas/snapshot.js'
 import { StreamAccess } from './access/pre-handlers.js'
 import { closeRefusedUpgrades } from './access/upgrade.js'
@@ -16,7 +16,7 @@ import { CloseCode } from './shared/close-codes.js'
 import { createCommands, type ClientEventHandler, type Commands } from './commands/commands.js'
 import type { Connection } from './stream/connection.js'
 import { CredentialChecks } from './access/credential-checks.js'
-import { BackplaneUnavailableError, InvalidDAGIdError, InvalidEventError } from './errors.js'
+import { BackplaneUnavailableError, InvalidDAGIdError, InvalidEventError, InvalidOptionError } from './errors.js'
 import { HeartbeatSchedule } from './stream/heartbeat.js'
 import { LiveLists } from './http/live-list.js'
 import { logProtocolError } from './http/log.js'
@@ -85,6 +85,14 @@ function validateEngineEvent (dagId: string, event: DAGEvent): DAGEvent {
 
 const dagStreamPlugin: FastifyPluginAsync<DAGStreamOptions> = async (fastify, rawOptions) => {
   const options = resolveOptions(rawOptions)
+  // A DAG id is a path segment: a router that cuts segments shorter than the id rule answers 414 for
+  // runs that were broadcast, which no dashboard could then open (see lib/shared/identifier.ts).
+  const maxParamLength = fastify.initialConfig.routerOptions?.maxParamLength
+  if (maxParamLength !== undefined && maxParamLength < MAX_IDENTIFIER_LENGTH) {
+    throw new InvalidOptionError(
+      `Fastify's routerOptions.maxParamLength is ${maxParamLength}: DAG ids of up to ${MAX_IDENTIFIER_LENGTH} characters could not be opened; set it to at least ${MAX_IDENTIFIER_LENGTH}`
+    )
+  }
 
   // Two parts call back into parts built on them: the metrics read the rooms and the live lists (when
   // scraped, or when a broadcast is timed), and the backplane hands client events to the commands and

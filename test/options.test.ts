@@ -92,3 +92,13 @@ t.test('asyncapi serves the protocol document for the configured prefix', async 
   const off = await build(t)
   t.equal((await fetch(`${off.http}/docs/asyncapi.json`)).status, 404, 'off by default')
 })
+
+t.test('an app whose router cuts path segments shorter than an id fails registration, saying what to set', async (t) => {
+  const short = Fastify({ routerOptions: { maxParamLength: 50 } })
+  t.teardown(() => short.close())
+  await t.rejects(async () => short.register(dagStream).ready(), { code: 'FST_DAG_STREAM_INVALID_OPTION', message: /routerOptions\.maxParamLength is 50: DAG ids of up to 100 characters could not be opened; set it to at least 100/ })
+  const enough = Fastify({ routerOptions: { maxParamLength: 100 } })
+  t.teardown(() => enough.close())
+  await enough.register(dagStream).ready()
+  t.pass('100 is enough')
+})
