@@ -100,6 +100,8 @@ export class RunHandle {
   readonly #state = createState({ inPlace: true })
   readonly #queue: Outgoing[] = []
   readonly #inFlight: InFlight[] = []
+  /** Sent, failed for an outage: they go first once nothing is in flight, in their order. */
+  readonly #retry: Outgoing[] = []
   readonly #gates = new Map<string, OpenGate>()
   readonly #controls = new Set<ControlHandler>()
   readonly #flushWaiters: Array<{ mark: number; resolve(): void }> = []
@@ -334,14 +336,16 @@ export class RunHandle {
 
   /** Takes settled appends off the front, in order; failed ones go back to the queue's front, in order. */
   #settle (): void {
-    const failed: Outgoing[] = []
+    let failed = false
     while (this.#inFlight.length > 0 && (this.#inFlight[0] as InFlight).outcome !== undefined) {
       const { item, outcome } = this.#inFlight.shift() as InFlight
-      if (outcome === 'failed') failed.push(item)
-      else if (item.mark > this.#stored) this.#stored = item.mark
+      if (outcome === 'failed') {
+        this.#retry.push(item)
+        failed = true
+      } else if (item.mark > this.#stored) this.#stored = item.mark
     }
-    if (failed.length > 0) this.#queue.unshift(...failed)
-    if (failed.length > 0 && (this.#phase === 'open' || this.#phase === 'probing')) this.#block()
+    if (this.#inFlight.length === 0 && this.#retry.length > 0) this.#queue.unshift(...this.#retry.splice(0))
+    if (failed && (this.#phase === 'open' || this.#phase === 'probing')) this.#block()
     else if (this.#phase === 'probing' && this.#inFlight.length === 0) this.#open()
     while (this.#flushWaiters.length > 0 && (this.#flushWaiters[0] as { mark: number }).mark <= this.#stored) {
       this.#flushWaiters.shift()?.resolve()

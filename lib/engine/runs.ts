@@ -77,6 +77,8 @@ export class Runs implements EngineRuns {
   async #reportLapsed (): Promise<void> {
     const { backplane } = this.#deps
     for (const dagId of await backplane.takeLapsedLeases(Date.now())) {
+      // A live handle of this process renews it again (it could not reach the backplane meanwhile).
+      if (this.#handles.has(dagId)) continue
       const status = await backplane.status(dagId)
       // Gone, finished, or already reported: nothing to say.
       if (status === undefined || isFinished(status.status) || status.status === 'stalled') continue
