@@ -25,7 +25,7 @@ import type {
 } from '../../schemas/events.js'
 import type { Backplane } from '../backplane/types.js'
 import { BackplaneUnavailableError, ClosedError } from '../errors.js'
-import { applyEvent, createState, isFinished } from '../shared/reducer.js'
+import { applyEvent, createState, isFinished, MAX_REPORTED_ERRORS } from '../shared/reducer.js'
 import { resolvedEvent } from '../commands/commands.js'
 import { pictureOf } from './picture.js'
 
@@ -68,7 +68,8 @@ export interface RunDeps {
 }
 
 interface Outgoing {
-  event: DAGEvent
+  /** Undefined: the run's picture, made when it is sent (the outbox overflowed and coalesced). */
+  event: DAGEvent | undefined
   /** The count of engine events this one completes: `flushed()` waits on it. */
   mark: number
   /** Already in the handle's state (sent once before, or part of a picture). */
@@ -116,8 +117,8 @@ export class RunHandle {
   #probeDelay = PROBE_MIN_MS
   #probeTimer: NodeJS.Timeout | undefined
   #leaseTimer: NodeJS.Timeout | undefined
-  /** The outbox overflowed: the picture replaces what was coalesced. */
-  #coalesced = false
+  /** The outbox overflowed: the picture (this item, first in the queue) replaces what was coalesced. */
+  #coalesced: Outgoing | undefined
 
   constructor (dagId: string, deps: RunDeps) {
     this.dagId = dagId
@@ -273,6 +274,10 @@ export class RunHandle {
       this.#issue(item)
       return
     }
+    if (this.#coalesced !== undefined) {
+      this.#addToPicture(item)
+      return
+    }
     this.#queue.push(item)
     if (this.#queue.length > this.#deps.outboxSize) this.#coalesce()
     if (this.#phase === 'idle') this.#start()
@@ -309,6 +314,12 @@ export class RunHandle {
   }
 
   #issue (item: Outgoing): void {
+    if (item.event === undefined) {
+      // The picture of now, in place of everything coalesced into it.
+      this.#coalesced = undefined
+      for (const event of pictureOf(this.#state, { errors: false })) this.#issue({ event, mark: item.mark, applied: true })
+      return
+    }
     if (!item.applied) {
       applyEvent(this.#state, item.event)
       item.applied = true
@@ -327,7 +338,7 @@ export class RunHandle {
         const unavailable = error instanceof BackplaneUnavailableError
         flight.outcome = unavailable ? 'failed' : 'stored'
         if (!unavailable && this.#phase !== 'closed') {
-          this.#deps.log.error({ err: error, dagId: this.dagId, event: item.event.type }, 'fastify-dag-stream: a run handle could not store an event')
+          this.#deps.log.error({ err: error, dagId: this.dagId, event: item.event?.type }, 'fastify-dag-stream: a run handle could not store an event')
         }
         this.#settle()
       }
@@ -344,7 +355,10 @@ export class RunHandle {
         failed = true
       } else if (item.mark > this.#stored) this.#stored = item.mark
     }
-    if (this.#inFlight.length === 0 && this.#retry.length > 0) this.#queue.unshift(...this.#retry.splice(0))
+    if (this.#inFlight.length === 0 && this.#retry.length > 0) {
+      this.#queue.unshift(...this.#retry.splice(0))
+      if (this.#coalesced === undefined && this.#queue.length > this.#deps.outboxSize) this.#coalesce()
+    }
     if (failed && (this.#phase === 'open' || this.#phase === 'probing')) this.#block()
     else if (this.#phase === 'probing' && this.#inFlight.length === 0) this.#open()
     while (this.#flushWaiters.length > 0 && (this.#flushWaiters[0] as { mark: number }).mark <= this.#stored) {
@@ -383,22 +397,31 @@ export class RunHandle {
     this.#issue(head)
   }
 
-  /** Too much waiting: what is queued becomes part of the state, and the picture will say it at once. */
+  /**
+   * Too much waiting: what is queued becomes part of the state, and one picture, made when the outbox
+   * opens again, says all of it at once. Until then every event goes into the state directly.
+   */
   #coalesce (): void {
-    const kept: Outgoing[] = []
-    for (const item of this.#queue) {
-      // Errors are history, not state: they are kept (a picture into the same log would repeat the old ones).
-      if (item.event.type === 'error') kept.push(item)
-      else if (!item.applied) applyEvent(this.#state, item.event)
+    this.#deps.log.warn({ dagId: this.dagId, outboxSize: this.#deps.outboxSize }, 'fastify-dag-stream: a run handle\'s outbox is full: its events are coalesced into the run\'s picture')
+    const waiting = this.#queue.splice(0)
+    this.#coalesced = { event: undefined, mark: this.#marked, applied: true }
+    this.#queue.push(this.#coalesced)
+    for (const item of waiting) this.#addToPicture(item)
+  }
+
+  /**
+   * Errors are history, not state: they stay in the queue, after the picture (the newest
+   * MAX_REPORTED_ERRORS, as many as a DAG keeps). Everything else goes into the state.
+   */
+  #addToPicture (item: Outgoing): void {
+    const picture = this.#coalesced as Outgoing
+    picture.mark = Math.max(picture.mark, item.mark)
+    if (item.event?.type !== 'error') {
+      if (!item.applied) applyEvent(this.#state, item.event as DAGEvent)
+      return
     }
-    const mark = this.#marked
-    this.#queue.length = 0
-    if (!this.#coalesced) {
-      this.#deps.log.warn({ dagId: this.dagId, outboxSize: this.#deps.outboxSize }, 'fastify-dag-stream: a run handle\'s outbox is full: its events are coalesced into the run\'s picture')
-    }
-    this.#coalesced = true
-    for (const event of pictureOf(this.#state, { errors: false })) this.#queue.push({ event, mark, applied: true })
-    this.#queue.push(...kept)
+    this.#queue.push({ ...item, mark: picture.mark })
+    if (this.#queue.length > 1 + MAX_REPORTED_ERRORS) this.#queue.splice(1, 1)
   }
 
   /** Every stored event says which log it went to: a new one means the log started over without the run. */
