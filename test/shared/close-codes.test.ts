@@ -78,7 +78,7 @@ t.test('the AsyncAPI document publishes the same table', async (t) => {
 
 t.test('the README publishes the same table', async (t) => {
   const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8')
-  const section = readme.slice(readme.indexOf('### Close codes'), readme.indexOf('The rule for codes to come'))
+  const section = readme.slice(readme.indexOf('## Close codes'), readme.indexOf('The rule for codes to come'))
   // Rows read "| code | meaning | client should |"; the last column starts with "not reconnect" or not.
   const rows = [...section.matchAll(/^\| (\d{4}) \|[^|]*\| ([^|]*) \|$/gm)]
   const decisions = Object.fromEntries(rows.map(([, code, advice]) => [Number(code), !(advice as string).startsWith('not reconnect')]))
