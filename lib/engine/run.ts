@@ -164,8 +164,8 @@ export class RunHandle {
     const aborted = signals.find((each) => each.aborted)
     if (aborted !== undefined) return Promise.reject(aborted.reason)
     return new Promise<GateDecision>((resolve, reject) => {
+      // Called once at most: resolving or withdrawing the gate removes both listeners.
       const withdraw = (event: Event): void => {
-        if (this.#gates.get(id) !== gate) return
         this.#forgetGate(id)
         this.#enqueue({ type: 'human_gate_withdrawn', node_id: nodeId, gate_id: id })
         reject((event.target as AbortSignal).reason)
@@ -229,6 +229,7 @@ export class RunHandle {
     const id = decision.gate_id ?? decision.node_id
     const gate = this.#gates.get(id)
     this.#enqueue(resolvedEvent({ ...decision, gate_id: id }))
+    /* c8 ignore next -- withdrawn while the decision was recorded: its promise already rejected, the decision still shows */
     if (gate === undefined) return
     this.#forgetGate(id)
     const outcome: GateDecision = { gate_id: id, decision: decision.decision }
@@ -378,7 +379,7 @@ export class RunHandle {
 
   /** Sends the oldest waiting event alone; once one is stored, the rest follow pipelined. */
   #probe (): void {
-    if (this.#phase !== 'blocked') return
+    /* c8 ignore next 4 -- sends of before the outage still unanswered 50 ms on (a connection that hangs): wait for them */
     if (this.#inFlight.length > 0) {
       this.#block()
       return
@@ -387,14 +388,10 @@ export class RunHandle {
       this.#start()
       return
     }
-    const head = this.#queue.shift()
-    if (head === undefined) {
-      this.#open()
-      return
-    }
-    // #settle opens the outbox when it is stored, or blocks it again.
+    // Blocked by failed sends, which went back to the queue: it is not empty. #settle opens the
+    // outbox when this one is stored, or blocks it again.
     this.#phase = 'probing'
-    this.#issue(head)
+    this.#issue(this.#queue.shift() as Outgoing)
   }
 
   /**
@@ -438,14 +435,13 @@ export class RunHandle {
 
   /** The picture goes before anything not yet sent. */
   #resend (): void {
-    const picture = pictureOf(this.#state, { errors: true }).map((event): Outgoing => ({ event, mark: this.#marked, applied: true }))
-    if (this.#phase === 'open') {
-      const waiting = this.#queue.splice(0)
-      for (const item of picture) this.#issue(item)
-      for (const item of waiting) this.#issue(item)
-    } else {
-      this.#queue.unshift(...picture)
-    }
+    this.#sendFirst(pictureOf(this.#state, { errors: true }).map((event): Outgoing => ({ event, mark: this.#marked, applied: true })))
+  }
+
+  /** `items` before anything not yet sent: at once when the outbox is open, else first in the queue. */
+  #sendFirst (items: Outgoing[]): void {
+    this.#queue.unshift(...items)
+    if (this.#phase === 'open') this.#open()
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -459,20 +455,18 @@ export class RunHandle {
 
   #renewQuietly (): void {
     this.#renew().then((status) => {
+      /* c8 ignore next -- closed or finished while the renewal was on its way */
       if (this.#phase === 'closed' || this.#phase === 'idle') return
-      if (status === undefined) {
-        // The DAG is gone though this handle drives it (Redis lost its data, and nothing was sent since):
-        // the run's picture makes a new log, open gates included, and dashboards resync to it.
-        if (this.#epoch === undefined || this.#inFlight.length > 0) return
+      // Gone though this handle drives it (Redis lost its data, and nothing was sent since): the run's
+      // picture makes a new log, open gates included, and dashboards resync to it. A send in flight
+      // (or none stored yet) tells by its epoch instead.
+      if (status === undefined && this.#epoch !== undefined && this.#inFlight.length === 0) {
         this.#epoch = undefined
         this.#deps.log.warn({ dagId: this.dagId }, 'fastify-dag-stream: the DAG\'s log is gone: its run handle sends the run\'s picture again')
         this.#resend()
-      } else if (status === 'stalled') {
-        // This process was taken for dead (its lease lapsed while it could not renew it): it is not.
-        const resumption = this.#resumption()
-        if (this.#phase === 'open') this.#issue(resumption)
-        else this.#queue.unshift(resumption)
       }
+      // This process was taken for dead (its lease lapsed while it could not renew it): it is not.
+      if (status === 'stalled') this.#sendFirst([this.#resumption()])
     }, () => {
       // Unreachable: the next renewal tries again. Lapsing meanwhile is the truth (nobody can reach us).
     })

@@ -14,7 +14,7 @@ const STORE_CALLS = new Set<PropertyKey>(['append', 'renewLease', 'status', 'tak
 /** A memory backplane whose store can be made unreachable, or replaced by an empty one (data lost). */
 function faultyMemory () {
   let settings: BackplaneSettings | undefined
-  const store = { down: false, current: undefined as MemoryBackplane | undefined }
+  const store = { down: false, broken: false, current: undefined as MemoryBackplane | undefined }
   const provider: BackplaneProvider = {
     kind: 'memory',
     create (given) {
@@ -23,6 +23,7 @@ function faultyMemory () {
       return new Proxy({} as Backplane, {
         get (_target, key) {
           if (store.down && STORE_CALLS.has(key)) return async () => { throw new BackplaneUnavailableError('down on purpose') }
+          if (store.broken && (key === 'append' || key === 'takeLapsedLeases')) return async () => { throw new Error('a bug, not an outage') }
           const current = store.current as unknown as Record<PropertyKey, unknown>
           const value = current[key]
           return typeof value === 'function' ? value.bind(current) : value
@@ -42,7 +43,7 @@ function faultyMemory () {
   }
 }
 
-const graph = { nodes: [{ id: 'a' }, { id: 'b', parent: 'a' }], edges: [{ from: 'a', to: 'b' }] }
+const graph = { nodes: [{ id: 'a', label: 'A', data: { model: 'm' } }, { id: 'b', parent: 'a' }], edges: [{ from: 'a', to: 'b' }] }
 
 t.test('past engineOutboxSize the waiting events are coalesced into the picture; errors are kept; nothing throws', async (t) => {
   const faulty = faultyMemory()
@@ -86,6 +87,7 @@ t.test('a new epoch seen by a send: the picture goes first, gates included; a lo
   run.setGraph(graph)
   run.send({ type: 'node_state', node_id: 'a', status: 'completed', output: 'A', attempt: 2 })
   run.send({ type: 'error', message: 'kept' })
+  run.send({ type: 'error', node_id: 'a', message: 'kept too' })
   const gate = run.gate('b', { title: 'Go on?' }, { gateId: 'b~1' })
   await run.flushed()
   const before = await server.app.dagStream.snapshot('d') as DAGSnapshot
@@ -149,4 +151,86 @@ t.test('a backplane down when the handle starts: it takes the lease once the bac
   faulty.store.down = false
   await run.flushed()
   t.match(await server.app.dagStream.snapshot('late'), { status: 'running', nodes: [{ id: 'a', status: 'running' }] })
+})
+
+t.test('while coalesced, later events go into the picture and errors stay bounded; sends queued while blocked coalesce too', async (t) => {
+  const faulty = faultyMemory()
+  const server = await build(t, { backplane: faulty.provider, engineOutboxSize: 3, engineLeaseMs: 400 })
+  const run = server.app.dagStream.run('d')
+  run.send({ type: 'node_state', node_id: 'a', status: 'running' })
+  await run.flushed()
+  faulty.store.down = true
+  run.send({ type: 'node_state', node_id: 'a', status: 'running', metrics: { tokens: 0 } })
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  // Blocked now: these wait in the queue, and overflow it.
+  for (let n = 1; n <= 5; n++) run.send({ type: 'node_state', node_id: 'a', status: 'running', metrics: { tokens: n } })
+  for (let n = 1; n <= 25; n++) run.send({ type: 'error', message: `e${n}` })
+  run.send({ type: 'node_state', node_id: 'a', status: 'completed', output: 'done' })
+  run.complete({ answer: 42 })
+  faulty.store.down = false
+  await run.flushed()
+  const snapshot = await server.app.dagStream.snapshot('d') as DAGSnapshot
+  t.match(snapshot, { status: 'completed', results: { answer: 42 } })
+  t.match(snapshot.nodes, [{ id: 'a', status: 'completed', output: 'done', metrics: { tokens: 5 } }])
+  t.same(snapshot.errors.map((error) => error.message), Array.from({ length: 20 }, (_, index) => `e${index + 6}`), 'the newest errors')
+})
+
+t.test('Redis restarted empty during an outage: the probe finds the new epoch and the picture follows it', async (t) => {
+  const faulty = faultyMemory()
+  const server = await build(t, { backplane: faulty.provider, engineLeaseMs: 10_000 })
+  const run = server.app.dagStream.run('d')
+  run.setGraph(graph)
+  run.send({ type: 'node_state', node_id: 'a', status: 'completed', output: 'A' })
+  await run.flushed()
+  faulty.store.down = true
+  run.send({ type: 'node_state', node_id: 'b', status: 'running' })
+  run.send({ type: 'node_output_delta', node_id: 'b', delta: 'partial' })
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  await faulty.lose()
+  faulty.store.down = false
+  await run.flushed()
+  await until(async () => (await server.app.dagStream.snapshot('d'))?.nodes.length === 2, 'the picture')
+  t.match(await server.app.dagStream.snapshot('d'), {
+    nodes: [{ id: 'a', status: 'completed', output: 'A' }, { id: 'b', parent: 'a', status: 'running', partial_output: 'partial' }],
+    edges: [{ from: 'a', to: 'b' }]
+  })
+})
+
+t.test('the handle\'s own status when it resumes a stalled run; a handle closed while it starts; an error that is no outage', async (t) => {
+  const faulty = faultyMemory()
+  const server = await build(t, { backplane: faulty.provider, engineLeaseMs: 200 })
+  const run = server.app.dagStream.run('p')
+  run.send({ type: 'execution_status', status: 'paused' })
+  await run.flushed()
+  await server.app.dagStream.broadcast('p', { type: 'execution_status', status: 'stalled' })
+  await until(async () => (await server.app.dagStream.snapshot('p'))?.status === 'paused', 'the handle to say it is paused, not gone', 2000)
+
+  const closing = server.app.dagStream.run('c')
+  closing.send({ type: 'node_state', node_id: 'a', status: 'running' })
+  closing.close()
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  t.equal(await server.app.dagStream.snapshot('c'), undefined, 'nothing sent by a handle closed before it started')
+
+  const broken = server.app.dagStream.run('b')
+  broken.send({ type: 'node_state', node_id: 'a', status: 'running' })
+  await broken.flushed()
+  faulty.store.broken = true
+  broken.send({ type: 'node_state', node_id: 'a', status: 'completed' })
+  await broken.flushed()
+  // The liveness watch meets the same fault, and goes on.
+  await new Promise((resolve) => setTimeout(resolve, 120))
+  faulty.store.broken = false
+  t.equal((await server.app.dagStream.snapshot('b'))?.nodes[0]?.status, 'running', 'logged and given up, not retried for ever')
+})
+
+t.test('a handle\'s gate whose id is the node id takes a decision without gate_id; the sender comes along', async (t) => {
+  const server = await build(t, { describeSender: () => ({ user: 'ann' }) })
+  const run = server.app.dagStream.run('s')
+  const gate = run.gate('review', { title: 'Ok?' }, { gateId: 'review' })
+  await run.flushed()
+  const client = await TestClient.open(server.url('/api/dags/s/stream'))
+  await client.next()
+  client.send({ type: 'human_decision', id: 'd', node_id: 'review', decision: 'approve' })
+  t.same(await gate, { gate_id: 'review', decision: 'approve', sender: { user: 'ann' } })
+  client.close()
 })
