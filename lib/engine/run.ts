@@ -74,10 +74,7 @@ interface Outgoing {
   mark: number
   /** Already in the handle's state (sent once before, or part of a picture). */
   applied: boolean
-}
-
-interface InFlight {
-  item: Outgoing
+  /** While in flight: how its append ended, once it did. */
   outcome?: 'stored' | 'failed'
 }
 
@@ -100,7 +97,9 @@ export class RunHandle {
   /** The run as this handle sent it. */
   readonly #state = createState({ inPlace: true })
   readonly #queue: Outgoing[] = []
-  readonly #inFlight: InFlight[] = []
+  /** Sent, not yet settled in order: from #inFlightHead on (an index, so taking one off costs nothing). */
+  #inFlight: Outgoing[] = []
+  #inFlightHead = 0
   /** Sent, failed for an outage: they go first once nothing is in flight, in their order. */
   readonly #retry: Outgoing[] = []
   readonly #gates = new Map<string, OpenGate>()
@@ -280,7 +279,8 @@ export class RunHandle {
       return
     }
     this.#queue.push(item)
-    if (this.#queue.length > this.#deps.outboxSize) this.#coalesce()
+    // Not while the lease is first taken (one round trip): only an unreachable backplane makes events wait long.
+    if (this.#queue.length > this.#deps.outboxSize && this.#phase !== 'starting') this.#coalesce()
     if (this.#phase === 'idle') this.#start()
   }
 
@@ -311,7 +311,7 @@ export class RunHandle {
   #open (): void {
     this.#phase = 'open'
     this.#probeDelay = PROBE_MIN_MS
-    for (let item = this.#queue.shift(); item !== undefined; item = this.#queue.shift()) this.#issue(item)
+    for (const item of this.#queue.splice(0)) this.#issue(item)
   }
 
   #issue (item: Outgoing): void {
@@ -325,11 +325,11 @@ export class RunHandle {
       applyEvent(this.#state, item.event)
       item.applied = true
     }
-    const flight: InFlight = { item }
-    this.#inFlight.push(flight)
+    item.outcome = undefined
+    this.#inFlight.push(item)
     this.#deps.append(this.dagId, item.event).then(
       (sequenced) => {
-        flight.outcome = 'stored'
+        item.outcome = 'stored'
         this.#noteEpoch(sequenced.epoch)
         this.#settle()
       },
@@ -337,7 +337,7 @@ export class RunHandle {
         // An outage: it goes again. Anything else (the app closed, a bug) cannot be sent again with any
         // hope: it is logged, not silent, and counted as done.
         const unavailable = error instanceof BackplaneUnavailableError
-        flight.outcome = unavailable ? 'failed' : 'stored'
+        item.outcome = unavailable ? 'failed' : 'stored'
         if (!unavailable && this.#phase !== 'closed') {
           this.#deps.log.error({ err: error, dagId: this.dagId, event: item.event?.type }, 'fastify-dag-stream: a run handle could not store an event')
         }
@@ -349,13 +349,24 @@ export class RunHandle {
   /** Takes settled appends off the front, in order; failed ones go back to the queue's front, in order. */
   #settle (): void {
     let failed = false
-    while (this.#inFlight.length > 0 && (this.#inFlight[0] as InFlight).outcome !== undefined) {
-      const { item, outcome } = this.#inFlight.shift() as InFlight
-      if (outcome === 'failed') {
+    const inFlight = this.#inFlight
+    let head = this.#inFlightHead
+    while (head < inFlight.length && (inFlight[head] as Outgoing).outcome !== undefined) {
+      const item = inFlight[head++] as Outgoing
+      if (item.outcome === 'failed') {
         this.#retry.push(item)
         failed = true
       } else if (item.mark > this.#stored) this.#stored = item.mark
     }
+    if (head === inFlight.length) {
+      this.#inFlight = []
+      head = 0
+    } else if (head > 1024 && head * 2 > inFlight.length) {
+      // A handle that never stops sending never drains: the settled part goes now and then.
+      this.#inFlight = inFlight.slice(head)
+      head = 0
+    }
+    this.#inFlightHead = head
     if (this.#inFlight.length === 0 && this.#retry.length > 0) {
       this.#queue.unshift(...this.#retry.splice(0))
       if (this.#coalesced === undefined && this.#queue.length > this.#deps.outboxSize) this.#coalesce()
