@@ -4,7 +4,7 @@
 import t from 'tap'
 import { createDAGStore } from '../../lib/client/index.js'
 import type { DAGEvent, SequencedEvent } from '../../schemas/index.js'
-import { events } from '../support/client-helpers.js'
+import { events } from '../support/events.js'
 
 const sequenced = (count: number): SequencedEvent[] => events(count).map((event, index) => ({ ...event, seq: index + 1, epoch: 'e' }))
 

@@ -16,7 +16,7 @@ import {
 } from '../../lib/commands/gates.js'
 import { checkValue, compileSchema } from '../../lib/commands/values.js'
 import type { DagStatus } from '../../lib/index.js'
-import { until } from '../support/client-helpers.js'
+import { until } from '../support/wait.js'
 import { build, TestClient } from '../support/helpers.js'
 
 async function withGate (t: Test, handler?: (event: ClientEvent) => void | Promise<void>) {

@@ -8,7 +8,8 @@ import WebSocket, { WebSocketServer } from 'ws'
 import { buildAsyncApiDocument } from '../../lib/http/asyncapi.js'
 import { createDAGStreamClient } from '../../lib/client/index.js'
 import { CloseCode, closeCodeDescriptions, shouldReconnect } from '../../lib/index.js'
-import { fastBackoff, until } from '../support/client-helpers.js'
+import { until } from '../support/wait.js'
+import { fastBackoff } from '../support/client-helpers.js'
 
 // The table as the README states it, written out by hand: the sources below are compared with it,
 // not with one another, so a change in one of them cannot carry the others along.
