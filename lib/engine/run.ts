@@ -58,8 +58,8 @@ export interface RunDeps {
   backplane: Backplane
   /** Checks an engine event (throws InvalidEventError naming the field) and returns it as it will be stored. */
   validate(dagId: string, event: DAGEvent): DAGEvent
-  /** Appends a checked event (metrics included). */
-  append(dagId: string, event: DAGEvent): Promise<SequencedEvent>
+  /** Appends checked events, in order, in as few steps as the backplane allows (metrics included). */
+  appendMany(dagId: string, events: readonly DAGEvent[]): Promise<SequencedEvent[]>
   leaseMs: number
   outboxSize: number
   log: FastifyBaseLogger
@@ -105,6 +105,8 @@ export class RunHandle {
   readonly #gates = new Map<string, OpenGate>()
   readonly #controls = new Set<ControlHandler>()
   readonly #flushWaiters: Array<{ mark: number; resolve(): void }> = []
+  /** Issued in this tick: appended together at its end, in one step (Redis: one script call per 200). */
+  #batch: Outgoing[] = []
   /**
    * idle: nothing sent yet (or the run finished); starting: the lease is being taken; open: events go at
    * once; blocked: the backplane is unreachable; probing: the oldest waiting event went alone.
@@ -327,19 +329,29 @@ export class RunHandle {
     }
     item.outcome = undefined
     this.#inFlight.push(item)
-    this.#deps.append(this.dagId, item.event).then(
+    if (this.#batch.push(item) === 1) queueMicrotask(() => this.#appendBatch())
+  }
+
+  /**
+   * Appends what this tick issued, in one step. Pipelined: the next tick's batch does not wait for
+   * this one's answer (one connection keeps them in order).
+   */
+  #appendBatch (): void {
+    const batch = this.#batch
+    this.#batch = []
+    this.#deps.appendMany(this.dagId, batch.map((item) => item.event as DAGEvent)).then(
       (sequenced) => {
-        item.outcome = 'stored'
-        this.#noteEpoch(sequenced.epoch)
+        for (const item of batch) item.outcome = 'stored'
+        for (const event of sequenced) this.#noteEpoch(event.epoch)
         this.#settle()
       },
       (error: unknown) => {
-        // An outage: it goes again. Anything else (the app closed, a bug) cannot be sent again with any
-        // hope: it is logged, not silent, and counted as done.
+        // An outage: they go again. Anything else (the app closed, a bug) cannot be sent again with
+        // any hope: it is logged, not silent, and counted as done.
         const unavailable = error instanceof BackplaneUnavailableError
-        item.outcome = unavailable ? 'failed' : 'stored'
+        for (const item of batch) item.outcome = unavailable ? 'failed' : 'stored'
         if (!unavailable && this.#phase !== 'closed') {
-          this.#deps.log.error({ err: error, dagId: this.dagId, event: item.event?.type }, 'fastify-dag-stream: a run handle could not store an event')
+          this.#deps.log.error({ err: error, dagId: this.dagId, events: batch.length }, 'fastify-dag-stream: a run handle could not store its events')
         }
         this.#settle()
       }

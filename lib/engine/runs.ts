@@ -17,6 +17,7 @@ export interface RunsDeps {
   backplane: Backplane
   validate(dagId: string, event: DAGEvent): DAGEvent
   append(dagId: string, event: DAGEvent): Promise<SequencedEvent>
+  appendMany(dagId: string, events: readonly DAGEvent[]): Promise<SequencedEvent[]>
   leaseMs: number
   outboxSize: number
   log: FastifyBaseLogger

@@ -4,17 +4,17 @@
 import t from 'tap'
 import type { Backplane, BackplaneProvider, BackplaneSettings } from '../../lib/index.js'
 import { BackplaneUnavailableError, MemoryBackplane } from '../../lib/index.js'
-import type { DAGSnapshot } from '../../schemas/index.js'
+import type { DAGEvent, DAGSnapshot } from '../../schemas/index.js'
 import { until } from '../support/client-helpers.js'
 import { build, TestClient } from '../support/helpers.js'
 
 /** What the engine side calls; these fail while the store is "down". */
-const STORE_CALLS = new Set<PropertyKey>(['append', 'renewLease', 'status', 'takeLapsedLeases', 'releaseLease'])
+const STORE_CALLS = new Set<PropertyKey>(['append', 'appendMany', 'renewLease', 'status', 'takeLapsedLeases', 'releaseLease'])
 
 /** A memory backplane whose store can be made unreachable, or replaced by an empty one (data lost). */
 function faultyMemory () {
   let settings: BackplaneSettings | undefined
-  const store = { down: false, broken: false, current: undefined as MemoryBackplane | undefined }
+  const store = { down: false, broken: false, slowMs: 0, current: undefined as MemoryBackplane | undefined }
   const provider: BackplaneProvider = {
     kind: 'memory',
     create (given) {
@@ -23,7 +23,11 @@ function faultyMemory () {
       return new Proxy({} as Backplane, {
         get (_target, key) {
           if (store.down && STORE_CALLS.has(key)) return async () => { throw new BackplaneUnavailableError('down on purpose') }
-          if (store.broken && (key === 'append' || key === 'takeLapsedLeases')) return async () => { throw new Error('a bug, not an outage') }
+          if (store.broken && (key === 'appendMany' || key === 'takeLapsedLeases')) return async () => { throw new Error('a bug, not an outage') }
+          if (store.slowMs > 0 && key === 'appendMany') {
+            const current = store.current as MemoryBackplane
+            return (dagId: string, events: DAGEvent[]) => new Promise((resolve) => setTimeout(() => resolve(current.appendMany(dagId, events)), store.slowMs))
+          }
           const current = store.current as unknown as Record<PropertyKey, unknown>
           const value = current[key]
           return typeof value === 'function' ? value.bind(current) : value
@@ -232,5 +236,25 @@ t.test('a handle\'s gate whose id is the node id takes a decision without gate_i
   await client.next()
   client.send({ type: 'human_decision', id: 'd', node_id: 'review', decision: 'approve' })
   t.same(await gate, { gate_id: 'review', decision: 'approve', sender: { user: 'ann' } })
+  client.close()
+})
+
+t.test('a handle that keeps sending while earlier sends are unanswered: all stored, in order', async (t) => {
+  const faulty = faultyMemory()
+  const server = await build(t, { backplane: faulty.provider, historySize: 5000 })
+  const run = server.app.dagStream.run('busy')
+  run.send({ type: 'node_state', node_id: 'a', status: 'running' })
+  await run.flushed()
+  faulty.store.slowMs = 1
+  for (let n = 1; n <= 3000; n++) {
+    run.send({ type: 'node_state', node_id: 'a', status: 'running', metrics: { tokens: n } })
+    // Two sends per tick: 1,500 appends on their way at once.
+    if (n % 2 === 0) await Promise.resolve()
+  }
+  await run.flushed()
+  faulty.store.slowMs = 0
+  const client = await TestClient.open(server.url('/api/dags/busy/stream?since=1&epoch=' + (await server.app.dagStream.snapshot('busy'))?.epoch))
+  const frames = await client.waitFor(3001)
+  t.same(frames.slice(1).map((frame) => (frame as { metrics?: { tokens: number } }).metrics?.tokens), Array.from({ length: 3000 }, (_, index) => index + 1))
   client.close()
 })

@@ -75,6 +75,10 @@ export class MemoryBackplane implements Backplane {
     return this.#appendNow(dagId, event)
   }
 
+  async appendMany (dagId: string, events: readonly DAGEvent[]): Promise<SequencedEvent[]> {
+    return events.map((event) => this.#appendNow(dagId, event))
+  }
+
   /**
    * The synchronous core of `append`. Everything from numbering to fan-out happens in one tick, so
    * two broadcasts can never interleave and a snapshot taken between them is exact.

@@ -66,6 +66,8 @@ type StreamEntry = [Buffer, Buffer[]]
 
 /** DAG summaries read per round trip when the list is filtered by status. */
 const LIST_SCAN_CHUNK = 1000
+/** Events per append script call: a larger batch is split, so no call holds Redis for long. */
+const MAX_EVENTS_PER_APPEND = 200
 /** Lapsed leases taken per call: the rest wait for the next round. */
 const MAX_LAPSED_PER_CALL = 100
 
@@ -149,42 +151,65 @@ export class RedisBackplane implements Backplane {
   }
 
   append (dagId: string, event: DAGEvent): Promise<SequencedEvent> {
+    return this.#append(dagId, [event]).then(([seq, epoch]) => ({ ...event, seq, epoch }) as SequencedEvent)
+  }
+
+  appendMany (dagId: string, events: readonly DAGEvent[]): Promise<SequencedEvent[]> {
+    const calls: Array<Promise<SequencedEvent[]>> = []
+    // One script call per chunk, written at once, one after the other: in order, and no script call
+    // holds Redis for long.
+    for (let start = 0; start < events.length; start += MAX_EVENTS_PER_APPEND) {
+      const chunk = events.slice(start, start + MAX_EVENTS_PER_APPEND)
+      calls.push(this.#append(dagId, chunk).then(([first, epoch]) => chunk.map((event, index) => ({ ...event, seq: first + index, epoch }) as SequencedEvent)))
+    }
+    return Promise.all(calls).then((chunks) => chunks.flat())
+  }
+
+  /** Appends `events` in one script call; resolves with the first one's seq, the epoch and the checkpoint's seq. */
+  #append (dagId: string, events: readonly DAGEvent[]): Promise<[number, string, number]> {
     const keys = this.#keys(dagId)
     const now = Date.now()
-    const status = statusAfter(event)
-    const gate = gateWriteFor(event)
-    // `#redis` calls the operation before its first await, so the script is written at once: one
-    // connection carries commands in the order they are written, and that keeps one process's
-    // broadcasts for a DAG in call order, awaited or not.
-    // EVAL, not EVALSHA: after the script cache is lost (SCRIPT FLUSH, a restart or a failover), a
-    // client retries each NOSCRIPT on its own, after calls written since, and call order would break.
-    // The body is a kilobyte on a connection that is there anyway; the read-only scripts go by SHA.
-    const appended = this.#redis('append', () => this.#connections.commands.eval(
-      appendScript.lua, appendScript.numberOfKeys,
+    const args: Array<string | number> = [
       keys.meta, keys.log, keys.checkpoint, keys.gates,
-      JSON.stringify(event),
       randomUUID(),
       this.#id,
       now,
       this.#settings.historySize,
       this.#settings.maxIdleMs,
-      status ?? '',
-      status === undefined ? '' : this.#ttlFor(status),
       keys.channel,
-      gate?.gateId ?? '',
-      gate === undefined ? '' : encodePhase(gate),
-      gate?.clearClaim === true ? '1' : '0',
       listChannel(this.#config.keyPrefix),
       dagId
+    ]
+    for (const event of events) {
+      const status = statusAfter(event)
+      const gate = gateWriteFor(event)
+      args.push(
+        JSON.stringify(event),
+        status ?? '',
+        status === undefined ? '' : this.#ttlFor(status),
+        gate?.gateId ?? '',
+        gate === undefined ? '' : encodePhase(gate),
+        gate?.clearClaim === true ? '1' : '0'
+      )
+    }
+    // `#redis` calls the operation before its first await, so the script is written at once: one
+    // connection carries commands in the order they are written, and that keeps one process's
+    // appends for a DAG in call order, awaited or not.
+    // EVAL, not EVALSHA: after the script cache is lost (SCRIPT FLUSH, a restart or a failover), a
+    // client retries each NOSCRIPT on its own, after calls written since, and call order would break.
+    // The body is a kilobyte on a connection that is there anyway; the read-only scripts go by SHA.
+    const appended = this.#redis('append', () => this.#connections.commands.eval(
+      appendScript.lua, appendScript.numberOfKeys, ...args
     ) as Promise<[number, string, number]>)
     if (this.#commandsReady()) {
       this.#connections.commands.zadd(indexKey(this.#config.keyPrefix), now, dagId).catch((error: unknown) => {
         this.#settings.log.warn({ err: error, dagId }, 'fastify-dag-stream: could not update the DAG list index')
       })
     }
-    return appended.then(([seq, epoch, checkpointSeq]) => {
-      if (seq - checkpointSeq >= this.#checkpointEvery) this.#checkpoint(dagId)
-      return { ...event, seq, epoch } as SequencedEvent
+    return appended.then((result) => {
+      const [first, , checkpointSeq] = result
+      if (first + events.length - 1 - checkpointSeq >= this.#checkpointEvery) this.#checkpoint(dagId)
+      return result
     })
   }
 
