@@ -1,6 +1,6 @@
 import Fastify from 'fastify'
 import t from 'tap'
-import dagStream, { InvalidOptionError, MemoryBackplane, type BackplaneSettings, type DagStreamOptions } from '../lib/index.js'
+import dagStream, { InvalidOptionError, MemoryBackplane, type BackplaneSettings, type DAGStreamOptions } from '../lib/index.js'
 import { build, TestClient } from './support/helpers.js'
 
 t.test('a bad option fails registration with a message that says what to do', async (t) => {
@@ -13,6 +13,7 @@ t.test('a bad option fails registration with a message that says what to do', as
     [{ allowedOrigins: ['*'] }, /exact origins/],
     [{ maxPayload: 0 }, /"maxPayload" must be a positive integer, got 0/],
     [{ maxPayload: () => 1024 }, /"maxPayload" must be a positive integer, got a function/],
+    [{ maxQueuedEvents: 0 }, /"maxQueuedEvents" must be a positive integer, got 0/],
     [{ heartbeatMs: 1.5 }, /"heartbeatMs" must be a positive integer/],
     [{ maxBufferedBytes: '1mb' }, /"maxBufferedBytes" must be a positive integer, got "1mb"/],
     [{ historySize: -1 }, /"historySize"/],
@@ -43,7 +44,7 @@ t.test('a bad option fails registration with a message that says what to do', as
   ]
   for (const [options, message] of cases) {
     const app = Fastify()
-    const error = await app.register(dagStream, options as DagStreamOptions).ready().then(() => undefined, (e: unknown) => e)
+    const error = await app.register(dagStream, options as DAGStreamOptions).ready().then(() => undefined, (e: unknown) => e)
     t.ok(error instanceof InvalidOptionError, JSON.stringify(options))
     t.match(error, { code: 'FST_DAG_STREAM_INVALID_OPTION', message })
     await app.close()
