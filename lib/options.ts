@@ -33,6 +33,10 @@ export const DEFAULT_COMMAND_TIMEOUT_MS = 10_000
 export const DEFAULT_SNAPSHOT_CACHE_BYTES = 64 * 1024 * 1024
 /** A node's live output is sent at most this often: 20 events/s per node, about as often as a screen shows text change. */
 export const DEFAULT_OUTPUT_FLUSH_MS = 50
+/** How long a run driven through a run handle may go without its process renewing its lease before it shows as stalled. */
+export const DEFAULT_ENGINE_LEASE_MS = 15_000
+/** Events a run handle holds while the backplane is unreachable before it coalesces them into the run's picture. */
+export const DEFAULT_ENGINE_OUTBOX_SIZE = 10_000
 /**
  * Client events of one socket run one after the other (a pause, a decision and a resume reach the
  * engine in the order sent), and each may wait for `authorize` and the engine: this many may wait
@@ -198,6 +202,20 @@ export interface DAGStreamOptions {
    * @default 50
    */
   outputFlushMs?: number
+  /**
+   * The longest a run driven through `app.dagStream.run(dagId)` shows as running after its process died:
+   * the plugin renews the process's lease on the run, and when it lapses every dashboard sees
+   * `execution_status { status: 'stalled' }` and commands answer `engine_unavailable` at once.
+   * @default 15000
+   */
+  engineLeaseMs?: number
+  /**
+   * How many events a run handle holds, in order, while the backplane is unreachable. Past it the
+   * oldest are coalesced into the run's picture (its current state), which is sent when the backplane
+   * is back: nothing is dropped silently, and the handle never throws for an outage.
+   * @default 10000
+   */
+  engineOutboxSize?: number
 }
 
 export interface MetricsOptions {
@@ -259,6 +277,8 @@ export interface ResolvedOptions {
   maxConnectionsPerIp: number
   connectionKey: (request: FastifyRequest) => string
   outputFlushMs: number
+  engineLeaseMs: number
+  engineOutboxSize: number
 }
 
 const allowAll: Authorize = () => true
@@ -295,7 +315,9 @@ export function resolveOptions (options: DAGStreamOptions): ResolvedOptions {
     maxConnections: connectionLimit('maxConnections', options.maxConnections, DEFAULT_MAX_CONNECTIONS),
     maxConnectionsPerIp: connectionLimit('maxConnectionsPerIp', options.maxConnectionsPerIp, DEFAULT_MAX_CONNECTIONS_PER_IP),
     connectionKey: check.callback('connectionKey', options.connectionKey, '(request) => string', (request: FastifyRequest) => request.ip),
-    outputFlushMs: check.integer('outputFlushMs', options.outputFlushMs, DEFAULT_OUTPUT_FLUSH_MS)
+    outputFlushMs: check.integer('outputFlushMs', options.outputFlushMs, DEFAULT_OUTPUT_FLUSH_MS),
+    engineLeaseMs: check.integer('engineLeaseMs', options.engineLeaseMs, DEFAULT_ENGINE_LEASE_MS),
+    engineOutboxSize: check.integer('engineOutboxSize', options.engineOutboxSize, DEFAULT_ENGINE_OUTBOX_SIZE)
   }
 }
 

@@ -31,6 +31,9 @@ import { StreamKeys } from './stream/stream-keys.js'
 import { registerStreamRoutes } from './stream/routes.js'
 import { UnusedConnections } from './http/unused-connections.js'
 import { validateDAGEvent } from './validation.js'
+import { compileSchema } from './commands/values.js'
+import type { RunHandle } from './engine/run.js'
+import { Runs } from './engine/runs.js'
 
 /** The `app.dagStream` decorator: what the execution engine calls. */
 export interface DAGStream {
@@ -67,6 +70,16 @@ export interface DAGStream {
    */
   streamOutput(dagId: string, nodeId: string): OutputWriter
   streamOutput(dagId: string, nodeId: string, source: AsyncIterable<string> | Iterable<string>): Promise<void>
+  /**
+   * The run handle of `dagId` in this process (one per DAG per process): ordered, pipelined sends that
+   * wait out backplane outages, the structure in one event, awaitable gates, this run's controls, and
+   * the engine lease that shows a dead engine's run as stalled. See docs/engine.md.
+   * @example
+   * const run = app.dagStream.run('run-42')
+   * run.setGraph({ nodes: [{ id: 'plan' }, { id: 'review' }], edges: [{ from: 'plan', to: 'review' }] })
+   * const { decision } = await run.gate('review', { title: 'Publish?', decisions: ['approve', 'reject'] })
+   */
+  run(dagId: string): RunHandle
 }
 
 declare module 'fastify' {
@@ -80,6 +93,15 @@ function validateEngineEvent (dagId: string, event: DAGEvent): DAGEvent {
   if (!isIdentifier(dagId)) throw new InvalidDAGIdError(JSON.stringify(dagId))
   const validation = validateDAGEvent(event)
   if (!validation.ok) throw new InvalidEventError(dagId, validation.message)
+  const schema = validation.value.type === 'human_gate_waiting' ? validation.value.presentation.response_schema : undefined
+  if (schema !== undefined) {
+    // Checked now, so that a schema no validator can compile fails the engine, not the human deciding.
+    try {
+      compileSchema(schema)
+    } catch (error) {
+      throw new InvalidEventError(dagId, `human_gate_waiting: "presentation.response_schema" is not a valid JSON Schema: ${(error as Error).message}`)
+    }
+  }
   return validation.value
 }
 
@@ -145,13 +167,50 @@ const dagStreamPlugin: FastifyPluginAsync<DAGStreamOptions> = async (fastify, ra
   // A node's live output goes out as `node_output_delta` events, which wait for no earlier text.
   const outputs = new OutputStreams({ broadcast: (dagId, event) => append(dagId, validateEngineEvent(dagId, event)), flushMs: options.outputFlushMs })
 
-  function broadcast (dagId: string, event: DAGEvent): Promise<SequencedEvent> {
-    const validated = validateEngineEvent(dagId, event)
-    // Text written for this node before this event goes first.
+  /** Text written for the event's node before the event goes first. */
+  function flushOutputFor (dagId: string, event: DAGEvent): void {
     const nodeId = 'node_id' in event ? event.node_id : undefined
     if (nodeId !== undefined && event.type !== 'node_output_delta') outputs.flushQuietly(dagId, nodeId)
+  }
+
+  function broadcast (dagId: string, event: DAGEvent): Promise<SequencedEvent> {
+    const validated = validateEngineEvent(dagId, event)
+    flushOutputFor(dagId, validated)
     return append(dagId, validated)
   }
+
+  /**
+   * Stores a run handle's events, already checked, in one step where the backplane can (the sends of
+   * one tick): one reaction for all of them, the metrics of each.
+   */
+  function appendMany (dagId: string, validated: readonly DAGEvent[]): Promise<SequencedEvent[]> {
+    for (const event of validated) flushOutputFor(dagId, event)
+    const startedAt = metrics.broadcastStarting(dagId)
+    const appended = backplane.appendMany(dagId, validated)
+    appended.then(
+      (sequenced) => {
+        for (let index = 0; index < sequenced.length; index++) metrics.broadcast(dagId, validated[index] as DAGEvent, sequenced[index] as SequencedEvent, startedAt)
+      },
+      () => {
+        // The run handle logs what is not an outage, and sends again what is.
+        for (let index = 0; index < validated.length; index++) metrics.broadcastFailed(dagId)
+      }
+    )
+    return appended
+  }
+
+  const runs = new Runs({
+    backplane,
+    validate: validateEngineEvent,
+    append,
+    appendMany,
+    leaseMs: options.engineLeaseMs,
+    outboxSize: options.engineOutboxSize,
+    log: fastify.log
+  })
+  // Registered after the backplane's: Fastify runs onClose hooks last registered first, so the
+  // handles stop (and give their leases up) while the backplane is still open.
+  fastify.addHook('onClose', async () => runs.close())
 
   function streamOutput (dagId: string, nodeId: string): OutputWriter
   function streamOutput (dagId: string, nodeId: string, source: AsyncIterable<string> | Iterable<string>): Promise<void>
@@ -168,6 +227,7 @@ const dagStreamPlugin: FastifyPluginAsync<DAGStreamOptions> = async (fastify, ra
     authorize: options.authorize,
     describeSender: options.describeSender,
     handlers,
+    runs,
     broadcast,
     leaseMs: options.commandTimeoutMs,
     log: fastify.log
@@ -177,6 +237,7 @@ const dagStreamPlugin: FastifyPluginAsync<DAGStreamOptions> = async (fastify, ra
   try {
     await backplane.ready()
   } catch (error) {
+    runs.close()
     // Registration fails loudly when the backplane cannot serve (Redis unreachable at boot), and
     // leaves no connection retrying behind, whether or not the application closes the app.
     await backplane.close()
@@ -195,7 +256,8 @@ const dagStreamPlugin: FastifyPluginAsync<DAGStreamOptions> = async (fastify, ra
       }
     },
     connections: (dagId?: string) => rooms.count(dagId),
-    streamOutput
+    streamOutput,
+    run: (dagId: string) => runs.run(dagId)
   } satisfies DAGStream)
 
   // ---------------------------------------------------------------------------------------------

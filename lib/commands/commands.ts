@@ -11,7 +11,8 @@ import type { CommandOutcome, CommandSender } from '../backplane/types.js'
 import { executeCommand, type ExecutingDeps } from './execute.js'
 import { receiveCommand, type CommandSource, type ReceivingDeps, type Reply } from './receive.js'
 
-export type { ClientEventContext, ClientEventHandler } from './execute.js'
+export type { ClientEventContext, ClientEventHandler, EngineRuns } from './execute.js'
+export { resolvedEvent } from './execute.js'
 export type { CommandSource } from './receive.js'
 
 export type CommandDeps = Omit<ReceivingDeps, 'inFlight'> & ExecutingDeps

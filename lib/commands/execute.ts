@@ -1,11 +1,13 @@
 // The engine's half of a client event, on the instance that drives the DAG (the backplane brings it
 // here from wherever it arrived, lib/commands/receive.ts): the engine's `onClientEvent` handlers, and
-// for a decision the rest of the gate's life (begin, settle, `human_gate_resolved`).
+// for a decision the rest of the gate's life (begin, settle, `human_gate_resolved`). A gate a run
+// handle of this process waits for (lib/engine/) is the handle's: the decision goes to it instead.
 
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { ClientEvent, DAGEvent, HumanDecisionEvent } from '../../schemas/events.js'
 import type { Backplane, CommandOutcome, CommandSender } from '../backplane/types.js'
 import { BackplaneUnavailableError, EventRefusedError } from '../errors.js'
+import { gateIdOf } from '../shared/reducer.js'
 import { beginGate, renewGate, settleGate } from './gates.js'
 
 /** What an `onClientEvent` handler learns about the event besides its content. */
@@ -27,9 +29,26 @@ export interface ClientEventContext {
  */
 export type ClientEventHandler = (event: ClientEvent, context: ClientEventContext) => void | Promise<void>
 
+/** What the run handles of this process take from the commands (lib/engine/runs.ts implements it). */
+export interface EngineRuns {
+  /**
+   * The handle that opened the gate `gateId` of `dagId` here and waits for it, if any: the decision goes
+   * to it, through `accept` once it is recorded in the gate book, rather than to `onClientEvent`.
+   */
+  gateOwner(dagId: string, gateId: string): GateOwner | undefined
+  /** Runs the `onControl` handlers of the handle of `dagId`; false when it has none. */
+  control(dagId: string, event: Exclude<ClientEvent, HumanDecisionEvent>, sender: unknown): Promise<boolean>
+}
+
+export interface GateOwner {
+  accept(decision: HumanDecisionEvent, sender: unknown): Promise<void>
+}
+
 export interface ExecutingDeps {
   backplane: Backplane
   handlers: ReadonlySet<ClientEventHandler>
+  /** The run handles of this process: the gates they opened and their control handlers. */
+  runs: EngineRuns
   broadcast: (dagId: string, event: DAGEvent) => Promise<unknown>
   /** How long a gate's claim holds before it lapses (its instance may have died). */
   leaseMs: number
@@ -44,27 +63,31 @@ const RECORD_RETRY_MAX_MS = 2000
 
 /** The engine's half of a client event that `dispatch` brought to the instance that drives `dagId`. */
 export async function executeCommand (deps: ExecutingDeps, dagId: string, event: ClientEvent, sender: CommandSender): Promise<CommandOutcome> {
-  if (event.type !== 'human_decision') return callHandlers(deps, event, dagId, sender)
+  if (event.type !== 'human_decision') return control(deps, event, dagId, sender)
   const backplane = deps.backplane
   const key = event.id as string // `decide` always sends one
-  const began = await backplane.updateGate(dagId, event.node_id, beginGate(key, Date.now(), deps.leaseMs))
+  const gateId = gateIdOf(event)
+  const began = await backplane.updateGate(dagId, gateId, beginGate(key, Date.now(), deps.leaseMs))
   if (began !== true) {
     return { ok: false, code: 'gate_already_decided', message: `The decision for "${event.node_id}" arrived after its claim lapsed` }
   }
   // The claim is renewed for as long as this instance works on it: while the handlers run, and while
   // an accepted decision waits for the backplane to record it.
   const renewal = setInterval(() => {
-    backplane.updateGate(dagId, event.node_id, renewGate(key, Date.now(), deps.leaseMs)).catch((error: unknown) => {
+    backplane.updateGate(dagId, gateId, renewGate(key, Date.now(), deps.leaseMs)).catch((error: unknown) => {
       deps.log.warn({ err: error, dagId, connectionId: sender.connectionId }, 'fastify-dag-stream: could not renew a gate claim')
     })
   }, deps.leaseMs / 3)
   // A handler that never returns must not keep the process alive after app.close().
   renewal.unref()
   try {
+    // A gate a run handle waits for is the handle's: its engine code awaits `gate()`, not onClientEvent.
+    const owner = deps.runs.gateOwner(dagId, gateId)
+    if (owner !== undefined) return await recordAcceptance(deps, dagId, event, key, owner, sender)
     const outcome = await callHandlers(deps, event, dagId, sender)
     if (outcome.ok) return await recordAcceptance(deps, dagId, event, key)
     // Refused: the gate stays open. Should this write fail, the claim lapses by itself, to the same effect.
-    await backplane.updateGate(dagId, event.node_id, settleGate(key, false)).catch((error: unknown) => {
+    await backplane.updateGate(dagId, gateId, settleGate(key, false)).catch((error: unknown) => {
       deps.log.warn({ err: error, dagId }, 'fastify-dag-stream: could not release a refused decision\'s claim; it lapses')
     })
     return outcome
@@ -77,15 +100,23 @@ export async function executeCommand (deps: ExecutingDeps, dagId: string, event:
  * The engine took the decision, so it must show: in the gate book (a copy of it is acked, a rival
  * refused) and in the log (every dashboard sees the gate resolved). A backplane that fails meanwhile
  * is retried for as long as a sender waits for a claim; only then is the failure the sender's answer.
+ * A run handle that owns the gate (`owner`) gets the decision once the gate book holds it (so exactly
+ * once), and sends `human_gate_resolved` itself, in order with its other events.
  */
-async function recordAcceptance (deps: ExecutingDeps, dagId: string, decision: HumanDecisionEvent, key: string): Promise<CommandOutcome> {
+async function recordAcceptance (
+  deps: ExecutingDeps,
+  dagId: string,
+  decision: HumanDecisionEvent,
+  key: string,
+  owner?: GateOwner,
+  sender?: CommandSender
+): Promise<CommandOutcome> {
   const nodeId = decision.node_id
-  const resolved: DAGEvent = { type: 'human_gate_resolved', node_id: nodeId, decision: decision.decision }
-  if (decision.feedback !== undefined) resolved.feedback = decision.feedback
   const giveUpAt = Date.now() + CLAIM_FOLLOW_LEASES * deps.leaseMs
   try {
-    await untilRecorded(deps, dagId, giveUpAt, () => deps.backplane.updateGate(dagId, nodeId, settleGate(key, true)))
-    await untilRecorded(deps, dagId, giveUpAt, () => deps.broadcast(dagId, resolved))
+    await untilRecorded(deps, dagId, giveUpAt, () => deps.backplane.updateGate(dagId, gateIdOf(decision), settleGate(key, true)))
+    if (owner !== undefined) await owner.accept(decision, sender?.info)
+    else await untilRecorded(deps, dagId, giveUpAt, () => deps.broadcast(dagId, resolvedEvent(decision)))
     return { ok: true }
   } catch (error) {
     deps.log.error({ err: error, dagId, nodeId }, 'fastify-dag-stream: the engine accepted a decision that could not be recorded')
@@ -112,6 +143,18 @@ async function untilRecorded (deps: ExecutingDeps, dagId: string, giveUpAt: numb
   }
 }
 
+/** pause / resume / cancel: the run handle's `onControl` handlers, then the `onClientEvent` handlers. */
+async function control (deps: ExecutingDeps, event: Exclude<ClientEvent, HumanDecisionEvent>, dagId: string, sender: CommandSender): Promise<CommandOutcome> {
+  let handled: boolean
+  try {
+    handled = await deps.runs.control(dagId, event, sender.info)
+  } catch (error) {
+    return refusedByEngine(deps, error, dagId, sender, event)
+  }
+  if (handled && deps.handlers.size === 0) return { ok: true }
+  return callHandlers(deps, event, dagId, sender)
+}
+
 async function callHandlers (deps: ExecutingDeps, event: ClientEvent, dagId: string, sender: CommandSender): Promise<CommandOutcome> {
   if (deps.handlers.size === 0) {
     return { ok: false, code: 'not_handled', message: 'No engine is listening for client events on this server' }
@@ -122,9 +165,22 @@ async function callHandlers (deps: ExecutingDeps, event: ClientEvent, dagId: str
     for (const handler of deps.handlers) await handler(event, context)
     return { ok: true }
   } catch (error) {
-    deps.log.warn({ err: error, dagId, connectionId: sender.connectionId, event }, 'fastify-dag-stream: a client event handler refused an event')
-    // The engine's own message reaches the user only when the engine marked it safe to show.
-    const message = error instanceof EventRefusedError ? error.message : 'The engine refused this event'
-    return { ok: false, code: 'handler_failed', message }
+    return refusedByEngine(deps, error, dagId, sender, event)
   }
+}
+
+function refusedByEngine (deps: ExecutingDeps, error: unknown, dagId: string, sender: CommandSender, event: ClientEvent): CommandOutcome {
+  deps.log.warn({ err: error, dagId, connectionId: sender.connectionId, event }, 'fastify-dag-stream: a client event handler refused an event')
+  // The engine's own message reaches the user only when the engine marked it safe to show.
+  const message = error instanceof EventRefusedError ? error.message : 'The engine refused this event'
+  return { ok: false, code: 'handler_failed', message }
+}
+
+/** The `human_gate_resolved` that records an accepted decision. */
+export function resolvedEvent (decision: HumanDecisionEvent): DAGEvent {
+  const resolved: DAGEvent = { type: 'human_gate_resolved', node_id: decision.node_id, decision: decision.decision }
+  if (decision.gate_id !== undefined) resolved.gate_id = decision.gate_id
+  if (decision.feedback !== undefined) resolved.feedback = decision.feedback
+  if (decision.value !== undefined) resolved.value = decision.value
+  return resolved
 }

@@ -9,7 +9,7 @@ import type { AckFrame, ClientEvent, ErrorCode, ErrorFrame, HumanDecisionEvent, 
 import { askAuthorize, type Action, type CheckAccess } from '../access/authorize.js'
 import type { Backplane, CommandOutcome, CommandSender } from '../backplane/types.js'
 import { BackplaneUnavailableError } from '../errors.js'
-import { assertNever, isFinished } from '../shared/reducer.js'
+import { assertNever, gateIdOf, isFinished } from '../shared/reducer.js'
 import { errorFrame, idOf } from '../stream/frames.js'
 import { instanceOf } from '../stream/stream-keys.js'
 import { CLAIM_FOLLOW_LEASES } from './execute.js'
@@ -87,6 +87,7 @@ async function receive (deps: ReceivingDeps, event: ClientEvent, from: CommandSo
     const head = await deps.backplane.status(dagId)
     if (head === undefined) return reply.error('dag_not_found', `DAG "${dagId}" has no execution`)
     if (isFinished(head.status)) return reply.error('execution_finished', `The execution is already ${head.status}`)
+    if (head.status === 'stalled') return reply.outcome(engineStalled(dagId))
     return reply.outcome(await deps.backplane.dispatch(dagId, event, sender))
   }
 
@@ -116,21 +117,24 @@ async function decide (deps: ReceivingDeps, decision: HumanDecisionEvent, key: s
   const reply = answer(decision.id)
   const backplane = deps.backplane
   const nodeId = decision.node_id
+  const gateId = gateIdOf(decision)
   // A copy of this decision in flight elsewhere either takes effect (its ack is this one's) or goes
   // (lapsed, refused): then this copy may claim the gate itself. Each further round follows an
   // attempt of the same decision that ended without effect, and a client re-sends only so often.
   for (;;) {
-    const claim = await backplane.updateGate(dagId, nodeId, claimGate(key, Date.now(), deps.leaseMs))
+    const claim = await backplane.updateGate(dagId, gateId, claimGate(key, Date.now(), deps.leaseMs, decision))
     switch (claim?.kind) {
       case undefined:
         return reply.error('dag_not_found', `DAG "${dagId}" has no execution`)
       case 'duplicate':
         return reply.ack()
       case 'refused':
-        return reply.error(claim.code, refusalMessage(claim.code, nodeId))
+        return claim.code === 'engine_unavailable' ? reply.outcome(engineStalled(dagId)) : reply.error(claim.code, refusalMessage(claim.code, nodeId))
+      case 'invalid':
+        return reply.error(claim.code, claim.message, claim.path)
       case 'in_flight': {
         // The same key through another instance (a reconnect landed elsewhere mid-decision).
-        const progress = await claimSettled(deps, dagId, nodeId, key)
+        const progress = await claimSettled(deps, dagId, gateId, key)
         if (progress === 'accepted') return reply.ack()
         if (progress === 'pending') return reply.outcome(engineStillDeciding(nodeId))
         continue
@@ -141,8 +145,8 @@ async function decide (deps: ReceivingDeps, decision: HumanDecisionEvent, key: s
         // No answer in time. If the engine never began it, the claim goes and the gate stays open.
         // If it did (a slow handler renews its claim), the engine's verdict is the answer.
         try {
-          await backplane.updateGate(dagId, nodeId, releaseGate(key))
-          const progress = await claimSettled(deps, dagId, nodeId, key)
+          await backplane.updateGate(dagId, gateId, releaseGate(key))
+          const progress = await claimSettled(deps, dagId, gateId, key)
           if (progress === 'accepted') return reply.ack()
           return reply.outcome(progress === 'pending' ? engineStillDeciding(nodeId) : outcome)
         } catch (error) {
@@ -160,11 +164,11 @@ async function decide (deps: ReceivingDeps, decision: HumanDecisionEvent, key: s
  * An engine that renews for ever (a handler that never returns) is given up on after
  * `CLAIM_FOLLOW_LEASES` leases, so no waiting decision outlives reason: `pending` then.
  */
-async function claimSettled (deps: ReceivingDeps, dagId: string, nodeId: string, key: string): Promise<ClaimProgress | undefined> {
+async function claimSettled (deps: ReceivingDeps, dagId: string, gateId: string, key: string): Promise<ClaimProgress | undefined> {
   const giveUpAt = Date.now() + CLAIM_FOLLOW_LEASES * deps.leaseMs
   for (;;) {
     // Undefined when the DAG itself went: as good as gone for the callers.
-    const progress = await deps.backplane.updateGate(dagId, nodeId, claimProgress(key, Date.now()))
+    const progress = await deps.backplane.updateGate(dagId, gateId, claimProgress(key, Date.now()))
     if (progress !== 'pending' || Date.now() >= giveUpAt) return progress
     await new Promise((resolve) => setTimeout(resolve, CLAIM_POLL_MS))
   }
@@ -190,10 +194,14 @@ async function authorizationRefusal (deps: ReceivingDeps, { request, dagId, log 
 function answer (id: string | undefined) {
   const reply = {
     ack: (): Reply => (id === undefined ? undefined : { type: 'ack', id }),
-    error: (code: ErrorCode, message: string): Reply => errorFrame(code, message, id),
-    outcome: (outcome: CommandOutcome): Reply => (outcome.ok ? reply.ack() : reply.error(outcome.code, outcome.message))
+    error: (code: ErrorCode, message: string, path?: string): Reply => errorFrame(code, message, id, path),
+    outcome: (outcome: CommandOutcome): Reply => (outcome.ok ? reply.ack() : reply.error(outcome.code, outcome.message, outcome.path))
   }
   return reply
+}
+
+function engineStalled (dagId: string): CommandOutcome {
+  return { ok: false, code: 'engine_unavailable', message: `The engine of DAG "${dagId}" stopped (the run is stalled): nothing was done, try again once it runs` }
 }
 
 function refusalMessage (code: 'gate_not_waiting' | 'gate_already_decided', nodeId: string): string {

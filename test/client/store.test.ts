@@ -64,7 +64,7 @@ t.test('every kind of event, applied by the store: the state written out in full
     ],
     edges: [{ from: 'fetch', to: 'review', active: true }],
     cost: { spent: 0.5, budget: 5, remaining: 4.5 },
-    gates: [{ node_id: 'review', presentation: { title: 'Publish?' } }],
+    gates: [{ node_id: 'review', gate_id: 'review', presentation: { title: 'Publish?' } }],
     errors: [{ node_id: 'fetch', message: 'retried once' }]
   })
   store.apply({ type: 'execution_complete', results: { published: false }, seq: 12, epoch: 'e' })

@@ -280,6 +280,8 @@ export interface ChildInstance {
   /** Every call of its onClientEvent handler, as it reported them. */
   handlerCalls: HandlerCall[]
   broadcast(dagId: string, event: DAGEvent): Promise<SequencedEvent>
+  /** Sends through the child's run handle of `dagId`; resolves once it is stored. */
+  run(dagId: string, event: DAGEvent): Promise<void>
   /** Asks for `app.close()` and resolves once the process has exited by itself (rejects after 10 s). */
   close(): Promise<void>
   /** SIGKILL, and resolves once it is gone. */
@@ -345,6 +347,9 @@ export async function spawnInstance (t: Test, config: InstanceConfig): Promise<C
       const reply = await within(send<{ event?: SequencedEvent; error?: { message: string } }>({ op: 'broadcast', dagId, event }), 10_000, 'a broadcast in the child')
       if (reply.error !== undefined) throw new Error(reply.error.message)
       return reply.event as SequencedEvent
+    },
+    async run (dagId, event) {
+      await within(send({ op: 'run', dagId, event }), 10_000, 'a run handle\'s send in the child')
     },
     async close () {
       await within(send({ op: 'close' }), 10_000, 'app.close() in the child')

@@ -5,15 +5,26 @@
 // (BIG_GRAPH steps and more) opens on its work in progress at a readable zoom instead of fitting 5,000
 // cards into the window; no card pulses and no edge is animated there (each is a compositor animation
 // that keeps the main thread painting), and zoomed out the cards drop their text (FAR_ZOOM).
-import { Background, Controls, MarkerType, Position, ReactFlow, ReactFlowProvider, useReactFlow, useStore, type Dimensions, type Edge, type NodeChange, type NodeHandle, type Viewport } from '@xyflow/react'
+// Groups (subgraphs: nodes with a `parent`, groups.ts) get a box around their members, and a toggle
+// each that folds the group into its parent's card.
+import { Background, Controls, MarkerType, Position, ReactFlow, ReactFlowProvider, useReactFlow, useStore, type Dimensions, type Edge, type Node, type NodeChange, type NodeHandle, type NodeProps, type Viewport } from '@xyflow/react'
 import '@xyflow/react/dist/style.css'
-import { useEffect, useRef, useState } from 'react'
+import { useEffect, useMemo, useRef, useState } from 'react'
 import type { EdgeView, NodeView } from '../../../lib/index.js'
+import { groupGraph, type GroupBox } from './groups.js'
 import { NODE_HEIGHT, NODE_WIDTH, type Positions } from './layout.js'
 import { isHeld, nodeStatusLabel } from './status.js'
 import { StepNode, type StepNodeType } from './StepNode.js'
 
-const nodeTypes = { step: StepNode }
+type GroupBoxNode = Node<{ label: string }, 'groupBox'>
+
+/** The box behind a group's members: drawn, never selected. */
+function GroupBoxView ({ data }: NodeProps<GroupBoxNode>) {
+  return <div className='group-box' data-testid='group-box'><span className='group-box__label'>{data.label}</span></div>
+}
+
+const nodeTypes = { step: StepNode, groupBox: GroupBoxView }
+const NO_POSITIONS: Positions = new Map()
 const FIT = { padding: 0.06 }
 /** From this many steps on, the graph is drawn for size rather than for show (see above). */
 export const BIG_GRAPH = 200
@@ -54,10 +65,20 @@ export function Graph (props: GraphProps) {
   )
 }
 
-function FlowCanvas ({ nodes, edges, positions, selected, onSelect, runPaused, stale = false }: GraphProps) {
+function FlowCanvas ({ nodes: allNodes, edges: allEdges, positions, selected, onSelect, runPaused, stale = false }: GraphProps) {
   const { fitView } = useReactFlow()
   const container = useRef<HTMLDivElement>(null)
-  const big = nodes.length >= BIG_GRAPH
+  const [collapsed, setCollapsed] = useState<ReadonlySet<string>>(() => new Set())
+  const { nodes, edges, boxes, groups } = useMemo(
+    () => groupGraph(allNodes, allEdges, positions ?? NO_POSITIONS, collapsed),
+    [allNodes, allEdges, positions, collapsed]
+  )
+  const toggle = (groupId: string) => setCollapsed((previous) => {
+    const next = new Set(previous)
+    if (!next.delete(groupId)) next.add(groupId)
+    return next
+  })
+  const big = allNodes.length >= BIG_GRAPH
   const far = useStore((store) => store.transform[2] < FAR_ZOOM)
   // The graph's box, once the browser has measured it: a big graph's first viewport depends on it.
   const [box, setBox] = useState<{ width: number; height: number } | undefined>()
@@ -68,7 +89,7 @@ function FlowCanvas ({ nodes, edges, positions, selected, onSelect, runPaused, s
     if (big || positions === undefined) return
     const frame = requestAnimationFrame(() => void fitView({ ...FIT, duration: 300 }))
     return () => cancelAnimationFrame(frame)
-  }, [positions, fitView, big])
+  }, [positions, collapsed, fitView, big])
 
   // The box changes with the window, a rotated phone, or the side panel folding away: refit, or half
   // of the graph ends up out of sight. In the next frame, once React Flow has measured the new box.
@@ -139,7 +160,7 @@ function FlowCanvas ({ nodes, edges, positions, selected, onSelect, runPaused, s
     : []))
 
   // A focused node selected with Enter or Space arrives here, not in onNodeClick.
-  const onNodesChange = (changes: NodeChange<StepNodeType>[]) => {
+  const onNodesChange = (changes: NodeChange<StepNodeType | GroupBoxNode>[]) => {
     for (const change of changes) {
       if (change.type === 'select' && change.selected) onSelect(change.id)
       if (change.type === 'dimensions' && change.dimensions !== undefined) measuredSizes.set(change.id, change.dimensions)
@@ -149,12 +170,27 @@ function FlowCanvas ({ nodes, edges, positions, selected, onSelect, runPaused, s
   const className = `graph${big ? ' graph--big' : ''}${far ? ' graph--far' : ''}${stale ? ' graph--stale' : ''}`
   return (
     <div className={className} data-testid='graph' data-layout={ready ? 'done' : 'pending'} data-stale={stale} ref={container}>
+      {groups.length > 0 && (
+        <div className='graph__groups' role='group' aria-label='Groups'>
+          {groups.map((group) => (
+            <button
+              key={group.id}
+              className='button button--small'
+              data-testid={`group-toggle-${group.id}`}
+              aria-pressed={!collapsed.has(group.id)}
+              onClick={() => toggle(group.id)}
+            >
+              {collapsed.has(group.id) ? '▸' : '▾'} {group.label} ({group.size})
+            </button>
+          ))}
+        </div>
+      )}
       {ready
         ? (
-          <ReactFlow
+          <ReactFlow<StepNodeType | GroupBoxNode>
             // A run that grows past BIG_GRAPH starts again with the opening view of a big graph.
             key={big ? 'big' : 'small'}
-            nodes={flowNodes}
+            nodes={boxes.length === 0 ? flowNodes : [...boxes.map(boxNode), ...flowNodes]}
             edges={flowEdges}
             nodeTypes={nodeTypes}
             nodesDraggable={false}
@@ -166,7 +202,9 @@ function FlowCanvas ({ nodes, edges, positions, selected, onSelect, runPaused, s
             defaultViewport={firstViewport}
             minZoom={big ? 0.02 : 0.2}
             proOptions={{ hideAttribution: true }}
-            onNodeClick={(_event, node) => onSelect(node.id)}
+            onNodeClick={(_event, node) => {
+              if (node.type === 'step') onSelect(node.id)
+            }}
             onNodesChange={onNodesChange}
             onPaneClick={() => onSelect(undefined)}
             aria-label="The run's steps"
@@ -178,6 +216,23 @@ function FlowCanvas ({ nodes, edges, positions, selected, onSelect, runPaused, s
         : <p className='graph__pending' role='status'>Laying out {nodes.length.toLocaleString('en')} steps…</p>}
     </div>
   )
+}
+
+/** The box of a group, behind the cards. */
+function boxNode (box: GroupBox): GroupBoxNode {
+  return {
+    id: `group:${box.id}`,
+    type: 'groupBox',
+    position: { x: box.x, y: box.y },
+    width: box.width,
+    height: box.height,
+    style: { width: box.width, height: box.height },
+    data: { label: box.label },
+    zIndex: -1,
+    selectable: false,
+    focusable: false,
+    draggable: false
+  }
 }
 
 /**

@@ -16,7 +16,7 @@ import type { ClientEvent, DAGEvent, ExecutionStatus, SequencedEvent } from '../
 import type { DAGListChangeFrame } from '../../../schemas/list.js'
 import type { DAGSnapshot, DAGSummary } from '../../../schemas/snapshot.js'
 import { BackplaneUnavailableError, ClosedError } from '../../errors.js'
-import { gateWriteFor } from '../../commands/gates.js'
+import { encodePhase, gateWriteFor } from '../../commands/gates.js'
 import { applyEvent, createState, fromSnapshot, isFinished, statusAfter, toSnapshot, type DAGState } from '../../shared/reducer.js'
 import { withDeadline } from '../deadline.js'
 import { planReplay, replayOf } from '../replay.js'
@@ -40,7 +40,7 @@ import { ListIndex } from './list-index.js'
 import { ConnectionHealth, connected } from './health.js'
 import { decodeGate, encodeGate, parseEntry, parseListMessage, seqOf } from './codecs.js'
 import { RedisPresence } from './presence.js'
-import { dagKeys, instanceChannel, listChannel, type DAGKeys } from './keys.js'
+import { dagKeys, instanceChannel, leasesKey, listChannel, type DAGKeys } from './keys.js'
 import { appendScript, scripts, type ScriptName } from './scripts.js'
 
 export type RedisClient = Redis | Cluster
@@ -65,6 +65,11 @@ export interface RedisBackplaneConfig {
 type ScriptCall = (...args: Array<string | number>) => Promise<unknown>
 /** [id, [field, value]] as XRANGE returns it. */
 type StreamEntry = [Buffer, Buffer[]]
+
+/** Events per append script call: a larger batch is split, so no call holds Redis for long. */
+const MAX_EVENTS_PER_APPEND = 200
+/** Lapsed leases taken per call: the rest wait for the next round. */
+const MAX_LAPSED_PER_CALL = 100
 
 interface FollowedDAG {
   dagId: string
@@ -154,42 +159,65 @@ export class RedisBackplane implements Backplane {
   }
 
   append (dagId: string, event: DAGEvent): Promise<SequencedEvent> {
+    return this.#append(dagId, [event]).then(([seq, epoch]) => ({ ...event, seq, epoch }) as SequencedEvent)
+  }
+
+  appendMany (dagId: string, events: readonly DAGEvent[]): Promise<SequencedEvent[]> {
+    const calls: Array<Promise<SequencedEvent[]>> = []
+    // One script call per chunk, written at once, one after the other: in order, and no script call
+    // holds Redis for long.
+    for (let start = 0; start < events.length; start += MAX_EVENTS_PER_APPEND) {
+      const chunk = events.slice(start, start + MAX_EVENTS_PER_APPEND)
+      calls.push(this.#append(dagId, chunk).then(([first, epoch]) => chunk.map((event, index) => ({ ...event, seq: first + index, epoch }) as SequencedEvent)))
+    }
+    return Promise.all(calls).then((chunks) => chunks.flat())
+  }
+
+  /** Appends `events` in one script call; resolves with the first one's seq, the epoch and the checkpoint's seq. */
+  #append (dagId: string, events: readonly DAGEvent[]): Promise<[number, string, number]> {
     const keys = this.#keys(dagId)
     const now = Date.now()
-    const status = statusAfter(event)
-    const gate = gateWriteFor(event)
-    // `#redis` calls the operation before its first await, so the script is written at once: one
-    // connection carries commands in the order they are written, and that keeps one process's
-    // broadcasts for a DAG in call order, awaited or not.
-    // EVAL, not EVALSHA: after the script cache is lost (SCRIPT FLUSH, a restart or a failover), a
-    // client retries each NOSCRIPT on its own, after calls written since, and call order would break.
-    // The body is a kilobyte on a connection that is there anyway; the read-only scripts go by SHA.
-    const appended = this.#redis('append', () => this.#connections.commands.eval(
-      appendScript.lua, appendScript.numberOfKeys,
+    const args: Array<string | number> = [
       keys.meta, keys.log, keys.checkpoint, keys.gates,
-      JSON.stringify(event),
       randomUUID(),
       this.#id,
       now,
       this.#settings.historySize,
       this.#settings.maxIdleMs,
-      status ?? '',
-      status === undefined ? '' : this.#ttlFor(status),
       keys.channel,
-      gate?.nodeId ?? '',
-      gate?.phase ?? '',
-      gate?.clearClaim === true ? '1' : '0',
       listChannel(this.#config.keyPrefix),
       dagId
+    ]
+    for (const event of events) {
+      const status = statusAfter(event)
+      const gate = gateWriteFor(event)
+      args.push(
+        JSON.stringify(event),
+        status ?? '',
+        status === undefined ? '' : this.#ttlFor(status),
+        gate?.gateId ?? '',
+        gate === undefined ? '' : encodePhase(gate),
+        gate?.clearClaim === true ? '1' : '0'
+      )
+    }
+    // `#redis` calls the operation before its first await, so the script is written at once: one
+    // connection carries commands in the order they are written, and that keeps one process's
+    // appends for a DAG in call order, awaited or not.
+    // EVAL, not EVALSHA: after the script cache is lost (SCRIPT FLUSH, a restart or a failover), a
+    // client retries each NOSCRIPT on its own, after calls written since, and call order would break.
+    // The body is a kilobyte on a connection that is there anyway; the read-only scripts go by SHA.
+    const appended = this.#redis('append', () => this.#connections.commands.eval(
+      appendScript.lua, appendScript.numberOfKeys, ...args
     ) as Promise<[number, string, number]>)
     if (this.#commandsReady()) {
       this.#index.touch(dagId, now).catch((error: unknown) => {
         this.#settings.log.warn({ err: error, dagId }, 'fastify-dag-stream: could not update the DAG list index')
       })
     }
-    return appended.then(([seq, epoch, checkpointSeq]) => {
-      if (seq - checkpointSeq >= this.#checkpointEvery) this.#checkpoint(dagId)
-      return { ...event, seq, epoch } as SequencedEvent
+    return appended.then((result) => {
+      const [first, , checkpointSeq] = result
+      if (first + events.length - 1 - checkpointSeq >= this.#checkpointEvery) this.#checkpoint(dagId)
+      return result
     })
   }
 
@@ -274,20 +302,20 @@ export class RedisBackplane implements Backplane {
     }
   }
 
-  async updateGate<Result> (dagId: string, nodeId: string, transition: GateTransition<Result>): Promise<Result | undefined> {
+  async updateGate<Result> (dagId: string, gateId: string, transition: GateTransition<Result>): Promise<Result | undefined> {
     const keys = this.#keys(dagId)
     // Compare-and-set until nothing changed the gate (or replaced the DAG's log) between the read and
     // the write. Each retry means another write went through, so the loop always makes progress; the
     // next read sees the DAG as it now is (gone: undefined).
     for (;;) {
-      const read = await this.#redis('gate', () => this.#script('dagStreamReadGate')(keys.meta, keys.gates, nodeId) as Promise<string[] | null>)
+      const read = await this.#redis('gate', () => this.#script('dagStreamReadGate')(keys.meta, keys.gates, gateId) as Promise<string[] | null>)
       if (read === null) return undefined
       const [epoch, seq, status, phase, claim] = read as [string, string, ExecutionStatus, string, string]
       const { result, next } = transition(decodeGate(phase, claim), { epoch, seq: Number(seq), status })
       const [nextPhase, nextClaim] = encodeGate(next)
       if (nextPhase === phase && nextClaim === claim) return result
       const written = await this.#redis('gate', () =>
-        this.#script('dagStreamCompareAndSetGate')(keys.meta, keys.gates, nodeId, epoch, phase, claim, nextPhase, nextClaim)
+        this.#script('dagStreamCompareAndSetGate')(keys.meta, keys.gates, gateId, epoch, phase, claim, nextPhase, nextClaim)
       )
       if (written === 1) return result
     }
@@ -303,6 +331,23 @@ export class RedisBackplane implements Backplane {
 
   get instanceId (): string {
     return this.#id
+  }
+
+  async renewLease (dagId: string, expiresAt: number): Promise<LogHead | undefined> {
+    // Two commands, not a script: the leases span DAGs and the meta is in the DAG's slot. A lease for a
+    // DAG that is gone lapses unreported (takeLapsedLeases' caller finds no DAG), and the handle that
+    // renews it learns here that the DAG is gone, and sends its picture again.
+    const leases = leasesKey(this.#config.keyPrefix)
+    await this.#redis('lease', () => this.#connections.commands.zadd(leases, expiresAt, dagId))
+    return this.status(dagId)
+  }
+
+  async releaseLease (dagId: string): Promise<void> {
+    await this.#redis('lease', () => this.#connections.commands.zrem(leasesKey(this.#config.keyPrefix), dagId))
+  }
+
+  async takeLapsedLeases (now: number): Promise<string[]> {
+    return this.#redis('lease', () => this.#script('dagStreamTakeLapsedLeases')(leasesKey(this.#config.keyPrefix), now, MAX_LAPSED_PER_CALL) as Promise<string[]>)
   }
 
   async sendToInstance (instanceId: string, message: StreamMessage): Promise<CommandOutcome> {

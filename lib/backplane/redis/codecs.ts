@@ -4,7 +4,7 @@
 import type { ExecutionStatus } from '../../../schemas/events.js'
 import type { DAGListChangeFrame } from '../../../schemas/list.js'
 import type { DAGSummary } from '../../../schemas/snapshot.js'
-import type { ClaimRecord, GatePhase, GateRecord } from '../../commands/gates.js'
+import { decodePhase, encodePhase, type ClaimRecord, type GateRecord } from '../../commands/gates.js'
 import { listChange } from '../list-changes.js'
 import type { LogEntry } from '../types.js'
 
@@ -27,14 +27,14 @@ export function seqOf (id: Buffer): number {
 /** A gate's record from its two hash fields (empty: unset). */
 export function decodeGate (phase: string, claim: string): GateRecord {
   const record: GateRecord = {}
-  if (phase !== '') record.phase = phase as GatePhase
+  decodePhase(phase, record)
   if (claim !== '') record.claim = JSON.parse(claim) as ClaimRecord
   return record
 }
 
 /** A gate's record as its two hash fields. */
 export function encodeGate (record: GateRecord): [string, string] {
-  return [record.phase ?? '', record.claim === undefined ? '' : JSON.stringify(record.claim)]
+  return [encodePhase(record), record.claim === undefined ? '' : JSON.stringify(record.claim)]
 }
 
 /** A list channel message: `changed <seq> <epoch> <status> <now> <dagId> <previous>` (see the append script) or `evicted <dagId>`. */

@@ -15,14 +15,16 @@ function compact (lua: string): string {
 }
 
 /**
+ * Appends one or more events of one DAG, in order, in one atomic step.
  * KEYS: meta, log, checkpoint, gates.
- * ARGV: 1 event JSON, 2 epoch to use if the DAG has none, 3 appending instance, 4 now (ms),
- * 5 history window, 6 idle TTL (ms), 7 status to set or '', 8 TTL (ms) that comes with that status,
- * 9 channel, 10 gate node or '', 11 gate phase or '' (remove), 12 '1' to clear the gate's claim,
- * 13 the list channel, 14 the DAG id.
- * A new log, or a change of status, is also published on the list channel as
- * `changed <seq> <epoch> <status> <now> <dagId> <previous status, '' for a new log>`.
- * Returns { seq, epoch, ckpt_seq }.
+ * ARGV: 1 epoch to use if the DAG has none, 2 appending instance, 3 now (ms), 4 history window,
+ * 5 idle TTL (ms), 6 channel, 7 the list channel, 8 the DAG id; then for each event
+ * `APPEND_FIELDS` = 6 fields: event JSON, status to set or '', TTL (ms) that comes with that status,
+ * gate id or '', gate phase (and offer, lib/commands/gates.ts encodePhase) or '' (remove), '1' to
+ * clear the gate's claim.
+ * A new log, or a change of status from before the first event to after the last, is also published
+ * on the list channel as `changed <seq> <epoch> <status> <now> <dagId> <previous status, '' for a new log>`.
+ * Returns { seq of the first event, epoch, ckpt_seq }.
  */
 export const appendScript: ScriptDefinition = {
   numberOfKeys: 4,
@@ -33,33 +35,40 @@ local previous = ''
 if epoch then previous = redis.call('HGET', meta, 'status') end
 if not epoch then
   -- A new DAG, or one whose data is gone: a new log, whose new epoch tells every client so.
-  epoch = ARGV[2]
+  epoch = ARGV[1]
   redis.call('DEL', log, ckpt, gates)
-  redis.call('HSET', meta, 'epoch', epoch, 'seq', 0, 'ckpt_seq', 0, 'status', 'running', 'ttl', ARGV[6])
+  redis.call('HSET', meta, 'epoch', epoch, 'seq', 0, 'ckpt_seq', 0, 'status', 'running', 'ttl', ARGV[5])
 end
-local seq = redis.call('HINCRBY', meta, 'seq', 1)
--- The event is a JSON object: its position goes in before the closing brace, as JSON.stringify would.
-local frame = string.sub(ARGV[1], 1, -2) .. ',"seq":' .. seq .. ',"epoch":"' .. epoch .. '"}'
-redis.call('XADD', log, seq .. '-0', 'f', frame)
+local first = tonumber(redis.call('HGET', meta, 'seq')) + 1
+local seq = first - 1
+for base = 9, #ARGV, 6 do
+  seq = seq + 1
+  -- The event is a JSON object: its position goes in before the closing brace, as JSON.stringify would.
+  local frame = string.sub(ARGV[base], 1, -2) .. ',"seq":' .. seq .. ',"epoch":"' .. epoch .. '"}'
+  redis.call('XADD', log, seq .. '-0', 'f', frame)
+  if ARGV[base + 1] ~= '' then redis.call('HSET', meta, 'status', ARGV[base + 1], 'ttl', ARGV[base + 2]) end
+  if ARGV[base + 3] ~= '' then
+    if ARGV[base + 4] == '' then redis.call('HDEL', gates, 'p:' .. ARGV[base + 3]) else redis.call('HSET', gates, 'p:' .. ARGV[base + 3], ARGV[base + 4]) end
+    if ARGV[base + 5] == '1' then redis.call('HDEL', gates, 'c:' .. ARGV[base + 3]) end
+  end
+  redis.call('PUBLISH', ARGV[6], seq .. ' ' .. epoch .. ' ' .. frame)
+end
 -- Keep the history window, and never an entry after the checkpoint: the snapshot is built from them.
 local ckpt_seq = tonumber(redis.call('HGET', meta, 'ckpt_seq'))
-redis.call('XTRIM', log, 'MAXLEN', math.max(tonumber(ARGV[5]), seq - ckpt_seq))
-redis.call('HSET', meta, 'driver', ARGV[3], 'updated_at', ARGV[4])
-if ARGV[7] ~= '' then redis.call('HSET', meta, 'status', ARGV[7], 'ttl', ARGV[8]) end
-if ARGV[10] ~= '' then
-  if ARGV[11] == '' then redis.call('HDEL', gates, 'p:' .. ARGV[10]) else redis.call('HSET', gates, 'p:' .. ARGV[10], ARGV[11]) end
-  if ARGV[12] == '1' then redis.call('HDEL', gates, 'c:' .. ARGV[10]) end
-end
+redis.call('XTRIM', log, 'MAXLEN', math.max(tonumber(ARGV[4]), seq - ckpt_seq))
+redis.call('HSET', meta, 'seq', seq, 'driver', ARGV[2], 'updated_at', ARGV[3])
 local ttl = redis.call('HGET', meta, 'ttl')
 for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, ttl) end
-redis.call('PUBLISH', ARGV[9], seq .. ' ' .. epoch .. ' ' .. frame)
 local status = redis.call('HGET', meta, 'status')
 if status ~= previous then
-  redis.call('PUBLISH', ARGV[13], 'changed ' .. seq .. ' ' .. epoch .. ' ' .. status .. ' ' .. ARGV[4] .. ' ' .. ARGV[14] .. ' ' .. previous)
+  redis.call('PUBLISH', ARGV[7], 'changed ' .. seq .. ' ' .. epoch .. ' ' .. status .. ' ' .. ARGV[3] .. ' ' .. ARGV[8] .. ' ' .. previous)
 end
-return { seq, epoch, ckpt_seq }
+return { first, epoch, ckpt_seq }
 `)
 }
+
+/** Fields per event in the append script's ARGV, after its 8 fields for the whole call. */
+export const APPEND_FIELDS = 6
 
 /**
  * KEYS: meta, log, checkpoint. Returns nil for an unknown DAG, else
@@ -120,7 +129,7 @@ return 1
 `)
 }
 
-/** KEYS: meta, gates. ARGV: node. Returns nil for an unknown DAG, else { epoch, seq, status, phase, claim }. */
+/** KEYS: meta, gates. ARGV: gate id. Returns nil for an unknown DAG, else { epoch, seq, status, phase, claim }. */
 const readGate: ScriptDefinition = {
   numberOfKeys: 2,
   lua: compact(`
@@ -132,7 +141,7 @@ return { m[1], m[2], m[3], g[1] or '', g[2] or '' }
 }
 
 /**
- * KEYS: meta, gates. ARGV: node, epoch, phase and claim as read, phase and claim to write ('' removes).
+ * KEYS: meta, gates. ARGV: gate id, epoch, phase and claim as read, phase and claim to write ('' removes).
  * Writes only if nothing changed since the read, the DAG's log included. Returns 1 written, 0 not.
  */
 const compareAndSetGate: ScriptDefinition = {
@@ -151,13 +160,27 @@ return 1
 `)
 }
 
+/**
+ * KEYS: the leases sorted set. ARGV: now (ms), most to take. Removes and returns the DAG ids whose
+ * lease lapsed, so that exactly one instance reports each.
+ */
+const takeLapsedLeases: ScriptDefinition = {
+  numberOfKeys: 1,
+  lua: compact(`
+local lapsed = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+if #lapsed > 0 then redis.call('ZREM', KEYS[1], unpack(lapsed)) end
+return lapsed
+`)
+}
+
 /** Registered on the command connection under these names (and `<name>Buffer` for Buffer replies). */
 export const scripts = {
   dagStreamReadState: readState,
   dagStreamReadAfter: readAfter,
   dagStreamCheckpoint: checkpoint,
   dagStreamReadGate: readGate,
-  dagStreamCompareAndSetGate: compareAndSetGate
+  dagStreamCompareAndSetGate: compareAndSetGate,
+  dagStreamTakeLapsedLeases: takeLapsedLeases
 } as const
 
 export type ScriptName = keyof typeof scripts

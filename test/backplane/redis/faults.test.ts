@@ -187,7 +187,8 @@ async function appendWithLostMessage (redis: OwnRedis, prefix: string, dagId: st
   await redis.admin.eval(
     appendScript.lua, appendScript.numberOfKeys,
     keys.meta, keys.log, keys.checkpoint, keys.gates,
-    JSON.stringify(event), 'unused-epoch', 'lost-message-test', Date.now(), 1000, 86_400_000, '', '', `${prefix}:nowhere`, '', '', '0'
+    'unused-epoch', 'lost-message-test', Date.now(), 1000, 86_400_000, `${prefix}:nowhere`, `${prefix}:nowhere`, dagId,
+    JSON.stringify(event), '', '', '', '', '0'
   )
 }
 
