@@ -4,6 +4,7 @@
 import type { FastifyRequest } from 'fastify'
 import { memoryBackplane } from './backplane/memory/backplane.js'
 import type { BackplaneProvider } from './backplane/types.js'
+import type { AsyncApiOptions } from './http/asyncapi.js'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { ViewerIdentity } from '../schemas/events.js'
 import { CredentialsExpiredError, InvalidAuthorizeResultError, InvalidIdentityError, InvalidOptionError } from './errors.js'
@@ -264,6 +265,8 @@ export interface AsyncApiRouteOptions {
   path: string
   title?: string
   version?: string
+  /** The document's `servers`. @default the addresses the app listens on (see buildAsyncApiDocument) */
+  servers?: AsyncApiOptions['servers']
 }
 
 export interface ResolvedOptions {

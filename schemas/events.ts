@@ -233,9 +233,17 @@ export const ResyncReason = Type.Union(
 )
 export type ResyncReason = Static<typeof ResyncReason>
 
+/**
+ * The version of this protocol, in `hello` and in the AsyncAPI document: `MAJOR.MINOR`. A new minor only
+ * adds (a message type, an optional field): a consumer dispatching on `type` and ignoring what it does not
+ * know keeps working. A new major changes or removes something.
+ */
+export const PROTOCOL_VERSION = '1.1'
+
 export const HelloFrame = Type.Object(
   {
     type: Type.Literal('hello'),
+    protocol: Type.String({ description: `The protocol version the server speaks (\`MAJOR.MINOR\`, now ${PROTOCOL_VERSION}): a new minor only adds.` }),
     dag_id: Identifier,
     epoch: Type.String({ description: 'The log identity. Empty when the DAG has no events yet.' }),
     seq: Type.Integer({ minimum: 0, description: 'Head of the log when this connection joined.' }),

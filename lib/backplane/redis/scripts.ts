@@ -80,7 +80,7 @@ return { m[1], m[2], m[3], checkpoint, redis.call('XRANGE', KEYS[2], (ckpt_seq +
 /**
  * KEYS: meta, log. ARGV: epoch and seq the reader has, history window.
  * Returns nil for an unknown DAG, else { epoch, seq, oldest seq kept for replay, entries after the
- * reader's seq (only when its epoch matches and they are all kept) }.
+ * reader's seq (only when its epoch matches, or it is at 0, and they are all kept) }.
  */
 const readAfter: ScriptDefinition = {
   numberOfKeys: 2,
@@ -94,7 +94,8 @@ if #first > 0 then oldest = tonumber(string.match(first[1][1], '^%d+')) end
 oldest = math.max(oldest, head - tonumber(ARGV[3]) + 1)
 local since = tonumber(ARGV[2])
 local entries = {}
-if ARGV[1] == m[1] and since + 1 >= oldest and since < head then
+-- A reader at 0 has nothing of any epoch: it follows any log whose start is still kept.
+if (ARGV[1] == m[1] or since == 0) and since + 1 >= oldest and since < head then
   entries = redis.call('XRANGE', KEYS[2], (since + 1) .. '-0', '+')
 end
 return { m[1], head, oldest, entries }
