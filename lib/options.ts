@@ -32,6 +32,10 @@ export const DEFAULT_COMMAND_TIMEOUT_MS = 10_000
 export const DEFAULT_SNAPSHOT_CACHE_BYTES = 64 * 1024 * 1024
 /** A node's live output is sent at most this often: 20 events/s per node, about as often as a screen shows text change. */
 export const DEFAULT_OUTPUT_FLUSH_MS = 50
+/** How long a run driven through a run handle may go without its process renewing its lease before it shows as stalled. */
+export const DEFAULT_ENGINE_LEASE_MS = 15_000
+/** Events a run handle holds while the backplane is unreachable before it coalesces them into the run's picture. */
+export const DEFAULT_ENGINE_OUTBOX_SIZE = 10_000
 export const DEFAULT_RATE_LIMIT: RateLimitOptions = { max: 100, timeWindow: 1000, maxInvalid: 10 }
 /** Where the `metrics` option serves the registry, unless told otherwise. */
 export const DEFAULT_METRICS_ROUTE = '/metrics'
@@ -232,6 +236,20 @@ export interface DagStreamOptions {
    * @default 50
    */
   outputFlushMs?: number
+  /**
+   * The longest a run driven through `app.dagStream.run(dagId)` shows as running after its process died:
+   * the plugin renews the process's lease on the run, and when it lapses every dashboard sees
+   * `execution_status { status: 'stalled' }` and commands answer `engine_unavailable` at once.
+   * @default 15000
+   */
+  engineLeaseMs?: number
+  /**
+   * How many events a run handle holds, in order, while the backplane is unreachable. Past it the
+   * oldest are coalesced into the run's picture (its current state), which is sent when the backplane
+   * is back: nothing is dropped silently, and the handle never throws for an outage.
+   * @default 10000
+   */
+  engineOutboxSize?: number
 }
 
 export interface MetricsOptions {
@@ -294,6 +312,8 @@ export interface ResolvedOptions {
   maxConnectionsPerIp: number
   connectionKey: (request: FastifyRequest) => string
   outputFlushMs: number
+  engineLeaseMs: number
+  engineOutboxSize: number
 }
 
 const allowAll: Authorize = () => true
@@ -367,7 +387,9 @@ export function resolveOptions (options: DagStreamOptions): ResolvedOptions {
     maxConnections: connectionLimit('maxConnections', options.maxConnections, DEFAULT_MAX_CONNECTIONS),
     maxConnectionsPerIp: connectionLimit('maxConnectionsPerIp', options.maxConnectionsPerIp, DEFAULT_MAX_CONNECTIONS_PER_IP),
     connectionKey: resolveConnectionKey(options.connectionKey),
-    outputFlushMs: positiveInteger('outputFlushMs', options.outputFlushMs, DEFAULT_OUTPUT_FLUSH_MS)
+    outputFlushMs: positiveInteger('outputFlushMs', options.outputFlushMs, DEFAULT_OUTPUT_FLUSH_MS),
+    engineLeaseMs: positiveInteger('engineLeaseMs', options.engineLeaseMs, DEFAULT_ENGINE_LEASE_MS),
+    engineOutboxSize: positiveInteger('engineOutboxSize', options.engineOutboxSize, DEFAULT_ENGINE_OUTBOX_SIZE)
   }
 }
 

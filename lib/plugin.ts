@@ -31,6 +31,9 @@ import { StreamKeys } from './stream/stream-keys.js'
 import { registerStreamRoutes } from './stream/routes.js'
 import { UnusedConnections } from './http/unused-connections.js'
 import { validateDagEvent } from './validation.js'
+import { compileSchema } from './commands/values.js'
+import type { RunHandle } from './engine/run.js'
+import { Runs } from './engine/runs.js'
 
 /** The `app.dagStream` decorator: what the execution engine calls. */
 export interface DagStream {
@@ -67,6 +70,16 @@ export interface DagStream {
    */
   streamOutput(dagId: string, nodeId: string): OutputWriter
   streamOutput(dagId: string, nodeId: string, source: AsyncIterable<string> | Iterable<string>): Promise<void>
+  /**
+   * The run handle of `dagId` in this process (one per DAG per process): ordered, pipelined sends that
+   * wait out backplane outages, the structure in one event, awaitable gates, this run's controls, and
+   * the engine lease that shows a dead engine's run as stalled. See docs/engine.md.
+   * @example
+   * const run = app.dagStream.run('run-42')
+   * run.setGraph({ nodes: [{ id: 'plan' }, { id: 'review' }], edges: [{ from: 'plan', to: 'review' }] })
+   * const { decision } = await run.gate('review', { title: 'Publish?', decisions: ['approve', 'reject'] })
+   */
+  run(dagId: string): RunHandle
 }
 
 declare module 'fastify' {
@@ -82,6 +95,15 @@ function validateEngineEvent (dagId: string, event: DAGEvent): DAGEvent {
   if (!isIdentifier.Check(dagId)) throw new InvalidDagIdError(JSON.stringify(dagId))
   const validation = validateDagEvent(event)
   if (!validation.ok) throw new InvalidEventError(dagId, validation.message)
+  const schema = validation.value.type === 'human_gate_waiting' ? validation.value.presentation.response_schema : undefined
+  if (schema !== undefined) {
+    // Checked now, so that a schema no validator can compile fails the engine, not the human deciding.
+    try {
+      compileSchema(schema)
+    } catch (error) {
+      throw new InvalidEventError(dagId, `human_gate_waiting: "presentation.response_schema" is not a valid JSON Schema: ${(error as Error).message}`)
+    }
+  }
   return validation.value
 }
 
@@ -97,10 +119,14 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
   fastify.addHook('onClose', async () => metrics.close())
 
   function broadcast (dagId: string, event: DAGEvent): Promise<SequencedEvent> {
-    const validated = validateEngineEvent(dagId, event)
+    return append(dagId, validateEngineEvent(dagId, event))
+  }
+
+  /** Stores an event already checked: the common part of `broadcast` and a run handle's sends. */
+  function append (dagId: string, validated: DAGEvent): Promise<SequencedEvent> {
     // Text written for this node before this event goes first.
-    const nodeId = 'node_id' in event ? event.node_id : undefined
-    if (nodeId !== undefined && event.type !== 'node_output_delta') outputs.flushQuietly(dagId, nodeId)
+    const nodeId = 'node_id' in validated ? validated.node_id : undefined
+    if (nodeId !== undefined && validated.type !== 'node_output_delta') outputs.flushQuietly(dagId, nodeId)
     const startedAt = metrics.broadcastStarting(dagId)
     const appended = backplane.append(dagId, validated)
     // The one reaction to the append (a reaction per broadcast costs more than anything the metrics
@@ -133,6 +159,7 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     authorize: options.authorize,
     describeSender: options.describeSender,
     handlers,
+    runs: { gateOwner: (dagId, gateId) => runs.gateOwner(dagId, gateId), control: (dagId, event, sender) => runs.control(dagId, event, sender) },
     broadcast,
     leaseMs: options.commandTimeoutMs,
     log: fastify.log
@@ -146,15 +173,27 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     receiveStreamMessage: (message) => streamKeys.receive(message),
     log: fastify.log
   })
+  const runs = new Runs({
+    backplane,
+    validate: validateEngineEvent,
+    append,
+    leaseMs: options.engineLeaseMs,
+    outboxSize: options.engineOutboxSize,
+    log: fastify.log
+  })
   const streamKeys = new StreamKeys(backplane.instanceId)
   const rooms = new Rooms<Connection>(backplane, metrics)
   const presence = options.presence ? new Presence({ store: backplane.presence, flushMs: options.presenceFlushMs, log: fastify.log }) : undefined
   const liveLists = new LiveLists(backplane)
   const snapshots = new SnapshotCache(backplane, options.snapshotCacheBytes)
-  fastify.addHook('onClose', async () => backplane.close())
+  fastify.addHook('onClose', async () => {
+    runs.close()
+    await backplane.close()
+  })
   try {
     await backplane.ready()
   } catch (error) {
+    runs.close()
     // Registration fails loudly when the backplane cannot serve (Redis unreachable at boot), and
     // leaves no connection retrying behind, whether or not the application closes the app.
     await backplane.close()
@@ -173,7 +212,8 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
       }
     },
     connections: (dagId?: string) => rooms.count(dagId),
-    streamOutput
+    streamOutput,
+    run: (dagId: string) => runs.run(dagId)
   } satisfies DagStream)
 
   // ---------------------------------------------------------------------------------------------

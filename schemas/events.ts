@@ -13,6 +13,11 @@ import { Type, type Static } from '@sinclair/typebox'
 /** A DAG (or node) identifier as it appears in URLs and events. */
 export const Identifier = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:~-]+$' })
 
+/** An Identifier that says what it identifies. */
+export function identifier (description: string) {
+  return Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:~-]+$', description })
+}
+
 export const NodeStatus = Type.Union(
   [
     Type.Literal('pending'),
@@ -34,9 +39,16 @@ export const ExecutionStatus = Type.Union(
     Type.Literal('paused'),
     Type.Literal('cancelled'),
     Type.Literal('completed'),
-    Type.Literal('failed')
+    Type.Literal('failed'),
+    Type.Literal('stalled')
   ],
-  { $id: 'ExecutionStatus', description: 'Where the whole run is. cancelled, completed and failed are final.' }
+  {
+    $id: 'ExecutionStatus',
+    description:
+      'Where the whole run is. cancelled, completed and failed are final. stalled (not final): the process driving the run ' +
+      'through a run handle stopped renewing its lease (it died); commands and decisions answer engine_unavailable until ' +
+      'an engine sends again, which makes the run running.'
+  }
 )
 export type ExecutionStatus = Static<typeof ExecutionStatus>
 
@@ -58,9 +70,17 @@ export const NodeData = Type.Record(Type.String(), Type.Unknown(), { $id: 'NodeD
 export type NodeData = Static<typeof NodeData>
 
 export const GraphNode = Type.Object(
-  { id: Identifier, label: Type.Optional(Type.String()), data: Type.Optional(NodeData) },
+  {
+    id: Identifier,
+    label: Type.Optional(Type.String()),
+    data: Type.Optional(NodeData),
+    parent: Type.Optional(identifier('The group (a subgraph) this node belongs to: the id of another node, which a dashboard draws around its members.'))
+  },
   { $id: 'GraphNode' }
 )
+
+export const GraphEdge = Type.Object({ from: Identifier, to: Identifier }, { additionalProperties: false, $id: 'GraphEdge' })
+export type GraphEdge = Static<typeof GraphEdge>
 export type GraphNode = Static<typeof GraphNode>
 
 export const DAGMutation = Type.Union(
@@ -69,27 +89,60 @@ export const DAGMutation = Type.Union(
     Type.Object({ op: Type.Literal('remove_node'), node_id: Identifier }, { additionalProperties: false }),
     Type.Object({ op: Type.Literal('add_edge'), from: Identifier, to: Identifier }, { additionalProperties: false }),
     Type.Object({ op: Type.Literal('remove_edge'), from: Identifier, to: Identifier }, { additionalProperties: false }),
-    Type.Object({ op: Type.Literal('update_node'), node_id: Identifier, data: NodeData }, { additionalProperties: false })
+    Type.Object({ op: Type.Literal('update_node'), node_id: Identifier, data: NodeData }, { additionalProperties: false }),
+    Type.Object(
+      { op: Type.Literal('set_graph'), nodes: Type.Array(GraphNode), edges: Type.Array(GraphEdge) },
+      {
+        additionalProperties: false,
+        description:
+          'The whole structure in one event, replacing the graph: nodes not listed go (with their edges and gates), listed ' +
+          'nodes take the label, data and parent given and keep their status and output; the edges become those listed ' +
+          '(an edge listed before keeps its `active`).'
+      }
+    )
   ],
   { $id: 'DAGMutation', description: 'A change to the graph itself, made while the run is in flight.' }
 )
 export type DAGMutation = Static<typeof DAGMutation>
+
+export const Decision = Type.Union([Type.Literal('approve'), Type.Literal('reject'), Type.Literal('modify')], {
+  $id: 'Decision'
+})
+export type Decision = Static<typeof Decision>
+
+/**
+ * One gate of a node. A node may have several open at once (a fan-out that interrupts twice); an
+ * event without one means the gate whose id is the node's id, as before gates had ids.
+ */
+export const GateId = identifier('Which gate: unique among the open gates of the DAG. Absent: the node id (one gate per node, as before gate ids).')
 
 export const GatePresentation = Type.Object(
   {
     title: Type.String({ minLength: 1 }),
     description: Type.Optional(Type.String()),
     payload: Type.Optional(Type.Unknown()),
-    options: Type.Optional(Type.Array(Type.String()))
+    options: Type.Optional(Type.Array(Type.String(), { description: 'Free text shown with the gate; not enforced (see `decisions`).' })),
+    decisions: Type.Optional(
+      Type.Array(Decision, {
+        minItems: 1,
+        uniqueItems: true,
+        description: 'The decisions offered. The server refuses any other with `decision_not_offered`. Absent: all three.'
+      })
+    ),
+    response_schema: Type.Optional(
+      Type.Record(Type.String(), Type.Unknown(), {
+        description:
+          'A JSON Schema (draft 2020-12 keywords as Ajv knows them) for the `value` of a decision. The server checks the value ' +
+          'before the engine sees it and refuses a value that does not match with `invalid_value` and the `path` at fault.'
+      })
+    )
   },
   { $id: 'GatePresentation', description: 'What a human is shown when a node waits for a decision.' }
 )
 export type GatePresentation = Static<typeof GatePresentation>
 
-export const Decision = Type.Union([Type.Literal('approve'), Type.Literal('reject'), Type.Literal('modify')], {
-  $id: 'Decision'
-})
-export type Decision = Static<typeof Decision>
+/** The structured answer of a decision (a chosen branch, edited fields), as `response_schema` describes it. */
+const DecisionValue = Type.Unknown({ description: 'Structured data for the engine, checked against the gate\'s `response_schema`.' })
 
 export const CostState = Type.Object(
   { spent: Type.Number({ minimum: 0 }), budget: Type.Number({ minimum: 0 }), remaining: Type.Number() },
@@ -109,7 +162,13 @@ export const NodeStateEvent = Type.Object(
     node_id: Identifier,
     status: NodeStatus,
     output: Type.Optional(Type.Unknown()),
-    metrics: Type.Optional(NodeMetrics)
+    metrics: Type.Optional(NodeMetrics),
+    attempt: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        description: 'Which run of the node this is (a loop, a retry, a resume). A higher attempt than the node had starts it afresh: its output, partial output and metrics are cleared first.'
+      })
+    )
   },
   { ...eventOptions, $id: 'NodeStateEvent', description: 'A node changed state.' }
 )
@@ -161,18 +220,33 @@ export const ExecutionCompleteEvent = Type.Object(
 )
 
 export const HumanGateWaitingEvent = Type.Object(
-  { type: Type.Literal('human_gate_waiting'), node_id: Identifier, presentation: GatePresentation },
-  { ...eventOptions, $id: 'HumanGateWaitingEvent', description: 'A node waits for a human decision.' }
+  { type: Type.Literal('human_gate_waiting'), node_id: Identifier, gate_id: Type.Optional(GateId), presentation: GatePresentation },
+  { ...eventOptions, $id: 'HumanGateWaitingEvent', description: 'A node waits for a human decision (one of its gates opened).' }
 )
 
 export const HumanGateResolvedEvent = Type.Object(
   {
     type: Type.Literal('human_gate_resolved'),
     node_id: Identifier,
+    gate_id: Type.Optional(GateId),
     decision: Decision,
-    feedback: Type.Optional(Type.String())
+    feedback: Type.Optional(Type.String()),
+    value: Type.Optional(DecisionValue)
   },
-  { ...eventOptions, $id: 'HumanGateResolvedEvent', description: 'A human decision was accepted by the engine. The node, if still waiting_human, becomes running.' }
+  {
+    ...eventOptions,
+    $id: 'HumanGateResolvedEvent',
+    description: 'A human decision was accepted by the engine. The node, if waiting_human with no other gate open, becomes running.'
+  }
+)
+
+export const HumanGateWithdrawnEvent = Type.Object(
+  { type: Type.Literal('human_gate_withdrawn'), node_id: Identifier, gate_id: Type.Optional(GateId) },
+  {
+    ...eventOptions,
+    $id: 'HumanGateWithdrawnEvent',
+    description: 'The engine no longer waits for this gate (it went another way): it closes undecided. The node, if waiting_human with no other gate open, becomes running.'
+  }
 )
 
 export const DAGErrorEvent = Type.Object(
@@ -200,6 +274,7 @@ export const DAGEvent = Type.Union(
     ExecutionCompleteEvent,
     HumanGateWaitingEvent,
     HumanGateResolvedEvent,
+    HumanGateWithdrawnEvent,
     DAGErrorEvent,
     ExecutionStatusEvent
   ],
@@ -294,12 +369,15 @@ export const ErrorCode = Type.Union(
     Type.Literal('not_handled'),
     Type.Literal('handler_failed'),
     Type.Literal('engine_unavailable'),
-    Type.Literal('stream_not_found')
+    Type.Literal('stream_not_found'),
+    Type.Literal('decision_not_offered'),
+    Type.Literal('invalid_value')
   ],
   {
     $id: 'ErrorCode',
     description:
-      'engine_unavailable: the instance that drives the DAG (for a POSTed gate_viewing: that holds its stream) is gone or did not answer in time; the event did not take effect (a gate stays open), so it may be sent again. ' +
+      'engine_unavailable: the instance that drives the DAG (for a POSTed gate_viewing: that holds its stream) is gone or did not answer in time, or the run is stalled; the event did not take effect (a gate stays open), so it may be sent again. ' +
+      'decision_not_offered: the gate\'s `presentation.decisions` does not list the decision. invalid_value: the decision\'s `value` does not match the gate\'s `response_schema` (`path` says where). ' +
       'stream_not_found (only by POST): no open event stream of this DAG has the `stream_key` sent; it ended, or the key is not one the server gave.'
   }
 )
@@ -310,7 +388,8 @@ export const ErrorFrame = Type.Object(
     type: Type.Literal('error'),
     code: ErrorCode,
     message: Type.String(),
-    id: Type.Optional(Type.String({ description: 'The id of the client event this answers, when it had one.' }))
+    id: Type.Optional(Type.String({ description: 'The id of the client event this answers, when it had one.' })),
+    path: Type.Optional(Type.String({ description: 'invalid_value: the JSON Pointer of the part of `value` at fault (empty: the value itself).' }))
   },
   { additionalProperties: false, $id: 'ErrorFrame', description: 'A client event was refused. The socket stays open.' }
 )
@@ -398,8 +477,10 @@ export const HumanDecisionEvent = Type.Object(
     type: Type.Literal('human_decision'),
     id: ClientEventId,
     node_id: Identifier,
+    gate_id: Type.Optional(GateId),
     decision: Decision,
-    feedback: Type.Optional(Type.String({ maxLength: 16_384 }))
+    feedback: Type.Optional(Type.String({ maxLength: 16_384 })),
+    value: Type.Optional(DecisionValue)
   },
   { additionalProperties: false, $id: 'HumanDecisionEvent', description: 'A human decides a waiting gate.' }
 )

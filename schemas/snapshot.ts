@@ -8,7 +8,8 @@ import {
   Identifier,
   NodeData,
   NodeMetrics,
-  NodeStatus
+  NodeStatus,
+  identifier
 } from './events.js'
 import { MAX_PARTIAL_OUTPUT_LENGTH, PARTIAL_OUTPUT_CUT_MARKER } from './output.js'
 
@@ -28,7 +29,9 @@ export const NodeView = Type.Object(
           JSON.stringify(PARTIAL_OUTPUT_CUT_MARKER) + '.'
       })
     ),
-    metrics: Type.Optional(NodeMetrics)
+    metrics: Type.Optional(NodeMetrics),
+    attempt: Type.Optional(Type.Integer({ minimum: 1, description: 'The highest attempt a node_state reported (absent: the first).' })),
+    parent: Type.Optional(identifier('The group (subgraph) the node belongs to.'))
   },
   { $id: 'NodeView' }
 )
@@ -40,7 +43,10 @@ export const EdgeView = Type.Object(
 )
 export type EdgeView = Static<typeof EdgeView>
 
-export const OpenGate = Type.Object({ node_id: Identifier, presentation: GatePresentation }, { $id: 'OpenGate' })
+export const OpenGate = Type.Object(
+  { node_id: Identifier, gate_id: identifier('Which gate of the node: send it back in human_decision.'), presentation: GatePresentation },
+  { $id: 'OpenGate' }
+)
 export type OpenGate = Static<typeof OpenGate>
 
 export const ReportedError = Type.Object(

@@ -71,7 +71,7 @@ export interface CommandSender {
 }
 
 /** What became of a client event at the engine. */
-export type CommandOutcome = { ok: true } | { ok: false; code: ErrorCode; message: string }
+export type CommandOutcome = { ok: true } | { ok: false; code: ErrorCode; message: string; path?: string }
 
 /**
  * Runs a client event on the instance that drives its DAG: the plugin's part (gate rules, the
@@ -194,15 +194,28 @@ export interface Backplane {
    */
   watchList(listener: ListChangeListener): Promise<() => void>
   /**
-   * Applies `transition` to the gate of `nodeId` atomically (no other instance changes that gate in
-   * between). Resolves undefined when the DAG is unknown.
+   * Applies `transition` to the gate `gateId` (see gateIdOf) atomically (no other instance changes that
+   * gate in between). Resolves undefined when the DAG is unknown.
    */
-  updateGate<Result>(dagId: string, nodeId: string, transition: GateTransition<Result>): Promise<Result | undefined>
+  updateGate<Result>(dagId: string, gateId: string, transition: GateTransition<Result>): Promise<Result | undefined>
   /**
    * Carries a client event to the instance that drives the DAG (the last one that appended to it) and
    * resolves with its outcome, or `engine_unavailable` when that instance is gone or too slow.
    */
   dispatch(dagId: string, event: ClientEvent, sender: CommandSender): Promise<CommandOutcome>
+  /**
+   * Holds the engine lease of the DAG until `expiresAt` (ms since the epoch) for the process that drives
+   * it through a run handle, and says how the DAG stands: its status, or undefined when the DAG is
+   * unknown (never created, evicted, or its data lost).
+   */
+  renewLease(dagId: string, expiresAt: number): Promise<DagStatus | undefined>
+  /** Gives the lease up: the run is final, or its handle closed. */
+  releaseLease(dagId: string): Promise<void>
+  /**
+   * Removes and returns the DAGs whose lease lapsed before `now`: each to exactly one caller, on any
+   * instance, which reports it stalled.
+   */
+  takeLapsedLeases(now: number): Promise<string[]>
   /** This instance's address for `sendToInstance`: letters, digits, `-` and `_`, unique among the instances. */
   readonly instanceId: string
   /**

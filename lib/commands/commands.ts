@@ -12,7 +12,7 @@ import type { Backplane, CommandOutcome, CommandSender } from '../backplane/type
 import { BackplaneUnavailableError, EventRefusedError } from '../errors.js'
 import { errorFrame, idOf } from '../stream/frames.js'
 import { beginGate, claimGate, claimProgress, releaseGate, renewGate, settleGate, type ClaimProgress } from './gates.js'
-import { isFinished } from '../shared/reducer.js'
+import { gateIdOf, isFinished } from '../shared/reducer.js'
 import { isUnauthenticated, type Action, type CheckAccess } from '../options.js'
 import { instanceOf } from '../stream/stream-keys.js'
 
@@ -42,6 +42,8 @@ export interface CommandDeps {
   authorize: CheckAccess
   describeSender: (request: FastifyRequest) => unknown
   handlers: ReadonlySet<ClientEventHandler>
+  /** The run handles of this process (lib/engine/): the gates they opened and their control handlers. */
+  runs: EngineRuns
   broadcast: (dagId: string, event: DAGEvent) => Promise<unknown>
   /** How long a gate's claim holds before it lapses (its instance may have died). */
   leaseMs: number
@@ -49,6 +51,17 @@ export interface CommandDeps {
 }
 
 type Reply = AckFrame | ErrorFrame | undefined
+
+/** What the run handles of this process take from the commands (lib/engine/runs.ts implements it). */
+export interface EngineRuns {
+  /**
+   * The handle that opened the gate `gateId` of `dagId` here and waits for it, if any: the decision goes
+   * to it, through `accept` once it is recorded in the gate book, rather than to `onClientEvent`.
+   */
+  gateOwner(dagId: string, gateId: string): { accept(decision: HumanDecisionEvent, sender: unknown): Promise<void> } | undefined
+  /** Runs the `onControl` handlers of the handle of `dagId`; false when it has none. */
+  control(dagId: string, event: Exclude<ClientEvent, HumanDecisionEvent>, sender: unknown): Promise<boolean>
+}
 
 /** The socket a client event arrived on. */
 export interface CommandSource {
@@ -115,6 +128,7 @@ export function createCommands (deps: CommandDeps) {
       const status = await deps.backplane().status(dagId)
       if (status === undefined) return reply.error('dag_not_found', `DAG "${dagId}" has no execution`)
       if (isFinished(status.status)) return reply.error('execution_finished', `The execution is already ${status.status}`)
+      if (status.status === 'stalled') return reply.outcome(engineStalled(dagId))
       return reply.outcome(await deps.backplane().dispatch(dagId, event, sender))
     }
 
@@ -144,21 +158,24 @@ export function createCommands (deps: CommandDeps) {
     const reply = answer(decision.id)
     const backplane = deps.backplane()
     const nodeId = decision.node_id
+    const gateId = gateIdOf(decision)
     // A copy of this decision in flight elsewhere either takes effect (its ack is this one's) or goes
     // (lapsed, refused): then this copy may claim the gate itself. Each further round follows an
     // attempt of the same decision that ended without effect, and a client re-sends only so often.
     for (;;) {
-      const claim = await backplane.updateGate(dagId, nodeId, claimGate(key, Date.now(), deps.leaseMs))
+      const claim = await backplane.updateGate(dagId, gateId, claimGate(key, Date.now(), deps.leaseMs, decision))
       switch (claim?.kind) {
         case undefined:
           return reply.error('dag_not_found', `DAG "${dagId}" has no execution`)
         case 'duplicate':
           return reply.ack()
         case 'refused':
-          return reply.error(claim.code, refusalMessage(claim.code, nodeId))
+          return claim.code === 'engine_unavailable' ? reply.outcome(engineStalled(dagId)) : reply.error(claim.code, refusalMessage(claim.code, nodeId))
+        case 'invalid':
+          return reply.error(claim.code, claim.message, claim.path)
         case 'in_flight': {
           // The same key through another instance (a reconnect landed elsewhere mid-decision).
-          const progress = await claimSettled(dagId, nodeId, key)
+          const progress = await claimSettled(dagId, gateId, key)
           if (progress === 'accepted') return reply.ack()
           if (progress === 'pending') return reply.outcome(engineStillDeciding(nodeId))
           continue
@@ -169,8 +186,8 @@ export function createCommands (deps: CommandDeps) {
           // No answer in time. If the engine never began it, the claim goes and the gate stays open.
           // If it did (a slow handler renews its claim), the engine's verdict is the answer.
           try {
-            await backplane.updateGate(dagId, nodeId, releaseGate(key))
-            const progress = await claimSettled(dagId, nodeId, key)
+            await backplane.updateGate(dagId, gateId, releaseGate(key))
+            const progress = await claimSettled(dagId, gateId, key)
             if (progress === 'accepted') return reply.ack()
             return reply.outcome(progress === 'pending' ? engineStillDeciding(nodeId) : outcome)
           } catch (error) {
@@ -188,11 +205,11 @@ export function createCommands (deps: CommandDeps) {
    * An engine that renews for ever (a handler that never returns) is given up on after
    * `CLAIM_FOLLOW_LEASES` leases, so no waiting decision outlives reason: `pending` then.
    */
-  async function claimSettled (dagId: string, nodeId: string, key: string): Promise<ClaimProgress | undefined> {
+  async function claimSettled (dagId: string, gateId: string, key: string): Promise<ClaimProgress | undefined> {
     const giveUpAt = Date.now() + CLAIM_FOLLOW_LEASES * deps.leaseMs
     for (;;) {
       // Undefined when the DAG itself went: as good as gone for the callers.
-      const progress = await deps.backplane().updateGate(dagId, nodeId, claimProgress(key, Date.now()))
+      const progress = await deps.backplane().updateGate(dagId, gateId, claimProgress(key, Date.now()))
       if (progress !== 'pending' || Date.now() >= giveUpAt) return progress
       await new Promise((resolve) => setTimeout(resolve, CLAIM_POLL_MS))
     }
@@ -200,27 +217,31 @@ export function createCommands (deps: CommandDeps) {
 
   /** The engine's half, on the instance that drives `dagId`. */
   async function execute (dagId: string, event: ClientEvent, sender: CommandSender): Promise<CommandOutcome> {
-    if (event.type !== 'human_decision') return callHandlers(event, dagId, sender)
+    if (event.type !== 'human_decision') return control(event, dagId, sender)
     const backplane = deps.backplane()
     const key = event.id as string // `decide` always sends one
-    const began = await backplane.updateGate(dagId, event.node_id, beginGate(key, Date.now(), deps.leaseMs))
+    const gateId = gateIdOf(event)
+    const began = await backplane.updateGate(dagId, gateId, beginGate(key, Date.now(), deps.leaseMs))
     if (began !== true) {
       return { ok: false, code: 'gate_already_decided', message: `The decision for "${event.node_id}" arrived after its claim lapsed` }
     }
     // The claim is renewed for as long as this instance works on it: while the handlers run, and while
     // an accepted decision waits for the backplane to record it.
     const renewal = setInterval(() => {
-      backplane.updateGate(dagId, event.node_id, renewGate(key, Date.now(), deps.leaseMs)).catch((error: unknown) => {
+      backplane.updateGate(dagId, gateId, renewGate(key, Date.now(), deps.leaseMs)).catch((error: unknown) => {
         deps.log.warn({ err: error, dagId, connectionId: sender.connectionId }, 'fastify-dag-stream: could not renew a gate claim')
       })
     }, deps.leaseMs / 3)
     // A handler that never returns must not keep the process alive after app.close().
     renewal.unref()
     try {
+      // A gate a run handle waits for is the handle's: its engine code awaits `gate()`, not onClientEvent.
+      const owner = deps.runs.gateOwner(dagId, gateId)
+      if (owner !== undefined) return await recordAcceptance(dagId, event, key, owner, sender)
       const outcome = await callHandlers(event, dagId, sender)
       if (outcome.ok) return await recordAcceptance(dagId, event, key)
       // Refused: the gate stays open. Should this write fail, the claim lapses by itself, to the same effect.
-      await backplane.updateGate(dagId, event.node_id, settleGate(key, false)).catch((error: unknown) => {
+      await backplane.updateGate(dagId, gateId, settleGate(key, false)).catch((error: unknown) => {
         deps.log.warn({ err: error, dagId }, 'fastify-dag-stream: could not release a refused decision\'s claim; it lapses')
       })
       return outcome
@@ -233,15 +254,22 @@ export function createCommands (deps: CommandDeps) {
    * The engine took the decision, so it must show: in the gate book (a copy of it is acked, a rival
    * refused) and in the log (every dashboard sees the gate resolved). A backplane that fails meanwhile
    * is retried for as long as a sender waits for a claim; only then is the failure the sender's answer.
+   * A run handle that owns the gate (`owner`) gets the decision once the gate book holds it (so exactly
+   * once), and sends `human_gate_resolved` itself, in order with its other events.
    */
-  async function recordAcceptance (dagId: string, decision: HumanDecisionEvent, key: string): Promise<CommandOutcome> {
+  async function recordAcceptance (
+    dagId: string,
+    decision: HumanDecisionEvent,
+    key: string,
+    owner?: ReturnType<EngineRuns['gateOwner']>,
+    sender?: CommandSender
+  ): Promise<CommandOutcome> {
     const nodeId = decision.node_id
-    const resolved: DAGEvent = { type: 'human_gate_resolved', node_id: nodeId, decision: decision.decision }
-    if (decision.feedback !== undefined) resolved.feedback = decision.feedback
     const giveUpAt = Date.now() + CLAIM_FOLLOW_LEASES * deps.leaseMs
     try {
-      await untilRecorded(dagId, giveUpAt, () => deps.backplane().updateGate(dagId, nodeId, settleGate(key, true)))
-      await untilRecorded(dagId, giveUpAt, () => deps.broadcast(dagId, resolved))
+      await untilRecorded(dagId, giveUpAt, () => deps.backplane().updateGate(dagId, gateIdOf(decision), settleGate(key, true)))
+      if (owner !== undefined) await owner.accept(decision, sender?.info)
+      else await untilRecorded(dagId, giveUpAt, () => deps.broadcast(dagId, resolvedEvent(decision)))
       return { ok: true }
     } catch (error) {
       deps.log.error({ err: error, dagId, nodeId }, 'fastify-dag-stream: the engine accepted a decision that could not be recorded')
@@ -281,6 +309,18 @@ export function createCommands (deps: CommandDeps) {
     }
   }
 
+  /** pause / resume / cancel: the run handle's `onControl` handlers, then the `onClientEvent` handlers. */
+  async function control (event: Exclude<ClientEvent, HumanDecisionEvent>, dagId: string, sender: CommandSender): Promise<CommandOutcome> {
+    let handled: boolean
+    try {
+      handled = await deps.runs.control(dagId, event, sender.info)
+    } catch (error) {
+      return refusedByEngine(error, dagId, sender, event)
+    }
+    if (handled && deps.handlers.size === 0) return { ok: true }
+    return callHandlers(event, dagId, sender)
+  }
+
   async function callHandlers (event: ClientEvent, dagId: string, sender: CommandSender): Promise<CommandOutcome> {
     if (deps.handlers.size === 0) {
       return { ok: false, code: 'not_handled', message: 'No engine is listening for client events on this server' }
@@ -291,11 +331,15 @@ export function createCommands (deps: CommandDeps) {
       for (const handler of deps.handlers) await handler(event, context)
       return { ok: true }
     } catch (error) {
-      deps.log.warn({ err: error, dagId, connectionId: sender.connectionId, event }, 'fastify-dag-stream: a client event handler refused an event')
-      // The engine's own message reaches the user only when the engine marked it safe to show.
-      const message = error instanceof EventRefusedError ? error.message : 'The engine refused this event'
-      return { ok: false, code: 'handler_failed', message }
+      return refusedByEngine(error, dagId, sender, event)
     }
+  }
+
+  function refusedByEngine (error: unknown, dagId: string, sender: CommandSender, event: ClientEvent): CommandOutcome {
+    deps.log.warn({ err: error, dagId, connectionId: sender.connectionId, event }, 'fastify-dag-stream: a client event handler refused an event')
+    // The engine's own message reaches the user only when the engine marked it safe to show.
+    const message = error instanceof EventRefusedError ? error.message : 'The engine refused this event'
+    return { ok: false, code: 'handler_failed', message }
   }
 
   return { run, execute }
@@ -304,10 +348,23 @@ export function createCommands (deps: CommandDeps) {
 function answer (id: string | undefined) {
   const reply = {
     ack: (): Reply => (id === undefined ? undefined : { type: 'ack', id }),
-    error: (code: ErrorCode, message: string): Reply => errorFrame(code, message, id),
-    outcome: (outcome: CommandOutcome): Reply => (outcome.ok ? reply.ack() : reply.error(outcome.code, outcome.message))
+    error: (code: ErrorCode, message: string, path?: string): Reply => errorFrame(code, message, id, path),
+    outcome: (outcome: CommandOutcome): Reply => (outcome.ok ? reply.ack() : reply.error(outcome.code, outcome.message, outcome.path))
   }
   return reply
+}
+
+/** The `human_gate_resolved` that records an accepted decision. */
+export function resolvedEvent (decision: HumanDecisionEvent): DAGEvent {
+  const resolved: DAGEvent = { type: 'human_gate_resolved', node_id: decision.node_id, decision: decision.decision }
+  if (decision.gate_id !== undefined) resolved.gate_id = decision.gate_id
+  if (decision.feedback !== undefined) resolved.feedback = decision.feedback
+  if (decision.value !== undefined) resolved.value = decision.value
+  return resolved
+}
+
+function engineStalled (dagId: string): CommandOutcome {
+  return { ok: false, code: 'engine_unavailable', message: `The engine of DAG "${dagId}" stopped (the run is stalled): nothing was done, try again once it runs` }
 }
 
 function refusalMessage (code: 'gate_not_waiting' | 'gate_already_decided', nodeId: string): string {

@@ -10,11 +10,15 @@
 //     forgotten, so the same decision may be sent again;
 //   - a claim is a lease: if the instance applying it dies, the claim lapses after `leaseMs` and the
 //     gate can be decided again. An accepted decision never lapses.
-// A DAG keeps one record per gated node (the latest round), so the book is bounded by the DAG's size.
+//   - a decision must be one the gate offers (`presentation.decisions`), and its `value` must match the
+//     gate's `response_schema`: both are checked here, before any claim, so the engine never sees it;
+//   - a stalled run (its engine is gone) answers engine_unavailable at once.
+// A DAG keeps one record per gate id (the latest round), so the book is bounded by the gates a run opens.
 
-import type { DAGEvent } from '../../schemas/events.js'
+import type { Decision, DAGEvent, GatePresentation } from '../../schemas/events.js'
 import type { DagStatus, GateTransition } from '../backplane/types.js'
-import { isFinished } from '../shared/reducer.js'
+import { gateIdOf, isFinished } from '../shared/reducer.js'
+import { checkValue } from './values.js'
 
 export type GateClaim =
   | { kind: 'claimed' }
@@ -22,7 +26,9 @@ export type GateClaim =
   | { kind: 'duplicate' }
   /** This key is being applied right now (e.g. re-sent through another instance after a reconnect). */
   | { kind: 'in_flight' }
-  | { kind: 'refused'; code: 'gate_not_waiting' | 'gate_already_decided' }
+  | { kind: 'refused'; code: 'gate_not_waiting' | 'gate_already_decided' | 'engine_unavailable' }
+  /** The decision itself is wrong for this gate: it was not offered, or its value does not match. */
+  | { kind: 'invalid'; code: 'decision_not_offered' | 'invalid_value'; message: string; path?: string }
 
 /** `waiting`: a human may decide. `decided`: the engine resolved the gate (by a decision or itself). */
 export type GatePhase = 'waiting' | 'decided'
@@ -35,9 +41,23 @@ export interface ClaimRecord {
   expiresAt: number
 }
 
+/** What an open gate accepts, from its presentation; absent fields accept anything. */
+export interface GateOffer {
+  decisions?: Decision[]
+  response_schema?: Record<string, unknown>
+}
+
 export interface GateRecord {
   phase?: GatePhase
+  /** Only while the phase is `waiting`. */
+  offer?: GateOffer
   claim?: ClaimRecord
+}
+
+/** What a decision asks of a gate. */
+export interface DecisionAsked {
+  decision: Decision
+  value?: unknown
 }
 
 /**
@@ -45,29 +65,65 @@ export interface GateRecord {
  * write it together with the append, in the same atomic step.
  */
 export interface GateWrite {
-  nodeId: string
-  /** The new phase; undefined removes the gate (its node was removed). */
+  gateId: string
+  /** The new phase; undefined removes the gate (its node was removed, or the engine withdrew it). */
   phase: GatePhase | undefined
+  offer?: GateOffer
   /** A new round (or a removed node) forgets the previous round's claim. */
   clearClaim: boolean
 }
 
 export function gateWriteFor (event: DAGEvent): GateWrite | undefined {
   switch (event.type) {
-    case 'human_gate_waiting':
-      return { nodeId: event.node_id, phase: 'waiting', clearClaim: true }
+    case 'human_gate_waiting': {
+      const offer = offerOf(event.presentation)
+      return offer === undefined
+        ? { gateId: gateIdOf(event), phase: 'waiting', clearClaim: true }
+        : { gateId: gateIdOf(event), phase: 'waiting', offer, clearClaim: true }
+    }
     case 'human_gate_resolved':
-      return { nodeId: event.node_id, phase: 'decided', clearClaim: false }
+      return { gateId: gateIdOf(event), phase: 'decided', clearClaim: false }
+    case 'human_gate_withdrawn':
+      return { gateId: gateIdOf(event), phase: undefined, clearClaim: true }
     case 'dag_mutated':
-      return event.mutation.op === 'remove_node' ? { nodeId: event.mutation.node_id, phase: undefined, clearClaim: true } : undefined
+      // The gate of a removed node's id (the one gate of an engine without gate ids); gates with ids
+      // of their own go from the snapshot with the node, and their engine withdraws them.
+      return event.mutation.op === 'remove_node' ? { gateId: event.mutation.node_id, phase: undefined, clearClaim: true } : undefined
     default:
       return undefined
   }
 }
 
+function offerOf ({ decisions, response_schema: schema }: GatePresentation): GateOffer | undefined {
+  if (decisions === undefined && schema === undefined) return undefined
+  const offer: GateOffer = {}
+  if (decisions !== undefined) offer.decisions = decisions
+  if (schema !== undefined) offer.response_schema = schema
+  return offer
+}
+
+/** A record's phase and offer as one string (how Redis stores them): `waiting`, `decided`, or `waiting <offer JSON>`. */
+export function encodePhase (record: Pick<GateRecord, 'phase' | 'offer'>): string {
+  if (record.phase === undefined) return ''
+  return record.offer === undefined ? record.phase : `${record.phase} ${JSON.stringify(record.offer)}`
+}
+
+/** The inverse of encodePhase, into `record`. */
+export function decodePhase (encoded: string, record: GateRecord): void {
+  if (encoded === '') return
+  const space = encoded.indexOf(' ')
+  if (space === -1) {
+    record.phase = encoded as GatePhase
+    return
+  }
+  record.phase = encoded.slice(0, space) as GatePhase
+  record.offer = JSON.parse(encoded.slice(space + 1)) as GateOffer
+}
+
 export function applyGateWrite (record: GateRecord, write: GateWrite): GateRecord {
   const next: GateRecord = {}
   if (write.phase !== undefined) next.phase = write.phase
+  if (write.offer !== undefined) next.offer = write.offer
   if (!write.clearClaim && record.claim !== undefined) next.claim = record.claim
   return next
 }
@@ -81,12 +137,13 @@ function liveClaim (record: GateRecord, now: number): ClaimRecord | undefined {
 function withClaim (record: GateRecord, claim: ClaimRecord | undefined): GateRecord {
   const next: GateRecord = {}
   if (record.phase !== undefined) next.phase = record.phase
+  if (record.offer !== undefined) next.offer = record.offer
   if (claim !== undefined) next.claim = claim
   return next
 }
 
-/** A dashboard asks to decide the gate under `key`. */
-export function claimGate (key: string, now: number, leaseMs: number): GateTransition<GateClaim> {
+/** A dashboard asks to decide the gate with `asked` (checked against the gate's offer), under `key`. */
+export function claimGate (key: string, now: number, leaseMs: number, asked?: DecisionAsked): GateTransition<GateClaim> {
   return (record: GateRecord, dag: DagStatus) => {
     const existing = liveClaim(record, now)
     if (existing !== undefined) {
@@ -97,8 +154,21 @@ export function claimGate (key: string, now: number, leaseMs: number): GateTrans
     if (record.phase !== 'waiting' || isFinished(dag.status)) {
       return { result: { kind: 'refused', code: 'gate_not_waiting' }, next: record }
     }
+    const invalid = asked === undefined ? undefined : invalidity(record.offer, asked)
+    if (invalid !== undefined) return { result: invalid, next: record }
+    if (dag.status === 'stalled') return { result: { kind: 'refused', code: 'engine_unavailable' }, next: record }
     return { result: { kind: 'claimed' }, next: withClaim(record, { key, state: 'claimed', expiresAt: now + leaseMs }) }
   }
+}
+
+/** Why `asked` does not fit the gate's offer, or undefined when it does. */
+function invalidity (offer: GateOffer | undefined, asked: DecisionAsked): GateClaim | undefined {
+  if (offer?.decisions !== undefined && !offer.decisions.includes(asked.decision)) {
+    return { kind: 'invalid', code: 'decision_not_offered', message: `"${asked.decision}" is not offered: ${offer.decisions.join(', ')}` }
+  }
+  if (offer?.response_schema === undefined) return undefined
+  const fault = checkValue(offer.response_schema, asked.value)
+  return fault === undefined ? undefined : { kind: 'invalid', code: 'invalid_value', message: fault.message, path: fault.path }
 }
 
 /**

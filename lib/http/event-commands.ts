@@ -21,6 +21,9 @@ const statusOf: Record<ErrorCode, ErrorStatus> = {
   execution_finished: 409,
   gate_not_waiting: 409,
   gate_already_decided: 409,
+  // The request was well-formed, but the gate does not take this decision or value.
+  decision_not_offered: 422,
+  invalid_value: 422,
   // No engine handles this kind of event, or the engine refused it: the request was right, its effect was not possible.
   not_handled: 422,
   handler_failed: 422,

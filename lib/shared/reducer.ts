@@ -31,7 +31,7 @@ export interface DAGState {
   /** Edge keys per node id, so removing a node costs its degree, not the whole edge list. */
   edgesByNode: Map<string, Set<string>>
   cost: DAGSnapshot['cost']
-  /** Open human gates, keyed by node id. */
+  /** Open human gates, keyed by gate id (`gateIdOf`). */
   gates: Map<string, OpenGate>
   errors: ReportedError[]
   results?: unknown
@@ -62,6 +62,16 @@ export function isFinished (status: ExecutionStatus): boolean {
   return status === 'completed' || status === 'cancelled' || status === 'failed'
 }
 
+/** Node statuses after which a node does nothing more in this attempt. */
+function isSettled (status: NodeView['status']): boolean {
+  return status === 'completed' || status === 'failed' || status === 'skipped' || status === 'cancelled'
+}
+
+/** The id of a gate event's gate: its `gate_id`, or, from an engine that gives none, the node's id. */
+export function gateIdOf (event: { node_id: string; gate_id?: string | undefined }): string {
+  return event.gate_id ?? event.node_id
+}
+
 export function edgeKey (from: string, to: string): string {
   // U+0000 cannot occur in an Identifier, so the key is unambiguous.
   return `${from}\u0000${to}`
@@ -82,6 +92,13 @@ export function applyEvent (state: DAGState, event: DAGEvent): DAGState {
   switch (event.type) {
     case 'node_state': {
       const node = writableNode(state, event.node_id)
+      if (event.attempt !== undefined && event.attempt > (node.attempt ?? 1)) {
+        // A new run of the node: nothing of the previous attempt's output belongs to it.
+        delete node.output
+        delete node.partial_output
+        delete node.metrics
+      }
+      if (event.attempt !== undefined && event.attempt > (node.attempt ?? 0)) node.attempt = event.attempt
       node.status = event.status
       if (event.output !== undefined) {
         node.output = event.output
@@ -119,15 +136,15 @@ export function applyEvent (state: DAGState, event: DAGEvent): DAGState {
       state.results = event.results
       state.gates.clear()
       break
-    case 'human_gate_waiting':
+    case 'human_gate_waiting': {
       writableNode(state, event.node_id).status = 'waiting_human'
-      state.gates.set(event.node_id, { node_id: event.node_id, presentation: event.presentation })
+      const gateId = gateIdOf(event)
+      state.gates.set(gateId, { node_id: event.node_id, gate_id: gateId, presentation: event.presentation })
       break
+    }
     case 'human_gate_resolved':
-      state.gates.delete(event.node_id)
-      // Decided, not done: the engine now acts on the decision, so the node is running until the
-      // engine says what it became. A node_state the engine sent before this event already said so.
-      if (state.nodes.get(event.node_id)?.status === 'waiting_human') writableNode(state, event.node_id).status = 'running'
+    case 'human_gate_withdrawn':
+      closeGate(state, event.node_id, gateIdOf(event))
       break
     case 'error': {
       const reported: ReportedError = { message: event.message }
@@ -140,12 +157,41 @@ export function applyEvent (state: DAGState, event: DAGEvent): DAGState {
       state.status = statusAfter(event) as ExecutionStatus
       // A finished run waits for nobody: its gates can no longer be decided.
       if (isFinished(event.status)) state.gates.clear()
+      // A run that was stopped or broke stops its nodes too: none is left `running` for ever.
+      if (event.status === 'cancelled' || event.status === 'failed') settleNodes(state)
       break
     /* c8 ignore next 2 -- unreachable by type: the compiler proves every event type is handled */
     default:
       assertNever(event)
   }
   return state
+}
+
+/**
+ * Closes one gate. Decided (or withdrawn), not done: the engine now acts on it, so the node is running
+ * until the engine says what it became, unless another of its gates is still open. A node_state the
+ * engine sent before this event already said so.
+ */
+function closeGate (state: DAGState, nodeId: string, gateId: string): void {
+  state.gates.delete(gateId)
+  if (state.nodes.get(nodeId)?.status !== 'waiting_human') return
+  for (const gate of state.gates.values()) if (gate.node_id === nodeId) return
+  writableNode(state, nodeId).status = 'running'
+}
+
+/** Every node not yet settled becomes cancelled (O(DAG), once per run). */
+function settleNodes (state: DAGState): void {
+  for (const [nodeId, node] of state.nodes) {
+    if (!isSettled(node.status)) writableNode(state, nodeId).status = 'cancelled'
+  }
+}
+
+/** Removes the node, its edges and its gates. */
+function removeNode (state: DAGState, nodeId: string): void {
+  state.nodes.delete(nodeId)
+  for (const [gateId, gate] of state.gates) if (gate.node_id === nodeId) state.gates.delete(gateId)
+  for (const key of state.edgesByNode.get(nodeId) ?? []) removeEdge(state, key)
+  state.edgesByNode.delete(nodeId)
 }
 
 /**
@@ -181,11 +227,26 @@ function applyMutation (state: DAGState, mutation: DAGMutation): void {
       state.nodes.set(mutation.node.id, { status: 'pending', ...previous, ...mutation.node })
       break
     }
-    case 'remove_node': {
-      state.nodes.delete(mutation.node_id)
-      state.gates.delete(mutation.node_id)
-      for (const key of state.edgesByNode.get(mutation.node_id) ?? []) removeEdge(state, key)
-      state.edgesByNode.delete(mutation.node_id)
+    case 'remove_node':
+      removeNode(state, mutation.node_id)
+      break
+    case 'set_graph': {
+      const listed = new Set(mutation.nodes.map((node) => node.id))
+      for (const nodeId of [...state.nodes.keys()]) if (!listed.has(nodeId)) removeNode(state, nodeId)
+      for (const node of mutation.nodes) {
+        const previous = state.nodes.get(node.id)
+        // The structure is replaced (label, data, parent); what the run did to the node is kept.
+        const next: NodeView = { ...node, status: previous?.status ?? 'pending' }
+        if (previous !== undefined) copyRunFields(previous, next)
+        state.nodes.set(node.id, next)
+      }
+      const edges = new Map(mutation.edges.map((edge) => [edgeKey(edge.from, edge.to), edge]))
+      for (const key of [...state.edges.keys()]) if (!edges.has(key)) removeEdge(state, key)
+      for (const [key, edge] of edges) {
+        if (state.edges.has(key)) continue
+        addEdgeIndex(state, key, edge.from, edge.to)
+        state.edges.set(key, { from: edge.from, to: edge.to })
+      }
       break
     }
     case 'add_edge': {
@@ -213,6 +274,14 @@ function applyMutation (state: DAGState, mutation: DAGMutation): void {
     default:
       assertNever(mutation)
   }
+}
+
+/** What a node's run (not its structure) put in its record. */
+function copyRunFields (from: NodeView, to: NodeView): void {
+  if (from.output !== undefined) to.output = from.output
+  if (from.partial_output !== undefined) to.partial_output = from.partial_output
+  if (from.metrics !== undefined) to.metrics = from.metrics
+  if (from.attempt !== undefined) to.attempt = from.attempt
 }
 
 function addEdgeIndex (state: DAGState, key: string, from: string, to: string): void {
@@ -264,7 +333,7 @@ export function fromSnapshot (snapshot: DAGSnapshot): DAGState {
     state.edges.set(key, edge)
   }
   state.cost = snapshot.cost
-  for (const gate of snapshot.gates) state.gates.set(gate.node_id, gate)
+  for (const gate of snapshot.gates) state.gates.set(gate.gate_id, gate)
   state.errors = [...snapshot.errors]
   if (snapshot.results !== undefined) state.results = snapshot.results
   return state

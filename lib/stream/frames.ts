@@ -2,10 +2,11 @@
 
 import type { ErrorCode, ErrorFrame } from '../../schemas/events.js'
 
-/** An `error` frame, answering the client event `id` when it had one. */
-export function errorFrame (code: ErrorCode, message: string, id?: string): ErrorFrame {
+/** An `error` frame, answering the client event `id` when it had one; `path`: the part of a value at fault. */
+export function errorFrame (code: ErrorCode, message: string, id?: string, path?: string): ErrorFrame {
   const frame: ErrorFrame = { type: 'error', code, message }
   if (id !== undefined) frame.id = id
+  if (path !== undefined) frame.path = path
   return frame
 }
 

@@ -40,7 +40,8 @@ export const EXECUTION_STATUS_LABELS: Record<ExecutionStatus, string> = {
   paused: 'Paused',
   cancelled: 'Cancelled',
   completed: 'Completed',
-  failed: 'Failed'
+  failed: 'Failed',
+  stalled: 'Stalled: engine lost'
 }
 
 /**

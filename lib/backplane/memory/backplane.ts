@@ -56,6 +56,8 @@ export class MemoryBackplane implements Backplane {
   readonly #logs = new Map<string, DagLog>()
   readonly #listeners = new Map<string, Set<LogListener>>()
   readonly #listWatchers = new Set<ListChangeListener>()
+  /** Engine leases: DAG id → when it lapses. */
+  readonly #leases = new Map<string, number>()
   readonly #settings: BackplaneSettings
   #closed = false
 
@@ -86,7 +88,7 @@ export class MemoryBackplane implements Backplane {
     log.updatedAt = Date.now()
     applyEvent(log.state, event)
     const gateWrite = gateWriteFor(event)
-    if (gateWrite !== undefined) this.#storeGate(log, gateWrite.nodeId, applyGateWrite(log.gates.get(gateWrite.nodeId) ?? {}, gateWrite))
+    if (gateWrite !== undefined) this.#storeGate(log, gateWrite.gateId, applyGateWrite(log.gates.get(gateWrite.gateId) ?? {}, gateWrite))
     this.#scheduleExpiry(dagId, log)
 
     const sequenced = { ...event, seq: log.seq, epoch: log.epoch } as SequencedEvent
@@ -147,11 +149,11 @@ export class MemoryBackplane implements Backplane {
     for (const watcher of this.#listWatchers) watcher(change)
   }
 
-  async updateGate<Result> (dagId: string, nodeId: string, transition: GateTransition<Result>): Promise<Result | undefined> {
+  async updateGate<Result> (dagId: string, gateId: string, transition: GateTransition<Result>): Promise<Result | undefined> {
     const log = this.#logs.get(dagId)
     if (log === undefined) return undefined
-    const { result, next } = transition(log.gates.get(nodeId) ?? {}, statusOf(log))
-    this.#storeGate(log, nodeId, next)
+    const { result, next } = transition(log.gates.get(gateId) ?? {}, statusOf(log))
+    this.#storeGate(log, gateId, next)
     return result
   }
 
@@ -160,6 +162,26 @@ export class MemoryBackplane implements Backplane {
     // One process: the engine is here. The bound still applies, so a hung handler cannot hold a
     // dashboard (or a gate's claim) forever.
     return withDeadline(this.#settings.execute(dagId, event, sender), this.#settings.commandTimeoutMs)
+  }
+
+  async renewLease (dagId: string, expiresAt: number): Promise<DagStatus | undefined> {
+    this.#leases.set(dagId, expiresAt)
+    const log = this.#logs.get(dagId)
+    return log && statusOf(log)
+  }
+
+  async releaseLease (dagId: string): Promise<void> {
+    this.#leases.delete(dagId)
+  }
+
+  async takeLapsedLeases (now: number): Promise<string[]> {
+    const lapsed: string[] = []
+    for (const [dagId, expiresAt] of this.#leases) {
+      if (expiresAt > now) continue
+      this.#leases.delete(dagId)
+      lapsed.push(dagId)
+    }
+    return lapsed
   }
 
   async sendToInstance (instanceId: string, message: StreamMessage): Promise<CommandOutcome> {
@@ -172,6 +194,7 @@ export class MemoryBackplane implements Backplane {
     this.#logs.clear()
     this.#listeners.clear()
     this.#listWatchers.clear()
+    this.#leases.clear()
   }
 
   #create (dagId: string): DagLog {
@@ -188,9 +211,9 @@ export class MemoryBackplane implements Backplane {
     return log
   }
 
-  #storeGate (log: DagLog, nodeId: string, record: GateRecord): void {
-    if (record.phase === undefined && record.claim === undefined) log.gates.delete(nodeId)
-    else log.gates.set(nodeId, record)
+  #storeGate (log: DagLog, gateId: string, record: GateRecord): void {
+    if (record.phase === undefined && record.claim === undefined) log.gates.delete(gateId)
+    else log.gates.set(gateId, record)
   }
 
   /**

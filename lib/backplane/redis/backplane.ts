@@ -16,7 +16,7 @@ import type { ClientEvent, DAGEvent, ExecutionStatus, SequencedEvent } from '../
 import type { DagListChangeFrame } from '../../../schemas/list.js'
 import type { DAGSnapshot, DAGSummary } from '../../../schemas/snapshot.js'
 import { BackplaneUnavailableError, ClosedError } from '../../errors.js'
-import { gateWriteFor, type ClaimRecord, type GatePhase, type GateRecord } from '../../commands/gates.js'
+import { decodePhase, encodePhase, gateWriteFor, type ClaimRecord, type GateRecord } from '../../commands/gates.js'
 import { applyEvent, createState, fromSnapshot, isFinished, statusAfter, toSnapshot, type DAGState } from '../../shared/reducer.js'
 import { withDeadline } from '../deadline.js'
 import { listChange } from '../list-changes.js'
@@ -38,7 +38,7 @@ import type {
 import { CommandBus } from './bus.js'
 import { Follower } from './follower.js'
 import { RedisPresence } from './presence.js'
-import { dagKeys, indexKey, instanceChannel, listChannel, type DagKeys } from './keys.js'
+import { dagKeys, indexKey, instanceChannel, leasesKey, listChannel, type DagKeys } from './keys.js'
 import { appendScript, scripts, type ScriptName } from './scripts.js'
 
 export type RedisClient = Redis | Cluster
@@ -66,6 +66,8 @@ type StreamEntry = [Buffer, Buffer[]]
 
 /** DAG summaries read per round trip when the list is filtered by status. */
 const LIST_SCAN_CHUNK = 1000
+/** Lapsed leases taken per call: the rest wait for the next round. */
+const MAX_LAPSED_PER_CALL = 100
 
 interface FollowedDag {
   dagId: string
@@ -169,8 +171,8 @@ export class RedisBackplane implements Backplane {
       status ?? '',
       status === undefined ? '' : this.#ttlFor(status),
       keys.channel,
-      gate?.nodeId ?? '',
-      gate?.phase ?? '',
+      gate?.gateId ?? '',
+      gate === undefined ? '' : encodePhase(gate),
       gate?.clearClaim === true ? '1' : '0',
       listChannel(this.#config.keyPrefix),
       dagId
@@ -304,20 +306,20 @@ export class RedisBackplane implements Backplane {
     }
   }
 
-  async updateGate<Result> (dagId: string, nodeId: string, transition: GateTransition<Result>): Promise<Result | undefined> {
+  async updateGate<Result> (dagId: string, gateId: string, transition: GateTransition<Result>): Promise<Result | undefined> {
     const keys = this.#keys(dagId)
     // Compare-and-set until nothing changed the gate (or replaced the DAG's log) between the read and
     // the write. Each retry means another write went through, so the loop always makes progress; the
     // next read sees the DAG as it now is (gone: undefined).
     for (;;) {
-      const read = await this.#redis('gate', () => this.#script('dagStreamReadGate')(keys.meta, keys.gates, nodeId) as Promise<string[] | null>)
+      const read = await this.#redis('gate', () => this.#script('dagStreamReadGate')(keys.meta, keys.gates, gateId) as Promise<string[] | null>)
       if (read === null) return undefined
       const [epoch, seq, status, phase, claim] = read as [string, string, ExecutionStatus, string, string]
       const { result, next } = transition(decodeGate(phase, claim), { epoch, seq: Number(seq), status })
       const [nextPhase, nextClaim] = encodeGate(next)
       if (nextPhase === phase && nextClaim === claim) return result
       const written = await this.#redis('gate', () =>
-        this.#script('dagStreamCompareAndSetGate')(keys.meta, keys.gates, nodeId, epoch, phase, claim, nextPhase, nextClaim)
+        this.#script('dagStreamCompareAndSetGate')(keys.meta, keys.gates, gateId, epoch, phase, claim, nextPhase, nextClaim)
       )
       if (written === 1) return result
     }
@@ -333,6 +335,23 @@ export class RedisBackplane implements Backplane {
 
   get instanceId (): string {
     return this.#id
+  }
+
+  async renewLease (dagId: string, expiresAt: number): Promise<DagStatus | undefined> {
+    // Two commands, not a script: the leases span DAGs and the meta is in the DAG's slot. A lease for a
+    // DAG that is gone lapses unreported (takeLapsedLeases' caller finds no DAG), and the handle that
+    // renews it learns here that the DAG is gone, and sends its picture again.
+    const leases = leasesKey(this.#config.keyPrefix)
+    await this.#redis('lease', () => this.#connections.commands.zadd(leases, expiresAt, dagId))
+    return this.status(dagId)
+  }
+
+  async releaseLease (dagId: string): Promise<void> {
+    await this.#redis('lease', () => this.#connections.commands.zrem(leasesKey(this.#config.keyPrefix), dagId))
+  }
+
+  async takeLapsedLeases (now: number): Promise<string[]> {
+    return this.#redis('lease', () => this.#script('dagStreamTakeLapsedLeases')(leasesKey(this.#config.keyPrefix), now, MAX_LAPSED_PER_CALL) as Promise<string[]>)
   }
 
   async sendToInstance (instanceId: string, message: StreamMessage): Promise<CommandOutcome> {
@@ -608,11 +627,11 @@ function seqOf (id: Buffer): number {
 
 function decodeGate (phase: string, claim: string): GateRecord {
   const record: GateRecord = {}
-  if (phase !== '') record.phase = phase as GatePhase
+  decodePhase(phase, record)
   if (claim !== '') record.claim = JSON.parse(claim) as ClaimRecord
   return record
 }
 
 function encodeGate (record: GateRecord): [string, string] {
-  return [record.phase ?? '', record.claim === undefined ? '' : JSON.stringify(record.claim)]
+  return [encodePhase(record), record.claim === undefined ? '' : JSON.stringify(record.claim)]
 }

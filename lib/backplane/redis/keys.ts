@@ -9,7 +9,7 @@ export interface DagKeys {
   log: string
   /** String: the JSON snapshot at meta.ckpt_seq. */
   checkpoint: string
-  /** Hash: `p:<node>` = gate phase, `c:<node>` = the claim's JSON. */
+  /** Hash: `p:<gate id>` = gate phase (and offer), `c:<gate id>` = the claim's JSON. */
   gates: string
   /** Pub/sub channel: `<seq> <epoch> <frame>` for every append. */
   channel: string
@@ -37,6 +37,14 @@ export function indexKey (keyPrefix: string): string {
  */
 export function listChannel (keyPrefix: string): string {
   return `${keyPrefix}:dags:changes`
+}
+
+/**
+ * Sorted set of DAG ids by when their engine lease lapses. Spans DAGs, like the index: the lease
+ * script touches only it, so it runs on Redis Cluster too.
+ */
+export function leasesKey (keyPrefix: string): string {
+  return `${keyPrefix}:leases`
 }
 
 /** Pub/sub channel of one backplane instance: client events forwarded to it, and their replies. */

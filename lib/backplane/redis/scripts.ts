@@ -18,7 +18,7 @@ function compact (lua: string): string {
  * KEYS: meta, log, checkpoint, gates.
  * ARGV: 1 event JSON, 2 epoch to use if the DAG has none, 3 appending instance, 4 now (ms),
  * 5 history window, 6 idle TTL (ms), 7 status to set or '', 8 TTL (ms) that comes with that status,
- * 9 channel, 10 gate node or '', 11 gate phase or '' (remove), 12 '1' to clear the gate's claim,
+ * 9 channel, 10 gate id or '', 11 gate phase (and offer, lib/commands/gates.ts encodePhase) or '' (remove), 12 '1' to clear the gate's claim,
  * 13 the list channel, 14 the DAG id.
  * A new log, or a change of status, is also published on the list channel as
  * `changed <seq> <epoch> <status> <now> <dagId> <previous status, '' for a new log>`.
@@ -121,7 +121,7 @@ return 1
 `)
 }
 
-/** KEYS: meta, gates. ARGV: node. Returns nil for an unknown DAG, else { epoch, seq, status, phase, claim }. */
+/** KEYS: meta, gates. ARGV: gate id. Returns nil for an unknown DAG, else { epoch, seq, status, phase, claim }. */
 const readGate: ScriptDefinition = {
   numberOfKeys: 2,
   lua: compact(`
@@ -133,7 +133,7 @@ return { m[1], m[2], m[3], g[1] or '', g[2] or '' }
 }
 
 /**
- * KEYS: meta, gates. ARGV: node, epoch, phase and claim as read, phase and claim to write ('' removes).
+ * KEYS: meta, gates. ARGV: gate id, epoch, phase and claim as read, phase and claim to write ('' removes).
  * Writes only if nothing changed since the read, the DAG's log included. Returns 1 written, 0 not.
  */
 const compareAndSetGate: ScriptDefinition = {
@@ -152,13 +152,27 @@ return 1
 `)
 }
 
+/**
+ * KEYS: the leases sorted set. ARGV: now (ms), most to take. Removes and returns the DAG ids whose
+ * lease lapsed, so that exactly one instance reports each.
+ */
+const takeLapsedLeases: ScriptDefinition = {
+  numberOfKeys: 1,
+  lua: compact(`
+local lapsed = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+if #lapsed > 0 then redis.call('ZREM', KEYS[1], unpack(lapsed)) end
+return lapsed
+`)
+}
+
 /** Registered on the command connection under these names (and `<name>Buffer` for Buffer replies). */
 export const scripts = {
   dagStreamReadState: readState,
   dagStreamReadAfter: readAfter,
   dagStreamCheckpoint: checkpoint,
   dagStreamReadGate: readGate,
-  dagStreamCompareAndSetGate: compareAndSetGate
+  dagStreamCompareAndSetGate: compareAndSetGate,
+  dagStreamTakeLapsedLeases: takeLapsedLeases
 } as const
 
 export type ScriptName = keyof typeof scripts
