@@ -11,6 +11,10 @@ import { CredentialsExpiredError, InvalidAuthorizeResultError, InvalidIdentityEr
 import { DEFAULT_PREFIX } from './shared/prefix.js'
 
 export { DEFAULT_PREFIX } from './shared/prefix.js'
+/** Requests of the engine API per DAG and instance: a batch of 1 a millisecond; batches go further. */
+export const DEFAULT_ENGINE_API_RATE_LIMIT = { max: 1000, timeWindow: 1000 } as const
+/** 1 MiB: Fastify's own default, a batch of a thousand small events. */
+export const DEFAULT_ENGINE_API_BODY_LIMIT = 1024 * 1024
 /** 64 KiB: a human decision with generous feedback fits; a flood does not. */
 export const DEFAULT_MAX_PAYLOAD = 64 * 1024
 /**
@@ -250,6 +254,30 @@ export interface DagStreamOptions {
    * @default 10000
    */
   engineOutboxSize?: number
+  /**
+   * The HTTP engine API, for engines in any language (docs/any-engine.md): `POST {prefix}/:id/events`
+   * (a producer's numbered batch), `GET {prefix}/:id/engine` (the command feed, Server-Sent Events) and
+   * `POST {prefix}/:id/engine` (the engine's answer to a command). Off unless set. `authorize` is the
+   * engine's credential, checked apart from the dashboards' `authorize`.
+   * @default false
+   * @example engineApi: { authorize: (request) => request.headers.authorization === `Bearer ${process.env.ENGINE_TOKEN}` }
+   */
+  engineApi?: EngineApiOptions | false
+}
+
+export interface EngineApiOptions {
+  /** Whether the request speaks for the engine of `dagId` (true, false, or a grant as `authorize` returns). */
+  authorize: (request: FastifyRequest, dagId: string) => AuthorizeResult | Promise<AuthorizeResult>
+  /** Requests of the engine API per DAG on one instance in each window: past it, 429 `rate_limited`. @default { max: 1000, timeWindow: 1000 } */
+  rateLimit?: { max: number; timeWindow: number }
+  /** The largest POST body, in bytes. @default 1048576 (1 MiB) */
+  bodyLimit?: number
+}
+
+export interface ResolvedEngineApi {
+  authorize: (request: FastifyRequest, dagId: string) => Promise<Access>
+  rateLimit: { max: number; timeWindow: number }
+  bodyLimit: number
 }
 
 export interface MetricsOptions {
@@ -313,6 +341,7 @@ export interface ResolvedOptions {
   connectionKey: (request: FastifyRequest) => string
   outputFlushMs: number
   engineLeaseMs: number
+  engineApi: ResolvedEngineApi | false
   engineOutboxSize: number
 }
 
@@ -389,7 +418,27 @@ export function resolveOptions (options: DagStreamOptions): ResolvedOptions {
     connectionKey: resolveConnectionKey(options.connectionKey),
     outputFlushMs: positiveInteger('outputFlushMs', options.outputFlushMs, DEFAULT_OUTPUT_FLUSH_MS),
     engineLeaseMs: positiveInteger('engineLeaseMs', options.engineLeaseMs, DEFAULT_ENGINE_LEASE_MS),
-    engineOutboxSize: positiveInteger('engineOutboxSize', options.engineOutboxSize, DEFAULT_ENGINE_OUTBOX_SIZE)
+    engineOutboxSize: positiveInteger('engineOutboxSize', options.engineOutboxSize, DEFAULT_ENGINE_OUTBOX_SIZE),
+    engineApi: resolveEngineApi(options.engineApi)
+  }
+}
+
+function resolveEngineApi (engineApi: unknown): ResolvedEngineApi | false {
+  if (engineApi === undefined || engineApi === false) return false
+  const { authorize, rateLimit, bodyLimit } = (engineApi ?? {}) as Partial<EngineApiOptions>
+  if (typeof authorize !== 'function') {
+    throw new InvalidOptionError(`"engineApi" must be false or { authorize: (request, dagId) => boolean, rateLimit?, bodyLimit? }, got ${show(engineApi)}`)
+  }
+  if (rateLimit !== undefined && (typeof rateLimit !== 'object' || rateLimit === null)) {
+    throw new InvalidOptionError(`"engineApi.rateLimit" must be { max, timeWindow }, got ${show(rateLimit)}`)
+  }
+  return {
+    authorize: async (request, dagId) => toAccess(await authorize(request, dagId)),
+    rateLimit: {
+      max: positiveInteger('engineApi.rateLimit.max', rateLimit?.max, DEFAULT_ENGINE_API_RATE_LIMIT.max),
+      timeWindow: positiveInteger('engineApi.rateLimit.timeWindow', rateLimit?.timeWindow, DEFAULT_ENGINE_API_RATE_LIMIT.timeWindow)
+    },
+    bodyLimit: positiveInteger('engineApi.bodyLimit', bodyLimit, DEFAULT_ENGINE_API_BODY_LIMIT)
   }
 }
 

@@ -8,7 +8,7 @@ import websocket from '@fastify/websocket'
 import type { FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
-import type { DAGEvent, SequencedEvent } from '../schemas/events.js'
+import type { DAGEvent, GateViewingEvent, SequencedEvent } from '../schemas/events.js'
 import { Identifier } from '../schemas/events.js'
 import type { DAGSnapshot } from '../schemas/snapshot.js'
 import { StreamAccess } from './access/pre-handlers.js'
@@ -34,6 +34,9 @@ import { validateDagEvent } from './validation.js'
 import { compileSchema } from './commands/values.js'
 import type { RunHandle } from './engine/run.js'
 import { Runs } from './engine/runs.js'
+import { EngineFeeds } from './engine/feeds.js'
+import { registerEngineApi } from './http/engine-api.js'
+import type { ProducedAppend, ProducerStamp, StreamMessage } from './backplane/types.js'
 
 /** The `app.dagStream` decorator: what the execution engine calls. */
 export interface DagStream {
@@ -124,17 +127,29 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
 
   /** Stores an event already checked: the common part of `broadcast` and a run handle's sends. */
   function append (dagId: string, validated: DAGEvent): Promise<SequencedEvent> {
+    return store(dagId, validated, () => backplane.append(dagId, validated), (sequenced) => sequenced)
+  }
+
+  /** `append` for an event of the HTTP engine API's producer `stamp` (lib/http/engine-api.ts). */
+  function appendProduced (dagId: string, validated: DAGEvent, stamp: ProducerStamp): Promise<ProducedAppend> {
+    return store(dagId, validated, () => backplane.appendProduced(dagId, validated, stamp), (outcome) => outcome.kind === 'applied' ? outcome.event : undefined)
+  }
+
+  function store<Stored> (dagId: string, validated: DAGEvent, write: () => Promise<Stored>, sequencedOf: (stored: Stored) => SequencedEvent | undefined): Promise<Stored> {
     // Text written for this node before this event goes first.
     const nodeId = 'node_id' in validated ? validated.node_id : undefined
     if (nodeId !== undefined && validated.type !== 'node_output_delta') outputs.flushQuietly(dagId, nodeId)
     const startedAt = metrics.broadcastStarting(dagId)
-    const appended = backplane.append(dagId, validated)
+    const appended = write()
     // The one reaction to the append (a reaction per broadcast costs more than anything the metrics
     // do with it). It marks the promise handled, so a caller that ignores it never sees an unhandled
     // rejection; a caller that awaits it still gets the error. An outage is logged once by the
     // backplane, not once per broadcast.
     appended.then(
-      (sequenced) => metrics.broadcast(dagId, validated, sequenced, startedAt),
+      (stored) => {
+        const sequenced = sequencedOf(stored)
+        if (sequenced !== undefined) metrics.broadcast(dagId, validated, sequenced, startedAt)
+      },
       (error: unknown) => {
         metrics.broadcastFailed(dagId)
         if (!(error instanceof BackplaneUnavailableError)) fastify.log.error({ err: error, dagId }, 'fastify-dag-stream: broadcast failed')
@@ -159,7 +174,11 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     authorize: options.authorize,
     describeSender: options.describeSender,
     handlers,
-    runs: { gateOwner: (dagId, gateId) => runs.gateOwner(dagId, gateId), control: (dagId, event, sender) => runs.control(dagId, event, sender) },
+    runs: {
+      gateOwner: (dagId, gateId) => runs.gateOwner(dagId, gateId),
+      control: (dagId, event, sender) => runs.control(dagId, event, sender),
+      remote: (dagId) => feeds?.engine(dagId)
+    },
     broadcast,
     leaseMs: options.commandTimeoutMs,
     log: fastify.log
@@ -170,7 +189,10 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     maxIdleMs: options.maxIdleMs,
     commandTimeoutMs: options.commandTimeoutMs,
     execute: commands.execute,
-    receiveStreamMessage: (message) => streamKeys.receive(message),
+    // An engine's answer to its feed, or a gate_viewing POSTed for an event stream.
+    receiveStreamMessage: (message) => 'feed' in message.message
+      ? feeds?.receive(message.dagId, message.message) ?? { ok: false, code: 'stream_not_found', message: 'The engine API is off on this server' }
+      : streamKeys.receive(message as StreamMessage & { message: GateViewingEvent }),
     log: fastify.log
   })
   const runs = new Runs({
@@ -182,6 +204,9 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     log: fastify.log
   })
   const streamKeys = new StreamKeys(backplane.instanceId)
+  const feeds = options.engineApi === false
+    ? undefined
+    : new EngineFeeds({ backplane, createKey: () => streamKeys.create(), append, leaseMs: options.engineLeaseMs, heartbeatMs: options.heartbeatMs, log: fastify.log })
   const rooms = new Rooms<Connection>(backplane, metrics)
   const presence = options.presence ? new Presence({ store: backplane.presence, flushMs: options.presenceFlushMs, log: fastify.log }) : undefined
   const liveLists = new LiveLists(backplane)
@@ -224,6 +249,8 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
   fastify.addHook('preClose', async () => {
     // Text still waiting reaches the log while the backplane is open.
     await outputs.close()
+    // Their engines reconnect elsewhere; the leases they held lapse if none does.
+    feeds?.close()
     for (const connection of rooms.members()) connection.close(CloseCode.GOING_AWAY, 'server shutting down')
     for (const list of [...liveLists.members()]) list.close(CloseCode.GOING_AWAY, 'server shutting down')
     // The viewers of the sockets just closed leave the other instances' view now, not at their expiry.
@@ -266,6 +293,9 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
   const access = new StreamAccess(options, backplane, registersWebsocket)
   registerRestRoutes(fastify, { options, backplane, metrics, access, liveLists, snapshots })
   registerStreamRoutes(fastify, { options, backplane, metrics, access, credentials, rooms, presence, streamKeys, commands })
+  if (options.engineApi !== false && feeds !== undefined) {
+    registerEngineApi(fastify, { prefix: options.prefix, engineApi: options.engineApi, backplane, feeds, validate: validateEngineEvent, appendProduced })
+  }
 }
 
 /** The plugin, ready for `app.register(dagStream, options)`. */

@@ -371,14 +371,16 @@ export const ErrorCode = Type.Union(
     Type.Literal('engine_unavailable'),
     Type.Literal('stream_not_found'),
     Type.Literal('decision_not_offered'),
-    Type.Literal('invalid_value')
+    Type.Literal('invalid_value'),
+    Type.Literal('producer_gap')
   ],
   {
     $id: 'ErrorCode',
     description:
       'engine_unavailable: the instance that drives the DAG (for a POSTed gate_viewing: that holds its stream) is gone or did not answer in time, or the run is stalled; the event did not take effect (a gate stays open), so it may be sent again. ' +
       'decision_not_offered: the gate\'s `presentation.decisions` does not list the decision. invalid_value: the decision\'s `value` does not match the gate\'s `response_schema` (`path` says where). ' +
-      'stream_not_found (only by POST): no open event stream of this DAG has the `stream_key` sent; it ended, or the key is not one the server gave.'
+      'stream_not_found (only by POST): no open event stream of this DAG has the `stream_key` sent; it ended, or the key is not one the server gave (for the engine API: no open command feed has the `feed` key, or no command with the `id` waits on it). ' +
+      'producer_gap (only to an engine, by POST): a batch skipped numbers of its producer; `expected` says which to send next.'
   }
 )
 export type ErrorCode = Static<typeof ErrorCode>

@@ -9,6 +9,7 @@
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { ClientEvent, DAGEvent, ErrorCode, ExecutionStatus, GateViewingEvent, PresenceViewer, ResyncReason, SequencedEvent } from '../../schemas/events.js'
 import type { DagListChangeFrame } from '../../schemas/list.js'
+import type { EngineAnswer } from '../../schemas/engine.js'
 import type { ListOrder } from '../../schemas/routes.js'
 import type { DAGSnapshot, DAGSummary } from '../../schemas/snapshot.js'
 import type { GateRecord } from '../commands/gates.js'
@@ -70,6 +71,20 @@ export interface CommandSender {
   connectionId?: string
 }
 
+/** Who produced an event sent through the HTTP engine API, and its number in that producer's sequence. */
+export interface ProducerStamp {
+  producer: string
+  number: number
+  /** Whether this instance becomes the driver (it holds the engine's command feed). */
+  drive: boolean
+}
+
+/** What became of a producer's event: stored, already stored (a retry), or refused for a gap. */
+export type ProducedAppend =
+  | { kind: 'applied'; event: SequencedEvent }
+  | { kind: 'duplicate'; last: number }
+  | { kind: 'gap'; expected: number }
+
 /** What became of a client event at the engine. */
 export type CommandOutcome = { ok: true } | { ok: false; code: ErrorCode; message: string; path?: string }
 
@@ -88,7 +103,8 @@ export interface StreamMessage {
   /** The DAG of the POST's route: the stream must be one of its streams. */
   dagId: string
   streamKey: string
-  message: GateViewingEvent
+  /** A gate_viewing for an event stream, or an engine's answer for its command feed (lib/engine/feeds.ts). */
+  message: GateViewingEvent | EngineAnswer
 }
 
 /** Hands a StreamMessage to the event stream of this instance whose key it carries; says what became of it. */
@@ -173,6 +189,17 @@ export interface Backplane {
    * on every instance. Calls for one DAG from one process take effect in call order, awaited or not.
    */
   append(dagId: string, event: DAGEvent): Promise<SequencedEvent>
+  /**
+   * `append` for an event of a producer of the HTTP engine API: applied only when its number is the one
+   * after the producer's last (or the producer is new to the log), which is stored with the event, in
+   * one step, so that a retried batch is never applied twice, whichever instance it reaches.
+   */
+  appendProduced(dagId: string, event: DAGEvent, stamp: ProducerStamp): Promise<ProducedAppend>
+  /**
+   * Makes this instance the DAG's driver: client events are dispatched here from now on (an engine's
+   * command feed is held here), whether or not the DAG has a log yet.
+   */
+  drive(dagId: string): Promise<void>
   /** The DAG's full state, stamped with the seq of the last event it includes; undefined if unknown. */
   snapshot(dagId: string): Promise<DAGSnapshot | undefined>
   status(dagId: string): Promise<DagStatus | undefined>

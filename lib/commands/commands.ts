@@ -61,6 +61,11 @@ export interface EngineRuns {
   gateOwner(dagId: string, gateId: string): { accept(decision: HumanDecisionEvent, sender: unknown): Promise<void> } | undefined
   /** Runs the `onControl` handlers of the handle of `dagId`; false when it has none. */
   control(dagId: string, event: Exclude<ClientEvent, HumanDecisionEvent>, sender: unknown): Promise<boolean>
+  /**
+   * The engine of `dagId` whose HTTP command feed is held here (lib/engine/feeds.ts), if any: its answer
+   * takes the place of the `onClientEvent` handlers'.
+   */
+  remote?(dagId: string): { ask(event: ClientEvent, sender: unknown): Promise<CommandOutcome> } | undefined
 }
 
 /** The socket a client event arrived on. */
@@ -238,7 +243,7 @@ export function createCommands (deps: CommandDeps) {
       // A gate a run handle waits for is the handle's: its engine code awaits `gate()`, not onClientEvent.
       const owner = deps.runs.gateOwner(dagId, gateId)
       if (owner !== undefined) return await recordAcceptance(dagId, event, key, owner, sender)
-      const outcome = await callHandlers(event, dagId, sender)
+      const outcome = await engineOutcome(event, dagId, sender)
       if (outcome.ok) return await recordAcceptance(dagId, event, key)
       // Refused: the gate stays open. Should this write fail, the claim lapses by itself, to the same effect.
       await backplane.updateGate(dagId, gateId, settleGate(key, false)).catch((error: unknown) => {
@@ -311,6 +316,8 @@ export function createCommands (deps: CommandDeps) {
 
   /** pause / resume / cancel: the run handle's `onControl` handlers, then the `onClientEvent` handlers. */
   async function control (event: Exclude<ClientEvent, HumanDecisionEvent>, dagId: string, sender: CommandSender): Promise<CommandOutcome> {
+    const remote = deps.runs.remote?.(dagId)
+    if (remote !== undefined) return remote.ask(event, sender.info)
     let handled: boolean
     try {
       handled = await deps.runs.control(dagId, event, sender.info)
@@ -319,6 +326,12 @@ export function createCommands (deps: CommandDeps) {
     }
     if (handled && deps.handlers.size === 0) return { ok: true }
     return callHandlers(event, dagId, sender)
+  }
+
+  /** What the engine says of an event: the one whose command feed is held here, else the `onClientEvent` handlers. */
+  function engineOutcome (event: ClientEvent, dagId: string, sender: CommandSender): Promise<CommandOutcome> {
+    const remote = deps.runs.remote?.(dagId)
+    return remote === undefined ? callHandlers(event, dagId, sender) : remote.ask(event, sender.info)
   }
 
   async function callHandlers (event: ClientEvent, dagId: string, sender: CommandSender): Promise<CommandOutcome> {

@@ -25,6 +25,8 @@ import type {
   ListChangeListener,
   LogEntry,
   LogListener,
+  ProducedAppend,
+  ProducerStamp,
   Replay,
   StreamMessage
 } from '../types.js'
@@ -38,6 +40,8 @@ interface DagLog {
   state: DAGState
   history: RingBuffer<LogEntry>
   gates: Map<string, GateRecord>
+  /** The last number of each producer of the HTTP engine API; forgotten with the log. */
+  producers: Map<string, number>
   updatedAt: number
   expiry?: { at: number; timer: NodeJS.Timeout }
 }
@@ -74,6 +78,19 @@ export class MemoryBackplane implements Backplane {
   async append (dagId: string, event: DAGEvent): Promise<SequencedEvent> {
     return this.#appendNow(dagId, event)
   }
+
+  async appendProduced (dagId: string, event: DAGEvent, { producer, number }: ProducerStamp): Promise<ProducedAppend> {
+    const last = this.#logs.get(dagId)?.producers.get(producer)
+    if (last !== undefined && number <= last) return { kind: 'duplicate', last }
+    if (last !== undefined && number !== last + 1) return { kind: 'gap', expected: last + 1 }
+    const appended = this.#appendNow(dagId, event)
+    // Same tick as the append: nothing can come between the event and its number.
+    this.#logs.get(dagId)?.producers.set(producer, number)
+    return { kind: 'applied', event: appended }
+  }
+
+  /** One process, one instance: it drives every DAG already. */
+  async drive (): Promise<void> {}
 
   /**
    * The synchronous core of `append`. Everything from numbering to fan-out happens in one tick, so
@@ -205,6 +222,7 @@ export class MemoryBackplane implements Backplane {
       state: createState({ inPlace: true }),
       history: new RingBuffer(this.#settings.historySize),
       gates: new Map(),
+      producers: new Map(),
       updatedAt: Date.now()
     }
     this.#logs.set(dagId, log)

@@ -32,6 +32,8 @@ import type {
   ListChangeListener,
   LogEntry,
   LogListener,
+  ProducedAppend,
+  ProducerStamp,
   Replay,
   StreamMessage
 } from '../types.js'
@@ -149,6 +151,22 @@ export class RedisBackplane implements Backplane {
   }
 
   append (dagId: string, event: DAGEvent): Promise<SequencedEvent> {
+    return this.#append(dagId, event, this.#id).then((appended) => appended as SequencedEvent)
+  }
+
+  appendProduced (dagId: string, event: DAGEvent, stamp: ProducerStamp): Promise<ProducedAppend> {
+    return this.#append(dagId, event, stamp.drive ? this.#id : '', stamp).then((appended) => {
+      if (!Array.isArray(appended)) return { kind: 'applied', event: appended }
+      return appended[0] === -1 ? { kind: 'duplicate', last: appended[1] } : { kind: 'gap', expected: appended[1] }
+    })
+  }
+
+  async drive (dagId: string): Promise<void> {
+    await this.#redis('drive', () => this.#script('dagStreamDrive')(this.#keys(dagId).meta, this.#id, this.#settings.maxIdleMs))
+  }
+
+  /** The append script; with a producer, its refusal ([-1, last] or [-2, expected]) as the script said it. */
+  #append (dagId: string, event: DAGEvent, driver: string, stamp?: ProducerStamp): Promise<SequencedEvent | [number, number]> {
     const keys = this.#keys(dagId)
     const now = Date.now()
     const status = statusAfter(event)
@@ -164,7 +182,7 @@ export class RedisBackplane implements Backplane {
       keys.meta, keys.log, keys.checkpoint, keys.gates,
       JSON.stringify(event),
       randomUUID(),
-      this.#id,
+      driver,
       now,
       this.#settings.historySize,
       this.#settings.maxIdleMs,
@@ -175,14 +193,18 @@ export class RedisBackplane implements Backplane {
       gate === undefined ? '' : encodePhase(gate),
       gate?.clearClaim === true ? '1' : '0',
       listChannel(this.#config.keyPrefix),
-      dagId
-    ) as Promise<[number, string, number]>)
+      dagId,
+      stamp?.producer ?? '',
+      stamp?.number ?? 0
+    ) as Promise<[number, string, number] | [number, number]>)
     if (this.#commandsReady()) {
       this.#connections.commands.zadd(indexKey(this.#config.keyPrefix), now, dagId).catch((error: unknown) => {
         this.#settings.log.warn({ err: error, dagId }, 'fastify-dag-stream: could not update the DAG list index')
       })
     }
-    return appended.then(([seq, epoch, checkpointSeq]) => {
+    return appended.then((reply) => {
+      if (reply.length === 2) return reply
+      const [seq, epoch, checkpointSeq] = reply
       if (seq - checkpointSeq >= this.#checkpointEvery) this.#checkpoint(dagId)
       return { ...event, seq, epoch } as SequencedEvent
     })

@@ -19,15 +19,30 @@ function compact (lua: string): string {
  * ARGV: 1 event JSON, 2 epoch to use if the DAG has none, 3 appending instance, 4 now (ms),
  * 5 history window, 6 idle TTL (ms), 7 status to set or '', 8 TTL (ms) that comes with that status,
  * 9 channel, 10 gate id or '', 11 gate phase (and offer, lib/commands/gates.ts encodePhase) or '' (remove), 12 '1' to clear the gate's claim,
- * 13 the list channel, 14 the DAG id.
+ * 13 the list channel, 14 the DAG id, 15 the producer or '' (lib/http/engine-api.ts), 16 its number.
+ * An appending instance of '' leaves the driver as it is (an event POSTed through another instance than
+ * the engine's command feed).
  * A new log, or a change of status, is also published on the list channel as
  * `changed <seq> <epoch> <status> <now> <dagId> <previous status, '' for a new log>`.
- * Returns { seq, epoch, ckpt_seq }.
+ * Returns { seq, epoch, ckpt_seq }; with a producer whose number is not the one after its last:
+ * { -1, last } for a number already applied (nothing done), { -2, expected } for a gap.
  */
 export const appendScript: ScriptDefinition = {
   numberOfKeys: 4,
   lua: compact(`
 local meta, log, ckpt, gates = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+-- The producer's last number is stored with the event, in this script: a retry can never apply twice.
+-- A producer this log does not know starts at any number (a lost log forgets them all).
+local producer = ARGV[15]
+if producer ~= '' then
+  local last = redis.call('HGET', meta, 'n:' .. producer)
+  if last then
+    last = tonumber(last)
+    local number = tonumber(ARGV[16])
+    if number <= last then return { -1, last } end
+    if number ~= last + 1 then return { -2, last + 1 } end
+  end
+end
 local epoch = redis.call('HGET', meta, 'epoch')
 local previous = ''
 if epoch then previous = redis.call('HGET', meta, 'status') end
@@ -44,7 +59,9 @@ redis.call('XADD', log, seq .. '-0', 'f', frame)
 -- Keep the history window, and never an entry after the checkpoint: the snapshot is built from them.
 local ckpt_seq = tonumber(redis.call('HGET', meta, 'ckpt_seq'))
 redis.call('XTRIM', log, 'MAXLEN', math.max(tonumber(ARGV[5]), seq - ckpt_seq))
-redis.call('HSET', meta, 'driver', ARGV[3], 'updated_at', ARGV[4])
+redis.call('HSET', meta, 'updated_at', ARGV[4])
+if ARGV[3] ~= '' then redis.call('HSET', meta, 'driver', ARGV[3]) end
+if producer ~= '' then redis.call('HSET', meta, 'n:' .. producer, ARGV[16]) end
 if ARGV[7] ~= '' then redis.call('HSET', meta, 'status', ARGV[7], 'ttl', ARGV[8]) end
 if ARGV[10] ~= '' then
   if ARGV[11] == '' then redis.call('HDEL', gates, 'p:' .. ARGV[10]) else redis.call('HSET', gates, 'p:' .. ARGV[10], ARGV[11]) end
@@ -165,12 +182,27 @@ return lapsed
 `)
 }
 
+/**
+ * KEYS: meta. ARGV: instance, idle TTL (ms). Makes the instance the DAG's driver (client events go to
+ * it), whether or not the DAG has a log yet: its first event keeps the field. A meta with no TTL yet
+ * (no log) gets the idle one, so that a feed for a DAG that never starts leaves nothing behind.
+ */
+const drive: ScriptDefinition = {
+  numberOfKeys: 1,
+  lua: compact(`
+redis.call('HSET', KEYS[1], 'driver', ARGV[1])
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 1
+`)
+}
+
 /** Registered on the command connection under these names (and `<name>Buffer` for Buffer replies). */
 export const scripts = {
   dagStreamReadState: readState,
   dagStreamReadAfter: readAfter,
   dagStreamCheckpoint: checkpoint,
   dagStreamReadGate: readGate,
+  dagStreamDrive: drive,
   dagStreamCompareAndSetGate: compareAndSetGate,
   dagStreamTakeLapsedLeases: takeLapsedLeases
 } as const
