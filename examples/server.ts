@@ -16,6 +16,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import dagStream, { type BackplaneProvider } from '../lib/index.js'
 import { distDir, ensureDashboardBuilt } from './dashboard/build.js'
 import { createEngine, type Engine, type EngineOptions } from './engine/index.js'
+import { createLangGraphEngine } from './engine/langgraph.js'
 
 export interface ExampleServerOptions extends EngineOptions {
   /** @default Number(process.env.PORT) || 3000; 0 picks a free port */
@@ -40,6 +41,8 @@ export interface ExampleServerOptions extends EngineOptions {
   redis?: string
   /** @default 'warn': the URL line is what a first-time user needs to see */
   logLevel?: 'silent' | 'warn' | 'info'
+  /** `langgraph`: the runs are a real LangGraph.js graph (examples/engine/langgraph.ts). @default 'simulated' */
+  engine?: 'simulated' | 'langgraph'
 }
 
 export interface ExampleServer {
@@ -86,7 +89,7 @@ export async function createExampleServer (options: ExampleServerOptions = {}): 
       },
       backplane: options.redis === undefined ? 'memory' : await redis(options.redis)
     })
-    engine = createEngine(app, options)
+    engine = options.engine === 'langgraph' ? createLangGraphEngine(app) : createEngine(app, options)
 
     app.post(
       '/api/runs',
@@ -151,6 +154,8 @@ Options:
   --runs N       runs started at boot                          (default: 1)
   --redis URL    share runs with every instance started with the same URL,
                  e.g. redis://127.0.0.1:6379                   (default: one process, in memory)
+  --engine NAME  simulated, or langgraph: a LangGraph.js graph with a fake
+                 streaming chat model (no network)             (default: simulated)
   --chaos        add POST /api/debug/drop-connections, which cuts this process's sockets
   --quiet        print nothing but the URL line
   --verbose      log requests and the plugin's messages
@@ -186,6 +191,7 @@ function parseCommandLine (args: string[]): CommandLine {
       initialRuns: number('runs', values.runs, (n) => Number.isInteger(n) && n >= 0, 'a whole number'),
       redis: redisUrl(values.redis),
       chaos: values.chaos,
+      engine: engineName(values.engine),
       logLevel: values.quiet === true ? 'silent' : values.verbose === true ? 'info' : undefined
     }
   }
@@ -205,6 +211,7 @@ function readFlags (args: string[]) {
         runs: { type: 'string' },
         redis: { type: 'string' },
         chaos: { type: 'boolean' },
+        engine: { type: 'string' },
         quiet: { type: 'boolean' },
         verbose: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' }
@@ -217,6 +224,11 @@ function readFlags (args: string[]) {
     }
     throw error
   }
+}
+
+function engineName (value: string | undefined): ExampleServerOptions['engine'] {
+  if (value === undefined || value === 'simulated' || value === 'langgraph') return value
+  throw new UsageError(`--engine must be simulated or langgraph, got '${value}'`)
 }
 
 function redisUrl (value: string | undefined): string | undefined {
