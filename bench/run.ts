@@ -1,6 +1,6 @@
 // `npm run bench`: this plugin, a raw `ws` loop and socket.io side by side, each server in a process
 // of its own and every client in one other process, over loopback. See `--help` (below) for the
-// options and the README's "Benchmarks" section for what each column means.
+// options and bench/README.md for what each column means.
 //
 // Why separate processes: a server that shares its process with its clients has its figures mixed
 // with theirs (the clients' parsing is most of the work). Here the server measures its own CPU time

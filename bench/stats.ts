@@ -1,5 +1,5 @@
 // The figures the bench scripts compute and print: latency histograms that merge exactly across
-// processes, percentiles, medians over runs, and Markdown tables that paste into the README.
+// processes, percentiles, medians over runs, and Markdown tables that paste into bench/README.md.
 
 import { BUCKETS_PER_MS } from './redis-ipc.js'
 

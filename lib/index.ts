@@ -48,6 +48,7 @@ export {
   type DAGState
 } from './shared/reducer.js'
 export type { OutputWriter } from './engine/output.js'
+export type { ControlEvent, ControlHandler, GateDecision, GateOptions, RunHandle } from './engine/run.js'
 export { MemoryBackplane, memoryBackplane } from './backplane/memory/backplane.js'
 export type {
   Backplane,

@@ -211,7 +211,7 @@ export interface DagStreamOptions {
   asyncapi?: AsyncApiRouteOptions | false
   /**
    * Prometheus metrics through `prom-client` (an optional peer dependency, loaded only when this is
-   * set), or false. See the README's Metrics section for every metric.
+   * set), or false. See docs/redis.md (Metrics) for every metric.
    * @default false
    * @example metrics: { route: '/metrics' }
    */

@@ -125,31 +125,54 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     return append(dagId, validateEngineEvent(dagId, event))
   }
 
-  /** Stores an event already checked: the common part of `broadcast` and a run handle's sends. */
-  function append (dagId: string, validated: DAGEvent): Promise<SequencedEvent> {
-    return store(dagId, validated, () => backplane.append(dagId, validated), (sequenced) => sequenced)
+  /** Text written for the event's node before the event goes first. */
+  function flushOutputFor (dagId: string, event: DAGEvent): void {
+    const nodeId = 'node_id' in event ? event.node_id : undefined
+    if (nodeId !== undefined && event.type !== 'node_output_delta') outputs.flushQuietly(dagId, nodeId)
   }
 
-  /** `append` for an event of the HTTP engine API's producer `stamp` (lib/http/engine-api.ts). */
-  function appendProduced (dagId: string, validated: DAGEvent, stamp: ProducerStamp): Promise<ProducedAppend> {
-    return store(dagId, validated, () => backplane.appendProduced(dagId, validated, stamp), (outcome) => outcome.kind === 'applied' ? outcome.event : undefined)
+  /**
+   * Stores events already checked, in one step where the backplane can (a run handle's sends of one
+   * tick): one reaction for all of them, the metrics of each.
+   */
+  function appendMany (dagId: string, validated: readonly DAGEvent[]): Promise<SequencedEvent[]> {
+    return storeMany(dagId, validated, () => backplane.appendMany(dagId, validated), (sequenced) => sequenced)
   }
 
-  function store<Stored> (dagId: string, validated: DAGEvent, write: () => Promise<Stored>, sequencedOf: (stored: Stored) => SequencedEvent | undefined): Promise<Stored> {
-    // Text written for this node before this event goes first.
-    const nodeId = 'node_id' in validated ? validated.node_id : undefined
-    if (nodeId !== undefined && validated.type !== 'node_output_delta') outputs.flushQuietly(dagId, nodeId)
+  /** `appendMany` for a batch of a producer of the HTTP engine API (lib/http/engine-api.ts). */
+  function appendProduced (dagId: string, validated: readonly DAGEvent[], stamp: ProducerStamp): Promise<ProducedAppend> {
+    return storeMany(dagId, validated, () => backplane.appendProduced(dagId, validated, stamp), (produced) => produced.stored)
+  }
+
+  function storeMany<Stored> (dagId: string, validated: readonly DAGEvent[], write: () => Promise<Stored>, sequencedOf: (stored: Stored) => Array<SequencedEvent | undefined>): Promise<Stored> {
+    for (const event of validated) flushOutputFor(dagId, event)
     const startedAt = metrics.broadcastStarting(dagId)
     const appended = write()
+    appended.then(
+      (stored) => {
+        for (const [index, sequenced] of sequencedOf(stored).entries()) {
+          if (sequenced !== undefined) metrics.broadcast(dagId, validated[index] as DAGEvent, sequenced, startedAt)
+        }
+      },
+      () => {
+        // The run handle (or the engine API's caller) logs what is not an outage, and sends again what is.
+        for (let index = 0; index < validated.length; index++) metrics.broadcastFailed(dagId)
+      }
+    )
+    return appended
+  }
+
+  /** Stores an event already checked: `broadcast` after its check, and the liveness watch. */
+  function append (dagId: string, validated: DAGEvent): Promise<SequencedEvent> {
+    flushOutputFor(dagId, validated)
+    const startedAt = metrics.broadcastStarting(dagId)
+    const appended = backplane.append(dagId, validated)
     // The one reaction to the append (a reaction per broadcast costs more than anything the metrics
     // do with it). It marks the promise handled, so a caller that ignores it never sees an unhandled
     // rejection; a caller that awaits it still gets the error. An outage is logged once by the
     // backplane, not once per broadcast.
     appended.then(
-      (stored) => {
-        const sequenced = sequencedOf(stored)
-        if (sequenced !== undefined) metrics.broadcast(dagId, validated, sequenced, startedAt)
-      },
+      (sequenced) => metrics.broadcast(dagId, validated, sequenced, startedAt),
       (error: unknown) => {
         metrics.broadcastFailed(dagId)
         if (!(error instanceof BackplaneUnavailableError)) fastify.log.error({ err: error, dagId }, 'fastify-dag-stream: broadcast failed')
@@ -199,6 +222,7 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     backplane,
     validate: validateEngineEvent,
     append,
+    appendMany,
     leaseMs: options.engineLeaseMs,
     outboxSize: options.engineOutboxSize,
     log: fastify.log

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { InvalidDagIdError, InvalidEventError } from '../lib/index.js'
 import type { SequencedEvent } from '../schemas/index.js'
-import { tick } from './support/client-helpers.js'
+import { tick } from './support/wait.js'
 import { build, TestClient } from './support/helpers.js'
 
 t.test('an invalid event throws at the call site, naming the field, and is not numbered', async (t) => {

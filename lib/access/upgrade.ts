@@ -6,7 +6,7 @@
 // listener put on the WebSocket (a closure over the reply); and the `head` buffer kept on the request,
 // an empty slice that holds the whole first read of the connection, the upgrade request's bytes,
 // cookies included. A dashboard's stream lives for hours: they are let go here (see "Memory per idle
-// connection" in the README). The request itself stays: `authorize` is asked again on every heartbeat.
+// connection" in bench/README.md). The request itself stays: `authorize` is asked again on every heartbeat.
 //
 // The head is found by its symbol's description, @fastify/websocket's own; test/upgrade.test.ts fails
 // loudly if that changes.

@@ -74,16 +74,19 @@ export interface CommandSender {
 /** Who produced an event sent through the HTTP engine API, and its number in that producer's sequence. */
 export interface ProducerStamp {
   producer: string
-  number: number
+  /** The producer's number of the batch's first event; the others follow (first + 1 …). */
+  first: number
   /** Whether this instance becomes the driver (it holds the engine's command feed). */
   drive: boolean
 }
 
-/** What became of a producer's event: stored, already stored (a retry), or refused for a gap. */
-export type ProducedAppend =
-  | { kind: 'applied'; event: SequencedEvent }
-  | { kind: 'duplicate'; last: number }
-  | { kind: 'gap'; expected: number }
+/** What became of a producer's batch. */
+export interface ProducedAppend {
+  /** One per event stored or skipped, in order: as stored, or undefined when it was stored already (a retry). */
+  stored: Array<SequencedEvent | undefined>
+  /** The number the producer must send next, when the batch skipped numbers: the events from there on were not stored. */
+  gap?: number
+}
 
 /** What became of a client event at the engine. */
 export type CommandOutcome = { ok: true } | { ok: false; code: ErrorCode; message: string; path?: string }
@@ -190,16 +193,23 @@ export interface Backplane {
    */
   append(dagId: string, event: DAGEvent): Promise<SequencedEvent>
   /**
-   * `append` for an event of a producer of the HTTP engine API: applied only when its number is the one
-   * after the producer's last (or the producer is new to the log), which is stored with the event, in
-   * one step, so that a retried batch is never applied twice, whichever instance it reaches.
+   * `appendMany` for a batch of a producer of the HTTP engine API, numbered from `stamp.first`: the
+   * events whose numbers the producer stored already are skipped, and the producer's last number is
+   * stored with the events, in one step, so that a retried batch is never applied twice, whichever
+   * instance it reaches. A batch that skips numbers is refused (`gap`).
    */
-  appendProduced(dagId: string, event: DAGEvent, stamp: ProducerStamp): Promise<ProducedAppend>
+  appendProduced(dagId: string, events: readonly DAGEvent[], stamp: ProducerStamp): Promise<ProducedAppend>
   /**
    * Makes this instance the DAG's driver: client events are dispatched here from now on (an engine's
    * command feed is held here), whether or not the DAG has a log yet.
    */
   drive(dagId: string): Promise<void>
+  /**
+   * `append` for several events of one DAG, in order and in as few steps as the store allows (Redis:
+   * one script call per 200 events). Keeps call order with `append`. A run handle sends what waited
+   * in its outbox this way.
+   */
+  appendMany(dagId: string, events: readonly DAGEvent[]): Promise<SequencedEvent[]>
   /** The DAG's full state, stamped with the seq of the last event it includes; undefined if unknown. */
   snapshot(dagId: string): Promise<DAGSnapshot | undefined>
   status(dagId: string): Promise<DagStatus | undefined>

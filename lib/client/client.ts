@@ -81,6 +81,14 @@ export type DAGExistence = 'unknown' | 'found' | 'not_found'
 /** What carries the stream: a WebSocket, or Server-Sent Events with client events by POST. */
 export type StreamTransport = 'websocket' | 'sse'
 
+/** Which gate a decision is for, and its structured answer. */
+export interface DecideOptions {
+  /** The gate's `gate_id`; absent: the gate whose id is the node id (an engine that gives none). */
+  gateId?: string
+  /** The decision's value, checked by the server against the gate's `response_schema`. */
+  value?: unknown
+}
+
 export type { ReconnectInfo } from './backoff.js'
 
 /** A position in the DAG's log: the last event the store includes. */
@@ -275,12 +283,16 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
   }
 
   /**
-   * Decides a waiting human gate.
+   * Decides a waiting human gate: the node's only gate, or the one `gateId` names (an open gate's
+   * `gate_id` in the snapshot), with a structured `value` when the gate has a `response_schema`.
    * @example await client.decide('review', 'modify', 'Use the cheaper model')
+   * @example await client.decide('review', 'approve', undefined, { gateId: 'review~2', value: { branch: 'b' } })
    */
-  decide (nodeId: string, decision: Decision, feedback?: string): Promise<void> {
+  decide (nodeId: string, decision: Decision, feedback?: string, { gateId, value }: DecideOptions = {}): Promise<void> {
     const event: HumanDecisionEvent = { type: 'human_decision', node_id: nodeId, decision }
+    if (gateId !== undefined) event.gate_id = gateId
     if (feedback !== undefined) event.feedback = feedback
+    if (value !== undefined) event.value = value
     return this.send(event)
   }
 
@@ -377,7 +389,7 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
         this.#emitter.emit('presence', this.#presence.receive(frame))
         break
       case 'error': {
-        const error = new DAGStreamError(frame.code, frame.message)
+        const error = new DAGStreamError(frame.code, frame.message, frame.path === undefined ? {} : { path: frame.path })
         if (frame.id === undefined) this.#life.report(error)
         else this.#commands.refused(frame.id, error)
         break

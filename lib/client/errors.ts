@@ -26,6 +26,8 @@ export interface DAGStreamErrorDetails {
   closeCode?: number
   /** The HTTP status, for `snapshot_failed`. */
   status?: number
+  /** For `invalid_value`: the JSON Pointer of the part of the decision's value at fault. */
+  path?: string
   cause?: unknown
 }
 
@@ -40,11 +42,13 @@ export class DAGStreamError extends Error {
   readonly code: DAGStreamErrorCode
   readonly closeCode?: number
   readonly status?: number
+  readonly path?: string
 
   constructor (code: DAGStreamErrorCode, message: string, details: DAGStreamErrorDetails = {}) {
     super(message, { cause: details.cause })
     this.code = code
     if (details.closeCode !== undefined) this.closeCode = details.closeCode
     if (details.status !== undefined) this.status = details.status
+    if (details.path !== undefined) this.path = details.path
   }
 }

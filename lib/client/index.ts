@@ -7,6 +7,7 @@ export {
   type ConnectionStatus,
   type DAGExistence,
   type DAGStreamClientEvents,
+  type DecideOptions,
   type ReconnectInfo,
   type StreamPosition,
   type StreamTransport

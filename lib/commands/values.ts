@@ -2,7 +2,7 @@
 // Schema, as the engine gave it) before any engine sees it. Compiled validators are kept by the
 // schema's text, so a gate decided many times, or many gates of one shape, compile once.
 
-import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js'
+import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js'
 
 /** How many compiled schemas are kept; the least recently used goes first. */
 const MAX_COMPILED = 256
@@ -39,7 +39,7 @@ export function checkValue (schema: Record<string, unknown>, value: unknown): Va
   if (value === undefined) return { path: '', message: 'The gate asks for a value (response_schema), and the decision has none' }
   const validate = compileSchema(schema)
   if (validate(value)) return undefined
-  const [error] = validate.errors ?? []
-  const path = error?.instancePath ?? ''
-  return { path, message: `value${path === '' ? '' : ` at ${path}`} ${error?.message ?? 'does not match the response_schema'}` }
+  // Ajv sets `errors` whenever a value fails, with at least one entry.
+  const { instancePath: path, message } = (validate.errors as ErrorObject[])[0] as ErrorObject
+  return { path, message: `value${path === '' ? '' : ` at ${path}`} ${message as string}` }
 }

@@ -46,6 +46,6 @@ export function pictureOf (state: DAGState, { errors }: PictureOptions): DAGEven
     for (const error of state.errors) events.push(error.node_id === undefined ? { type: 'error', message: error.message } : { type: 'error', node_id: error.node_id, message: error.message })
   }
   if (state.status === 'completed') events.push({ type: 'execution_complete', results: state.results })
-  else if (state.status !== 'running' && state.status !== 'stalled') events.push({ type: 'execution_status', status: state.status })
+  else if (state.status !== 'running') events.push({ type: 'execution_status', status: state.status })
   return events
 }

@@ -25,7 +25,7 @@ import type {
 } from '../../schemas/events.js'
 import type { Backplane } from '../backplane/types.js'
 import { BackplaneUnavailableError, ClosedError } from '../errors.js'
-import { applyEvent, createState, isFinished } from '../shared/reducer.js'
+import { applyEvent, createState, isFinished, MAX_REPORTED_ERRORS } from '../shared/reducer.js'
 import { resolvedEvent } from '../commands/commands.js'
 import { pictureOf } from './picture.js'
 
@@ -58,8 +58,8 @@ export interface RunDeps {
   backplane: Backplane
   /** Checks an engine event (throws InvalidEventError naming the field) and returns it as it will be stored. */
   validate(dagId: string, event: DAGEvent): DAGEvent
-  /** Appends a checked event (metrics included). */
-  append(dagId: string, event: DAGEvent): Promise<SequencedEvent>
+  /** Appends checked events, in order, in as few steps as the backplane allows (metrics included). */
+  appendMany(dagId: string, events: readonly DAGEvent[]): Promise<SequencedEvent[]>
   leaseMs: number
   outboxSize: number
   log: FastifyBaseLogger
@@ -68,15 +68,13 @@ export interface RunDeps {
 }
 
 interface Outgoing {
-  event: DAGEvent
+  /** Undefined: the run's picture, made when it is sent (the outbox overflowed and coalesced). */
+  event: DAGEvent | undefined
   /** The count of engine events this one completes: `flushed()` waits on it. */
   mark: number
   /** Already in the handle's state (sent once before, or part of a picture). */
   applied: boolean
-}
-
-interface InFlight {
-  item: Outgoing
+  /** While in flight: how its append ended, once it did. */
   outcome?: 'stored' | 'failed'
 }
 
@@ -99,10 +97,16 @@ export class RunHandle {
   /** The run as this handle sent it. */
   readonly #state = createState({ inPlace: true })
   readonly #queue: Outgoing[] = []
-  readonly #inFlight: InFlight[] = []
+  /** Sent, not yet settled in order: from #inFlightHead on (an index, so taking one off costs nothing). */
+  #inFlight: Outgoing[] = []
+  #inFlightHead = 0
+  /** Sent, failed for an outage: they go first once nothing is in flight, in their order. */
+  readonly #retry: Outgoing[] = []
   readonly #gates = new Map<string, OpenGate>()
   readonly #controls = new Set<ControlHandler>()
   readonly #flushWaiters: Array<{ mark: number; resolve(): void }> = []
+  /** Issued in this tick: appended together at its end, in one step (Redis: one script call per 200). */
+  #batch: Outgoing[] = []
   /**
    * idle: nothing sent yet (or the run finished); starting: the lease is being taken; open: events go at
    * once; blocked: the backplane is unreachable; probing: the oldest waiting event went alone.
@@ -114,8 +118,8 @@ export class RunHandle {
   #probeDelay = PROBE_MIN_MS
   #probeTimer: NodeJS.Timeout | undefined
   #leaseTimer: NodeJS.Timeout | undefined
-  /** The outbox overflowed: the picture replaces what was coalesced. */
-  #coalesced = false
+  /** The outbox overflowed: the picture (this item, first in the queue) replaces what was coalesced. */
+  #coalesced: Outgoing | undefined
 
   constructor (dagId: string, deps: RunDeps) {
     this.dagId = dagId
@@ -161,8 +165,8 @@ export class RunHandle {
     const aborted = signals.find((each) => each.aborted)
     if (aborted !== undefined) return Promise.reject(aborted.reason)
     return new Promise<GateDecision>((resolve, reject) => {
+      // Called once at most: resolving or withdrawing the gate removes both listeners.
       const withdraw = (event: Event): void => {
-        if (this.#gates.get(id) !== gate) return
         this.#forgetGate(id)
         this.#enqueue({ type: 'human_gate_withdrawn', node_id: nodeId, gate_id: id })
         reject((event.target as AbortSignal).reason)
@@ -226,6 +230,7 @@ export class RunHandle {
     const id = decision.gate_id ?? decision.node_id
     const gate = this.#gates.get(id)
     this.#enqueue(resolvedEvent({ ...decision, gate_id: id }))
+    /* c8 ignore next -- withdrawn while the decision was recorded: its promise already rejected, the decision still shows */
     if (gate === undefined) return
     this.#forgetGate(id)
     const outcome: GateDecision = { gate_id: id, decision: decision.decision }
@@ -271,8 +276,13 @@ export class RunHandle {
       this.#issue(item)
       return
     }
+    if (this.#coalesced !== undefined) {
+      this.#addToPicture(item)
+      return
+    }
     this.#queue.push(item)
-    if (this.#queue.length > this.#deps.outboxSize) this.#coalesce()
+    // Not while the lease is first taken (one round trip): only an unreachable backplane makes events wait long.
+    if (this.#queue.length > this.#deps.outboxSize && this.#phase !== 'starting') this.#coalesce()
     if (this.#phase === 'idle') this.#start()
   }
 
@@ -303,29 +313,45 @@ export class RunHandle {
   #open (): void {
     this.#phase = 'open'
     this.#probeDelay = PROBE_MIN_MS
-    for (let item = this.#queue.shift(); item !== undefined; item = this.#queue.shift()) this.#issue(item)
+    for (const item of this.#queue.splice(0)) this.#issue(item)
   }
 
   #issue (item: Outgoing): void {
+    if (item.event === undefined) {
+      // The picture of now, in place of everything coalesced into it.
+      this.#coalesced = undefined
+      for (const event of pictureOf(this.#state, { errors: false })) this.#issue({ event, mark: item.mark, applied: true })
+      return
+    }
     if (!item.applied) {
       applyEvent(this.#state, item.event)
       item.applied = true
     }
-    const flight: InFlight = { item }
-    this.#inFlight.push(flight)
-    this.#deps.append(this.dagId, item.event).then(
+    item.outcome = undefined
+    this.#inFlight.push(item)
+    if (this.#batch.push(item) === 1) queueMicrotask(() => this.#appendBatch())
+  }
+
+  /**
+   * Appends what this tick issued, in one step. Pipelined: the next tick's batch does not wait for
+   * this one's answer (one connection keeps them in order).
+   */
+  #appendBatch (): void {
+    const batch = this.#batch
+    this.#batch = []
+    this.#deps.appendMany(this.dagId, batch.map((item) => item.event as DAGEvent)).then(
       (sequenced) => {
-        flight.outcome = 'stored'
-        this.#noteEpoch(sequenced.epoch)
+        for (const item of batch) item.outcome = 'stored'
+        for (const event of sequenced) this.#noteEpoch(event.epoch)
         this.#settle()
       },
       (error: unknown) => {
-        // An outage: it goes again. Anything else (the app closed, a bug) cannot be sent again with any
-        // hope: it is logged, not silent, and counted as done.
+        // An outage: they go again. Anything else (the app closed, a bug) cannot be sent again with
+        // any hope: it is logged, not silent, and counted as done.
         const unavailable = error instanceof BackplaneUnavailableError
-        flight.outcome = unavailable ? 'failed' : 'stored'
+        for (const item of batch) item.outcome = unavailable ? 'failed' : 'stored'
         if (!unavailable && this.#phase !== 'closed') {
-          this.#deps.log.error({ err: error, dagId: this.dagId, event: item.event.type }, 'fastify-dag-stream: a run handle could not store an event')
+          this.#deps.log.error({ err: error, dagId: this.dagId, events: batch.length }, 'fastify-dag-stream: a run handle could not store its events')
         }
         this.#settle()
       }
@@ -334,14 +360,30 @@ export class RunHandle {
 
   /** Takes settled appends off the front, in order; failed ones go back to the queue's front, in order. */
   #settle (): void {
-    const failed: Outgoing[] = []
-    while (this.#inFlight.length > 0 && (this.#inFlight[0] as InFlight).outcome !== undefined) {
-      const { item, outcome } = this.#inFlight.shift() as InFlight
-      if (outcome === 'failed') failed.push(item)
-      else if (item.mark > this.#stored) this.#stored = item.mark
+    let failed = false
+    const inFlight = this.#inFlight
+    let head = this.#inFlightHead
+    while (head < inFlight.length && (inFlight[head] as Outgoing).outcome !== undefined) {
+      const item = inFlight[head++] as Outgoing
+      if (item.outcome === 'failed') {
+        this.#retry.push(item)
+        failed = true
+      } else if (item.mark > this.#stored) this.#stored = item.mark
     }
-    if (failed.length > 0) this.#queue.unshift(...failed)
-    if (failed.length > 0 && (this.#phase === 'open' || this.#phase === 'probing')) this.#block()
+    if (head === inFlight.length) {
+      this.#inFlight = []
+      head = 0
+    } else if (head > 1024 && head * 2 > inFlight.length) {
+      // A handle that never stops sending never drains: the settled part goes now and then.
+      this.#inFlight = inFlight.slice(head)
+      head = 0
+    }
+    this.#inFlightHead = head
+    if (this.#inFlight.length === 0 && this.#retry.length > 0) {
+      this.#queue.unshift(...this.#retry.splice(0))
+      if (this.#coalesced === undefined && this.#queue.length > this.#deps.outboxSize) this.#coalesce()
+    }
+    if (failed && (this.#phase === 'open' || this.#phase === 'probing')) this.#block()
     else if (this.#phase === 'probing' && this.#inFlight.length === 0) this.#open()
     while (this.#flushWaiters.length > 0 && (this.#flushWaiters[0] as { mark: number }).mark <= this.#stored) {
       this.#flushWaiters.shift()?.resolve()
@@ -360,7 +402,7 @@ export class RunHandle {
 
   /** Sends the oldest waiting event alone; once one is stored, the rest follow pipelined. */
   #probe (): void {
-    if (this.#phase !== 'blocked') return
+    /* c8 ignore next 4 -- sends of before the outage still unanswered 50 ms on (a connection that hangs): wait for them */
     if (this.#inFlight.length > 0) {
       this.#block()
       return
@@ -369,32 +411,37 @@ export class RunHandle {
       this.#start()
       return
     }
-    const head = this.#queue.shift()
-    if (head === undefined) {
-      this.#open()
-      return
-    }
-    // #settle opens the outbox when it is stored, or blocks it again.
+    // Blocked by failed sends, which went back to the queue: it is not empty. #settle opens the
+    // outbox when this one is stored, or blocks it again.
     this.#phase = 'probing'
-    this.#issue(head)
+    this.#issue(this.#queue.shift() as Outgoing)
   }
 
-  /** Too much waiting: what is queued becomes part of the state, and the picture will say it at once. */
+  /**
+   * Too much waiting: what is queued becomes part of the state, and one picture, made when the outbox
+   * opens again, says all of it at once. Until then every event goes into the state directly.
+   */
   #coalesce (): void {
-    const kept: Outgoing[] = []
-    for (const item of this.#queue) {
-      // Errors are history, not state: they are kept (a picture into the same log would repeat the old ones).
-      if (item.event.type === 'error') kept.push(item)
-      else if (!item.applied) applyEvent(this.#state, item.event)
+    this.#deps.log.warn({ dagId: this.dagId, outboxSize: this.#deps.outboxSize }, 'fastify-dag-stream: a run handle\'s outbox is full: its events are coalesced into the run\'s picture')
+    const waiting = this.#queue.splice(0)
+    this.#coalesced = { event: undefined, mark: this.#marked, applied: true }
+    this.#queue.push(this.#coalesced)
+    for (const item of waiting) this.#addToPicture(item)
+  }
+
+  /**
+   * Errors are history, not state: they stay in the queue, after the picture (the newest
+   * MAX_REPORTED_ERRORS, as many as a DAG keeps). Everything else goes into the state.
+   */
+  #addToPicture (item: Outgoing): void {
+    const picture = this.#coalesced as Outgoing
+    picture.mark = Math.max(picture.mark, item.mark)
+    if (item.event?.type !== 'error') {
+      if (!item.applied) applyEvent(this.#state, item.event as DAGEvent)
+      return
     }
-    const mark = this.#marked
-    this.#queue.length = 0
-    if (!this.#coalesced) {
-      this.#deps.log.warn({ dagId: this.dagId, outboxSize: this.#deps.outboxSize }, 'fastify-dag-stream: a run handle\'s outbox is full: its events are coalesced into the run\'s picture')
-    }
-    this.#coalesced = true
-    for (const event of pictureOf(this.#state, { errors: false })) this.#queue.push({ event, mark, applied: true })
-    this.#queue.push(...kept)
+    this.#queue.push({ ...item, mark: picture.mark })
+    if (this.#queue.length > 1 + MAX_REPORTED_ERRORS) this.#queue.splice(1, 1)
   }
 
   /** Every stored event says which log it went to: a new one means the log started over without the run. */
@@ -411,14 +458,13 @@ export class RunHandle {
 
   /** The picture goes before anything not yet sent. */
   #resend (): void {
-    const picture = pictureOf(this.#state, { errors: true }).map((event): Outgoing => ({ event, mark: this.#marked, applied: true }))
-    if (this.#phase === 'open') {
-      const waiting = this.#queue.splice(0)
-      for (const item of picture) this.#issue(item)
-      for (const item of waiting) this.#issue(item)
-    } else {
-      this.#queue.unshift(...picture)
-    }
+    this.#sendFirst(pictureOf(this.#state, { errors: true }).map((event): Outgoing => ({ event, mark: this.#marked, applied: true })))
+  }
+
+  /** `items` before anything not yet sent: at once when the outbox is open, else first in the queue. */
+  #sendFirst (items: Outgoing[]): void {
+    this.#queue.unshift(...items)
+    if (this.#phase === 'open') this.#open()
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -432,20 +478,18 @@ export class RunHandle {
 
   #renewQuietly (): void {
     this.#renew().then((status) => {
+      /* c8 ignore next -- closed or finished while the renewal was on its way */
       if (this.#phase === 'closed' || this.#phase === 'idle') return
-      if (status === undefined) {
-        // The DAG is gone though this handle drives it (Redis lost its data, and nothing was sent since):
-        // the run's picture makes a new log, open gates included, and dashboards resync to it.
-        if (this.#epoch === undefined || this.#inFlight.length > 0) return
+      // Gone though this handle drives it (Redis lost its data, and nothing was sent since): the run's
+      // picture makes a new log, open gates included, and dashboards resync to it. A send in flight
+      // (or none stored yet) tells by its epoch instead.
+      if (status === undefined && this.#epoch !== undefined && this.#inFlight.length === 0) {
         this.#epoch = undefined
         this.#deps.log.warn({ dagId: this.dagId }, 'fastify-dag-stream: the DAG\'s log is gone: its run handle sends the run\'s picture again')
         this.#resend()
-      } else if (status === 'stalled') {
-        // This process was taken for dead (its lease lapsed while it could not renew it): it is not.
-        const resumption = this.#resumption()
-        if (this.#phase === 'open') this.#issue(resumption)
-        else this.#queue.unshift(resumption)
       }
+      // This process was taken for dead (its lease lapsed while it could not renew it): it is not.
+      if (status === 'stalled') this.#sendFirst([this.#resumption()])
     }, () => {
       // Unreachable: the next renewal tries again. Lapsing meanwhile is the truth (nobody can reach us).
     })

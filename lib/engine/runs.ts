@@ -17,6 +17,7 @@ export interface RunsDeps {
   backplane: Backplane
   validate(dagId: string, event: DAGEvent): DAGEvent
   append(dagId: string, event: DAGEvent): Promise<SequencedEvent>
+  appendMany(dagId: string, events: readonly DAGEvent[]): Promise<SequencedEvent[]>
   leaseMs: number
   outboxSize: number
   log: FastifyBaseLogger
@@ -77,6 +78,8 @@ export class Runs implements EngineRuns {
   async #reportLapsed (): Promise<void> {
     const { backplane } = this.#deps
     for (const dagId of await backplane.takeLapsedLeases(Date.now())) {
+      // A live handle of this process renews it again (it could not reach the backplane meanwhile).
+      if (this.#handles.has(dagId)) continue
       const status = await backplane.status(dagId)
       // Gone, finished, or already reported: nothing to say.
       if (status === undefined || isFinished(status.status) || status.status === 'stalled') continue

@@ -46,8 +46,8 @@ export interface EngineApiDeps {
   feeds: EngineFeeds
   /** Checks an engine event: throws InvalidEventError naming the field. */
   validate(dagId: string, event: DAGEvent): DAGEvent
-  /** Stores a checked event of a producer (the plugin's metrics and output ordering included). */
-  appendProduced(dagId: string, event: DAGEvent, stamp: ProducerStamp): Promise<ProducedAppend>
+  /** Stores the checked events of a producer's batch (the plugin's metrics and output ordering included). */
+  appendProduced(dagId: string, events: readonly DAGEvent[], stamp: ProducerStamp): Promise<ProducedAppend>
 }
 
 const isProducerId = TypeCompiler.Compile(ProducerId)
@@ -102,28 +102,22 @@ export function registerEngineApi (fastify: FastifyInstance, deps: EngineApiDeps
       const batch = parseBatch(request.body, (event) => deps.validate(dagId, event))
       if (!batch.ok) return reply.code(400).send(errorFrame('invalid_message', batch.message))
       const { producer, events } = batch
-      // Sent at once, in order: one connection keeps them in order; each is checked against the
-      // producer's last number by the backplane, as it is stored.
+      // One step per chunk of the batch, in order: the backplane skips what the producer stored
+      // already, and stores the producer's last number with the events.
       const drive = feeds.engine(dagId) !== undefined
-      const appended = events.map(({ n, event }) => deps.appendProduced(dagId, event, { producer, number: n, drive }))
-      const results: EventResult[] = []
-      for (const [index, pending] of appended.entries()) {
-        const outcome = await pending
+      const outcome = await deps.appendProduced(dagId, events.map(({ event }) => event), { producer, first: (events[0] as { n: number }).n, drive })
+      const results = outcome.stored.map((sequenced, index): EventResult => {
         const n = (events[index] as { n: number }).n
-        if (outcome.kind === 'applied') results.push({ n, seq: outcome.event.seq, epoch: outcome.event.epoch })
-        else if (outcome.kind === 'duplicate') results.push({ n, duplicate: true })
-        else {
-          // The later events of the batch were refused too: each one's number follows a missing one.
-          await Promise.allSettled(appended.slice(index + 1))
-          const gap: ProducerGapFrame = {
-            ...errorFrame('producer_gap', `Producer "${producer}" must send number ${outcome.expected} next, not ${n}: send the batch again from ${outcome.expected}`),
-            expected: outcome.expected,
-            results
-          }
-          return reply.code(409).send(gap)
-        }
+        return sequenced === undefined ? { n, duplicate: true } : { n, seq: sequenced.seq, epoch: sequenced.epoch }
+      })
+      if (outcome.gap === undefined) return { results }
+      const refusedAt = (events[results.length] as { n: number }).n
+      const gap: ProducerGapFrame = {
+        ...errorFrame('producer_gap', `Producer "${producer}" must send number ${outcome.gap} next, not ${refusedAt}: send the batch again from ${outcome.gap}`),
+        expected: outcome.gap,
+        results
       }
-      return { results }
+      return reply.code(409).send(gap)
     }
   )
 

@@ -101,7 +101,7 @@ export function registerStreamRoutes (fastify: FastifyInstance, deps: StreamRout
   )
 
   // One object for every connection, not one (and three closures) per socket: see "Memory per idle
-  // connection" in the README.
+  // connection" in bench/README.md.
   const connectionOptions: ConnectionOptions = {
     maxPayload: options.maxPayload,
     maxBufferedBytes: options.maxBufferedBytes,

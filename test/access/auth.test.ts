@@ -1,7 +1,7 @@
 import t from 'tap'
 import { CloseCode, UnauthorizedError, type Action } from '../../lib/index.js'
 import type { DAGList } from '../../schemas/index.js'
-import { tick, until } from '../support/client-helpers.js'
+import { tick, until } from '../support/wait.js'
 import { build, TestClient, upgradeStatus } from '../support/helpers.js'
 
 // Tokens per user, and what each may do: 'viewer' may only look, 'admin' may do everything.

@@ -4,19 +4,24 @@
 import t, { type Test } from 'tap'
 import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_IP } from '../../lib/index.js'
 import { build, TestClient, upgradeRefusal, upgradeStatus } from '../support/helpers.js'
-import { streamClient, until } from '../support/client-helpers.js'
+import { until } from '../support/wait.js'
+import { streamClient } from '../support/client-helpers.js'
 
 const stream = '/api/dags/d/stream'
 
 /** Opens a stream as soon as the server has a slot for it; every refusal meanwhile must be a 429. */
 async function openWhenFree (t: Test, url: string, headers: Record<string, string> = {}): Promise<TestClient> {
-  for (;;) {
+  let opened: TestClient | undefined
+  await until(async () => {
     try {
-      return await TestClient.open(url, { headers })
+      opened = await TestClient.open(url, { headers })
+      return true
     } catch (error) {
       t.equal((error as Error).message, 'HTTP 429', 'refused only for want of a slot')
+      return false
     }
-  }
+  }, `a free stream slot for ${url}`)
+  return opened as TestClient
 }
 
 t.test('past maxConnections the upgrade is refused with 429, Retry-After and a specific error, until a stream ends', async (t) => {

@@ -6,7 +6,7 @@ import t, { type Test } from 'tap'
 import { CloseCode, type AuthorizeResult } from '../../lib/index.js'
 import type { DAGList } from '../../schemas/index.js'
 import { build, TestClient, upgradeRefusal } from '../support/helpers.js'
-import { until } from '../support/client-helpers.js'
+import { tick, until } from '../support/wait.js'
 
 const stream = '/api/dags/d/stream'
 const HOUR = 60 * 60_000
@@ -42,11 +42,16 @@ t.test('a stream closes with 4401 at expiresAt, without waiting for a heartbeat'
 })
 
 t.test('a re-check that answers a later expiresAt moves the moment; one without expiresAt removes it', async (t) => {
-  const firstExpiry = Date.now() + 300
+  // Taken at the upgrade's check, not before the server starts: on a busy machine that can take 300 ms. A second
+  // off, so that heartbeats every 50 ms re-check before it even when the machine is loaded.
+  let firstExpiry = 0
   let checks = 0
   const { app, url } = await serverAnswering(t, () => {
     checks++
-    if (checks === 1) return { allowed: true, expiresAt: firstExpiry }
+    if (checks === 1) {
+      firstExpiry = Date.now() + 1000
+      return { allowed: true, expiresAt: firstExpiry }
+    }
     return checks % 2 === 0 ? { allowed: true, expiresAt: Date.now() + HOUR } : true
   }, 50)
   const client = await TestClient.open(url(stream))
@@ -103,7 +108,7 @@ t.test('a re-check that answers after the client left sets no timer', async (t) 
   const timers = () => process.getActiveResourcesInfo().filter((resource) => resource === 'Timeout').length
   const before = timers()
   answer({ allowed: true, expiresAt: Date.now() + HOUR })
-  await new Promise((resolve) => setImmediate(resolve))
+  await tick()
   t.equal(timers(), before, 'no timer for a socket that is gone (it would keep the process alive for an hour)')
 })
 

@@ -9,6 +9,7 @@ import t from 'tap'
 import type WebSocket from 'ws'
 import { headKeyOf } from '../../lib/access/upgrade.js'
 import { build, buildWithOwnWebsocket, TestClient } from '../support/helpers.js'
+import { tick } from '../support/wait.js'
 
 interface Upgrade {
   raw: IncomingMessage
@@ -34,7 +35,7 @@ async function collectGarbage (): Promise<void> {
   // Several rounds with turns in between: a WeakRef is cleared only after the turn that read it.
   for (let round = 0; round < 3; round++) {
     gc()
-    await new Promise((resolve) => setImmediate(resolve))
+    await tick()
   }
 }
 

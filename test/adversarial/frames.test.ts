@@ -3,27 +3,22 @@
 // bounded, and the server goes on serving everyone else.
 // (A client that never reads is closed at maxBufferedBytes with 4000: test/backpressure.test.ts.)
 
-import { Writable } from 'node:stream'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import t, { type Test } from 'tap'
 import { CloseCode } from '../../lib/index.js'
 import { MAX_FRAGMENTS } from '../../lib/options.js'
+import { logLines } from '../support/logger.js'
 import { build, TestClient } from '../support/helpers.js'
 import { stillServes } from './probe.js'
 import { clientFrame, Opcode, RawConnection } from './raw-socket.js'
+import { tick } from '../support/wait.js'
 
 const stream = '/api/dags/d/stream'
 
 /** A server whose log lines are kept, for their levels. */
 async function serverWithLog (t: Test, options = {}) {
-  const lines: Array<{ level: number; msg: string }> = []
-  const stream = new Writable({
-    write (chunk: Buffer, _encoding, done) {
-      lines.push(JSON.parse(chunk.toString()))
-      done()
-    }
-  })
+  const { lines, stream } = logLines()
   const server = await build(t, options, (app) => { app.dagStream.onClientEvent(() => {}) }, { logger: { level: 'info', stream } })
   await server.app.dagStream.broadcast('d', { type: 'execution_status', status: 'running' })
   return { ...server, lines }
@@ -110,7 +105,7 @@ t.test('tiny fragments cannot grow the heap: at most 1,024 per socket, then clos
   const heap = async () => {
     for (let i = 0; i < 3; i++) {
       gc()
-      await new Promise((resolve) => setImmediate(resolve))
+      await tick()
     }
     return process.memoryUsage().heapUsed
   }

@@ -117,7 +117,9 @@ class Fuzzer {
     const sentinel = `sentinel-${++this.#sentinels}`
     client.socket.send(frame, { binary })
     client.send({ type: 'pause_execution', id: sentinel })
+    const deadline = Date.now() + 10_000
     for (;;) {
+      if (Date.now() > deadline) throw new Error(`timed out after 10000 ms waiting for the ack of ${sentinel}`)
       const end = client.received.findIndex((message, index) => index >= this.#read && message.type === 'ack' && message.id === sentinel)
       if (end !== -1) {
         const replies = client.received.slice(this.#read, end)
@@ -128,7 +130,8 @@ class Fuzzer {
         this.#client = undefined
         return { replies: client.received.slice(this.#read), close: (await client.closed).code }
       }
-      await client.waitFor(client.received.length + 1).catch(() => {})
+      // Woken by the next frame or the close, or after the deadline to throw above.
+      await client.waitFor(client.received.length + 1, Math.max(1, deadline - Date.now())).catch(() => {})
     }
   }
 

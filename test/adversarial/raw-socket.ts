@@ -94,15 +94,19 @@ export class RawConnection {
     return undefined
   }
 
-  /** Resolves once `text` (Latin-1, as `text` shows bytes) has been received. */
-  async waitFor (text: string): Promise<void> {
+  /** Resolves once `text` (Latin-1, as `text` shows bytes) has been received; rejects after `timeoutMs`. */
+  async waitFor (text: string, timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs
     while (!this.text.includes(text)) {
       if (this.socket.destroyed) throw new Error(`closed before the response was complete: ${this.text}`)
+      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${JSON.stringify(text)}; received: ${this.text}`)
       await new Promise<void>((resolve) => {
         const wake = () => {
+          clearTimeout(timer)
           this.socket.off('data', wake).off('close', wake)
           resolve()
         }
+        const timer = setTimeout(wake, Math.max(1, deadline - Date.now()))
         this.socket.on('data', wake).on('close', wake)
       })
     }

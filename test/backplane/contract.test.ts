@@ -1,18 +1,14 @@
 // One contract, two backplanes: the same suite runs against the in-memory backplane and the Redis one
 // (real Redis at 127.0.0.1:6379, a key prefix of its own), through the Backplane interface alone.
 
-import type { FastifyBaseLogger } from 'fastify'
 import t, { type Test } from 'tap'
-import { redisBackplane } from '../../lib/backplane/redis/index.js'
 import { beginGate, claimGate, settleGate } from '../../lib/commands/gates.js'
 import {
   applyEvent,
   createState,
   fromSnapshot,
-  memoryBackplane,
   toSnapshot,
   type Backplane,
-  type BackplaneProvider,
   type BackplaneSettings,
   type CommandOutcome,
   type DagListQuery,
@@ -21,88 +17,32 @@ import {
   type StreamMessage
 } from '../../lib/index.js'
 import type { DAGEvent, DagListChangeFrame, SequencedEvent } from '../../schemas/index.js'
-import { nextMillisecond, until } from '../support/client-helpers.js'
-import { cleanupPrefix, REDIS_URL, uniquePrefix } from '../support/redis-helpers.js'
-
-const silentLog = {
-  level: 'silent',
-  fatal () {},
-  error () {},
-  warn () {},
-  info () {},
-  debug () {},
-  trace () {},
-  silent () {},
-  child () {
-    return silentLog
-  }
-} as unknown as FastifyBaseLogger
-
-// `probeMs`: how often the Redis backplane reconciles its list index (and probes its followers).
-const kinds: Array<[string, (t: Test, probeMs?: number) => BackplaneProvider]> = [
-  ['memory', () => memoryBackplane],
-  [
-    'redis',
-    (t, probeMs) => {
-      const keyPrefix = uniquePrefix('contract')
-      cleanupPrefix(t, keyPrefix)
-      return redisBackplane({ url: REDIS_URL, keyPrefix, probeMs })
-    }
-  ]
-]
+import { events } from '../support/events.js'
+import { nextMillisecond, until } from '../support/wait.js'
+import { BACKPLANE_KINDS, openBackplane } from '../support/backplanes.js'
 
 function page (limit: number, offset: number, order: 'newest' | 'oldest' = 'newest'): DagListQuery {
   return { limit, offset, order }
 }
 
-function nodeState (n: number): DAGEvent {
-  return { type: 'node_state', node_id: `n${n % 7}`, status: n % 2 === 0 ? 'running' : 'completed', metrics: { tokens: n } }
-}
+/** Event n of the numbered run of node events. */
+const nodeState = (n: number) => events(1, n)[0] as DAGEvent
 
-/** A run with every kind of event, gates and mutations included. */
-function mixedRun (count: number): DAGEvent[] {
-  return Array.from({ length: count }, (_, n): DAGEvent => {
-    switch (n % 9) {
-      case 0: return { type: 'dag_mutated', mutation: { op: 'add_node', node: { id: `m${n}`, label: `Step ${n}` } } }
-      case 1: return { type: 'edge_active', from: `m${n - 1}`, to: `n${n % 7}` }
-      case 2: return { type: 'cost_update', spent: n, budget: 1000, remaining: 1000 - n }
-      case 3: return { type: 'human_gate_waiting', node_id: `m${n - 3}`, presentation: { title: `Gate ${n}` } }
-      case 4: return { type: 'human_gate_resolved', node_id: `m${n - 4}`, decision: 'approve' }
-      case 5: return { type: 'error', node_id: `n${n % 7}`, message: `failure ${n}` }
-      case 6: return { type: 'dag_mutated', mutation: { op: 'remove_node', node_id: `m${n - 6}` } }
-      case 7: return { type: 'execution_status', status: n % 2 === 0 ? 'paused' : 'running' }
-      default: return nodeState(n)
-    }
-  })
-}
-
-for (const [kind, provider] of kinds) {
-  t.test(`${kind} backplane`, async (t) => {
-    /** A ready backplane closed when the test ends; `execute` answers dispatched client events. */
-    async function open (t: Test, settings: Partial<BackplaneSettings> = {}, probeMs?: number): Promise<Backplane> {
-      const backplane = provider(t, probeMs).create({
-        historySize: 100,
-        retainFinishedMs: 60_000,
-        maxIdleMs: 60_000,
-        commandTimeoutMs: 2000,
-        execute: async () => ({ ok: true }),
-        receiveStreamMessage: () => ({ ok: true }),
-        log: silentLog,
-        ...settings
-      })
-      t.teardown(() => backplane.close())
-      await backplane.ready()
-      return backplane
+for (const { name, store } of BACKPLANE_KINDS) {
+  t.test(`${name} backplane`, async (t) => {
+    /** A ready backplane of a store of its own, closed when the test ends. */
+    function open (t: Test, settings: Partial<BackplaneSettings> = {}, probeMs?: number): Promise<Backplane> {
+      return openBackplane(t, store(t, probeMs), settings)
     }
 
     t.test('one gapless order, in call order, even unawaited; each frame is the event with its position', async (t) => {
       const backplane = await open(t)
       const delivered: LogEntry[] = []
       await backplane.subscribe('d', (entry) => delivered.push(entry))
-      const events = Array.from({ length: 60 }, (_, n) => nodeState(n))
-      const appended = await Promise.all(events.map((event) => backplane.append('d', event)))
-      t.same(appended.map((event) => event.seq), events.map((_, n) => n + 1))
-      t.same(appended.map(({ seq, epoch, ...event }) => event), events, 'call order kept')
+      const run = events(60)
+      const appended = await Promise.all(run.map((event) => backplane.append('d', event)))
+      t.same(appended.map((event) => event.seq), run.map((_, n) => n + 1))
+      t.same(appended.map(({ seq, epoch, ...event }) => event), run, 'call order kept')
       await until(() => delivered.length === 60, 'all 60 events', 5000)
       t.same(delivered.map((entry) => entry.seq), appended.map((event) => event.seq))
       t.same(delivered.map((entry) => JSON.parse(entry.frame.toString()) as SequencedEvent), appended)
@@ -206,10 +146,10 @@ for (const [kind, provider] of kinds) {
 
     t.test('the snapshot is the reducer over every event, stamped with its seq, past many checkpoints', async (t) => {
       const backplane = await open(t, { historySize: 6 })
-      const events = mixedRun(200)
+      const run = events(200, 0, 'mixed')
       const expected = createState()
       let last: SequencedEvent | undefined
-      for (const event of events) {
+      for (const event of run) {
         last = await backplane.append('d', event)
         applyEvent(expected, event)
       }
@@ -224,8 +164,8 @@ for (const [kind, provider] of kinds) {
       const backplane = await open(t, { historySize: 10 })
       const delivered: LogEntry[] = []
       await backplane.subscribe('d', (entry) => delivered.push(entry))
-      const events = mixedRun(150)
-      const appending = Promise.all(events.map((event) => backplane.append('d', event)))
+      const run = events(150, 0, 'mixed')
+      const appending = Promise.all(run.map((event) => backplane.append('d', event)))
       const snapshots = await Promise.all([5, 40, 90].map(async (wait) => {
         await until(() => delivered.length >= wait, `${wait} events`, 5000)
         return (await backplane.snapshot('d'))!

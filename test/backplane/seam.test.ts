@@ -3,7 +3,7 @@
 import t from 'tap'
 import { BackplaneUnavailableError, CloseCode, MemoryBackplane, type BackplaneSettings, type CommandExecutor, type LogListener, type Replay } from '../../lib/index.js'
 import type { SequencedEvent } from '../../schemas/index.js'
-import { until } from '../support/client-helpers.js'
+import { until } from '../support/wait.js'
 import { build, TestClient } from '../support/helpers.js'
 
 /**

@@ -4,7 +4,9 @@
 import t from 'tap'
 import { build } from '../support/helpers.js'
 import type { FetchLike } from '../../lib/client/index.js'
-import { cutStreams, events, streamClient, tick, TRANSPORTS, until, type Server } from '../support/client-helpers.js'
+import { events } from '../support/events.js'
+import { tick, until } from '../support/wait.js'
+import { cutStreams, streamClient, TRANSPORTS, type Server } from '../support/client-helpers.js'
 
 const TOTAL = 5000
 

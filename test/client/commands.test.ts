@@ -3,7 +3,8 @@
 import t, { type Test } from 'tap'
 import type { ClientEvent, DAGEvent } from '../../schemas/index.js'
 import { build } from '../support/helpers.js'
-import { cutStreams, gate, streamClient, streamOpens, TRANSPORTS, until } from '../support/client-helpers.js'
+import { until } from '../support/wait.js'
+import { cutStreams, gate, streamClient, streamOpens, TRANSPORTS } from '../support/client-helpers.js'
 
 const waiting = { type: 'human_gate_waiting', node_id: 'review', presentation: { title: 'Approve?' } } as const
 

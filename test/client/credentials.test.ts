@@ -5,7 +5,8 @@ import t from 'tap'
 import { CloseCode, UnauthorizedError } from '../../lib/index.js'
 import type { FetchLike } from '../../lib/client/index.js'
 import { build } from '../support/helpers.js'
-import { isSnapshotRequest, slowFetch, streamClient, TRANSPORTS, until } from '../support/client-helpers.js'
+import { until } from '../support/wait.js'
+import { isSnapshotRequest, slowFetch, streamClient, TRANSPORTS } from '../support/client-helpers.js'
 
 /** Whether the server request opens a stream, a WebSocket or an event stream (not a snapshot load or a command). */
 function opensStream (url: string): boolean {

@@ -5,7 +5,8 @@ import t, { type Test } from 'tap'
 import WebSocket from 'ws'
 import { createDAGListClient, type DAGListClientOptions, type DAGListView } from '../../lib/client/index.js'
 import type { DAGEvent } from '../../schemas/index.js'
-import { fastBackoff, until, type Server } from '../support/client-helpers.js'
+import { until } from '../support/wait.js'
+import { fastBackoff, type Server } from '../support/client-helpers.js'
 import { build } from '../support/helpers.js'
 
 const running: DAGEvent = { type: 'node_state', node_id: 'step', status: 'running' }

@@ -1,6 +1,8 @@
 import t from 'tap'
 import { build } from '../support/helpers.js'
-import { events, streamClient, TRANSPORTS, until } from '../support/client-helpers.js'
+import { events } from '../support/events.js'
+import { until } from '../support/wait.js'
+import { streamClient, TRANSPORTS } from '../support/client-helpers.js'
 
 for (const transport of TRANSPORTS) {
   t.test(`${transport}: a new client loads the snapshot, then follows live events to the server state`, async (t) => {

@@ -7,18 +7,10 @@ import type { FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
 import WebSocket from 'ws'
 import type { FetchLike, WebSocketConstructor } from '../../lib/client/index.js'
-import { cutStreams, isSnapshotRequest, streamClient, TRANSPORTS, until } from '../support/client-helpers.js'
-import {
-  buildEngine,
-  buildInstance,
-  cleanupPrefix,
-  freePort,
-  mixedEvents,
-  range,
-  uniquePrefix,
-  type Instance,
-  type RedisInstanceOptions
-} from '../support/redis-helpers.js'
+import { events } from '../support/events.js'
+import { until } from '../support/wait.js'
+import { cutStreams, isSnapshotRequest, streamClient, TRANSPORTS } from '../support/client-helpers.js'
+import { buildEngine, buildInstance, cleanupPrefix, freePort, range, uniquePrefix, type Instance, type RedisInstanceOptions } from '../support/redis-helpers.js'
 
 async function cluster (t: Test, name: string, options: Omit<RedisInstanceOptions, 'prefix'> = {}) {
   const prefix = uniquePrefix(name)
@@ -94,7 +86,7 @@ async function outage (balancer: { down: boolean }, instances: Instance[], durin
 }
 
 async function broadcast (engine: FastifyInstance, count: number, from: number): Promise<number> {
-  for (const event of mixedEvents(count, from)) await engine.dagStream.broadcast('d', event)
+  for (const event of events(count, from, 'mixed')) await engine.dagStream.broadcast('d', event)
   return from + count
 }
 

@@ -7,7 +7,9 @@ import t from 'tap'
 import dagStream from '../../lib/index.js'
 import type { DAGExistence, DAGStreamClient } from '../../lib/client/index.js'
 import { build } from '../support/helpers.js'
-import { cutStreams, events, evictedWhileSnapshotLoads, streamClient, TRANSPORTS, until } from '../support/client-helpers.js'
+import { events } from '../support/events.js'
+import { until } from '../support/wait.js'
+import { cutStreams, evictedWhileSnapshotLoads, streamClient, TRANSPORTS } from '../support/client-helpers.js'
 
 /** Every existence the client announced, with the connection status at that moment. */
 function recordExistence (client: DAGStreamClient) {

@@ -6,7 +6,8 @@ import t from 'tap'
 import dagStream from '../../lib/index.js'
 import type { ClientEvent } from '../../schemas/index.js'
 import { build } from '../support/helpers.js'
-import { cutStreams, streamClient, streamOpens, TRANSPORTS, until } from '../support/client-helpers.js'
+import { until } from '../support/wait.js'
+import { cutStreams, streamClient, streamOpens, TRANSPORTS } from '../support/client-helpers.js'
 
 for (const transport of TRANSPORTS) {
   t.test(`${transport}: commands issued while reconnecting wait and are sent, in order, once the stream is back`, async (t) => {

@@ -7,7 +7,8 @@ import { createDAGStreamClient, type DAGSnapshot, type DAGStore, type SequencedE
 import { snapshotUrl, streamUrl } from '../../lib/client/transport.js'
 import dagStream from '../../lib/index.js'
 import { build } from '../support/helpers.js'
-import { streamClient, TRANSPORTS, until } from '../support/client-helpers.js'
+import { until } from '../support/wait.js'
+import { streamClient, TRANSPORTS } from '../support/client-helpers.js'
 
 t.test('bad options throw at creation, naming the option and the fix', async (t) => {
   const base = { baseUrl: 'http://127.0.0.1:1', WebSocket, connect: false }

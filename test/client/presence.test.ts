@@ -7,7 +7,8 @@ import type { FastifyRequest } from 'fastify'
 import type { DAGStreamClientOptions, FetchLike, PresenceView } from '../../lib/client/index.js'
 import { PresenceTracker } from '../../lib/client/presence.js'
 import { build } from '../support/helpers.js'
-import { cutStreams, streamClient, TRANSPORTS, until } from '../support/client-helpers.js'
+import { until } from '../support/wait.js'
+import { cutStreams, streamClient, TRANSPORTS } from '../support/client-helpers.js'
 
 const identify = (request: FastifyRequest) => {
   const { user } = request.query as { user?: string }

@@ -3,7 +3,9 @@
 
 import t from 'tap'
 import type { ClientEvent } from '../../schemas/index.js'
-import { cutStreams, events, streamClient, TRANSPORTS, until } from '../support/client-helpers.js'
+import { events } from '../support/events.js'
+import { until } from '../support/wait.js'
+import { cutStreams, streamClient, TRANSPORTS } from '../support/client-helpers.js'
 import { buildEngine, buildInstance, cleanupPrefix, uniquePrefix } from '../support/redis-helpers.js'
 
 for (const transport of TRANSPORTS) {

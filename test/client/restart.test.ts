@@ -5,7 +5,9 @@ import Fastify from 'fastify'
 import t, { type Test } from 'tap'
 import dagStream from '../../lib/index.js'
 import { build } from '../support/helpers.js'
-import { events, streamClient, TRANSPORTS, until } from '../support/client-helpers.js'
+import { events } from '../support/events.js'
+import { until } from '../support/wait.js'
+import { streamClient, TRANSPORTS } from '../support/client-helpers.js'
 
 /** A second server on `port`, with `ready` run before it listens. */
 async function restart (t: Test, port: number, ready: (app: ReturnType<typeof Fastify>) => Promise<void>) {

@@ -3,7 +3,9 @@
 
 import t from 'tap'
 import { build } from '../support/helpers.js'
-import { events, faultyLink, gate, seqOf, slowFetch, streamClient, TRANSPORTS, until } from '../support/client-helpers.js'
+import { events } from '../support/events.js'
+import { until } from '../support/wait.js'
+import { faultyLink, gate, seqOf, slowFetch, streamClient, TRANSPORTS } from '../support/client-helpers.js'
 
 async function broadcastAll (server: Awaited<ReturnType<typeof build>>, count: number, from = 0) {
   for (const event of events(count, from)) await server.app.dagStream.broadcast('d', event)

@@ -4,7 +4,9 @@
 import t from 'tap'
 import type { FetchLike } from '../../lib/client/index.js'
 import { build } from '../support/helpers.js'
-import { events, evictedWhileSnapshotLoads, isSnapshotRequest, streamClient, TRANSPORTS, until } from '../support/client-helpers.js'
+import { events } from '../support/events.js'
+import { until } from '../support/wait.js'
+import { evictedWhileSnapshotLoads, isSnapshotRequest, streamClient, TRANSPORTS } from '../support/client-helpers.js'
 
 for (const transport of TRANSPORTS) {
   t.test(`${transport}: a refused snapshot (403) is reported and retried after a reconnect`, async (t) => {

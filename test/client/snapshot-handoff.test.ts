@@ -4,7 +4,9 @@
 
 import t from 'tap'
 import { build } from '../support/helpers.js'
-import { events, gate, slowFetch, streamClient, tick, TRANSPORTS, until } from '../support/client-helpers.js'
+import { events } from '../support/events.js'
+import { repeat, tick, until } from '../support/wait.js'
+import { gate, slowFetch, streamClient, TRANSPORTS } from '../support/client-helpers.js'
 
 for (const transport of TRANSPORTS) {
   t.test(`${transport}: no event lost or doubled while the engine broadcasts through the hand-off`, async (t) => {
@@ -21,22 +23,18 @@ for (const transport of TRANSPORTS) {
     })
 
     // The engine keeps going the whole time: before the load is answered, while it is held, and after.
-    let running = true
     let sent = 300
-    const engine = (async () => {
-      while (running) {
-        for (const event of events(10, sent)) await server.app.dagStream.broadcast('d', event)
-        sent += 10
-        await tick()
-      }
-    })()
+    const engine = repeat(t, async () => {
+      for (const event of events(10, sent)) await server.app.dagStream.broadcast('d', event)
+      sent += 10
+      await tick()
+    }, 'the engine')
     await until(() => snapshots.answered === 1, 'the server to answer the snapshot')
     await until(() => sent >= 600, 'more events to be buffered while the answer is held')
     held.open()
     await until(() => loadedAt >= 300, 'the snapshot to be loaded')
     await until(() => sent >= 900, 'more events after the hand-off')
-    running = false
-    await engine
+    await engine.stop()
     await until(() => client.position.seq === sent, `seq ${sent}`)
 
     t.equal(snapshots.calls, 1, 'one load')

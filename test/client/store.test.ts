@@ -4,7 +4,7 @@
 import t from 'tap'
 import { createDAGStore } from '../../lib/client/index.js'
 import type { DAGEvent, SequencedEvent } from '../../schemas/index.js'
-import { events } from '../support/client-helpers.js'
+import { events } from '../support/events.js'
 
 const sequenced = (count: number): SequencedEvent[] => events(count).map((event, index) => ({ ...event, seq: index + 1, epoch: 'e' }))
 
@@ -64,7 +64,7 @@ t.test('every kind of event, applied by the store: the state written out in full
     ],
     edges: [{ from: 'fetch', to: 'review', active: true }],
     cost: { spent: 0.5, budget: 5, remaining: 4.5 },
-    gates: [{ node_id: 'review', presentation: { title: 'Publish?' } }],
+    gates: [{ node_id: 'review', gate_id: 'review', presentation: { title: 'Publish?' } }],
     errors: [{ node_id: 'fetch', message: 'retried once' }]
   })
   store.apply({ type: 'execution_complete', results: { published: false }, seq: 12, epoch: 'e' })

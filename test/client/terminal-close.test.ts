@@ -3,7 +3,8 @@
 import t, { type Test } from 'tap'
 import { UnauthorizedError } from '../../lib/index.js'
 import { build } from '../support/helpers.js'
-import { streamClient, TRANSPORTS, until } from '../support/client-helpers.js'
+import { until } from '../support/wait.js'
+import { streamClient, TRANSPORTS } from '../support/client-helpers.js'
 
 /** Whether `url` opens a stream of any DAG: a WebSocket upgrade or an event stream. */
 function isStream (url: string): boolean {

@@ -5,7 +5,9 @@ import t from 'tap'
 import { AUTO_FALLBACK_AFTER_FAILURES, type FetchLike, type StreamTransport, type WebSocketLike } from '../../lib/client/index.js'
 import { EventStreamParser, FetchEventStream } from '../../lib/client/event-stream.js'
 import { build } from '../support/helpers.js'
-import { cutStreams, events, streamClient, streamOpens, until } from '../support/client-helpers.js'
+import { events } from '../support/events.js'
+import { until } from '../support/wait.js'
+import { cutStreams, streamClient, streamOpens } from '../support/client-helpers.js'
 
 /** A WebSocket behind a proxy that breaks them: every connection is lost before it opens. */
 class BrokenWebSocket implements WebSocketLike {

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { EventRefusedError } from '../../lib/index.js'
 import type { ClientEvent } from '../../schemas/index.js'
-import { until } from '../support/client-helpers.js'
+import { until } from '../support/wait.js'
 import { build, TestClient } from '../support/helpers.js'
 
 t.test('pause, resume and cancel reach the engine with the DAG id and the upgrade request', async (t) => {

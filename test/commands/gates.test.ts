@@ -1,8 +1,22 @@
 import t, { type Test } from 'tap'
 import type { ClientEvent } from '../../schemas/index.js'
-import { beginGate, claimGate, claimProgress, releaseGate, renewGate, settleGate, type GateRecord } from '../../lib/commands/gates.js'
+import {
+  applyGateWrite,
+  beginGate,
+  claimGate,
+  claimProgress,
+  decodePhase,
+  encodePhase,
+  gateWriteFor,
+  releaseGate,
+  renewGate,
+  settleGate,
+  type GateRecord,
+  type GateWrite
+} from '../../lib/commands/gates.js'
+import { checkValue, compileSchema } from '../../lib/commands/values.js'
 import type { DagStatus } from '../../lib/index.js'
-import { until } from '../support/client-helpers.js'
+import { until } from '../support/wait.js'
 import { build, TestClient } from '../support/helpers.js'
 
 async function withGate (t: Test, handler?: (event: ClientEvent) => void | Promise<void>) {
@@ -162,4 +176,40 @@ t.test('the gate rules on their own: a key in flight, leases, and claims that ar
   t.same(step(claimGate('a', 0, 100), { ...running, status: 'completed' }), { kind: 'refused', code: 'gate_not_waiting' }, 'a finished run waits for nobody')
   record = {}
   t.same(step(claimGate('a', 0, 100)), { kind: 'refused', code: 'gate_not_waiting' })
+})
+
+t.test('the gate rules check a decision against the gate\'s offer before any claim, and a stalled run answers engine_unavailable', async (t) => {
+  const running: DagStatus = { epoch: 'e', seq: 1, status: 'running' }
+  const [write] = [gateWriteFor({
+    type: 'human_gate_waiting',
+    node_id: 'n',
+    gate_id: 'n~1',
+    presentation: { title: 'x', decisions: ['approve', 'modify'], response_schema: { type: 'object', properties: { k: { type: 'integer' } }, required: ['k'] } }
+  })]
+  t.match(write, { gateId: 'n~1', phase: 'waiting', offer: { decisions: ['approve', 'modify'] } })
+  const record = applyGateWrite({}, write as GateWrite)
+  const encoded = encodePhase(record)
+  const decoded: GateRecord = {}
+  decodePhase(encoded, decoded)
+  t.same(decoded, record, 'the offer survives the way Redis stores it')
+  t.same(claimGate('a', 0, 100, { decision: 'reject', value: { k: 1 } })(record, running).result, {
+    kind: 'invalid', code: 'decision_not_offered', message: '"reject" is not offered: approve, modify'
+  })
+  t.match(claimGate('a', 0, 100, { decision: 'modify', value: { k: 'one' } })(record, running).result, { kind: 'invalid', code: 'invalid_value', path: '/k', message: /must be integer/ })
+  t.match(claimGate('a', 0, 100, { decision: 'modify' })(record, running).result, { kind: 'invalid', code: 'invalid_value', path: '' })
+  t.same(claimGate('a', 0, 100, { decision: 'approve', value: { k: 1 } })(record, { ...running, status: 'stalled' }).result, { kind: 'refused', code: 'engine_unavailable' })
+  t.same(claimGate('a', 0, 100, { decision: 'approve', value: { k: 1 } })(record, running).result, { kind: 'claimed' })
+  const open = applyGateWrite({}, gateWriteFor({ type: 'human_gate_waiting', node_id: 'm', presentation: { title: 'y' } }) as GateWrite)
+  t.same(open, { phase: 'waiting' }, 'no offer: anything goes')
+  t.same(claimGate('a', 0, 100, { decision: 'reject' })(open, running).result, { kind: 'claimed' })
+  t.same(gateWriteFor({ type: 'human_gate_withdrawn', node_id: 'n', gate_id: 'n~1' }), { gateId: 'n~1', phase: undefined, clearClaim: true })
+  t.equal(encodePhase({}), '')
+})
+
+t.test('compiled response schemas are kept, the least recently used going first', async (t) => {
+  const schemas = Array.from({ length: 300 }, (_, index) => ({ type: 'object', properties: { [`k${index}`]: { type: 'string' } } }))
+  for (const schema of schemas) t.equal(checkValue(schema, {}), undefined)
+  t.equal(compileSchema(schemas[299] as Record<string, unknown>), compileSchema(schemas[299] as Record<string, unknown>), 'the same compiled validator')
+  t.match(checkValue({ type: 'string' }, 3), { path: '', message: 'value must be string' })
+  t.throws(() => compileSchema({ type: 'no-such-type' }))
 })

@@ -1,21 +1,19 @@
 // app.dagStream.streamOutput: a node's text, coalesced into node_output_delta events, on real sockets and
 // with the real client, on the memory and the Redis backplane.
 
-import { Writable } from 'node:stream'
 import t, { type Test } from 'tap'
 import WebSocket from 'ws'
 import { InvalidDagIdError, InvalidEventError, memoryBackplane, type BackplaneProvider } from '../../lib/index.js'
 import { OutputStreams } from '../../lib/engine/output.js'
 import type { SequencedEvent, ServerMessage } from '../../schemas/index.js'
-import { streamClient, until, type Server } from '../support/client-helpers.js'
+import { logLines } from '../support/logger.js'
+import { tick, until } from '../support/wait.js'
+import { streamClient, type Server } from '../support/client-helpers.js'
 import { build, TestClient } from '../support/helpers.js'
 import { buildInstance, cleanupPrefix, uniquePrefix } from '../support/redis-helpers.js'
 
 const deltasOf = (frames: ServerMessage[], nodeId = 'llm') =>
   frames.filter((frame): frame is Extract<SequencedEvent, { type: 'node_output_delta' }> => frame.type === 'node_output_delta' && frame.node_id === nodeId)
-
-/** A new macrotask: text written across turns of the event loop, as an engine's tokens arrive. */
-const nextTurn = () => new Promise((resolve) => setImmediate(resolve))
 
 t.test('what is written within outputFlushMs goes as one event; end() sends it at once', async (t) => {
   const server = await build(t, { outputFlushMs: 60_000 })
@@ -26,7 +24,7 @@ t.test('what is written within outputFlushMs goes as one event; end() sends it a
   for (const token of ['The', ' quick', ' brown', ' fox']) {
     output.write(token)
     output.write('')
-    await nextTurn()
+    await tick() // a new macrotask: text written across turns of the event loop, as an engine's tokens arrive
   }
   // A later event about another node does not carry this node's text along.
   await server.app.dagStream.broadcast('d', { type: 'node_state', node_id: 'other', status: 'running' })
@@ -113,7 +111,7 @@ t.test('an async iterable of strings: written, then ended; ended too when it thr
   const server = await build(t)
   async function * tokens () {
     yield 'Hello'
-    await nextTurn()
+    await tick()
     yield ', world'
   }
   await server.app.dagStream.streamOutput('d', 'llm', tokens())
@@ -150,13 +148,7 @@ t.test('text waiting at close reaches the log; writing after close throws', asyn
 })
 
 t.test('a delta the backplane refuses is logged, never an unhandled rejection, and later events still go', async (t) => {
-  const lines: Array<{ msg?: string }> = []
-  const stream = new Writable({
-    write (chunk, _encoding, done) {
-      lines.push(JSON.parse(String(chunk)))
-      done()
-    }
-  })
+  const { lines, stream } = logLines()
   // The memory backplane, failing to store any delta that says so, as Redis would during an outage.
   const refusing: BackplaneProvider = {
     kind: 'refusing',

@@ -13,6 +13,7 @@ import axe from 'axe-core'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import t, { type Test } from 'tap'
 import type { DAGSnapshot } from '../../schemas/index.js'
+import { until } from '../support/wait.js'
 
 const CHROMIUM = '/usr/bin/chromium'
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
@@ -563,15 +564,6 @@ async function pauseWhileAStepRuns (page: Page): Promise<void> {
     if (await running.count() > 0 || attempt === 5) return
     await page.getByTestId('control-resume').click()
     await page.locator('[data-testid="execution-status"][data-status="running"]').waitFor()
-  }
-}
-
-/** Resolves once `condition()` holds, polling. */
-async function until (condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
   }
 }
 

@@ -1,11 +1,11 @@
 // What the plugin leaves in the application's log: no credential from a query string, a cookie or an
 // Authorization header, and on every line it writes about a stream, the DAG and the connection's id.
 
-import { Writable } from 'node:stream'
 import Fastify from 'fastify'
 import t from 'tap'
 import dagStream, { BackplaneUnavailableError, CloseCode, EventRefusedError, MemoryBackplane, UnauthorizedError, type Replay } from '../../lib/index.js'
 import { withoutQueryValues } from '../../lib/http/log.js'
+import { logLines } from '../support/logger.js'
 import { TestClient, upgradeStatus } from '../support/helpers.js'
 
 const SECRET = 'SECRET'
@@ -24,13 +24,7 @@ class PartlyBrokenBackplane extends MemoryBackplane {
 }
 
 t.test('no credential reaches the log; every plugin line names its DAG and connection', async (t) => {
-  const lines: string[] = []
-  const logStream = new Writable({
-    write (chunk: Buffer, _encoding, done) {
-      lines.push(...chunk.toString().split('\n').filter((line) => line !== ''))
-      done()
-    }
-  })
+  const { raw: lines, stream: logStream } = logLines()
   let recheckFails = false
   const app = Fastify({ logger: { level: 'trace', stream: logStream } })
   await app.register(dagStream, {

@@ -2,7 +2,8 @@ import { once } from 'node:events'
 import { connect } from 'node:net'
 import t from 'tap'
 import { CloseCode } from '../../lib/index.js'
-import { build, TestClient, upgradeStatus, within } from '../support/helpers.js'
+import { within } from '../support/wait.js'
+import { build, TestClient, upgradeStatus } from '../support/helpers.js'
 
 function timers (): number {
   return process.getActiveResourcesInfo().filter((resource) => resource === 'Timeout').length

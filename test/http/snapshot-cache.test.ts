@@ -10,6 +10,7 @@ import { memoryBackplane, type Backplane, type BackplaneProvider } from '../../l
 import { acceptedEncodings, COMPRESS_MIN_BYTES, SnapshotCache } from '../../lib/http/snapshots.js'
 import { DAGSnapshot, type DAGEvent } from '../../schemas/index.js'
 import { build } from '../support/helpers.js'
+import { until } from '../support/wait.js'
 
 /**
  * The memory backplane, counting the snapshots it builds. `hold.status` / `hold.snapshot`, while set,
@@ -159,12 +160,12 @@ t.test('a request that arrives during a build waits for it, or for the next one 
   const { head, backplane, release } = heldBackplane()
   const cache = new SnapshotCache(backplane, 1_000_000)
   const early = cache.read('d', [])
-  while (head.builds === 0) await new Promise((resolve) => setImmediate(resolve))
+  await until(() => head.builds > 0, 'the first build to start')
   const same = cache.read('d', []) // the log is at seq 10, like the build under way
   head.seq = 11
   const after = cache.read('d', []) // at seq 11: the build under way is too old for it
   release()
-  while (head.builds === 1) await new Promise((resolve) => setImmediate(resolve))
+  await until(() => head.builds > 1, 'the second build to start')
   release()
   t.same([await seqOf(early), await seqOf(same), await seqOf(after)], [10, 10, 11])
   t.equal(head.builds, 2, 'the second request joined the first build; the third needed another')
@@ -174,7 +175,7 @@ t.test('a snapshot larger than the whole cache still serves the requests for its
   const { head, backplane, release } = heldBackplane()
   const cache = new SnapshotCache(backplane, 1)
   const first = cache.read('d', [])
-  while (head.builds === 0) await new Promise((resolve) => setImmediate(resolve))
+  await until(() => head.builds > 0, 'the build to start')
   release()
   t.equal(await seqOf(first), 10)
   t.equal(await seqOf(cache.read('d', [])), 10)
@@ -188,7 +189,7 @@ t.test('a DAG evicted between reading its head and building its snapshot: 404', 
   let release = () => {}
   hold.status = new Promise((resolve) => { release = resolve })
   const response = get(`${http}/api/dags/d`)
-  while ((await app.dagStream.snapshot('d')) !== undefined) await new Promise((resolve) => setTimeout(resolve, 10))
+  await until(async () => (await app.dagStream.snapshot('d')) === undefined, 'the DAG to be evicted')
   release()
   t.equal((await response).status, 404)
 })

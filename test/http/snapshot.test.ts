@@ -1,7 +1,8 @@
 import t from 'tap'
 import { applyEvent, fromSnapshot, toSnapshot } from '../../lib/index.js'
-import type { DAGList, DAGSnapshot, HelloFrame, SequencedEvent } from '../../schemas/index.js'
-import { nextMillisecond, until } from '../support/client-helpers.js'
+import type { DAGEvent, DAGList, DAGSnapshot, HelloFrame, SequencedEvent } from '../../schemas/index.js'
+import { events } from '../support/events.js'
+import { nextMillisecond, repeat, tick, until } from '../support/wait.js'
 import { build, TestClient } from '../support/helpers.js'
 
 t.test('GET /api/dags/:id returns the state stamped with its seq; the decorator returns the same', async (t) => {
@@ -77,21 +78,17 @@ t.test('snapshot + stream hand-off under concurrent broadcasting loses and dupli
 
   for (let round = 0; round < 5; round++) {
     // The engine broadcasts on every turn of the event loop while the client joins.
-    let running = true
-    const engine = (async () => {
-      while (running) {
-        await app.dagStream.broadcast('d', { type: 'node_state', node_id: `n${sent % 40}`, status: sent % 2 === 0 ? 'running' : 'completed', metrics: { tokens: sent } })
-        sent++
-        await new Promise((resolve) => setImmediate(resolve))
-      }
-    })()
+    const engine = repeat(t, async () => {
+      await app.dagStream.broadcast('d', events(1, sent)[0] as DAGEvent)
+      sent++
+      await tick()
+    }, `the engine of round ${round}`)
     // What a client does: open the stream (events start to buffer), then load the snapshot.
     const client = await TestClient.open(url('/api/dags/d/stream'))
     const hello = (await client.next()) as HelloFrame
     const snapshot = (await (await fetch(`${http}/api/dags/d`)).json()) as DAGSnapshot
     await until(() => sent >= snapshot.seq + 20, 'the engine to go on after the snapshot')
-    running = false
-    await engine
+    await engine.stop()
     const truth = (await app.dagStream.snapshot('d')) as DAGSnapshot
     t.ok(snapshot.seq >= hello.seq && truth.seq > snapshot.seq, `round ${round}: the engine ran before, during and after the hand-off`)
 

@@ -5,7 +5,6 @@
 // the log and to the sender.
 
 import { EventEmitter, once } from 'node:events'
-import { Writable } from 'node:stream'
 import Fastify from 'fastify'
 import t, { type Test } from 'tap'
 import dagStream, {
@@ -15,8 +14,9 @@ import dagStream, {
   type DagStreamOptions
 } from '../../lib/index.js'
 import { claimGate, settleGate, beginGate } from '../../lib/commands/gates.js'
-import type { DAGEvent, ServerMessage } from '../../schemas/index.js'
-import { until } from '../support/client-helpers.js'
+import type { DAGEvent } from '../../schemas/index.js'
+import { logLines } from '../support/logger.js'
+import { until } from '../support/wait.js'
 import { TestClient } from '../support/helpers.js'
 import { startRedis, uniquePrefix } from '../support/redis-helpers.js'
 import { redisBackplane } from '../../lib/backplane/redis/index.js'
@@ -54,13 +54,7 @@ function faultyMemory () {
 
 /** An app on a real port whose log lines are kept, parsed. */
 async function buildLogged (t: Test, options: DagStreamOptions) {
-  const lines: Array<{ level: number; msg: string; dagId?: string }> = []
-  const stream = new Writable({
-    write (chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line))
-      done()
-    }
-  })
+  const { lines, stream } = logLines()
   const app = Fastify({ logger: { level: 'warn', stream } })
   await app.register(dagStream, options)
   await app.listen({ port: 0, host: '127.0.0.1' })
@@ -73,13 +67,6 @@ async function openDashboard (url: string): Promise<TestClient> {
   const client = new TestClient(url)
   t.match(await client.next(), { type: 'hello' })
   return client
-}
-
-async function frameOf (client: TestClient, predicate: (frame: ServerMessage) => boolean): Promise<ServerMessage> {
-  for (;;) {
-    const frame = await client.next()
-    if (predicate(frame)) return frame
-  }
 }
 
 const decision = (id: string, decision: 'approve' | 'reject' = 'approve') => ({ type: 'human_decision', id, node_id: 'review', decision, feedback: 'ok' })
@@ -111,8 +98,8 @@ t.test('memory: the backplane fails after the engine accepted; the decision is r
   await until(() => lines.some((line) => line.msg.includes('retrying')), 'the failure to be logged')
   faults.down = false
 
-  t.same(await frameOf(sender, (frame) => frame.type === 'ack'), { type: 'ack', id: 'k1' }, 'the sender is acked once it is recorded')
-  t.match(await frameOf(viewer, (frame) => frame.type === 'human_gate_resolved'), { node_id: 'review', decision: 'approve', feedback: 'ok' })
+  t.same(await sender.nextWhere((frame) => frame.type === 'ack', 'ack'), { type: 'ack', id: 'k1' }, 'the sender is acked once it is recorded')
+  t.match(await viewer.nextWhere((frame) => frame.type === 'human_gate_resolved', 'human_gate_resolved'), { node_id: 'review', decision: 'approve', feedback: 'ok' })
   t.match(await (await fetch(`${http}/api/dags/d`)).json(), { gates: [], nodes: [{ id: 'review', status: 'running' }] }, 'the snapshot agrees')
   t.match(lines.find((line) => line.msg.includes('retrying')), { level: 40, dagId: 'd' })
 
@@ -174,12 +161,12 @@ t.test('Redis stopped between the engine accepting and the plugin recording: rec
   await until(() => lines.some((line) => line.msg.includes('recording an accepted decision failed; retrying')), 'the failure to be logged', 20_000)
   await redis.start()
 
-  t.same(await frameOf(sender, (frame) => frame.type === 'ack' || frame.type === 'error'), { type: 'ack', id: 'k1' })
-  t.match(await frameOf(viewer, (frame) => frame.type === 'human_gate_resolved'), { node_id: 'review', decision: 'approve' })
+  t.same(await sender.nextWhere((frame) => frame.type === 'ack' || frame.type === 'error', 'ack or error'), { type: 'ack', id: 'k1' })
+  t.match(await viewer.nextWhere((frame) => frame.type === 'human_gate_resolved', 'human_gate_resolved'), { node_id: 'review', decision: 'approve' })
   await until(async () => (await fetch(`${http}/api/dags/d`)).status === 200, 'REST to be back')
   t.match(await (await fetch(`${http}/api/dags/d`)).json(), { gates: [], nodes: [{ id: 'review', status: 'running' }] })
   viewer.send(decision('k2', 'reject'))
-  t.match(await frameOf(viewer, (frame) => frame.type === 'error'), { code: 'gate_already_decided', id: 'k2' })
+  t.match(await viewer.nextWhere((frame) => frame.type === 'error', 'error'), { code: 'gate_already_decided', id: 'k2' })
   sender.close()
   viewer.close()
 })

@@ -5,6 +5,7 @@
 import t from 'tap'
 import { memoryBackplane, type LogEntry } from '../../lib/index.js'
 import { ownedJson } from '../../lib/stream/frames.js'
+import { openBackplane } from '../support/backplanes.js'
 
 t.test('ownedJson: the JSON bytes, in a buffer of their own', async (t) => {
   const frame = ownedJson({ type: 'node_state', node_id: 'é', status: 'running' })
@@ -13,17 +14,7 @@ t.test('ownedJson: the JSON bytes, in a buffer of their own', async (t) => {
 })
 
 t.test('every frame the memory backplane keeps owns exactly its bytes', async (t) => {
-  const backplane = memoryBackplane.create({
-    historySize: 100,
-    retainFinishedMs: 60_000,
-    maxIdleMs: 60_000,
-    commandTimeoutMs: 1000,
-    execute: async () => ({ ok: true }),
-    receiveStreamMessage: () => ({ ok: true }),
-    log: { warn () {}, error () {} } as never
-  })
-  t.teardown(() => backplane.close())
-  await backplane.ready()
+  const backplane = await openBackplane(t, memoryBackplane)
   const delivered: LogEntry[] = []
   await backplane.subscribe('d', (entry) => delivered.push(entry))
   for (let index = 0; index < 50; index++) await backplane.append('d', { type: 'node_state', node_id: `n${index}`, status: 'running' })

@@ -8,6 +8,7 @@ import type { WebSocket } from 'ws'
 import { Connection } from '../../lib/stream/connection.js'
 import { CloseCode } from '../../lib/index.js'
 import { noMetrics } from '../../lib/metrics/metrics.js'
+import { silentLogger } from '../support/logger.js'
 
 /** The parts of a ws socket a Connection uses, recording what it is asked to do. */
 function fakeSocket () {
@@ -34,7 +35,7 @@ function fakeSocket () {
 t.test('a replay past maxBufferedBytes closes the socket once, and it stays closed', async (t) => {
   const socket = fakeSocket()
   let ended = 0
-  const request = { log: { child: () => request.log } } as unknown as FastifyRequest
+  const request = { log: silentLogger } as unknown as FastifyRequest
   const connection = new Connection(socket as unknown as WebSocket, request, 'd', {
     maxPayload: 1024,
     maxBufferedBytes: 100,

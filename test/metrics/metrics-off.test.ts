@@ -6,7 +6,7 @@ import { createRequire } from 'node:module'
 import Fastify from 'fastify'
 import t from 'tap'
 import dagStream, { ClosedError, CloseCode } from '../../lib/index.js'
-import { until } from '../support/client-helpers.js'
+import { until } from '../support/wait.js'
 import { build, TestClient, upgradeStatus } from '../support/helpers.js'
 
 // prom-client is CommonJS: however it is imported, Node's CommonJS loader loads it, into this cache.

@@ -15,7 +15,7 @@ import dagStream, {
 } from '../../lib/index.js'
 import { createMetrics, refusalReasonOf, type PromClient } from '../../lib/metrics/metrics.js'
 import type { DAGEvent, SequencedEvent } from '../../schemas/index.js'
-import { until } from '../support/client-helpers.js'
+import { until } from '../support/wait.js'
 import { build, TestClient, upgradeStatus } from '../support/helpers.js'
 import { buildEngine, buildInstance, cleanupPrefix, uniquePrefix } from '../support/redis-helpers.js'
 

@@ -2,7 +2,8 @@ import { hookOptions } from '../support/react-environment.js'
 import { render, screen, waitFor } from '@testing-library/react'
 import t from 'tap'
 import { build } from '../support/helpers.js'
-import { streamOpens, TRANSPORTS, until } from '../support/client-helpers.js'
+import { until } from '../support/wait.js'
+import { streamOpens, TRANSPORTS } from '../support/client-helpers.js'
 import { RunView } from '../support/react-run-view.js'
 
 for (const transport of TRANSPORTS) {

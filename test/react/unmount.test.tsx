@@ -3,7 +3,8 @@ import { render, screen, waitFor } from '@testing-library/react'
 import t from 'tap'
 import type { DAGStreamHookResult } from '../../lib/react/index.js'
 import { build } from '../support/helpers.js'
-import { cutStreams, TRANSPORTS, until } from '../support/client-helpers.js'
+import { until } from '../support/wait.js'
+import { cutStreams, TRANSPORTS } from '../support/client-helpers.js'
 import { RunView } from '../support/react-run-view.js'
 
 // Long timers pending right now, by delay: the client's are the only ones of a minute or so, so this

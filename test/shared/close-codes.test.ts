@@ -8,7 +8,8 @@ import WebSocket, { WebSocketServer } from 'ws'
 import { buildAsyncApiDocument } from '../../lib/http/asyncapi.js'
 import { createDAGStreamClient } from '../../lib/client/index.js'
 import { CloseCode, closeCodeDescriptions, shouldReconnect } from '../../lib/index.js'
-import { fastBackoff, until } from '../support/client-helpers.js'
+import { until } from '../support/wait.js'
+import { fastBackoff } from '../support/client-helpers.js'
 
 // The table as the README states it, written out by hand: the sources below are compared with it,
 // not with one another, so a change in one of them cannot carry the others along.
@@ -78,7 +79,7 @@ t.test('the AsyncAPI document publishes the same table', async (t) => {
 
 t.test('the README publishes the same table', async (t) => {
   const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8')
-  const section = readme.slice(readme.indexOf('### Close codes'), readme.indexOf('The rule for codes to come'))
+  const section = readme.slice(readme.indexOf('## Close codes'), readme.indexOf('The rule for codes to come'))
   // Rows read "| code | meaning | client should |"; the last column starts with "not reconnect" or not.
   const rows = [...section.matchAll(/^\| (\d{4}) \|[^|]*\| ([^|]*) \|$/gm)]
   const decisions = Object.fromEntries(rows.map(([, code, advice]) => [Number(code), !(advice as string).startsWith('not reconnect')]))

@@ -6,16 +6,29 @@ import type { DAGEvent, DAGSnapshot } from '../../schemas/index.js'
 
 const nodeId = fc.constantFrom('a', 'b', 'c', 'd', 'e')
 const status = fc.constantFrom('pending', 'queued', 'running', 'waiting_human', 'completed', 'failed', 'skipped', 'cancelled' as const)
-const execution = fc.constantFrom('running', 'paused', 'cancelled', 'completed', 'failed' as const)
+const execution = fc.constantFrom('running', 'paused', 'cancelled', 'completed', 'failed', 'stalled' as const)
+const gateId = fc.option(fc.constantFrom('g1', 'g2', 'a'), { nil: undefined })
 
 const event: fc.Arbitrary<DAGEvent> = fc.oneof(
-  fc.record({ type: fc.constant('node_state' as const), node_id: nodeId, status, output: fc.option(fc.string(), { nil: undefined }), metrics: fc.option(fc.record({ tokens: fc.nat() }), { nil: undefined }) }),
+  fc.record({
+    type: fc.constant('node_state' as const),
+    node_id: nodeId,
+    status,
+    output: fc.option(fc.string(), { nil: undefined }),
+    metrics: fc.option(fc.record({ tokens: fc.nat() }), { nil: undefined }),
+    attempt: fc.option(fc.integer({ min: 1, max: 3 }), { nil: undefined })
+  }, { requiredKeys: ['type', 'node_id', 'status'] }),
   fc.record({ type: fc.constant('node_output_delta' as const), node_id: nodeId, delta: fc.string({ minLength: 1 }) }),
   fc.record({ type: fc.constant('edge_active' as const), from: nodeId, to: nodeId, active: fc.option(fc.boolean(), { nil: undefined }) }),
   fc.record({
     type: fc.constant('dag_mutated' as const),
     mutation: fc.oneof(
-      fc.record({ op: fc.constant('add_node' as const), node: fc.record({ id: nodeId, label: fc.string() }) }),
+      fc.record({ op: fc.constant('add_node' as const), node: fc.record({ id: nodeId, label: fc.string(), parent: nodeId }, { requiredKeys: ['id'] }) }),
+      fc.record({
+        op: fc.constant('set_graph' as const),
+        nodes: fc.uniqueArray(fc.record({ id: nodeId, label: fc.string() }, { requiredKeys: ['id'] }), { selector: (node) => node.id, maxLength: 4 }),
+        edges: fc.array(fc.record({ from: nodeId, to: nodeId }), { maxLength: 4 })
+      }),
       fc.record({ op: fc.constant('remove_node' as const), node_id: nodeId }),
       fc.record({ op: fc.constant('add_edge' as const), from: nodeId, to: nodeId }),
       fc.record({ op: fc.constant('remove_edge' as const), from: nodeId, to: nodeId }),
@@ -24,8 +37,9 @@ const event: fc.Arbitrary<DAGEvent> = fc.oneof(
   }),
   fc.record({ type: fc.constant('cost_update' as const), spent: fc.nat(), budget: fc.nat(), remaining: fc.integer() }),
   fc.record({ type: fc.constant('execution_complete' as const), results: fc.jsonValue() }),
-  fc.record({ type: fc.constant('human_gate_waiting' as const), node_id: nodeId, presentation: fc.record({ title: fc.constant('Approve?') }) }),
-  fc.record({ type: fc.constant('human_gate_resolved' as const), node_id: nodeId, decision: fc.constantFrom('approve', 'reject', 'modify' as const) }),
+  fc.record({ type: fc.constant('human_gate_waiting' as const), node_id: nodeId, gate_id: gateId, presentation: fc.record({ title: fc.constant('Approve?') }) }, { requiredKeys: ['type', 'node_id', 'presentation'] }),
+  fc.record({ type: fc.constant('human_gate_resolved' as const), node_id: nodeId, gate_id: gateId, decision: fc.constantFrom('approve', 'reject', 'modify' as const) }, { requiredKeys: ['type', 'node_id', 'decision'] }),
+  fc.record({ type: fc.constant('human_gate_withdrawn' as const), node_id: nodeId, gate_id: gateId }, { requiredKeys: ['type', 'node_id'] }),
   fc.record({ type: fc.constant('error' as const), node_id: fc.option(nodeId, { nil: undefined }), message: fc.string() }),
   fc.record({ type: fc.constant('execution_status' as const), status: execution })
 ) as fc.Arbitrary<DAGEvent>

@@ -3,6 +3,7 @@ import type { WebSocket } from 'ws'
 import { CloseCode } from '../../lib/index.js'
 import type { SequencedEvent } from '../../schemas/index.js'
 import { build, TestClient } from '../support/helpers.js'
+import { tick } from '../support/wait.js'
 
 t.test('a stalled reader is cut off at maxBufferedBytes and told to resume; nothing is lost silently', async (t) => {
   const maxBufferedBytes = 256 * 1024
@@ -28,7 +29,7 @@ t.test('a stalled reader is cut off at maxBufferedBytes and told to resume; noth
     void app.dagStream.broadcast('d', { type: 'node_state', node_id: `n${i % 100}`, status: 'running', output })
     // Yield often enough (20 KiB at a time) for a healthy reader in this process to keep up.
     if (i % 20 === 0) {
-      await new Promise((resolve) => setImmediate(resolve))
+      await tick()
       if (toStalled.readyState === toStalled.OPEN) peakQueued = Math.max(peakQueued, toStalled.bufferedAmount)
     }
   }

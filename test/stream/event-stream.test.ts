@@ -6,7 +6,8 @@ import t, { type Test } from 'tap'
 import { eventId, parseEventId, sseMessage } from '../../lib/stream/event-stream.js'
 import type { DagStreamOptions } from '../../lib/index.js'
 import { build } from '../support/helpers.js'
-import { events, until } from '../support/client-helpers.js'
+import { events } from '../support/events.js'
+import { tick, until } from '../support/wait.js'
 import { frames, openEvents, streamKeyOf } from '../support/event-stream-helpers.js'
 
 const path = '/api/dags/d/events'
@@ -119,7 +120,7 @@ t.test('a reader that stops reading is cut at maxBufferedBytes', async (t) => {
   const big = 'x'.repeat(8 * 1024)
   for (let index = 0; app.dagStream.connections('d') === 1; index++) {
     await app.dagStream.broadcast('d', { type: 'node_state', node_id: 'n', status: 'running', output: { text: big, index } })
-    if (index % 20 === 0) await new Promise((resolve) => setImmediate(resolve))
+    if (index % 20 === 0) await tick()
   }
   t.equal(app.dagStream.connections('d'), 0, 'cut')
   response.destroy()

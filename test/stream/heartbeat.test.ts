@@ -1,5 +1,5 @@
 import t from 'tap'
-import { until } from '../support/client-helpers.js'
+import { until } from '../support/wait.js'
 import { HeartbeatSchedule } from '../../lib/stream/heartbeat.js'
 import { build, TestClient } from '../support/helpers.js'
 

@@ -10,13 +10,9 @@ import { MemoryPresence } from '../../lib/backplane/memory/presence.js'
 import { RedisPresence, presenceKeys } from '../../lib/backplane/redis/presence.js'
 import { PICTURE_LIMIT, Presence, type PresenceMember } from '../../lib/stream/presence.js'
 import { HeldPresence } from '../support/presence-helpers.js'
+import { recordingLogger } from '../support/logger.js'
 import { cleanupPrefix, REDIS_URL, uniquePrefix } from '../support/redis-helpers.js'
-
-function recordingLog () {
-  const lines: Array<{ level: string; message: string }> = []
-  const record = (level: string) => (_details: unknown, message: string) => lines.push({ level, message })
-  return { lines, log: { warn: record('warn'), error: record('error') } as unknown as FastifyBaseLogger }
-}
+import { until } from '../support/wait.js'
 
 function member (id: string, log: FastifyBaseLogger) {
   const frames: Array<PresenceFrame | PresenceDeltaFrame> = []
@@ -30,7 +26,7 @@ function strangers (count: number): PresenceViewer[] {
 }
 
 t.test('changes while the DAG\'s watch starts are in the picture, nothing comes before it, and the next change follows it', async (t) => {
-  const { log } = recordingLog()
+  const { log } = recordingLogger()
   const store = new HeldPresence()
   const presence = new Presence({ store, flushMs: 60_000, log })
   const { frames, member: joining } = member('me', log)
@@ -49,7 +45,7 @@ t.test('changes while the DAG\'s watch starts are in the picture, nothing comes 
 })
 
 t.test('a watch that fails: the stream goes on without the picture, the next socket starts it again, and a failed write is logged', async (t) => {
-  const { lines, log } = recordingLog()
+  const { lines, log } = recordingLogger()
   const memory = new MemoryPresence()
   let down = true // for the first watch only
   const store: PresenceStore = {
@@ -86,7 +82,7 @@ t.test('a watch that fails: the stream goes on without the picture, the next soc
 t.test('Redis presence: a subscriber that is down fails watch, and the next watch tries again', async (t) => {
   const prefix = uniquePrefix('presence-down')
   cleanupPrefix(t, prefix)
-  const { log } = recordingLog()
+  const { log } = recordingLogger()
   const commands = new Redis(REDIS_URL)
   const down = new Redis(REDIS_URL, { lazyConnect: true, enableOfflineQueue: false })
   t.teardown(() => {
@@ -116,7 +112,7 @@ t.test('Redis presence: a subscriber that is down fails watch, and the next watc
 t.test('Redis presence: an unreadable message on a presence channel is logged and skipped', async (t) => {
   const prefix = uniquePrefix('presence-garbage')
   cleanupPrefix(t, prefix)
-  const { lines, log } = recordingLog()
+  const { lines, log } = recordingLogger()
   const commands = new Redis(REDIS_URL)
   const subscriber = new Redis(REDIS_URL)
   t.teardown(() => {
@@ -129,7 +125,7 @@ t.test('Redis presence: an unreadable message on a presence channel is logged an
   await presence.watch('d', (_dagId, change) => changes.push(change))
   await commands.publish(presenceKeys(prefix, 'd').channel, 'not json')
   await presence.update('d', { upserted: [{ id: 'v', gate: null }], removed: [] })
-  while (changes.length === 0) await new Promise((resolve) => setTimeout(resolve, 5))
+  await until(() => changes.length > 0, 'the change after the unreadable message')
   t.same(changes, [{ upserted: [{ id: 'v', gate: null }], removed: [] }], 'the next message is applied')
   t.same(lines, [{ level: 'error', message: 'fastify-dag-stream: unreadable presence message' }])
   t.notOk(presence.receive('another channel', Buffer.from('{}')), 'not a presence channel')
@@ -139,7 +135,7 @@ t.test('Redis presence: an unreadable message on a presence channel is logged an
 t.test('Redis presence: the fields of an instance that is not alive are dropped when a watch reads', async (t) => {
   const prefix = uniquePrefix('presence-ghost')
   cleanupPrefix(t, prefix)
-  const { log } = recordingLog()
+  const { log } = recordingLogger()
   const commands = new Redis(REDIS_URL)
   const subscriber = new Redis(REDIS_URL)
   t.teardown(() => {
@@ -155,27 +151,15 @@ t.test('Redis presence: the fields of an instance that is not alive are dropped 
   const watch = await live.watch('d', () => {})
   t.same([...watch.viewers()], [{ id: 'me', gate: null }])
   const { hash } = presenceKeys(prefix, 'd')
-  while (await commands.hexists(hash, 'boo') === 1) await new Promise((resolve) => setTimeout(resolve, 5))
+  await until(async () => await commands.hexists(hash, 'boo') === 0, 'the ghost\'s field to be deleted')
   t.pass('the ghost\'s field is deleted')
   watch.stop()
   await live.close()
   t.equal(await commands.exists(`${prefix}:presence-alive:live`), 0, 'a closed instance is no longer alive')
 })
 
-t.test('memory presence: a change nobody watches, and a DAG whose last viewer left', async (t) => {
-  const presence = new MemoryPresence()
-  await presence.update('d', { upserted: [{ id: 'a', gate: null }], removed: [] })
-  const watch = await presence.watch('d', () => {})
-  t.same([...watch.viewers()], [{ id: 'a', gate: null }], 'the change from before the watch')
-  await presence.update('d', { upserted: [], removed: ['a'] })
-  t.same([...watch.viewers()], [])
-  await presence.update('d', { upserted: [{ id: 'b', gate: null }], removed: [] })
-  t.same([...watch.viewers()], [{ id: 'b', gate: null }], 'the DAG\'s viewers again, after it had none')
-  watch.stop()
-})
-
 t.test('a flush with nothing left to write writes nothing', async (t) => {
-  const { log } = recordingLog()
+  const { log } = recordingLogger()
   const memory = new MemoryPresence()
   const writes: unknown[] = []
   const store: PresenceStore = {
@@ -188,7 +172,7 @@ t.test('a flush with nothing left to write writes nothing', async (t) => {
   const presence = new Presence({ store, flushMs: 1, log })
   const { member: joining } = member('me', log)
   await presence.join(joining, { id: 'ada' })
-  while (writes.length === 0) await new Promise((resolve) => setTimeout(resolve, 5))
+  await until(() => writes.length > 0, 'the flush of the join')
   await presence.close()
   t.same(writes, [{ upserted: [{ id: 'me', identity: { id: 'ada' }, gate: null }], removed: [] }], 'the join, once')
 })

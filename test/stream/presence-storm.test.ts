@@ -8,11 +8,11 @@ import t from 'tap'
 import type { PresenceFrame, PresenceViewer } from '../../schemas/index.js'
 import { MemoryBackplane } from '../../lib/index.js'
 import type { BackplaneProvider, BackplaneSettings } from '../../lib/backplane/types.js'
-import type { FastifyBaseLogger } from 'fastify'
 import { MemoryPresence } from '../../lib/backplane/memory/presence.js'
 import { PICTURE_LIMIT, Presence, type PresenceMember } from '../../lib/stream/presence.js'
 import { build, TestClient } from '../support/helpers.js'
-import { until } from '../support/client-helpers.js'
+import { silentLogger } from '../support/logger.js'
+import { until } from '../support/wait.js'
 import { assertBounded, assertValid, deltaWhere, HeldPresenceBackplane, isRight, picture, presenceFrames, shownBy, upserts } from '../support/presence-helpers.js'
 
 /** A memory backplane, kept at hand: its presence store plays another instance, or counts the watches. */
@@ -28,11 +28,8 @@ function strangers (count: number, from = 0): PresenceViewer[] {
 }
 
 /** The next `presence` frame `client` reads (deltas before it are skipped). */
-async function nextPicture (client: TestClient): Promise<PresenceFrame> {
-  for (;;) {
-    const frame = await client.next()
-    if (frame.type === 'presence') return frame
-  }
+function nextPicture (client: TestClient): Promise<PresenceFrame> {
+  return client.nextWhere((frame): frame is PresenceFrame => frame.type === 'presence', 'a presence picture')
 }
 
 interface Socket {
@@ -165,7 +162,7 @@ t.test('a join storm reads the store once per DAG: sockets that join while its w
 })
 
 t.test('the pictures of joining sockets share one ranking until a change: a gate, a leave or a change from the store ranks again', async (t) => {
-  const log = { warn: () => {} } as unknown as FastifyBaseLogger
+  const log = silentLogger
   const store = new MemoryPresence()
   // Nothing is written while the test runs: every change of this instance is pending.
   const presence = new Presence({ store, flushMs: 60_000, log })

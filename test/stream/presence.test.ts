@@ -7,6 +7,7 @@ import type { PresenceViewer } from '../../schemas/index.js'
 import dagStream from '../../lib/index.js'
 import { build, TestClient, upgradeStatus } from '../support/helpers.js'
 import { deltaWhere, picture, removes, upserts } from '../support/presence-helpers.js'
+import { until } from '../support/wait.js'
 
 const identify = (request: FastifyRequest) => {
   const { user } = request.query as { user?: string }
@@ -110,7 +111,7 @@ t.test('changes not yet written are part of the picture: a socket that left with
   await picture(leaving)
   leaving.close()
   await leaving.closed
-  while (server.app.dagStream.connections('d') > 1) await new Promise((resolve) => setTimeout(resolve, 5))
+  await until(() => server.app.dagStream.connections('d') === 1, 'the server to see the socket leave')
   const late = await TestClient.open(server.url('/api/dags/d/stream'))
   const { self, viewers } = await picture(late)
   t.same(new Set(viewers.map((viewer) => viewer.id)), new Set([stayingId, self]))

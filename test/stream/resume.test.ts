@@ -1,6 +1,6 @@
 import t from 'tap'
 import { PROTOCOL_VERSION, type HelloFrame, type SequencedEvent } from '../../schemas/index.js'
-import { until } from '../support/client-helpers.js'
+import { until } from '../support/wait.js'
 import { build, TestClient, upgradeStatus } from '../support/helpers.js'
 
 async function broadcastMany (app: Awaited<ReturnType<typeof build>>['app'], dagId: string, count: number) {

@@ -7,6 +7,7 @@ import { once } from 'node:events'
 import t, { type Test } from 'tap'
 import WebSocket, { WebSocketServer } from 'ws'
 import { rawSocketOf, sendText, textFrameHeader } from '../../lib/stream/wire.js'
+import { tick, until } from '../support/wait.js'
 
 /** A ws server and one client connected to it; resolves with the server's side of the socket. */
 async function pair (t: Test, serverOptions: WebSocket.ServerOptions = {}, clientOptions: WebSocket.ClientOptions = {}) {
@@ -23,8 +24,8 @@ async function pair (t: Test, serverOptions: WebSocket.ServerOptions = {}, clien
   return { socket, client, received }
 }
 
-async function receivedCount (received: string[], count: number): Promise<void> {
-  while (received.length < count) await new Promise((resolve) => setImmediate(resolve))
+function receivedCount (received: string[], count: number): Promise<void> {
+  return until(() => received.length >= count, `${count} frames`)
 }
 
 t.test('the ws internals wire.ts relies on are still there', async (t) => {
@@ -65,7 +66,7 @@ t.test('writes from promise continuations are coalesced until those queued with 
   await Promise.resolve()
   sendText(socket, raw, Buffer.from('"two"'))
   t.equal(raw.writableCorked, 1, 'ws corking and uncorking in between leaves ours in place')
-  await new Promise((resolve) => setImmediate(resolve))
+  await tick()
   t.equal(raw.writableCorked, 0, 'uncorked once the turn\'s work was done')
   await pings
   await receivedCount(received, 3)

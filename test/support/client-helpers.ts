@@ -1,4 +1,5 @@
-// Helpers shared by the client and React tests: a client on the real plugin, and waits on what it shows.
+// Helpers shared by the client and React tests: a client on the real plugin, a network that fails
+// under it, and snapshot loads to count or hold.
 
 import type { Test } from 'tap'
 import WebSocket from 'ws'
@@ -11,8 +12,13 @@ import {
   type WebSocketConstructor,
   type WebSocketLike
 } from '../../lib/client/index.js'
-import type { DAGEvent } from '../../schemas/index.js'
+import { events } from './events.js'
 import { build } from './helpers.js'
+import { until } from './wait.js'
+
+// Kept here for the tests that import them from this module (wait.ts and events.ts own them).
+export { nextMillisecond, tick, until } from './wait.js'
+export { events } from './events.js'
 
 export type Server = Awaited<ReturnType<typeof build>>
 
@@ -48,36 +54,6 @@ export function streamClient<Store extends DAGStore = DefaultDAGStore> (
   const client = createDAGStreamClient<Store>({ baseUrl: server.http, dagId, WebSocket, backoff: fastBackoff, ...options })
   t.teardown(() => client.close())
   return client
-}
-
-/** Resolves once `condition()` holds; polls, so it also sees state changed in place. */
-export async function until (condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-}
-
-/** Resolves once Date.now() has moved past its value at the call: timestamps taken after differ. */
-export function nextMillisecond (): Promise<void> {
-  const now = Date.now()
-  return until(() => Date.now() > now, 'the clock to move on')
-}
-
-/** `count` node_state events, with an engine `error` event now and then (it shares its type with a control frame). */
-export function events (count: number, from = 0): DAGEvent[] {
-  return Array.from({ length: count }, (_, index): DAGEvent => {
-    const n = from + index
-    return n % 97 === 0
-      ? { type: 'error', node_id: `n${n % 50}`, message: `failure ${n}` }
-      : { type: 'node_state', node_id: `n${n % 50}`, status: n % 2 === 0 ? 'running' : 'completed', metrics: { tokens: n } }
-  })
-}
-
-/** Resolves after pending I/O callbacks ran, so that frames already written can reach the client. */
-export function tick (): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve))
 }
 
 /**

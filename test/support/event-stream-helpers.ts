@@ -3,7 +3,7 @@
 import type { Test } from 'tap'
 import { EventStreamParser } from '../../lib/client/event-stream.js'
 import type { EventStreamOpened } from '../../schemas/index.js'
-import { until } from './client-helpers.js'
+import { until } from './wait.js'
 
 /** An event stream read with fetch: its raw text so far and its messages, parsed; `abort()` ends it as its reader. */
 export async function openEvents (t: Test, url: string, headers: Record<string, string> = {}) {

@@ -8,6 +8,9 @@ import WebSocket from 'ws'
 import dagStream, { type DagStreamOptions } from '../../lib/index.js'
 import type { ServerMessage } from '../../schemas/index.js'
 
+// Kept for the tests written before wait.ts took it over.
+export { within } from './wait.js'
+
 /** A Fastify app with the plugin, listening on a free port, closed when the test ends. */
 export async function build (
   t: Test,
@@ -23,15 +26,6 @@ export async function build (
   const address = app.server.address()
   const port = typeof address === 'object' && address !== null ? address.port : 0
   return { app, port, url: (path: string) => `ws://127.0.0.1:${port}${path}`, http: `http://127.0.0.1:${port}` }
-}
-
-/** Resolves within `ms`, or rejects saying what did not happen. */
-export function within<Value> (promise: Promise<Value>, ms: number, what: string): Promise<Value> {
-  let timer: NodeJS.Timeout | undefined
-  const late = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)
-  })
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer))
 }
 
 /**
@@ -102,6 +96,26 @@ export class TestClient {
   async next (): Promise<ServerMessage> {
     await this.waitFor(this.#cursor + 1)
     return this.received[this.#cursor++] as ServerMessage
+  }
+
+  /**
+   * The next frame after the ones already read with `next` that `match` accepts (the frames before it
+   * are read and skipped); rejects after `timeoutMs` saying what was awaited.
+   */
+  async nextWhere<Frame extends ServerMessage = ServerMessage> (
+    match: ((frame: ServerMessage) => frame is Frame) | ((frame: ServerMessage) => boolean),
+    what: string,
+    timeoutMs = 10_000
+  ): Promise<Frame> {
+    const deadline = Date.now() + timeoutMs
+    for (let skipped = 0; ; skipped++) {
+      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (${skipped} frames skipped)`)
+      await this.waitFor(this.#cursor + 1, Math.max(1, deadline - Date.now())).catch((error: Error) => {
+        throw new Error(`waiting for ${what}: ${error.message}`)
+      })
+      const frame = this.received[this.#cursor++] as ServerMessage
+      if (match(frame)) return frame as Frame
+    }
   }
 
   send (message: unknown): void {

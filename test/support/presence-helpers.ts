@@ -3,7 +3,7 @@
 import { isDeepStrictEqual } from 'node:util'
 import t, { type Test } from 'tap'
 import { Value } from '@sinclair/typebox/value'
-import { PresenceDeltaFrame, PresenceFrame, type PresenceViewer, type ServerMessage } from '../../schemas/index.js'
+import { PresenceDeltaFrame, PresenceFrame, type PresenceViewer } from '../../schemas/index.js'
 import { PresenceTracker, type PresenceView } from '../../lib/client/presence.js'
 import { PICTURE_LIMIT } from '../../lib/stream/presence.js'
 import { MemoryBackplane } from '../../lib/index.js'
@@ -41,12 +41,14 @@ export async function picture (client: TestClient): Promise<PresenceFrame> {
   return frame as PresenceFrame
 }
 
-/** The next presence_delta `client` reads that `match` accepts (earlier frames are skipped). */
-export async function deltaWhere (client: TestClient, match: (delta: PresenceDeltaFrame) => boolean): Promise<PresenceDeltaFrame> {
-  for (;;) {
-    const frame: ServerMessage = await client.next()
-    if (frame.type === 'presence_delta' && match(frame)) return frame
-  }
+/** The next presence_delta `client` reads that `match` accepts (earlier frames are skipped), within `timeoutMs`. */
+export function deltaWhere (
+  client: TestClient,
+  match: (delta: PresenceDeltaFrame) => boolean,
+  what = 'a presence delta',
+  timeoutMs?: number
+): Promise<PresenceDeltaFrame> {
+  return client.nextWhere((frame): frame is PresenceDeltaFrame => frame.type === 'presence_delta' && match(frame), what, timeoutMs)
 }
 
 /** Matches a delta that upserts viewer `id` (with that gate, when given). */

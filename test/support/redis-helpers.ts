@@ -14,10 +14,13 @@ import { Redis } from 'ioredis'
 import type { Test } from 'tap'
 import { redisBackplane } from '../../lib/backplane/redis/index.js'
 import dagStream, { type DagStreamOptions } from '../../lib/index.js'
-import type { ClientEvent, DAGEvent, SequencedEvent, ServerMessage } from '../../schemas/index.js'
+import type { ClientEvent, DAGEvent, SequencedEvent } from '../../schemas/index.js'
 import type { InstanceConfig, InstanceRequest } from './redis-instance.js'
-import { until } from './client-helpers.js'
-import { build, within, type TestClient } from './helpers.js'
+import { build } from './helpers.js'
+import { until, within } from './wait.js'
+
+// Kept here for the tests that import it from this module (wait.ts owns it).
+export { frameWhere } from './wait.js'
 
 /** The Redis every test shares (each under its own key prefix); CI starts it. */
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
@@ -145,34 +148,6 @@ function unquote (quoted: string): string {
   const named: Record<string, string> = { n: '\n', r: '\r', t: '\t', a: '\x07', b: '\b' }
   return quoted.replace(/\\(x[0-9a-f]{2}|.)/g, (_, escaped: string) =>
     escaped.length === 3 ? String.fromCharCode(parseInt(escaped.slice(1), 16)) : named[escaped] ?? escaped)
-}
-
-/**
- * Events that touch every part of the state (nodes, labels, data, metrics, outputs, edges, cost and the
- * bounded error list), so that a checkpoint that drops or garbles any of it shows in a snapshot.
- */
-export function mixedEvents (count: number, from = 0): DAGEvent[] {
-  return Array.from({ length: count }, (_, index): DAGEvent => {
-    const n = from + index
-    const node = `n${n % 40}`
-    const next = `n${(n + 1) % 40}`
-    switch (n % 7) {
-      case 0:
-        return { type: 'dag_mutated', mutation: { op: 'add_node', node: { id: node, label: `Step ${n}`, data: { n } } } }
-      case 1:
-        return { type: 'node_state', node_id: node, status: 'running', metrics: { tokens: n } }
-      case 2:
-        return { type: 'dag_mutated', mutation: { op: 'add_edge', from: node, to: next } }
-      case 3:
-        return { type: 'edge_active', from: node, to: next, active: n % 2 === 0 }
-      case 4:
-        return { type: 'cost_update', spent: n / 100, budget: 100, remaining: 100 - n / 100 }
-      case 5:
-        return { type: 'error', node_id: node, message: `failure ${n}` }
-      default:
-        return { type: 'node_state', node_id: node, status: 'completed', output: { rows: n } }
-    }
-  })
 }
 
 /** The seqs of the DAG events among `frames`, in the order they came. */
@@ -305,6 +280,8 @@ export interface ChildInstance {
   /** Every call of its onClientEvent handler, as it reported them. */
   handlerCalls: HandlerCall[]
   broadcast(dagId: string, event: DAGEvent): Promise<SequencedEvent>
+  /** Sends through the child's run handle of `dagId`; resolves once it is stored. */
+  run(dagId: string, event: DAGEvent): Promise<void>
   /** Asks for `app.close()` and resolves once the process has exited by itself (rejects after 10 s). */
   close(): Promise<void>
   /** SIGKILL, and resolves once it is gone. */
@@ -371,6 +348,9 @@ export async function spawnInstance (t: Test, config: InstanceConfig): Promise<C
       if (reply.error !== undefined) throw new Error(reply.error.message)
       return reply.event as SequencedEvent
     },
+    async run (dagId, event) {
+      await within(send({ op: 'run', dagId, event }), 10_000, 'a run handle\'s send in the child')
+    },
     async close () {
       await within(send({ op: 'close' }), 10_000, 'app.close() in the child')
       await within(exited, 10_000, 'the child to exit by itself after app.close(): something is still running')
@@ -379,22 +359,5 @@ export async function spawnInstance (t: Test, config: InstanceConfig): Promise<C
       child.kill('SIGKILL')
       await within(exited, 10_000, 'the child to die')
     }
-  }
-}
-
-/** The first frame `client` received (so far or within `timeoutMs`) that `match` accepts, from frame `from` on. */
-export async function frameWhere (
-  client: TestClient,
-  match: (frame: ServerMessage) => boolean,
-  what: string,
-  { timeoutMs = 10_000, from = 0 } = {}
-): Promise<ServerMessage> {
-  const deadline = Date.now() + timeoutMs
-  for (let index = from; ; index++) {
-    const frames = await client.waitFor(index + 1, Math.max(1, deadline - Date.now())).catch((error: Error) => {
-      throw new Error(`${what}: ${error.message}`)
-    })
-    const frame = frames[index] as ServerMessage
-    if (match(frame)) return frame
   }
 }

@@ -79,18 +79,22 @@ export class MemoryBackplane implements Backplane {
     return this.#appendNow(dagId, event)
   }
 
-  async appendProduced (dagId: string, event: DAGEvent, { producer, number }: ProducerStamp): Promise<ProducedAppend> {
+  async appendProduced (dagId: string, events: readonly DAGEvent[], { producer, first }: ProducerStamp): Promise<ProducedAppend> {
     const last = this.#logs.get(dagId)?.producers.get(producer)
-    if (last !== undefined && number <= last) return { kind: 'duplicate', last }
-    if (last !== undefined && number !== last + 1) return { kind: 'gap', expected: last + 1 }
-    const appended = this.#appendNow(dagId, event)
-    // Same tick as the append: nothing can come between the event and its number.
-    this.#logs.get(dagId)?.producers.set(producer, number)
-    return { kind: 'applied', event: appended }
+    if (last !== undefined && first > last + 1) return { stored: [], gap: last + 1 }
+    const skipped = last === undefined ? 0 : last + 1 - first
+    const stored = events.map((event, index) => (index < skipped ? undefined : this.#appendNow(dagId, event)))
+    // Same tick as the appends: nothing can come between the events and their numbers.
+    if (skipped < events.length) this.#logs.get(dagId)?.producers.set(producer, first + events.length - 1)
+    return { stored }
   }
 
   /** One process, one instance: it drives every DAG already. */
   async drive (): Promise<void> {}
+
+  async appendMany (dagId: string, events: readonly DAGEvent[]): Promise<SequencedEvent[]> {
+    return events.map((event) => this.#appendNow(dagId, event))
+  }
 
   /**
    * The synchronous core of `append`. Everything from numbering to fan-out happens in one tick, so

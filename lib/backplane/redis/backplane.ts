@@ -68,6 +68,8 @@ type StreamEntry = [Buffer, Buffer[]]
 
 /** DAG summaries read per round trip when the list is filtered by status. */
 const LIST_SCAN_CHUNK = 1000
+/** Events per append script call: a larger batch is split, so no call holds Redis for long. */
+const MAX_EVENTS_PER_APPEND = 200
 /** Lapsed leases taken per call: the rest wait for the next round. */
 const MAX_LAPSED_PER_CALL = 100
 
@@ -151,62 +153,98 @@ export class RedisBackplane implements Backplane {
   }
 
   append (dagId: string, event: DAGEvent): Promise<SequencedEvent> {
-    return this.#append(dagId, event, this.#id).then((appended) => appended as SequencedEvent)
+    return this.#append(dagId, [event], this.#id).then(([seq, epoch]) => ({ ...event, seq, epoch: epoch as string }) as SequencedEvent)
   }
 
-  appendProduced (dagId: string, event: DAGEvent, stamp: ProducerStamp): Promise<ProducedAppend> {
-    return this.#append(dagId, event, stamp.drive ? this.#id : '', stamp).then((appended) => {
-      if (!Array.isArray(appended)) return { kind: 'applied', event: appended }
-      return appended[0] === -1 ? { kind: 'duplicate', last: appended[1] } : { kind: 'gap', expected: appended[1] }
-    })
+  appendMany (dagId: string, events: readonly DAGEvent[]): Promise<SequencedEvent[]> {
+    return this.#appendChunks(dagId, events, this.#id).then(({ stored }) => stored as SequencedEvent[])
+  }
+
+  appendProduced (dagId: string, events: readonly DAGEvent[], stamp: ProducerStamp): Promise<ProducedAppend> {
+    return this.#appendChunks(dagId, events, stamp.drive ? this.#id : '', stamp)
   }
 
   async drive (dagId: string): Promise<void> {
     await this.#redis('drive', () => this.#script('dagStreamDrive')(this.#keys(dagId).meta, this.#id, this.#settings.maxIdleMs))
   }
 
-  /** The append script; with a producer, its refusal ([-1, last] or [-2, expected]) as the script said it. */
-  #append (dagId: string, event: DAGEvent, driver: string, stamp?: ProducerStamp): Promise<SequencedEvent | [number, number]> {
+  /**
+   * One script call per chunk, written at once, one after the other: in order, and no script call
+   * holds Redis for long. A producer's chunk carries its own first number; a gap stops the rest.
+   */
+  #appendChunks (dagId: string, events: readonly DAGEvent[], driver: string, stamp?: ProducerStamp): Promise<ProducedAppend> {
+    const calls: Array<Promise<ProducedAppend>> = []
+    for (let start = 0; start < events.length; start += MAX_EVENTS_PER_APPEND) {
+      const chunk = events.slice(start, start + MAX_EVENTS_PER_APPEND)
+      const producer = stamp === undefined ? undefined : { ...stamp, first: stamp.first + start }
+      calls.push(this.#append(dagId, chunk, driver, producer).then((reply): ProducedAppend => {
+        if (reply[0] === -1) return { stored: [], gap: reply[1] as number }
+        const [first, epoch, , skipped] = reply as [number, string, number, number]
+        return { stored: chunk.map((event, index) => (index < skipped ? undefined : { ...event, seq: first + index - skipped, epoch }) as SequencedEvent) }
+      }))
+    }
+    return Promise.all(calls).then((chunks) => {
+      const stored: ProducedAppend['stored'] = []
+      for (const chunk of chunks) {
+        stored.push(...chunk.stored)
+        if (chunk.gap !== undefined) return { stored, gap: chunk.gap }
+      }
+      return { stored }
+    })
+  }
+
+  /**
+   * Appends `events` in one script call (with a producer: those it has not stored yet); resolves with
+   * the first one's seq, the epoch, the checkpoint's seq and how many were skipped, or [-1, the number
+   * expected] for a producer's gap.
+   */
+  #append (dagId: string, events: readonly DAGEvent[], driver: string, stamp?: ProducerStamp): Promise<[number, string, number, number] | [-1, number]> {
     const keys = this.#keys(dagId)
     const now = Date.now()
-    const status = statusAfter(event)
-    const gate = gateWriteFor(event)
-    // `#redis` calls the operation before its first await, so the script is written at once: one
-    // connection carries commands in the order they are written, and that keeps one process's
-    // broadcasts for a DAG in call order, awaited or not.
-    // EVAL, not EVALSHA: after the script cache is lost (SCRIPT FLUSH, a restart or a failover), a
-    // client retries each NOSCRIPT on its own, after calls written since, and call order would break.
-    // The body is a kilobyte on a connection that is there anyway; the read-only scripts go by SHA.
-    const appended = this.#redis('append', () => this.#connections.commands.eval(
-      appendScript.lua, appendScript.numberOfKeys,
+    const args: Array<string | number> = [
       keys.meta, keys.log, keys.checkpoint, keys.gates,
-      JSON.stringify(event),
       randomUUID(),
       driver,
       now,
       this.#settings.historySize,
       this.#settings.maxIdleMs,
-      status ?? '',
-      status === undefined ? '' : this.#ttlFor(status),
       keys.channel,
-      gate?.gateId ?? '',
-      gate === undefined ? '' : encodePhase(gate),
-      gate?.clearClaim === true ? '1' : '0',
       listChannel(this.#config.keyPrefix),
       dagId,
       stamp?.producer ?? '',
-      stamp?.number ?? 0
-    ) as Promise<[number, string, number] | [number, number]>)
+      stamp?.first ?? 0
+    ]
+    for (const event of events) {
+      const status = statusAfter(event)
+      const gate = gateWriteFor(event)
+      args.push(
+        JSON.stringify(event),
+        status ?? '',
+        status === undefined ? '' : this.#ttlFor(status),
+        gate?.gateId ?? '',
+        gate === undefined ? '' : encodePhase(gate),
+        gate?.clearClaim === true ? '1' : '0'
+      )
+    }
+    // `#redis` calls the operation before its first await, so the script is written at once: one
+    // connection carries commands in the order they are written, and that keeps one process's
+    // appends for a DAG in call order, awaited or not.
+    // EVAL, not EVALSHA: after the script cache is lost (SCRIPT FLUSH, a restart or a failover), a
+    // client retries each NOSCRIPT on its own, after calls written since, and call order would break.
+    // The body is a kilobyte on a connection that is there anyway; the read-only scripts go by SHA.
+    const appended = this.#redis('append', () => this.#connections.commands.eval(
+      appendScript.lua, appendScript.numberOfKeys, ...args
+    ) as Promise<[number, string, number, number] | [-1, number]>)
     if (this.#commandsReady()) {
       this.#connections.commands.zadd(indexKey(this.#config.keyPrefix), now, dagId).catch((error: unknown) => {
         this.#settings.log.warn({ err: error, dagId }, 'fastify-dag-stream: could not update the DAG list index')
       })
     }
-    return appended.then((reply) => {
-      if (reply.length === 2) return reply
-      const [seq, epoch, checkpointSeq] = reply
-      if (seq - checkpointSeq >= this.#checkpointEvery) this.#checkpoint(dagId)
-      return { ...event, seq, epoch } as SequencedEvent
+    return appended.then((result) => {
+      const [first, , checkpointSeq, skipped] = result as [number, string, number, number]
+      // (A producer's refusal, -1, and a batch stored already, 0, stored nothing.)
+      if (first > 0 && first + events.length - skipped - 1 - checkpointSeq >= this.#checkpointEvery) this.#checkpoint(dagId)
+      return result
     })
   }
 

@@ -15,32 +15,36 @@ function compact (lua: string): string {
 }
 
 /**
+ * Appends one or more events of one DAG, in order, in one atomic step.
  * KEYS: meta, log, checkpoint, gates.
- * ARGV: 1 event JSON, 2 epoch to use if the DAG has none, 3 appending instance, 4 now (ms),
- * 5 history window, 6 idle TTL (ms), 7 status to set or '', 8 TTL (ms) that comes with that status,
- * 9 channel, 10 gate id or '', 11 gate phase (and offer, lib/commands/gates.ts encodePhase) or '' (remove), 12 '1' to clear the gate's claim,
- * 13 the list channel, 14 the DAG id, 15 the producer or '' (lib/http/engine-api.ts), 16 its number.
- * An appending instance of '' leaves the driver as it is (an event POSTed through another instance than
- * the engine's command feed).
- * A new log, or a change of status, is also published on the list channel as
- * `changed <seq> <epoch> <status> <now> <dagId> <previous status, '' for a new log>`.
- * Returns { seq, epoch, ckpt_seq }; with a producer whose number is not the one after its last:
- * { -1, last } for a number already applied (nothing done), { -2, expected } for a gap.
+ * ARGV: 1 epoch to use if the DAG has none, 2 appending instance ('' leaves the driver as it is: an
+ * event POSTed through another instance than the engine's command feed), 3 now (ms), 4 history window,
+ * 5 idle TTL (ms), 6 channel, 7 the list channel, 8 the DAG id, 9 the producer or '' (the HTTP engine
+ * API, lib/http/engine-api.ts), 10 the producer's number of the first event; then for each event
+ * `APPEND_FIELDS` = 6 fields: event JSON, status to set or '', TTL (ms) that comes with that status,
+ * gate id or '', gate phase (and offer, lib/commands/gates.ts encodePhase) or '' (remove), '1' to
+ * clear the gate's claim.
+ * A new log, or a change of status from before the first event to after the last, is also published
+ * on the list channel as `changed <seq> <epoch> <status> <now> <dagId> <previous status, '' for a new log>`.
+ * Returns { seq of the first event stored, epoch, ckpt_seq, events skipped }: with a producer, the events
+ * whose numbers it stored already are skipped (a retried batch); { -1, number expected } when the
+ * batch skips numbers (nothing stored); { 0, '', 0, count } when every event was stored already.
  */
 export const appendScript: ScriptDefinition = {
   numberOfKeys: 4,
   lua: compact(`
 local meta, log, ckpt, gates = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
--- The producer's last number is stored with the event, in this script: a retry can never apply twice.
--- A producer this log does not know starts at any number (a lost log forgets them all).
-local producer = ARGV[15]
+-- A producer's last number is stored with its events, in this script: a retry never applies twice.
+-- A producer the log does not know starts at any number (a lost log forgets them all).
+local producer, skip = ARGV[9], 0
+local count = (#ARGV - 10) / 6
 if producer ~= '' then
   local last = redis.call('HGET', meta, 'n:' .. producer)
   if last then
-    last = tonumber(last)
-    local number = tonumber(ARGV[16])
-    if number <= last then return { -1, last } end
-    if number ~= last + 1 then return { -2, last + 1 } end
+    local number = tonumber(ARGV[10])
+    if number > tonumber(last) + 1 then return { -1, tonumber(last) + 1 } end
+    skip = tonumber(last) + 1 - number
+    if skip >= count then return { 0, '', 0, count } end
   end
 end
 local epoch = redis.call('HGET', meta, 'epoch')
@@ -48,35 +52,42 @@ local previous = ''
 if epoch then previous = redis.call('HGET', meta, 'status') end
 if not epoch then
   -- A new DAG, or one whose data is gone: a new log, whose new epoch tells every client so.
-  epoch = ARGV[2]
+  epoch = ARGV[1]
   redis.call('DEL', log, ckpt, gates)
-  redis.call('HSET', meta, 'epoch', epoch, 'seq', 0, 'ckpt_seq', 0, 'status', 'running', 'ttl', ARGV[6])
+  redis.call('HSET', meta, 'epoch', epoch, 'seq', 0, 'ckpt_seq', 0, 'status', 'running', 'ttl', ARGV[5])
 end
-local seq = redis.call('HINCRBY', meta, 'seq', 1)
--- The event is a JSON object: its position goes in before the closing brace, as JSON.stringify would.
-local frame = string.sub(ARGV[1], 1, -2) .. ',"seq":' .. seq .. ',"epoch":"' .. epoch .. '"}'
-redis.call('XADD', log, seq .. '-0', 'f', frame)
+local first = tonumber(redis.call('HGET', meta, 'seq')) + 1
+local seq = first - 1
+for base = 11 + skip * 6, #ARGV, 6 do
+  seq = seq + 1
+  -- The event is a JSON object: its position goes in before the closing brace, as JSON.stringify would.
+  local frame = string.sub(ARGV[base], 1, -2) .. ',"seq":' .. seq .. ',"epoch":"' .. epoch .. '"}'
+  redis.call('XADD', log, seq .. '-0', 'f', frame)
+  if ARGV[base + 1] ~= '' then redis.call('HSET', meta, 'status', ARGV[base + 1], 'ttl', ARGV[base + 2]) end
+  if ARGV[base + 3] ~= '' then
+    if ARGV[base + 4] == '' then redis.call('HDEL', gates, 'p:' .. ARGV[base + 3]) else redis.call('HSET', gates, 'p:' .. ARGV[base + 3], ARGV[base + 4]) end
+    if ARGV[base + 5] == '1' then redis.call('HDEL', gates, 'c:' .. ARGV[base + 3]) end
+  end
+  redis.call('PUBLISH', ARGV[6], seq .. ' ' .. epoch .. ' ' .. frame)
+end
 -- Keep the history window, and never an entry after the checkpoint: the snapshot is built from them.
 local ckpt_seq = tonumber(redis.call('HGET', meta, 'ckpt_seq'))
-redis.call('XTRIM', log, 'MAXLEN', math.max(tonumber(ARGV[5]), seq - ckpt_seq))
-redis.call('HSET', meta, 'updated_at', ARGV[4])
-if ARGV[3] ~= '' then redis.call('HSET', meta, 'driver', ARGV[3]) end
-if producer ~= '' then redis.call('HSET', meta, 'n:' .. producer, ARGV[16]) end
-if ARGV[7] ~= '' then redis.call('HSET', meta, 'status', ARGV[7], 'ttl', ARGV[8]) end
-if ARGV[10] ~= '' then
-  if ARGV[11] == '' then redis.call('HDEL', gates, 'p:' .. ARGV[10]) else redis.call('HSET', gates, 'p:' .. ARGV[10], ARGV[11]) end
-  if ARGV[12] == '1' then redis.call('HDEL', gates, 'c:' .. ARGV[10]) end
-end
+redis.call('XTRIM', log, 'MAXLEN', math.max(tonumber(ARGV[4]), seq - ckpt_seq))
+redis.call('HSET', meta, 'seq', seq, 'updated_at', ARGV[3])
+if ARGV[2] ~= '' then redis.call('HSET', meta, 'driver', ARGV[2]) end
+if producer ~= '' then redis.call('HSET', meta, 'n:' .. producer, tonumber(ARGV[10]) + count - 1) end
 local ttl = redis.call('HGET', meta, 'ttl')
 for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, ttl) end
-redis.call('PUBLISH', ARGV[9], seq .. ' ' .. epoch .. ' ' .. frame)
 local status = redis.call('HGET', meta, 'status')
 if status ~= previous then
-  redis.call('PUBLISH', ARGV[13], 'changed ' .. seq .. ' ' .. epoch .. ' ' .. status .. ' ' .. ARGV[4] .. ' ' .. ARGV[14] .. ' ' .. previous)
+  redis.call('PUBLISH', ARGV[7], 'changed ' .. seq .. ' ' .. epoch .. ' ' .. status .. ' ' .. ARGV[3] .. ' ' .. ARGV[8] .. ' ' .. previous)
 end
-return { seq, epoch, ckpt_seq }
+return { first, epoch, ckpt_seq, skip }
 `)
 }
+
+/** Fields per event in the append script's ARGV, after its 8 fields for the whole call. */
+export const APPEND_FIELDS = 6
 
 /**
  * KEYS: meta, log, checkpoint. Returns nil for an unknown DAG, else

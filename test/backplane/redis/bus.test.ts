@@ -4,7 +4,7 @@
 import t from 'tap'
 import { CommandBus, type BusOptions } from '../../../lib/backplane/redis/bus.js'
 import type { CommandOutcome } from '../../../lib/index.js'
-import { until } from '../../support/client-helpers.js'
+import { until } from '../../support/wait.js'
 
 const pause = { type: 'pause_execution', id: 'p' } as const
 

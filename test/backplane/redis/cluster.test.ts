@@ -14,16 +14,18 @@ import dagStream from '../../../lib/index.js'
 import type { ClientEvent } from '../../../schemas/index.js'
 import { TestClient } from '../../support/helpers.js'
 import { freePort, seqs, range } from '../../support/redis-helpers.js'
+import { until } from '../../support/wait.js'
 
 /** Three masters, slots spread over them, stopped when the test ends. */
 async function startCluster (t: Test): Promise<number[]> {
   const dir = mkdtempSync(join(tmpdir(), 'dag-stream-cluster-'))
   const ports: number[] = []
   // The cluster bus listens on port + 10000: keep both in range.
-  while (ports.length < 3) {
+  await until(async () => {
     const port = await freePort()
     if (port < 55_000 && !ports.includes(port)) ports.push(port)
-  }
+    return ports.length === 3
+  }, 'three free ports under 55000', 10_000, 0)
   t.teardown(async () => {
     await Promise.all(ports.map(async (port) => {
       const redis = new Redis({ port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
@@ -39,17 +41,19 @@ async function startCluster (t: Test): Promise<number[]> {
       '--logfile', join(dir, `${port}.log`)
     ])
   }
-  for (const port of ports) await waitFor(async () => (await ping(port)) === 'PONG')
+  for (const port of ports) await until(async () => (await ping(port)) === 'PONG', `redis-server on port ${port}`, 20_000, 100)
   await run('redis-cli', ['--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '0', '--cluster-yes'])
-  await waitFor(async () => {
+  await until(async () => {
     const redis = new Redis({ port: ports[0], lazyConnect: true })
     try {
       await redis.connect()
       return (await redis.cluster('INFO')).includes('cluster_state:ok')
+    } catch {
+      return false // not up yet
     } finally {
       redis.disconnect()
     }
-  })
+  }, 'the cluster to be up', 20_000, 100)
   return ports
 }
 
@@ -70,14 +74,6 @@ async function ping (port: number): Promise<string | undefined> {
     return undefined
   } finally {
     redis.disconnect()
-  }
-}
-
-async function waitFor (condition: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await condition().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error('the cluster did not come up')
-    await new Promise((resolve) => setTimeout(resolve, 100))
   }
 }
 

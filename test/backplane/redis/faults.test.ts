@@ -8,22 +8,10 @@ import { dagKeys } from '../../../lib/backplane/redis/keys.js'
 import { appendScript } from '../../../lib/backplane/redis/scripts.js'
 import { BackplaneUnavailableError, InvalidEventError } from '../../../lib/index.js'
 import type { DAGEvent, HelloFrame, SequencedEvent, ServerMessage } from '../../../schemas/index.js'
-import { tick, until } from '../../support/client-helpers.js'
+import { events } from '../../support/events.js'
+import { frameWhere, tick, until } from '../../support/wait.js'
 import { TestClient, upgradeStatus } from '../../support/helpers.js'
-import {
-  buildEngine,
-  buildInstance,
-  clientIds,
-  frameWhere,
-  getJson,
-  mixedEvents,
-  range,
-  seqs,
-  spawnInstance,
-  startRedis,
-  uniquePrefix,
-  type OwnRedis
-} from '../../support/redis-helpers.js'
+import { buildEngine, buildInstance, clientIds, getJson, range, seqs, spawnInstance, startRedis, uniquePrefix, type OwnRedis } from '../../support/redis-helpers.js'
 
 const running: DAGEvent = { type: 'execution_status', status: 'running' }
 
@@ -123,7 +111,7 @@ t.test('Redis restarted with its data: instances reconnect, resubscribe and catc
   const a = await buildInstance(t, { prefix, url: redis.url })
   const b = await buildInstance(t, { prefix, url: redis.url })
   const viewers = [await watch(a.url('/api/dags/d/stream')), await watch(b.url('/api/dags/d/stream'))]
-  for (const event of mixedEvents(20)) await engine.dagStream.broadcast('d', event)
+  for (const event of events(20, 0, 'mixed')) await engine.dagStream.broadcast('d', event)
   for (const { client } of viewers) await client.waitFor(21)
 
   await redis.stop()
@@ -131,7 +119,7 @@ t.test('Redis restarted with its data: instances reconnect, resubscribe and catc
   // The engine is back as soon as its own connection is: it appends at once, whether or not the
   // instances have resubscribed yet. What they missed on pub/sub they read from the log.
   await broadcastWhenBack(engine, 'd', { type: 'node_state', node_id: 'after', status: 'running' })
-  const burst = mixedEvents(30, 20).map((event) => engine.dagStream.broadcast('d', event))
+  const burst = events(30, 20, 'mixed').map((event) => engine.dagStream.broadcast('d', event))
   t.same((await Promise.all(burst)).map((event) => event.seq), range(22, 51))
   for (const { client } of viewers) noGap(t, (await client.waitFor(52, 15_000)).slice(1), range(51), '1 … 51 exactly once, in order')
   // Each connection reconnects on its own schedule: A's subscriber may be back before its commands.
@@ -149,14 +137,14 @@ t.test("an instance's connections cut while the engine keeps appending: it recon
   const own = (await clientIds(redis.admin)).filter((id) => !before.includes(id))
   t.equal(own.length, 2, "the instance's command and subscriber connections")
   const viewer = await watch(server.url('/api/dags/d/stream'))
-  for (const event of mixedEvents(50)) await engine.dagStream.broadcast('d', event)
+  for (const event of events(50, 0, 'mixed')) await engine.dagStream.broadcast('d', event)
   await viewer.client.waitFor(51)
 
   for (const id of own) await redis.admin.client('KILL', 'ID', id)
   // Sent together right after the cut: the instance cannot have resubscribed (ioredis waits 50 ms
   // before the first reconnect), so pub/sub delivers none of these to it.
-  await Promise.all(mixedEvents(30, 50).map((event) => engine.dagStream.broadcast('d', event)))
-  for (const event of mixedEvents(20, 80)) await engine.dagStream.broadcast('d', event)
+  await Promise.all(events(30, 50, 'mixed').map((event) => engine.dagStream.broadcast('d', event)))
+  for (const event of events(20, 80, 'mixed')) await engine.dagStream.broadcast('d', event)
   noGap(t, (await viewer.client.waitFor(101, 15_000)).slice(1), range(100), '1 … 100 exactly once, in order')
   t.equal(viewer.client.socket.readyState, viewer.client.socket.OPEN)
   t.same(await server.app.dagStream.snapshot('d'), await engine.dagStream.snapshot('d'))
@@ -178,14 +166,14 @@ t.test('the subscriber connection cut and the engine then quiet: the missed even
   const engine = await buildEngine(t, { prefix, url: redis.url, probeMs: 200 })
   const { server, subscriber } = await instanceWithSubscriber(t, redis, prefix)
   const viewer = await watch(server.url('/api/dags/d/stream'))
-  for (const event of mixedEvents(20)) await engine.dagStream.broadcast('d', event)
+  for (const event of events(20, 0, 'mixed')) await engine.dagStream.broadcast('d', event)
   await viewer.client.waitFor(21)
 
   // Only its subscriber: appends go on over the command connections, their messages reach nobody there.
   await redis.admin.client('KILL', 'ID', subscriber)
-  await Promise.all(mixedEvents(10, 20).map((event) => engine.dagStream.broadcast('d', event)))
+  await Promise.all(events(10, 20, 'mixed').map((event) => engine.dagStream.broadcast('d', event)))
   noGap(t, (await viewer.client.waitFor(31, 10_000)).slice(1), range(30), 'the 10 missed events, with no later one to reveal the gap')
-  for (const event of mixedEvents(10, 30)) await engine.dagStream.broadcast('d', event)
+  for (const event of events(10, 30, 'mixed')) await engine.dagStream.broadcast('d', event)
   noGap(t, (await viewer.client.waitFor(41, 10_000)).slice(1), range(40), 'then live again')
   viewer.client.close()
 })
@@ -199,7 +187,8 @@ async function appendWithLostMessage (redis: OwnRedis, prefix: string, dagId: st
   await redis.admin.eval(
     appendScript.lua, appendScript.numberOfKeys,
     keys.meta, keys.log, keys.checkpoint, keys.gates,
-    JSON.stringify(event), 'unused-epoch', 'lost-message-test', Date.now(), 1000, 86_400_000, '', '', `${prefix}:nowhere`, '', '', '0'
+    'unused-epoch', 'lost-message-test', Date.now(), 1000, 86_400_000, `${prefix}:nowhere`, `${prefix}:nowhere`, dagId,
+    JSON.stringify(event), '', '', '', '', '0'
   )
 }
 
@@ -209,7 +198,7 @@ t.test('a pub/sub message lost: the probe finds the head moved and the client ge
   const engine = await buildEngine(t, { prefix, url: redis.url })
   const server = await buildInstance(t, { prefix, url: redis.url, probeMs: 200 })
   const viewer = await watch(server.url('/api/dags/d/stream'))
-  for (const event of mixedEvents(10)) await engine.dagStream.broadcast('d', event)
+  for (const event of events(10, 0, 'mixed')) await engine.dagStream.broadcast('d', event)
   await viewer.client.waitFor(11)
 
   await appendWithLostMessage(redis, prefix, 'd', { type: 'node_state', node_id: 'silent', status: 'running' })
@@ -232,7 +221,7 @@ async function emptied (t: Test, empty: (redis: OwnRedis) => Promise<void>) {
   const viewers = [a, b, child].map((instance) => instance.url('/api/dags/d/stream'))
   const clients = await Promise.all(viewers.map(async (url) => (await watch(url)).client))
   const old = await engine.dagStream.broadcast('d', running)
-  for (const event of mixedEvents(9)) await engine.dagStream.broadcast('d', event)
+  for (const event of events(9, 0, 'mixed')) await engine.dagStream.broadcast('d', event)
   for (const client of clients) await client.waitFor(11)
 
   await empty(redis)
@@ -243,7 +232,7 @@ async function emptied (t: Test, empty: (redis: OwnRedis) => Promise<void>) {
   const first = await broadcastWhenBack(engine, 'd', running)
   t.match(first, { seq: 1 }, 'the next broadcast starts a new log')
   t.not(first.epoch, old.epoch, 'with a new epoch')
-  for (const event of mixedEvents(4)) await engine.dagStream.broadcast('d', event)
+  for (const event of events(4, 0, 'mixed')) await engine.dagStream.broadcast('d', event)
   for (const client of clients) {
     const after = (await client.waitFor(17, 10_000)).slice(11)
     t.same(after[0], { type: 'resync_required', epoch: first.epoch, seq: 0, reason: 'epoch_changed' }, 'told to resync first')
@@ -278,7 +267,7 @@ t.test('the log replaced while an instance was away, then the engine quiet: the 
   // faster engine), the engine starts the run's log again and then waits, say for a human.
   await redis.admin.client('KILL', 'ID', subscriber)
   await redis.flushall()
-  const replaced = await Promise.all(mixedEvents(3).map((event) => engine.dagStream.broadcast('d', event)))
+  const replaced = await Promise.all(events(3, 0, 'mixed').map((event) => engine.dagStream.broadcast('d', event)))
   t.not(replaced[0]?.epoch, old.epoch)
   const frames = (await viewer.client.waitFor(6, 5000)).slice(2)
   t.same(frames[0], { type: 'resync_required', epoch: replaced[0]?.epoch, seq: 0, reason: 'epoch_changed' })

@@ -4,6 +4,7 @@
 import t, { type Test } from 'tap'
 import { Follower, type ReadAfter } from '../../../lib/backplane/redis/follower.js'
 import type { LogEntry, Replay } from '../../../lib/index.js'
+import { tick } from '../../support/wait.js'
 
 function entry (seq: number, epoch = 'e'): LogEntry {
   return { epoch, seq, frame: Buffer.from(`{"seq":${seq}}`) }
@@ -49,8 +50,6 @@ function follow (read: ReadAfter) {
   return { follower, seen, errors }
 }
 
-const settle = () => new Promise((resolve) => setImmediate(resolve))
-
 /**
  * A follower at seq 3 of `log` when Redis goes down with a gap open: entry 5 waits for 4, whose read
  * fails. Nothing is delivered, and the failure is reported once.
@@ -60,7 +59,7 @@ async function heldBehindUnreadableGap (t: Test, log: FakeLog) {
   followed.follower.start({ epoch: 'e', seq: 3 })
   log.fail = true
   followed.follower.receive(entry(5))
-  await settle()
+  await tick()
   t.same(followed.seen, [], 'entry 5 is held')
   t.equal(followed.errors.length, 1, 'the failed read is reported')
   return followed
@@ -90,7 +89,7 @@ t.test('a gap is filled from the log before anything later is delivered', async 
   follower.receive(entry(9))
   t.same(seen, [], 'held while 5..7 are read')
   release()
-  await settle()
+  await tick()
   t.same(seen, [5, 6, 7, 8, 9])
   t.equal(log.reads, 1)
 })
@@ -105,7 +104,7 @@ t.test('a gap the log no longer has goes out as a jump, which the sockets turn i
   follower.receive(entry(19)) // pub/sub may repeat itself around a reconnect
   follower.receive(entry(20))
   release()
-  await settle()
+  await tick()
   t.same(seen, [19, 20])
   t.same(follower.position, { epoch: 'e', seq: 20 })
 })
@@ -117,12 +116,12 @@ t.test('recover after a reconnect: what was published meanwhile comes from the l
   t.equal(log.reads, 0, 'not before the start')
   follower.start({ epoch: 'e', seq: 5 })
   follower.recover()
-  await settle()
+  await tick()
   t.same(seen, [6, 7])
   log.head = 40
   log.oldest = 30
   follower.recover()
-  await settle()
+  await tick()
   t.same(seen, [6, 7, 40], 'the newest entry at least, so the sockets see the jump now')
   follower.receive(entry(41))
   t.same(seen, [6, 7, 40, 41])
@@ -135,20 +134,20 @@ t.test('a log replaced while the instance was away: its entries, or at least its
   log.epoch = 'f'
   log.head = 3
   follower.recover()
-  await settle()
+  await tick()
   t.same(seen, [1, 2, 3])
   t.same(follower.position, { epoch: 'f', seq: 3 })
   log.epoch = 'g'
   log.head = 50
   log.oldest = 45
   follower.recover()
-  await settle()
+  await tick()
   t.same(seen, [1, 2, 3, 50], 'its start is trimmed: its newest entry')
   t.same(follower.position, { epoch: 'g', seq: 50 })
   log.epoch = ''
   log.head = 0
   follower.recover()
-  await settle()
+  await tick()
   t.same(follower.position, { epoch: 'g', seq: 50 }, 'a DAG gone from Redis: nothing to follow until it comes back')
 })
 
@@ -164,7 +163,7 @@ t.test('a log replaced while a reconnect reads the old one: the new log is read 
   follower.recover()
   follower.receive(entry(2, 'f'))
   release()
-  await settle()
+  await tick()
   t.same(seen, [1, 2], 'the first event of the new log too, not a jump past it')
   t.same(follower.position, { epoch: 'f', seq: 2 })
 })
@@ -177,7 +176,7 @@ t.test('entries held from a log that was then replaced are dropped, not delivere
   log.epoch = 'f'
   log.head = 2
   follower.recover()
-  await settle()
+  await tick()
   t.same(seen, [1, 2], 'the new log, once')
   t.same(follower.position, { epoch: 'f', seq: 2 })
   t.equal(log.reads, 3, 'the failed read, the old position, the new log: no more')
@@ -201,7 +200,7 @@ t.test('while the log cannot be read, entries are held; the next try delivers th
   const { follower, seen } = await heldBehindUnreadableGap(t, log)
   log.fail = false
   follower.receive(entry(6))
-  await settle()
+  await tick()
   t.same(seen, [4, 5, 6])
 })
 
@@ -213,7 +212,7 @@ t.test('too much held while a gap cannot be filled: delivered with the jump, so 
   for (let seq = 3; seq <= 10_003; seq++) follower.receive(entry(seq))
   t.equal(seen.length, 10_001)
   t.same([seen[0], seen.at(-1)], [3, 10_003])
-  await settle()
+  await tick()
   follower.receive(entry(10_004))
   t.equal(seen.at(-1), 10_004, 'and it carries on live')
 })

@@ -9,22 +9,10 @@ import t, { type Test } from 'tap'
 import { applyEvent, createState, EventRefusedError, fromSnapshot, toSnapshot, type ClientEventContext } from '../../../lib/index.js'
 import { PROTOCOL_VERSION, type ClientEvent, type DAGList, type DAGSnapshot, type HelloFrame, type SequencedEvent, type ServerMessage } from '../../../schemas/index.js'
 import { dagKeys } from '../../../lib/backplane/redis/keys.js'
-import { until } from '../../support/client-helpers.js'
+import { events } from '../../support/events.js'
+import { frameWhere, until } from '../../support/wait.js'
 import { TestClient } from '../../support/helpers.js'
-import {
-  buildEngine,
-  buildInstance,
-  cleanupPrefix,
-  commandsNaming,
-  frameWhere,
-  getJson,
-  mixedEvents,
-  range,
-  seqs,
-  uniquePrefix,
-  type Instance,
-  type RedisInstanceOptions
-} from '../../support/redis-helpers.js'
+import { buildEngine, buildInstance, cleanupPrefix, commandsNaming, getJson, range, seqs, uniquePrefix, type Instance, type RedisInstanceOptions } from '../../support/redis-helpers.js'
 
 type ClusterOptions = Omit<RedisInstanceOptions, 'prefix'>
 
@@ -110,7 +98,7 @@ t.test('call order: one process broadcasting without awaiting takes effect in ca
 t.test('resume anywhere: a client that saw seq 12 on A resumes on B with exactly 13 … head, then live', async (t) => {
   const { a, b, engine } = await cluster(t, 'resume')
   const first = await open(a, 'd')
-  for (const event of mixedEvents(30)) await engine.dagStream.broadcast('d', event)
+  for (const event of events(30, 0, 'mixed')) await engine.dagStream.broadcast('d', event)
   const seen = (await first.client.waitFor(31)).slice(1) as SequencedEvent[]
   first.client.close()
   const epoch = (seen[0] as SequencedEvent).epoch
@@ -126,7 +114,7 @@ t.test('resume anywhere: a client that saw seq 12 on A resumes on B with exactly
 
 t.test('resume anywhere: past the history window, or from another epoch, no partial replay', async (t) => {
   const { b, c, engine } = await cluster(t, 'resume-window', { historySize: 10 })
-  for (const event of mixedEvents(30)) await engine.dagStream.broadcast('d', event)
+  for (const event of events(30, 0, 'mixed')) await engine.dagStream.broadcast('d', event)
   const epoch = (await engine.dagStream.snapshot('d'))?.epoch as string
 
   const past = await open(b, 'd', `?since=12&epoch=${epoch}`)
@@ -147,7 +135,7 @@ t.test('resume anywhere: past the history window, or from another epoch, no part
 t.test('one snapshot: every instance, the engine and a cold instance serve the same state, stamped with its seq', async (t) => {
   const { prefix, instances, a, engine } = await cluster(t, 'snapshot', { historySize: 20 })
   const sent: SequencedEvent[] = []
-  for (const [index, event] of mixedEvents(65).entries()) {
+  for (const [index, event] of events(65, 0, 'mixed').entries()) {
     sent.push(await (index % 2 === 0 ? engine : a.app).dagStream.broadcast('d', event))
   }
   // Never saw the DAG and has no socket: all it knows comes from Redis.
@@ -170,7 +158,7 @@ t.test('one snapshot: any snapshot taken while three apps broadcast, plus the la
   const PER_APP = 200
   let broadcasting = 3
   const broadcasters = [engine, a.app, b.app].map(async (app: FastifyInstance, which) => {
-    for (const event of mixedEvents(PER_APP, which * PER_APP)) await app.dagStream.broadcast('d', event)
+    for (const event of events(PER_APP, which * PER_APP, 'mixed')) await app.dagStream.broadcast('d', event)
     broadcasting--
   })
   const snapshots: DAGSnapshot[] = []
@@ -477,7 +465,7 @@ t.test('retention: a finished DAG disappears from every instance after retainFin
   const RETAIN_MS = 1000
   const { instances, engine } = await cluster(t, 'retention', { retainFinishedMs: RETAIN_MS })
   await engine.dagStream.broadcast('alive', { type: 'execution_status', status: 'running' })
-  for (const event of mixedEvents(10)) await engine.dagStream.broadcast('done', event)
+  for (const event of events(10, 0, 'mixed')) await engine.dagStream.broadcast('done', event)
   await engine.dagStream.broadcast('done', { type: 'execution_complete', results: { ok: true } })
   const finishedAt = Date.now()
   t.same(await statuses(instances, 'done'), [200, 200, 200], 'readable right after it finished')

@@ -7,7 +7,7 @@ import t from 'tap'
 import dagStream, { BackplaneUnavailableError, InvalidOptionError } from '../../../lib/index.js'
 import { dagKeys, indexKey, instanceChannel } from '../../../lib/backplane/redis/keys.js'
 import { DEFAULT_KEY_PREFIX, redisBackplane, type RedisBackplaneOptions } from '../../../lib/backplane/redis/index.js'
-import { until } from '../../support/client-helpers.js'
+import { until } from '../../support/wait.js'
 
 const REDIS_URL = 'redis://127.0.0.1:6379'
 

@@ -8,7 +8,7 @@ import t from 'tap'
 import { Redis } from 'ioredis'
 import type { PresenceViewer } from '../../../schemas/index.js'
 import { TestClient } from '../../support/helpers.js'
-import { until } from '../../support/client-helpers.js'
+import { until } from '../../support/wait.js'
 import { assertBounded, deltaWhere, isRight, picture, presenceFrames, removes, shownBy, upserts } from '../../support/presence-helpers.js'
 import { presenceKeys } from '../../../lib/backplane/redis/presence.js'
 import { PresenceTracker } from '../../../lib/client/presence.js'
@@ -106,8 +106,9 @@ t.test('the subscriber cut: after it is back, its sockets see the viewers whose 
   const bob = await TestClient.open(one.url('/api/dags/d/stream?user=bob'))
   const { self: bobId } = await picture(bob)
 
+  const deadline = Date.now() + 15_000
   while (!seen.has('ghost') || !seen.has(bobId) || seen.has(adaId)) {
-    const delta = await deltaWhere(watcher, () => true)
+    const delta = await deltaWhere(watcher, () => true, `the deltas that show ghost and bob, and not ada (seen: ${[...seen.keys()].join(', ')})`, Math.max(1, deadline - Date.now()))
     for (const viewer of delta.upserted) seen.set(viewer.id, viewer)
     for (const id of delta.removed) seen.delete(id)
   }

@@ -4,20 +4,10 @@
 
 import t from 'tap'
 import type { DAGEvent, HelloFrame, SequencedEvent } from '../../../schemas/index.js'
-import { tick, until } from '../../support/client-helpers.js'
+import { events } from '../../support/events.js'
+import { frameWhere, repeat, tick, until } from '../../support/wait.js'
 import { TestClient } from '../../support/helpers.js'
-import {
-  buildEngine,
-  buildInstance,
-  cleanupPrefix,
-  frameWhere,
-  mixedEvents,
-  range,
-  REDIS_URL,
-  seqs,
-  spawnInstance,
-  uniquePrefix
-} from '../../support/redis-helpers.js'
+import { buildEngine, buildInstance, cleanupPrefix, range, REDIS_URL, seqs, spawnInstance, uniquePrefix } from '../../support/redis-helpers.js'
 
 t.test('an instance SIGKILLed mid-stream: its client resumes on another instance with no gap and no duplicate', async (t) => {
   const prefix = uniquePrefix('sigkill')
@@ -32,18 +22,11 @@ t.test('an instance SIGKILLed mid-stream: its client resumes on another instance
 
   // The engine broadcasts on every turn of the event loop until told to stop.
   let sent = 0
-  let stop = false
-  const broadcasting = (async () => {
-    while (!stop) {
-      await engine.dagStream.broadcast('d', mixedEvents(1, sent)[0] as DAGEvent)
-      sent++
-      await tick()
-    }
-  })()
-  t.teardown(() => {
-    stop = true
-    return broadcasting
-  })
+  const broadcasting = repeat(t, async () => {
+    await engine.dagStream.broadcast('d', events(1, sent, 'mixed')[0] as DAGEvent)
+    sent++
+    await tick()
+  }, 'the engine', 60_000)
 
   await first.waitFor(51, 15_000)
   await one.kill()
@@ -59,8 +42,7 @@ t.test('an instance SIGKILLed mid-stream: its client resumes on another instance
   t.ok(hello.seq > last.seq, 'the engine went on meanwhile')
   // Well past the hand-off from replay to live before the engine stops.
   await until(() => seqs(second.received).at(-1) as number >= sentAtKill + 100, 'live events on the second instance', 15_000)
-  stop = true
-  await broadcasting
+  await broadcasting.stop()
   const head = sent
   const resumed = (await second.waitFor(head - last.seq + 1, 15_000)).slice(1)
   t.same([...seqs(seen), ...seqs(resumed)], range(head), '1 … head across both instances, each once, in order')

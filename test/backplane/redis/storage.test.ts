@@ -6,11 +6,10 @@ import { Redis } from 'ioredis'
 import t from 'tap'
 import { dagKeys, indexKey } from '../../../lib/backplane/redis/keys.js'
 import type { DAGEvent } from '../../../schemas/index.js'
-import { until } from '../../support/client-helpers.js'
+import { events } from '../../support/events.js'
+import { until } from '../../support/wait.js'
 import { TestClient } from '../../support/helpers.js'
 import { buildEngine, buildInstance, cleanupPrefix, commandsNaming, REDIS_URL, uniquePrefix } from '../../support/redis-helpers.js'
-
-const node = (n: number): DAGEvent => ({ type: 'node_state', node_id: `n${n % 50}`, status: 'running', metrics: { tokens: n } })
 
 t.test('storage per DAG is bounded: a log of historySize entries, one checkpoint, TTLs on every key', async (t) => {
   const redis = new Redis(REDIS_URL)
@@ -19,7 +18,7 @@ t.test('storage per DAG is bounded: a log of historySize entries, one checkpoint
   cleanupPrefix(t, prefix)
   const engine = await buildEngine(t, { prefix, historySize: 20, maxIdleMs: 60_000, retainFinishedMs: 5_000 })
   await engine.dagStream.broadcast('d', { type: 'human_gate_waiting', node_id: 'g', presentation: { title: 'Ship?' } })
-  for (let n = 0; n < 500; n++) await engine.dagStream.broadcast('d', node(n))
+  for (const event of events(500)) await engine.dagStream.broadcast('d', event)
   const keys = dagKeys(prefix, 'd')
   await until(async () => Number(await redis.hget(keys.meta, 'ckpt_seq')) >= 491, 'the last checkpoint', 5000)
   t.ok(Number(await redis.hget(keys.meta, 'ckpt_seq')) >= 491, 'a checkpoint at most historySize/2 behind the head')
@@ -41,7 +40,7 @@ t.test('a checkpoint lost from under the log (evicted by maxmemory, say) is an e
   const prefix = uniquePrefix('lost-checkpoint')
   cleanupPrefix(t, prefix)
   const writer = await buildEngine(t, { prefix, historySize: 4 })
-  for (let n = 0; n < 10; n++) await writer.dagStream.broadcast('d', node(n))
+  for (const event of events(10)) await writer.dagStream.broadcast('d', event)
   // Closing waits for the checkpoint being written, if any: none can put the key back once it is deleted.
   await writer.close()
   const keys = dagKeys(prefix, 'd')
@@ -62,7 +61,7 @@ t.test('keys under the prefix that are not the plugin\'s (wrong type): every ope
   await redis.set(keys.meta, 'not a hash')
   await redis.set(indexKey(prefix), 'not a sorted set')
   const failure = { code: 'FST_DAG_STREAM_BACKPLANE_UNAVAILABLE', statusCode: 503 }
-  await t.rejects(engine.dagStream.broadcast('d', node(1)), { ...failure, message: /append: WRONGTYPE/ })
+  await t.rejects(engine.dagStream.broadcast('d', events(1, 1)[0] as DAGEvent), { ...failure, message: /append: WRONGTYPE/ })
   await t.rejects(engine.dagStream.snapshot('d'), { ...failure, message: /snapshot: WRONGTYPE/ })
   // The probe reads the same index every probeMs for idle DAGs to drop: it must not throw either.
   // Twice, to be sure the first failure left it running.
@@ -91,5 +90,5 @@ t.test('garbage published on an instance\'s channel is logged and ignored', asyn
   t.equal(await redis.publish(channel as string, 'not json'), 1)
   await until(() => logged.length > 0, 'the error to be logged', 5000)
   t.same(logged, ['fastify-dag-stream: unreadable message on the instance channel'])
-  t.match(await engine.dagStream.broadcast('d', node(1)), { seq: 1 }, 'and the instance carries on')
+  t.match(await engine.dagStream.broadcast('d', events(1, 1)[0] as DAGEvent), { seq: 1 }, 'and the instance carries on')
 })
