@@ -3,10 +3,10 @@
 // makes tests fast without changing the story the run tells.
 
 /**
- * Why a clock stands still: a user paused the run, or the run's events cannot reach the dashboards
- * (the backplane is unavailable). Each is lifted on its own; time moves only when none holds.
+ * Why a clock stands still: a user paused the run. (While Redis is down the run goes on: its run
+ * handle keeps the events, in order, until they can be stored.) Time moves only when none holds.
  */
-export type Hold = 'paused' | 'unsent'
+export type Hold = 'paused'
 
 interface Pending {
   /** Milliseconds of simulated time still to wait (already divided by the speed factor). */

@@ -1,14 +1,14 @@
-// The simulated execution engine: starts runs and routes dashboard events to them. It talks to the
-// plugin only through its public API (`broadcast`, `onClientEvent`), like a real engine would.
+// The simulated execution engine: starts runs, each driven through its run handle
+// (`app.dagStream.run(dagId)`), like a real engine would.
 //
 // With the Redis backplane, several processes each run an engine. A run lives in the process that
-// started it, and only that process broadcasts to it; the plugin carries every command for a run to
-// the process that last broadcast to it, so a click on any instance reaches the right engine.
+// started it, and only that process sends to it; the plugin carries every command and decision for a
+// run to the process that drives it, so a click on any instance reaches the right engine. Should that
+// process die, the run shows as stalled within the plugin's engineLeaseMs.
 
 import { randomBytes } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
-import { EventRefusedError } from '../../lib/index.js'
-import { Outbox } from './outbox.js'
+import type { RunHandle } from '../../lib/index.js'
 import { createRandom } from './random.js'
 import { Run } from './run.js'
 
@@ -42,17 +42,9 @@ const SHUTDOWN_GRACE_MS = 2000
 export function createEngine (app: FastifyInstance, options: EngineOptions = {}): Engine {
   const { speed = 1, budget = 0.75, concurrency = 3 } = options
   const runs = new Map<string, Run>()
-  /** Every run's outbox until it has sent its last event (a finished run's may still be retrying). */
-  const outboxes = new Set<Outbox>()
+  /** Every run's handle until it has stored its last event (a finished run's may still wait for Redis). */
+  const handles = new Set<RunHandle>()
   let started = 0
-
-  app.dagStream.onClientEvent((event, { dagId, sender }) => {
-    // The plugin brings a run's commands here only if this process drives it; a run it does not
-    // know has just ended. Throwing refuses the command: the user sees the message, nothing breaks.
-    const run = runs.get(dagId)
-    if (run === undefined) throw new EventRefusedError(`Run "${dagId}" is not in progress on this server`)
-    run.handle(event, instanceOf(sender))
-  })
 
   const engine: Engine = {
     startRun () {
@@ -60,27 +52,23 @@ export function createEngine (app: FastifyInstance, options: EngineOptions = {})
       // The random part keeps ids unique across processes that share one Redis.
       const id = `run-${String(started).padStart(3, '0')}-${randomBytes(3).toString('hex')}`
       const random = createRandom(options.seed === undefined ? undefined : options.seed + started)
-      const outbox: Outbox = new Outbox({
-        send: (event) => app.dagStream.broadcast(id, event),
-        onStall: () => run.hold(),
-        onFlow: () => run.release(),
-        picture: () => run.picture(),
-        log: app.log.child({ dagId: id })
-      })
-      outboxes.add(outbox)
+      const handle = app.dagStream.run(id)
+      handles.add(handle)
       const run = new Run({
         id,
         random,
         speed,
         budget,
         concurrency,
-        broadcast: (event) => outbox.push(event),
+        handle,
         streamOutput: (nodeId) => app.dagStream.streamOutput(id, nodeId),
         onFinished: () => {
           runs.delete(id)
-          void outbox.drained().then(() => outboxes.delete(outbox))
+          void handle.flushed().then(() => handles.delete(handle))
         }
       })
+      // Throwing (EventRefusedError) refuses the command: the user sees the message, nothing breaks.
+      handle.onControl((event) => run.control(event))
       runs.set(id, run)
       run.start()
       return id
@@ -91,20 +79,13 @@ export function createEngine (app: FastifyInstance, options: EngineOptions = {})
       for (const run of [...runs.values()]) run.abandon(reason)
       let timer: NodeJS.Timeout | undefined
       const grace = new Promise((resolve) => (timer = setTimeout(resolve, SHUTDOWN_GRACE_MS)))
-      await Promise.race([Promise.all([...outboxes].map((outbox) => outbox.drained())), grace])
+      await Promise.race([Promise.all([...handles].map((handle) => handle.flushed())), grace])
       clearTimeout(timer)
-      for (const outbox of outboxes) outbox.close()
-      outboxes.clear()
+      handles.clear()
     }
   }
   // Runs before the plugin's own onClose (Fastify runs them last registered first), so the
   // backplane still takes the runs' last events.
   app.addHook('onClose', () => engine.close())
   return engine
-}
-
-/** Which server the user clicked on: what the example's `describeSender` returns. */
-function instanceOf (sender: unknown): string | undefined {
-  const instance = (sender as { instance?: unknown } | undefined)?.instance
-  return typeof instance === 'string' ? instance : undefined
 }

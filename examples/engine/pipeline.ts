@@ -207,13 +207,14 @@ export function generatedText (spec: StepSpec, context: StepContext): string | u
   ].join(' ')
 }
 
-/** Which step waits for a human, and what the human is shown. */
-export const GATE_STEP = 'review'
+/** What the human reviewing the draft (the `human` step) is shown. */
 export function gatePresentation (context: StepContext, draft: unknown): GatePresentation {
   return {
     title: 'Review the draft before publishing',
     description: `The agent wrote a draft on "${context.topic}". Approve it, ask for changes, or reject it.`,
     payload: draft,
-    options: ['approve', 'modify', 'reject']
+    options: ['approve', 'modify', 'reject'],
+    // Enforced by the server: a decision not offered never reaches the engine.
+    decisions: ['approve', 'modify', 'reject']
   }
 }

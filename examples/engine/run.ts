@@ -1,17 +1,19 @@
 // One simulated execution: it walks the pipeline's graph, runs ready steps on a few workers, reports
-// every change through `broadcast`, and obeys the dashboard (pause, resume, cancel, gate decisions).
-// It keeps its own view of the graph, as a real engine would; the plugin's state is only what the
-// events describe.
+// every change through its run handle (`app.dagStream.run(id)`), and obeys the dashboard (pause,
+// resume, cancel through `onControl`; the review through an awaited `gate()`). It keeps its own view
+// of the graph, as a real engine would; the plugin's state is only what the events describe. The
+// handle keeps the events in order through a Redis outage and sends the run's picture again when the
+// log started over, so the run needs no outbox of its own.
 
-import { ClosedError, EventRefusedError, isFinished, type ClientEvent, type DAGEvent, type Decision, type ExecutionStatus, type NodeMetrics, type NodeStatus, type OutputWriter } from '../../lib/index.js'
+import { ClosedError, EventRefusedError, isFinished, type ControlEvent, type DAGEvent, type Decision, type ExecutionStatus, type GateDecision, type GraphEdge, type GraphNode, type NodeMetrics, type NodeStatus, type OutputWriter, type RunHandle } from '../../lib/index.js'
 import { Clock } from './clock.js'
-import { GATE_STEP, MODELS, PLANNED_STEP, REVISION_STEP, STEPS, gatePresentation, generatedText, pickTopic, type StepContext, type StepSpec } from './pipeline.js'
+import { MODELS, PLANNED_STEP, REVISION_STEP, STEPS, gatePresentation, generatedText, pickTopic, type StepContext, type StepSpec } from './pipeline.js'
 import type { Random } from './random.js'
 
 export interface RunOptions {
   id: string
-  /** Sends one event to this run's dashboards. */
-  broadcast: (event: DAGEvent) => void
+  /** This run's handle: every event goes through it. */
+  handle: RunHandle
   /** Streams the text a step generates to this run's dashboards (`app.dagStream.streamOutput`). */
   streamOutput: (nodeId: string) => OutputWriter
   random: Random
@@ -34,8 +36,6 @@ interface Step {
   attempts: number
   outcome?: Outcome
   output?: unknown
-  /** What dashboards were last shown of the step, to show it again on a log that started over. */
-  shown: { output?: unknown; metrics?: NodeMetrics }
 }
 
 /** How long a human decision takes to "sink in", and how long a failed step waits before its retry. */
@@ -70,16 +70,25 @@ export class Run {
 
   start (): void {
     this.#emit({ type: 'execution_status', status: 'running' })
-    for (const spec of STEPS) this.#addStep(spec)
+    // The whole structure in one event.
+    const nodes: GraphNode[] = []
+    const edges: GraphEdge[] = []
+    for (const spec of STEPS) {
+      this.#steps.set(spec.id, { spec, status: 'pending', attempts: 0 })
+      nodes.push(nodeOf(spec))
+      for (const parent of spec.after) {
+        setOf(this.#parents, spec.id).add(parent)
+        setOf(this.#children, parent).add(spec.id)
+        edges.push({ from: parent, to: spec.id })
+      }
+    }
+    this.#options.handle.setGraph({ nodes, edges })
     this.#reportCost()
     for (const id of this.#steps.keys()) this.#tryStart(id)
   }
 
-  /**
-   * Applies a dashboard's event, or throws EventRefusedError with a message for the user.
-   * @param receivedBy the server the user clicked on, when known: with Redis, not always this one
-   */
-  handle (event: ClientEvent, receivedBy?: string): void {
+  /** Applies a dashboard's pause / resume / cancel, or throws EventRefusedError with a message for the user. */
+  control (event: ControlEvent): void {
     switch (event.type) {
       case 'pause_execution':
         if (this.#status !== 'running') throw new EventRefusedError(`The run is ${this.#status}, it cannot be paused`)
@@ -97,24 +106,11 @@ export class Run {
       case 'cancel_execution':
         this.#end('cancelled')
         return
-      case 'human_decision':
-        this.#decide(event.node_id, event.decision, event.feedback, receivedBy)
-        return
       default: {
         const unhandled: never = event
         throw new EventRefusedError(`Unsupported event ${JSON.stringify(unhandled)}`)
       }
     }
-  }
-
-  /** Stops the run's time while its events cannot reach the dashboards (Redis is down). */
-  hold (): void {
-    this.#clock.pause('unsent')
-  }
-
-  /** Lets the run go on once its events flow again. */
-  release (): void {
-    this.#clock.resume('unsent')
   }
 
   /**
@@ -127,36 +123,6 @@ export class Run {
     this.#end('failed')
   }
 
-  /**
-   * The run as it stands, as events. Sent when the DAG's log started over under the run (Redis lost
-   * its data): the new log would otherwise hold only what happened since, and every dashboard that
-   * resyncs would see a run without most of its graph.
-   */
-  picture (): DAGEvent[] {
-    const events: DAGEvent[] = [{ type: 'execution_status', status: this.#status }]
-    for (const step of this.#steps.values()) events.push(addNode(step.spec))
-    for (const [to, parents] of this.#parents) {
-      for (const from of parents) events.push({ type: 'dag_mutated', mutation: { op: 'add_edge', from, to } })
-    }
-    for (const step of this.#steps.values()) {
-      if (step.status === 'waiting_human') {
-        events.push(this.#gateWaiting(step))
-        continue
-      }
-      if (step.status === 'pending') continue
-      const event: DAGEvent = { type: 'node_state', node_id: step.spec.id, status: step.status }
-      if (step.shown.output !== undefined) event.output = step.shown.output
-      if (step.shown.metrics !== undefined) event.metrics = step.shown.metrics
-      events.push(event)
-      if (step.status === 'running') {
-        for (const from of this.#parents.get(step.spec.id) ?? []) events.push({ type: 'edge_active', from, to: step.spec.id, active: true })
-      }
-    }
-    const { budget } = this.#options
-    events.push({ type: 'cost_update', spent: this.#spent, budget, remaining: round(budget - this.#spent) })
-    return events
-  }
-
   get #finished (): boolean {
     return isFinished(this.#status)
   }
@@ -165,9 +131,10 @@ export class Run {
   // The graph
   // -------------------------------------------------------------------------------------------
 
+  /** A step the run adds while in flight. */
   #addStep (spec: StepSpec, before: string[] = []): void {
-    this.#steps.set(spec.id, { spec, status: 'pending', attempts: 0, shown: {} })
-    this.#emit(addNode(spec))
+    this.#steps.set(spec.id, { spec, status: 'pending', attempts: 0 })
+    this.#emit({ type: 'dag_mutated', mutation: { op: 'add_node', node: nodeOf(spec) } })
     for (const parent of spec.after) this.#link(parent, spec.id)
     for (const child of before) this.#link(spec.id, child)
   }
@@ -218,7 +185,8 @@ export class Run {
     const random = this.#options.random
     this.#busy++
     step.attempts++
-    this.#setStatus(step, 'running')
+    // A retry is a new attempt: dashboards clear what the failed one showed.
+    this.#setStatus(step, 'running', undefined, undefined, step.attempts)
     this.#flow(spec.id, true)
     const latency = random.int(...spec.durationMs)
     // Never resolves if the run is cancelled meanwhile: the clock drops what it was holding.
@@ -282,26 +250,24 @@ export class Run {
   // The human gate
   // -------------------------------------------------------------------------------------------
 
+  /** Waits for the review: the plugin resolves it once, whichever server the reviewer clicked on. */
   #openGate (step: Step): void {
     step.status = 'waiting_human'
-    this.#emit(this.#gateWaiting(step))
-  }
-
-  #gateWaiting (step: Step): DAGEvent {
+    const { handle } = this.#options
     const draft = this.#steps.get('draft')?.output
-    return { type: 'human_gate_waiting', node_id: step.spec.id, presentation: gatePresentation(this.#context, draft) }
+    handle.gate(step.spec.id, gatePresentation(this.#context, draft), { signal: handle.signal, gateId: step.spec.id }).then(
+      (decided) => this.#decide(step, decided),
+      () => {
+        // Withdrawn: the run was cancelled or ended meanwhile, and its end said so.
+      }
+    )
   }
 
-  #decide (nodeId: string, decision: Decision, feedback: string | undefined, receivedBy: string | undefined): void {
-    const step = this.#steps.get(nodeId)
-    if (nodeId !== GATE_STEP || step?.status !== 'waiting_human') {
-      throw new EventRefusedError(`"${nodeId}" is not waiting for a decision`)
-    }
-    if (decision === 'modify' && !feedback?.trim()) {
-      throw new EventRefusedError('Say what to change: "modify" needs feedback')
-    }
-    // Accepted: the plugin announces the decision (human_gate_resolved) once this handler returns,
-    // and the run acts on it a moment later, so the dashboard sees cause before effect.
+  #decide (step: Step, { decision, feedback, sender }: GateDecision): void {
+    const nodeId = step.spec.id
+    const receivedBy = instanceOf(sender)
+    // The plugin announced the decision (human_gate_resolved); the run acts on it a moment later, so
+    // the dashboard sees cause before effect.
     step.status = 'running'
     this.#decision = decision
     this.#clock.after(DECISION_DELAY_MS, () => {
@@ -324,14 +290,12 @@ export class Run {
   // Reporting
   // -------------------------------------------------------------------------------------------
 
-  #setStatus (step: Step, status: NodeStatus, output?: unknown, metrics?: NodeMetrics): void {
+  #setStatus (step: Step, status: NodeStatus, output?: unknown, metrics?: NodeMetrics, attempt?: number): void {
     step.status = status
     const event: DAGEvent = { type: 'node_state', node_id: step.spec.id, status }
-    if (output !== undefined) event.output = step.shown.output = output
-    if (metrics !== undefined) {
-      event.metrics = metrics
-      step.shown.metrics = { ...step.shown.metrics, ...metrics }
-    }
+    if (output !== undefined) event.output = output
+    if (metrics !== undefined) event.metrics = metrics
+    if (attempt !== undefined) event.attempt = attempt
     this.#emit(event)
   }
 
@@ -362,19 +326,17 @@ export class Run {
     for (const step of this.#steps.values()) {
       if (step.outcome !== undefined) continue
       if (step.status === 'running') this.#flow(step.spec.id, false)
-      this.#setStatus(step, 'cancelled')
+      // Dashboards need no node_state: a cancelled or failed run settles its unfinished nodes itself.
+      step.status = 'cancelled'
     }
     if (status === 'completed') {
       const publish = this.#steps.get('publish')
-      this.#emit({
-        type: 'execution_complete',
-        results: {
-          topic: this.#context.topic,
-          decision: this.#decision ?? null,
-          published: publish?.outcome === 'completed' ? publish.output : null,
-          tokens: this.#tokens,
-          spent: this.#spent
-        }
+      this.#options.handle.complete({
+        topic: this.#context.topic,
+        decision: this.#decision ?? null,
+        published: publish?.outcome === 'completed' ? publish.output : null,
+        tokens: this.#tokens,
+        spent: this.#spent
       })
     } else {
       this.#emit({ type: 'execution_status', status })
@@ -383,14 +345,20 @@ export class Run {
   }
 
   #emit (event: DAGEvent): void {
-    this.#options.broadcast(event)
+    this.#options.handle.send(event)
   }
 }
 
-function addNode (spec: StepSpec): DAGEvent {
+function nodeOf (spec: StepSpec): GraphNode {
   const data: Record<string, unknown> = { kind: spec.kind }
   if (spec.model !== undefined) data.model = spec.model
-  return { type: 'dag_mutated', mutation: { op: 'add_node', node: { id: spec.id, label: spec.label, data } } }
+  return { id: spec.id, label: spec.label, data }
+}
+
+/** Which server the user clicked on: what the example's `describeSender` returns. */
+function instanceOf (sender: unknown): string | undefined {
+  const instance = (sender as { instance?: unknown } | undefined)?.instance
+  return typeof instance === 'string' ? instance : undefined
 }
 
 function setOf (map: Map<string, Set<string>>, key: string): Set<string> {

@@ -25,7 +25,7 @@ import type {
 } from '../../schemas/events.js'
 import type { Backplane } from '../backplane/types.js'
 import { BackplaneUnavailableError, ClosedError } from '../errors.js'
-import { applyEvent, createState, isFinished, MAX_REPORTED_ERRORS } from '../shared/reducer.js'
+import { applyEvent, createState, isFinished, MAX_REPORTED_ERRORS, statusAfter } from '../shared/reducer.js'
 import { resolvedEvent } from '../commands/commands.js'
 import { pictureOf } from './picture.js'
 
@@ -264,6 +264,14 @@ export class RunHandle {
   // The outbox
   // ---------------------------------------------------------------------------------------------
 
+  /** A finished run waits for nobody: its open gates reject (the reducer closes them for dashboards). */
+  #dropGates (status: string): void {
+    for (const [id, gate] of [...this.#gates]) {
+      this.#forgetGate(id)
+      gate.reject(new Error(`DAG "${this.dagId}" is ${status}: the gate "${id}" closed undecided`))
+    }
+  }
+
   #forgetGate (id: string): void {
     this.#gates.get(id)?.dispose()
     this.#gates.delete(id)
@@ -271,6 +279,8 @@ export class RunHandle {
 
   #enqueue (event: DAGEvent): void {
     if (this.#phase === 'closed') throw new ClosedError()
+    const status = statusAfter(event)
+    if (status !== undefined && isFinished(status)) this.#dropGates(status)
     const item: Outgoing = { event, mark: ++this.#marked, applied: false }
     if (this.#phase === 'open') {
       this.#issue(item)

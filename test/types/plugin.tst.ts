@@ -10,7 +10,9 @@ import dagStream, {
   type DagStream,
   type DagStreamOptions,
   type DAGState,
-  type OutputWriter
+  type GateDecision,
+  type OutputWriter,
+  type RunHandle
 } from '../../lib/index.js'
 import type { ClientEvent, DAGEvent, DAGSnapshot, SequencedEvent, ServerMessage } from '../../schemas/index.js'
 
@@ -104,4 +106,18 @@ test('connection limits take numbers and a key function', () => {
   expect(app.register(dagStream, { maxConnectionsPerIp: '50' })).type.toRaiseError()
   expect(app.register(dagStream, { connectionKey: (request) => request.headers['x-tenant'] })).type.toRaiseError()
   expect<DagStreamOptions['connectionKey']>().type.toBe<((request: FastifyRequest) => string) | undefined>()
+})
+
+test('the run handle: send returns nothing, gate resolves with the decision, the protocol\'s new fields type-check', () => {
+  const run = app.dagStream.run('d')
+  expect(run).type.toBe<RunHandle>()
+  expect(run.send({ type: 'node_state', node_id: 'a', status: 'running', attempt: 2 })).type.toBe<void>()
+  expect(run.send({ type: 'node_state', node_id: 'a', status: 'running', attempt: '2' })).type.toRaiseError()
+  expect(run.setGraph({ nodes: [{ id: 'a', parent: 'g' }], edges: [{ from: 'a', to: 'b' }] })).type.toBe<void>()
+  expect(run.gate('a', { title: 'Ok?', decisions: ['approve'], response_schema: { type: 'object' } }, { signal: run.signal })).type.toBe<Promise<GateDecision>>()
+  expect(run.gate('a', { title: 'Ok?', decisions: ['maybe'] })).type.toRaiseError()
+  expect(run.onControl((event) => { expect(event.type).type.toBe<'pause_execution' | 'resume_execution' | 'cancel_execution'>() })).type.toBe<() => void>()
+  expect(run.flushed()).type.toBe<Promise<void>>()
+  expect(run.signal).type.toBe<AbortSignal>()
+  expect(app.register(dagStream, { engineLeaseMs: 5000, engineOutboxSize: 100 })).type.not.toRaiseError()
 })

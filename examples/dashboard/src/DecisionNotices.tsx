@@ -6,7 +6,7 @@ import { DECISION_LABELS } from './status.js'
 interface DecisionNoticesProps {
   notices: readonly DecisionNotice[]
   nodes: ReadonlyMap<string, NodeView>
-  onDismiss: (nodeId: string) => void
+  onDismiss: (gateId: string) => void
 }
 
 export function DecisionNotices ({ notices, nodes, onDismiss }: DecisionNoticesProps) {
@@ -17,7 +17,7 @@ export function DecisionNotices ({ notices, nodes, onDismiss }: DecisionNoticesP
         const step = nodes.get(notice.nodeId)?.label ?? notice.nodeId
         return (
           <section
-            key={notice.nodeId}
+            key={notice.gateId}
             className={`notice${notice.refused === undefined ? '' : ' notice--warn'}`}
             role={notice.refused === undefined ? 'status' : 'alert'}
             data-testid='decision-notice'
@@ -27,7 +27,7 @@ export function DecisionNotices ({ notices, nodes, onDismiss }: DecisionNoticesP
             <p className='notice__text'>
               {notice.refused === undefined ? <DecidedElsewhere step={step} winner={notice.winner} /> : <Refused step={step} chose={notice.refused} winner={notice.winner} />}
             </p>
-            <button className='button button--small' onClick={() => onDismiss(notice.nodeId)}>Dismiss</button>
+            <button className='button button--small' onClick={() => onDismiss(notice.gateId)}>Dismiss</button>
           </section>
         )
       })}

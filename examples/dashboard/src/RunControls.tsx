@@ -26,7 +26,14 @@ export function RunControls ({ status, existence, connected, pause, resume, canc
     : { state: existence, text: existence === 'unknown' ? 'Loading…' : 'Not found', look: 'missing' }
   return (
     <div className='controls'>
-      <span className={`pill pill--${pill.look}`} data-testid='execution-status' data-status={pill.state}>{pill.text}</span>
+      <span
+        className={`pill pill--${pill.look}`}
+        data-testid='execution-status'
+        data-status={pill.state}
+        title={exists && status === 'stalled' ? 'The server driving this run stopped answering: commands wait until an engine picks the run up again.' : undefined}
+      >
+        {pill.text}
+      </span>
       {status === 'paused' && exists
         ? (
           <button className='button' data-testid='control-resume' disabled={disabled} onClick={() => void run(resume)}>▶ Resume</button>

@@ -65,10 +65,10 @@ export function RunView ({ dagId, onShowRuns }: RunViewProps) {
   }, [selected])
 
   // The gate may be out of sight (below the graph on a phone, in a folded panel): bring its form to the user.
-  const jumpToGate = (nodeId: string) => {
+  const jumpToGate = (gateId: string) => {
     setPanelOpen(true)
     requestAnimationFrame(() => {
-      const field = document.getElementById(feedbackFieldId(nodeId))
+      const field = document.getElementById(feedbackFieldId(gateId))
       field?.scrollIntoView({ block: 'center' })
       field?.focus({ preventScroll: true })
     })
@@ -89,7 +89,7 @@ export function RunView ({ dagId, onShowRuns }: RunViewProps) {
         <div className='runbar__spacer' />
         <div className='runbar__actions'>
           {firstGate !== undefined && (
-            <button className='button button--attention gate-jump' data-testid='jump-to-gate' onClick={() => jumpToGate(firstGate.node_id)}>
+            <button className='button button--attention gate-jump' data-testid='jump-to-gate' onClick={() => jumpToGate(firstGate.gate_id)}>
               ⚑ Decision needed
             </button>
           )}
@@ -121,7 +121,7 @@ export function RunView ({ dagId, onShowRuns }: RunViewProps) {
               </div>
               {gates.map((gate) => (
                 <GatePanel
-                  key={gate.node_id}
+                  key={gate.gate_id}
                   gate={gate}
                   connected={connected}
                   decide={decide}

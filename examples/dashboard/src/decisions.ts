@@ -1,8 +1,9 @@
 // Human decisions as this tab saw them. When two people decide the same gate, the second is refused
 // (`gate_already_decided`) while the gate's panel disappears with the winner's `human_gate_resolved`:
 // without a record that outlives the panel, the loser would never learn that the run took another path.
+// Kept per gate (`gate_id`): one node may have several open at once.
 import { useCallback, useEffect, useMemo, useState } from 'react'
-import type { Decision } from '../../../lib/index.js'
+import type { DecideOptions, Decision } from '../../../lib/client/index.js'
 import { DAGStreamError, type DAGStreamHookResult } from '../../../lib/react/index.js'
 
 /** The decision that closed a gate, from its `human_gate_resolved` event. */
@@ -13,6 +14,8 @@ export interface Resolution {
 
 /** Something this tab should be told about a gate that closed. */
 export interface DecisionNotice {
+  /** The gate's id: what `dismiss` takes. */
+  gateId: string
   nodeId: string
   /** This tab's decision, when the server refused it because another decision had won. */
   refused?: Decision
@@ -21,6 +24,7 @@ export interface DecisionNotice {
 }
 
 interface GateRecord {
+  nodeId?: string
   mine?: { decision: Decision; refused: boolean }
   winner?: Resolution
   dismissed?: boolean
@@ -28,11 +32,11 @@ interface GateRecord {
 
 type Records = ReadonlyMap<string, GateRecord>
 
-function update (records: Records, nodeId: string, change: (record: GateRecord) => GateRecord | undefined): Records {
+function update (records: Records, gateId: string, change: (record: GateRecord) => GateRecord | undefined): Records {
   const next = new Map(records)
-  const record = change(records.get(nodeId) ?? {})
-  if (record === undefined) next.delete(nodeId)
-  else next.set(nodeId, record)
+  const record = change(records.get(gateId) ?? {})
+  if (record === undefined) next.delete(gateId)
+  else next.set(gateId, record)
   return next
 }
 
@@ -41,36 +45,37 @@ export function useDecisionNotices ({ on, decide }: Pick<DAGStreamHookResult, 'o
 
   useEffect(() => on('event', (event) => {
     // A gate that opens again is a new round: what happened in the last one no longer applies.
-    if (event.type === 'human_gate_waiting') setRecords((records) => update(records, event.node_id, () => undefined))
+    if (event.type === 'human_gate_waiting') setRecords((records) => update(records, event.gate_id ?? event.node_id, () => undefined))
     if (event.type === 'human_gate_resolved') {
       const winner: Resolution = { decision: event.decision }
       if (event.feedback !== undefined) winner.feedback = event.feedback
-      setRecords((records) => update(records, event.node_id, (record) => ({ ...record, winner })))
+      setRecords((records) => update(records, event.gate_id ?? event.node_id, (record) => ({ ...record, nodeId: event.node_id, winner })))
     }
   }), [on])
 
   /** `decide`, remembering what this tab chose; a decision that lost the race becomes a notice. */
-  const decideAndRecord = useCallback(async (nodeId: string, decision: Decision, feedback?: string) => {
-    setRecords((records) => update(records, nodeId, (record) => ({ ...record, mine: { decision, refused: false } })))
+  const decideAndRecord = useCallback(async (nodeId: string, decision: Decision, feedback?: string, options: DecideOptions = {}) => {
+    const gateId = options.gateId ?? nodeId
+    setRecords((records) => update(records, gateId, (record) => ({ ...record, nodeId, mine: { decision, refused: false } })))
     try {
-      await decide(nodeId, decision, feedback)
+      await decide(nodeId, decision, feedback, options)
     } catch (error) {
       if (!(error instanceof DAGStreamError && error.code === 'gate_already_decided')) throw error
-      setRecords((records) => update(records, nodeId, (record) => ({ ...record, mine: { decision, refused: true } })))
+      setRecords((records) => update(records, gateId, (record) => ({ ...record, mine: { decision, refused: true } })))
     }
   }, [decide])
 
-  const dismiss = useCallback((nodeId: string) => {
-    setRecords((records) => update(records, nodeId, (record) => ({ ...record, dismissed: true })))
+  const dismiss = useCallback((gateId: string) => {
+    setRecords((records) => update(records, gateId, (record) => ({ ...record, dismissed: true })))
   }, [])
 
   const notices = useMemo(() => {
     const shown: DecisionNotice[] = []
-    for (const [nodeId, { mine, winner, dismissed }] of records) {
+    for (const [gateId, { nodeId = gateId, mine, winner, dismissed }] of records) {
       if (dismissed === true) continue
       // Refused: tell what won. Not decided here at all: tell that someone else decided.
-      if (mine?.refused === true) shown.push(winner === undefined ? { nodeId, refused: mine.decision } : { nodeId, refused: mine.decision, winner })
-      else if (mine === undefined && winner !== undefined) shown.push({ nodeId, winner })
+      if (mine?.refused === true) shown.push(winner === undefined ? { gateId, nodeId, refused: mine.decision } : { gateId, nodeId, refused: mine.decision, winner })
+      else if (mine === undefined && winner !== undefined) shown.push({ gateId, nodeId, winner })
     }
     return shown
   }, [records])
