@@ -30,6 +30,8 @@ export interface StepSpec {
   failures?: number
   /** Runs even when a step before it was skipped: the run's final report. */
   always?: boolean
+  /** The group the step belongs to (the planner's fan-out of retrieval steps): dashboards draw it as one. */
+  parent?: string
   /** What the step produced, shown when a user clicks the node. */
   output: (random: Random, context: StepContext) => unknown
 }
@@ -70,11 +72,12 @@ export const STEPS: StepSpec[] = [
     durationMs: [1500, 2500],
     output: (_r, c) => ({ questions: [`What is the state of ${c.topic}?`, 'Who are the main actors?', 'What are the open problems?'] })
   },
-  { id: 'search_web', label: 'Web search', kind: 'tool', after: ['plan'], durationMs: [800, 2000], output: (r) => findings(r, 'pages') },
-  { id: 'search_papers', label: 'Paper search', kind: 'tool', after: ['plan'], durationMs: [1200, 2600], output: (r) => findings(r, 'papers') },
-  { id: 'search_news', label: 'News search', kind: 'tool', after: ['plan'], durationMs: [600, 1500], output: (r) => findings(r, 'articles') },
+  { id: 'search_web', parent: 'plan', label: 'Web search', kind: 'tool', after: ['plan'], durationMs: [800, 2000], output: (r) => findings(r, 'pages') },
+  { id: 'search_papers', parent: 'plan', label: 'Paper search', kind: 'tool', after: ['plan'], durationMs: [1200, 2600], output: (r) => findings(r, 'papers') },
+  { id: 'search_news', parent: 'plan', label: 'News search', kind: 'tool', after: ['plan'], durationMs: [600, 1500], output: (r) => findings(r, 'articles') },
   {
     id: 'query_kb',
+    parent: 'plan',
     label: 'Knowledge base',
     kind: 'llm',
     model: 'text-embedding-3',
@@ -171,6 +174,7 @@ export const STEPS: StepSpec[] = [
 /** The retrieval step the planner decides to add once it has seen the question. */
 export const PLANNED_STEP: StepSpec & { before: string[] } = {
   id: 'search_code',
+  parent: 'plan',
   label: 'Code search',
   kind: 'tool',
   after: ['plan'],

@@ -352,7 +352,9 @@ export class Run {
 function nodeOf (spec: StepSpec): GraphNode {
   const data: Record<string, unknown> = { kind: spec.kind }
   if (spec.model !== undefined) data.model = spec.model
-  return { id: spec.id, label: spec.label, data }
+  const node: GraphNode = { id: spec.id, label: spec.label, data }
+  if (spec.parent !== undefined) node.parent = spec.parent
+  return node
 }
 
 /** Which server the user clicked on: what the example's `describeSender` returns. */

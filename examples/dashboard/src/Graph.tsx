@@ -1,13 +1,22 @@
 // The run's graph: laid out automatically, coloured by status, with animated edges where data flows.
-import { Background, Controls, MarkerType, ReactFlow, ReactFlowProvider, useReactFlow, type Dimensions, type Edge, type NodeChange } from '@xyflow/react'
+// Groups (subgraphs: nodes with a `parent`) get a box around their members and can be collapsed.
+import { Background, Controls, MarkerType, ReactFlow, ReactFlowProvider, useReactFlow, type Dimensions, type Edge, type Node, type NodeChange, type NodeProps } from '@xyflow/react'
 import '@xyflow/react/dist/style.css'
-import { useEffect, useRef, useState } from 'react'
+import { useEffect, useMemo, useRef, useState } from 'react'
 import type { EdgeView, NodeView } from '../../../lib/index.js'
+import { groupGraph, type GroupBox } from './groups.js'
 import type { Positions } from './layout.js'
 import { isHeld, nodeStatusLabel } from './status.js'
 import { StepNode, type StepNodeType } from './StepNode.js'
 
-const nodeTypes = { step: StepNode }
+type GroupBoxNode = Node<{ label: string }, 'groupBox'>
+
+/** The box behind a group's members: drawn, never selected. */
+function GroupBoxView ({ data }: NodeProps<GroupBoxNode>) {
+  return <div className='group-box' data-testid='group-box'><span className='group-box__label'>{data.label}</span></div>
+}
+
+const nodeTypes = { step: StepNode, groupBox: GroupBoxView }
 const FIT = { padding: 0.06 }
 const ORIGIN = { x: 0, y: 0 }
 
@@ -30,15 +39,22 @@ export function Graph (props: GraphProps) {
   )
 }
 
-function FlowCanvas ({ nodes, edges, positions, selected, onSelect, runPaused }: GraphProps) {
+function FlowCanvas ({ nodes: allNodes, edges: allEdges, positions, selected, onSelect, runPaused }: GraphProps) {
   const { fitView } = useReactFlow()
   const container = useRef<HTMLDivElement>(null)
+  const [collapsed, setCollapsed] = useState<ReadonlySet<string>>(() => new Set())
+  const { nodes, edges, boxes, groups } = useMemo(() => groupGraph(allNodes, allEdges, positions, collapsed), [allNodes, allEdges, positions, collapsed])
+  const toggle = (groupId: string) => setCollapsed((previous) => {
+    const next = new Set(previous)
+    if (!next.delete(groupId)) next.add(groupId)
+    return next
+  })
 
-  // A node added mid-run can land outside the view: refit when the layout changes.
+  // A node added mid-run can land outside the view: refit when the layout changes (or a group folds).
   useEffect(() => {
     const frame = requestAnimationFrame(() => void fitView({ ...FIT, duration: 300 }))
     return () => cancelAnimationFrame(frame)
-  }, [positions, fitView])
+  }, [positions, collapsed, fitView])
 
   // The box changes with the window, a rotated phone, or the side panel folding away: refit, or half
   // of the graph ends up out of sight. In the next frame, once React Flow has measured the new box.
@@ -92,7 +108,7 @@ function FlowCanvas ({ nodes, edges, positions, selected, onSelect, runPaused }:
   })))
 
   // A focused node selected with Enter or Space arrives here, not in onNodeClick.
-  const onNodesChange = (changes: NodeChange<StepNodeType>[]) => {
+  const onNodesChange = (changes: NodeChange<StepNodeType | GroupBoxNode>[]) => {
     for (const change of changes) {
       if (change.type === 'select' && change.selected) onSelect(change.id)
       if (change.type === 'dimensions' && change.dimensions !== undefined) measuredSizes.set(change.id, change.dimensions)
@@ -101,8 +117,23 @@ function FlowCanvas ({ nodes, edges, positions, selected, onSelect, runPaused }:
 
   return (
     <div className='graph' data-testid='graph' ref={container}>
-      <ReactFlow
-        nodes={flowNodes}
+      {groups.length > 0 && (
+        <div className='graph__groups' role='group' aria-label='Groups'>
+          {groups.map((group) => (
+            <button
+              key={group.id}
+              className='button button--small'
+              data-testid={`group-toggle-${group.id}`}
+              aria-pressed={!collapsed.has(group.id)}
+              onClick={() => toggle(group.id)}
+            >
+              {collapsed.has(group.id) ? '▸' : '▾'} {group.label} ({group.size})
+            </button>
+          ))}
+        </div>
+      )}
+      <ReactFlow<StepNodeType | GroupBoxNode>
+        nodes={[...boxes.map(boxNode), ...flowNodes]}
         edges={flowEdges}
         nodeTypes={nodeTypes}
         nodesDraggable={false}
@@ -112,7 +143,9 @@ function FlowCanvas ({ nodes, edges, positions, selected, onSelect, runPaused }:
         fitViewOptions={FIT}
         minZoom={0.2}
         proOptions={{ hideAttribution: true }}
-        onNodeClick={(_event, node) => onSelect(node.id)}
+        onNodeClick={(_event, node) => {
+          if (node.type === 'step') onSelect(node.id)
+        }}
         onNodesChange={onNodesChange}
         onPaneClick={() => onSelect(undefined)}
         aria-label="The run's steps"
@@ -122,6 +155,23 @@ function FlowCanvas ({ nodes, edges, positions, selected, onSelect, runPaused }:
       </ReactFlow>
     </div>
   )
+}
+
+/** The box of a group, behind the cards. */
+function boxNode (box: GroupBox): GroupBoxNode {
+  return {
+    id: `group:${box.id}`,
+    type: 'groupBox',
+    position: { x: box.x, y: box.y },
+    width: box.width,
+    height: box.height,
+    style: { width: box.width, height: box.height },
+    data: { label: box.label },
+    zIndex: -1,
+    selectable: false,
+    focusable: false,
+    draggable: false
+  }
 }
 
 /**
