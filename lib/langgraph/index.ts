@@ -375,7 +375,8 @@ function defaultPresentation (value: unknown, nodeId: string): GatePresentation 
 /** The text of a message chunk: a string, or the text parts of a list of content blocks. */
 function textOf (content: unknown): string {
   if (typeof content === 'string') return content
-  /* c8 ignore next 2 -- content blocks (Anthropic's, say): the fake chat models stream strings */
+  /* c8 ignore start -- content blocks (Anthropic's, say): the fake chat models stream strings */
   if (!Array.isArray(content)) return ''
   return content.map((part) => (typeof part === 'object' && part !== null && typeof part.text === 'string' ? part.text : '')).join('')
 }
+/* c8 ignore stop */

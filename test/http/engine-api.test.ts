@@ -49,6 +49,18 @@ for (const backplane of ['memory', 'redis'] as const) {
     t.equal((await engine.app.dagStream.snapshot('run'))?.seq, 5, 'nothing of the refused batch')
   })
 
+  t.test(`${backplane}: a batch of 450 (stored in steps of 200) and a retry that overlaps its end`, async (t) => {
+    const { engine, dashboard } = await deployment(t, backplane)
+    const many = (from: number, count: number) => Array.from({ length: count }, (_, index) => running(`n${(from + index) % 7}`))
+    const big = await postBatch(engine.http, 'big', batch('p', 1, many(1, 450)))
+    t.equal(big.status, 200)
+    t.same(big.body.results.map((result) => 'seq' in result ? result.seq : 0), Array.from({ length: 450 }, (_, index) => index + 1))
+    const overlap = await postBatch(dashboard.http, 'big', batch('p', 401, many(401, 60)))
+    t.equal(overlap.body.results.filter((result) => 'duplicate' in result).length, 50, '401 … 450 were stored')
+    t.match(overlap.body.results.at(-1), { n: 460, seq: 460 })
+    t.equal((await dashboard.app.dagStream.snapshot('big'))?.seq, 460)
+  })
+
   t.test(`${backplane}: the feed drives the run: a decision taken on another instance reaches the engine, whose answer is the dashboard's ack`, async (t) => {
     const { engine, dashboard } = await deployment(t, backplane)
     const feed = await openFeed(t, engine.http, 'run')
