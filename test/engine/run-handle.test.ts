@@ -3,6 +3,7 @@
 // subgraph, cancel. Only the handle is used on the engine side; the dashboards are real clients.
 
 import t from 'tap'
+import { EventRefusedError } from '../../lib/index.js'
 import type { DAGSnapshot } from '../../schemas/index.js'
 import { build, TestClient, within } from '../support/helpers.js'
 import { streamClient, until } from '../support/client-helpers.js'
@@ -166,6 +167,11 @@ t.test('complete() and fail(); pause and resume reach onControl; decisions of th
   off()
   await client.pause()
   t.equal(seen.length, 2, 'unsubscribed')
+  const offRefusing = run.onControl(() => {
+    throw new EventRefusedError('Not now: the run is publishing')
+  })
+  await t.rejects(client.resume(), { code: 'handler_failed', message: 'Not now: the run is publishing' }, 'a handler that throws refuses the command')
+  offRefusing()
   // An engine gate of the low-level API (no gate_id) goes to onClientEvent, as before.
   await server.app.dagStream.broadcast('c', { type: 'human_gate_waiting', node_id: 'old', presentation: { title: 'Old style' } })
   await client.decide('old', 'approve')
