@@ -135,11 +135,15 @@ class GraphRun {
     let next: unknown = input === undefined ? null : input
     if (input !== undefined) run.send({ type: 'execution_status', status: 'running' })
     for (let pickUp = input === undefined; ; pickUp = false) {
-      if (!pickUp) await this.#stream(next)
+      if (!pickUp) {
+        // Paused: nothing runs until a resume (a decision taken meanwhile waits with it).
+        if (this.#paused) await new Promise<void>((resolve) => { this.#resumed = resolve })
+        if (run.signal.aborted) return this.#cancelled()
+        await this.#stream(next)
+      }
       if (run.signal.aborted) return this.#cancelled()
       if (this.#paused) {
-        await new Promise<void>((resolve) => { this.#resumed = resolve })
-        if (run.signal.aborted) return this.#cancelled()
+        // Stopped at a step's end: the next pass goes on from the checkpoint, once resumed.
         next = null
         continue
       }

@@ -151,7 +151,11 @@ t.test('a failing node fails the run; presentation and config are the caller\'s;
   await view.client.resume()
   t.same(of(view.events, 'execution_status').map((event) => event.status), ['running', 'paused', 'running'], 'each said once')
   const gateId = view.gates()[0] as string
+  await view.client.pause()
   await view.client.send({ type: 'human_decision', node_id: 'ask', gate_id: gateId, decision: 'reject', value: { reason: 'not yet' } })
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  t.notOk(view.client.store.getSnapshot().nodes.has('check') && view.client.store.getSnapshot().nodes.get('check')?.status !== 'pending', 'a decision taken while paused waits for the resume')
+  await view.client.resume()
   await t.rejects(finished, /rejected: \{"reason":"not yet"\}/)
   await until(() => view.client.store.getSnapshot().status === 'failed', 'failed')
   t.equal(view.client.store.getSnapshot().nodes.get('check')?.status, 'failed')
