@@ -18,6 +18,7 @@ import type { EngineAnswer, EngineCommand, EngineFeedOpened } from '../../schema
 import type { Backplane, CommandOutcome } from '../backplane/types.js'
 import { BackplaneUnavailableError } from '../errors.js'
 import { isFinished } from '../shared/reducer.js'
+import { expiryTimer } from '../options.js'
 
 /** Commands waiting for an engine's answer on one feed, at most: past it, a command is refused at once. */
 const MAX_PENDING = 1000
@@ -45,6 +46,7 @@ interface Feed {
   pending: Map<string, (outcome: CommandOutcome) => void>
   timer: NodeJS.Timeout
   ticks: number
+  expiry: NodeJS.Timeout | undefined
 }
 
 export class EngineFeeds {
@@ -61,7 +63,7 @@ export class EngineFeeds {
    * open here for the DAG is ended: the newest engine process drives (the older one is most often a
    * dead peer whose socket has not timed out yet).
    */
-  async open (dagId: string, response: ServerResponse): Promise<void> {
+  async open (dagId: string, response: ServerResponse, expiresAt?: number): Promise<void> {
     const previous = this.#byDag.get(dagId)
     if (previous !== undefined) this.#end(previous)
     const feed: Feed = {
@@ -71,7 +73,12 @@ export class EngineFeeds {
       pending: new Map(),
       // Every quarter lease: the lease, and a heartbeat comment when one is due.
       timer: setInterval(() => this.#tick(feed), this.#tickMs()),
-      ticks: 0
+      ticks: 0,
+      // Credentials that end close the feed, with a last message that says so (as a stream's 4401).
+      expiry: expiryTimer(expiresAt, () => {
+        response.write('event: close\ndata: {"code":4401,"reason":"credentials expired"}\n\n')
+        this.#end(feed)
+      })
     }
     this.#byDag.set(dagId, feed)
     this.#byKey.set(feed.key, feed)
@@ -158,6 +165,7 @@ export class EngineFeeds {
   #closed (feed: Feed): void {
     if (this.#byKey.get(feed.key) !== feed) return
     clearInterval(feed.timer)
+    clearTimeout(feed.expiry)
     this.#byKey.delete(feed.key)
     if (this.#byDag.get(feed.dagId) === feed) this.#byDag.delete(feed.dagId)
     for (const resolve of feed.pending.values()) {

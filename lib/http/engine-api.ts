@@ -31,7 +31,7 @@ import {
 import type { Backplane, ProducedAppend, ProducerStamp } from '../backplane/types.js'
 import type { EngineFeeds } from '../engine/feeds.js'
 import { AuthorizeFailedError, InvalidEventError } from '../errors.js'
-import { isUnauthenticated, type ResolvedEngineApi } from '../options.js'
+import { isUnauthenticated, type Access, type ResolvedEngineApi } from '../options.js'
 import { errorFrame } from '../stream/frames.js'
 import { EVENT_STREAM_HEADERS } from '../stream/event-stream.js'
 import { instanceOf } from '../stream/stream-keys.js'
@@ -59,19 +59,19 @@ export function registerEngineApi (fastify: FastifyInstance, deps: EngineApiDeps
   const limiter = new RequestWindow(engineApi.rateLimit)
   fastify.addHook('onClose', async () => limiter.close())
 
-  /** The guards every route of the engine API passes: the engine's credential, then the rate limit. */
-  async function admit (request: FastifyRequest, dagId: string): Promise<ErrorFrame | undefined> {
-    let allowed: boolean
+  /** The guards every route of the engine API passes; a refusal, or when the credentials end. */
+  async function admit (request: FastifyRequest, dagId: string): Promise<ErrorFrame | { expiresAt: number | undefined }> {
+    let access: Access
     try {
-      allowed = (await engineApi.authorize(request, dagId)).allowed
+      access = await engineApi.authorize(request, dagId)
     } catch (error) {
       if (isUnauthenticated(error)) return errorFrame('unauthorized', 'The engine API needs the engine\'s credentials')
       request.log.error({ err: error, dagId }, 'fastify-dag-stream: engineApi.authorize failed')
       throw new AuthorizeFailedError()
     }
-    if (!allowed) return errorFrame('forbidden', `These credentials may not drive DAG "${dagId}"`)
+    if (!access.allowed) return errorFrame('forbidden', `These credentials may not drive DAG "${dagId}"`)
     if (!limiter.take(dagId)) return errorFrame('rate_limited', `Rate limited: at most ${engineApi.rateLimit.max} requests of the engine API per ${engineApi.rateLimit.timeWindow} ms for one DAG`)
-    return undefined
+    return { expiresAt: access.expiresAt }
   }
 
   const bodyRoute = {
@@ -97,8 +97,8 @@ export function registerEngineApi (fastify: FastifyInstance, deps: EngineApiDeps
     },
     async (request, reply) => {
       const dagId = request.params.id
-      const refused = await admit(request, dagId)
-      if (refused !== undefined) return reply.code(refusalStatus(refused)).send(refused)
+      const admitted = await admit(request, dagId)
+      if ('type' in admitted) return reply.code(refusalStatus(admitted)).send(admitted)
       const batch = parseBatch(request.body, (event) => deps.validate(dagId, event))
       if (!batch.ok) return reply.code(400).send(errorFrame('invalid_message', batch.message))
       const { producer, events } = batch
@@ -129,11 +129,12 @@ export function registerEngineApi (fastify: FastifyInstance, deps: EngineApiDeps
     },
     async (request, reply) => {
       const dagId = request.params.id
-      const refused = await admit(request, dagId)
-      if (refused !== undefined) return reply.code(refusalStatus(refused)).send(refused)
+      const admitted = await admit(request, dagId)
+      if ('type' in admitted) return reply.code(refusalStatus(admitted)).send(admitted)
       reply.hijack()
       reply.raw.writeHead(200, { ...reply.getHeaders(), ...EVENT_STREAM_HEADERS } as OutgoingHttpHeaders)
-      await feeds.open(dagId, reply.raw)
+      // The feed lives as long as the credentials that opened it.
+      await feeds.open(dagId, reply.raw, admitted.expiresAt)
     }
   )
 
@@ -145,8 +146,8 @@ export function registerEngineApi (fastify: FastifyInstance, deps: EngineApiDeps
     },
     async (request, reply) => {
       const dagId = request.params.id
-      const refused = await admit(request, dagId)
-      if (refused !== undefined) return reply.code(refusalStatus(refused)).send(refused)
+      const admitted = await admit(request, dagId)
+      if ('type' in admitted) return reply.code(refusalStatus(admitted)).send(admitted)
       const body = request.body as unknown
       if (!answerCheck.Check(body)) {
         return reply.code(400).send(errorFrame('invalid_message', `answer: ${describe(answerCheck.Errors(body).First() as ValueError)}`))

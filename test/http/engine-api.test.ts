@@ -198,6 +198,13 @@ t.test('a command without id is given one; the sender is named; a refusal withou
   viewer.close()
 })
 
+t.test('a feed ends when the credentials that opened it expire', async (t) => {
+  const { http } = await build(t, { engineApi: { authorize: () => ({ allowed: true, expiresAt: Date.now() + 300 }) } })
+  const feed = await openFeed(t, http, 'run')
+  await until(() => feed.stream.ended, 'the feed ended', 5000)
+  t.match(feed.stream.text, /event: close\ndata: \{"code":4401,"reason":"credentials expired"\}/)
+})
+
 t.test('a second feed for the DAG on the instance replaces the first; app.close() ends feeds', async (t) => {
   const { http, app } = await build(t, { engineApi })
   const first = await openFeed(t, http, 'run')
