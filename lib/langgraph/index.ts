@@ -86,6 +86,10 @@ class GraphRun {
   readonly #taskNodes = new Map<string, string>()
   readonly #attempts = new Map<string, Set<string>>()
   readonly #pushed = new Map<string, number>()
+  /** The Send tasks running per node they run (the group): the group runs while one of them does. */
+  readonly #groupRunning = new Map<string, Set<string>>()
+  /** Send task id → its group. */
+  readonly #groupOf = new Map<string, string>()
   readonly #writers = new Map<string, OutputWriter>()
   readonly #running = new Set<string>()
   readonly #gates = new Map<string, { promise: Promise<GateDecision>; abort: AbortController; nodeId: string }>()
@@ -240,8 +244,16 @@ class GraphRun {
         this.#pushed.set(base, count)
         nodeId = `${base}.${count}`
         this.#run.send({ type: 'dag_mutated', mutation: { op: 'add_node', node: { id: nodeId, label: `${name} ${count}`, parent: base } } })
+        this.#groupOf.set(taskId, base)
       }
       this.#taskNodes.set(taskId, nodeId)
+    }
+    const group = this.#groupOf.get(taskId)
+    if (group !== undefined) {
+      const members = this.#groupRunning.get(group) ?? new Set<string>()
+      if (members.size === 0) this.#run.send({ type: 'node_state', node_id: group, status: 'running' })
+      members.add(taskId)
+      this.#groupRunning.set(group, members)
     }
     const attempts = this.#attempts.get(nodeId) ?? new Set<string>()
     attempts.add(taskId)
@@ -259,6 +271,10 @@ class GraphRun {
     if (interrupts.length === 0) {
       this.#run.send({ type: 'node_state', node_id: nodeId, status: error === null ? 'completed' : 'failed' })
     }
+    const group = this.#groupOf.get(taskId)
+    const members = group === undefined ? undefined : this.#groupRunning.get(group)
+    members?.delete(taskId)
+    if (members?.size === 0) this.#run.send({ type: 'node_state', node_id: group as string, status: 'completed' })
     this.#stopIfPaused()
   }
 

@@ -48,6 +48,7 @@ t.test('a graph end to end: structure, tokens, parallel workers, two interrupts 
   t.same(snapshot.edges.map(({ from, to }) => `${from}>${to}`).sort(), ['planner>worker', 'review>planner', 'worker>review'], 'the drawn graph\'s edges; a subgraph\'s start and end are the subgraph')
   t.ok(of(view.events, 'node_output_delta').some((event) => event.node_id === 'planner'), 'the planner\'s tokens streamed')
   t.equal(snapshot.nodes.find((node) => node.id === 'worker.2')?.status, 'completed')
+  t.equal(snapshot.nodes.find((node) => node.id === 'worker')?.status, 'completed', 'the group of the Send tasks ran while they did')
   const [first, second] = view.gates().sort()
   const waiting = of(view.events, 'human_gate_waiting')
   t.same(waiting.map((event) => event.node_id).sort(), ['review:legal', 'review:style'], 'each interrupt on the node that raised it')
