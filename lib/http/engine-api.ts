@@ -84,7 +84,7 @@ export function registerEngineApi (fastify: FastifyInstance, deps: EngineApiDeps
       if (isInvalidJsonBody(error)) return reply.code(400).send(errorFrame('invalid_json', 'The body is not valid JSON'))
       if (error.validation !== undefined) return reply.code(400).send(errorFrame('invalid_message', error.message))
       if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.code(413).send(errorFrame('invalid_message', `The body is larger than ${engineApi.bodyLimit} bytes: send smaller batches`))
-      /* c8 ignore next -- anything else (a bug) is Fastify's to answer: a 500 without details */
+      /* c8 ignore next -- anything else is Fastify's to answer: BackplaneUnavailableError a 503 (nothing stored, send again), a bug a 500 */
       throw error
     }
   }
