@@ -25,7 +25,7 @@ export const Identifier = Type.String({ minLength: 1, maxLength: MAX_IDENTIFIER_
 
 /** An Identifier that says what it identifies. */
 export function identifier (description: string) {
-  return Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:~-]+$', description })
+  return Type.String({ minLength: 1, maxLength: MAX_IDENTIFIER_LENGTH, pattern: IDENTIFIER_PATTERN, description })
 }
 
 export const NodeStatus = Type.Union(
