@@ -37,6 +37,7 @@ function perFrame (metrics: Metrics): number {
       maxPayload: 65_536,
       maxBufferedBytes: 1 << 30,
       rateLimit: false,
+      maxQueuedEvents: 16,
       metrics,
       onClose () {},
       runCommand: async () => undefined

@@ -5,6 +5,7 @@
 //
 // `createExampleServer` is exported so tests can start the same thing on a free port.
 
+import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { pathToFileURL } from 'node:url'
 import fastifyStatic from '@fastify/static'
@@ -39,6 +40,10 @@ export interface ExampleServerOptions extends EngineOptions {
    * its own engine and drives the runs it started. @default undefined (one process, in memory)
    */
   redis?: string
+  /** Keys of this demo in Redis start with this, so two demos (or another app) can share one Redis. @default 'dag-stream-example' */
+  redisKeyPrefix?: string
+  /** Called before a build of the dashboard starts (it takes a while on a first start). */
+  onBuild?: () => void
   /** @default 'warn': the URL line is what a first-time user needs to see */
   logLevel?: 'silent' | 'warn' | 'info'
   /** `langgraph`: the runs are a real LangGraph.js graph (examples/engine/langgraph.ts). @default 'simulated' */
@@ -56,10 +61,12 @@ export interface ExampleServer {
 const DEFAULT_PORT = 3000
 /** Keys of the example in Redis start with this, so they never mix with another app's. */
 const REDIS_KEY_PREFIX = 'dag-stream-example'
+/** The version of the demo's API, from package.json, so the OpenAPI and AsyncAPI documents agree with it. */
+const { version: PACKAGE_VERSION } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
 
 export async function createExampleServer (options: ExampleServerOptions = {}): Promise<ExampleServer> {
   const { port = Number(process.env.PORT) || DEFAULT_PORT, host = 'localhost', initialRuns = 1, build = true, chaos = false } = options
-  if (build) await ensureDashboardBuilt()
+  if (build) await ensureDashboardBuilt({ onBuild: options.onBuild })
 
   const app = Fastify({ logger: { level: options.logLevel ?? 'warn' } }).withTypeProvider<TypeBoxTypeProvider>()
   // Which instance a command was clicked on; known once it listens. The engine shows it in the
@@ -70,7 +77,7 @@ export async function createExampleServer (options: ExampleServerOptions = {}): 
     // Registered before the plugin so it sees the plugin's routes and their TypeBox schemas.
     await app.register(swagger, {
       openapi: {
-        info: { title: 'fastify-dag-stream example', version: '0.1.0', description: 'REST side of the DAG stream; the WebSocket protocol is described by the AsyncAPI document.' },
+        info: { title: 'fastify-dag-stream example', version: PACKAGE_VERSION, description: 'REST side of the DAG stream; the WebSocket protocol is described by the AsyncAPI document.' },
         tags: [{ name: 'dags', description: 'DAG snapshots and the list of DAGs' }, { name: 'runs', description: 'The simulated engine of this example' }]
       }
     })
@@ -78,7 +85,7 @@ export async function createExampleServer (options: ExampleServerOptions = {}): 
     await app.register(dagStream, {
       // Finished runs stay listed for half an hour, so a demo can go back to them.
       retainFinishedMs: 30 * 60_000,
-      asyncapi: { path: '/asyncapi.json', title: 'fastify-dag-stream example' },
+      asyncapi: { path: '/asyncapi.json', title: 'fastify-dag-stream example', version: PACKAGE_VERSION },
       // JSON, because it travels with the command to the instance that drives the run.
       describeSender: () => ({ instance }),
       // Who else watches a run, and who has its gate open: the dashboard names each tab (viewer.ts).
@@ -87,7 +94,7 @@ export async function createExampleServer (options: ExampleServerOptions = {}): 
         const { viewer } = request.query as { viewer?: unknown }
         return typeof viewer === 'string' && viewer !== '' ? { id: viewer.slice(0, 64), name: viewer.slice(0, 64) } : undefined
       },
-      backplane: options.redis === undefined ? 'memory' : await redis(options.redis)
+      backplane: options.redis === undefined ? 'memory' : await redis(options.redis, options.redisKeyPrefix ?? REDIS_KEY_PREFIX)
     })
     engine = options.engine === 'langgraph' ? createLangGraphEngine(app) : createEngine(app, options)
 
@@ -105,6 +112,38 @@ export async function createExampleServer (options: ExampleServerOptions = {}): 
         return reply.code(201).send({ dag_id: dagId, stream: `/api/dags/${dagId}/stream` })
       }
     )
+
+    // Which of the listed runs wait for a human: the run list marks them. (The library's list carries
+    // each run's status, not its gates; this asks the snapshots, which every instance can read.)
+    app.get(
+      '/api/runs/waiting',
+      {
+        schema: {
+          tags: ['runs'],
+          summary: 'Which of the given runs have a step waiting for a human decision',
+          querystring: Type.Object({ ids: Type.String({ maxLength: 8192, description: 'Comma-separated run ids (at most 100)' }) }),
+          response: { 200: Type.Object({ waiting: Type.Array(Type.String()) }) }
+        }
+      },
+      async (request) => {
+        const ids = request.query.ids.split(',').filter((id) => id !== '').slice(0, 100)
+        const snapshots = await Promise.all(ids.map((id) => app.dagStream.snapshot(id).catch(() => undefined)))
+        return { waiting: ids.filter((_id, index) => (snapshots[index]?.gates.length ?? 0) > 0) }
+      }
+    )
+
+    // The AsyncAPI document, readable: /asyncapi.json is the machine's copy, minified.
+    app.get('/asyncapi', { schema: { hide: true } }, async (_request, reply) => {
+      const response = await app.inject({ method: 'GET', url: '/asyncapi.json' })
+      const pretty = JSON.stringify(JSON.parse(response.body), null, 2).replaceAll('&', '&amp;').replaceAll('<', '&lt;')
+      return reply.type('text/html; charset=utf-8').send(
+        `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Stream protocol (AsyncAPI ${PACKAGE_VERSION})</title>` +
+        '<style>body{font:14px/1.5 system-ui,sans-serif;margin:24px;color:#0f172a}pre{font:13px/1.45 ui-monospace,monospace;background:#f8fafc;padding:16px;border-radius:8px;overflow:auto}</style></head>' +
+        `<body><h1>Stream protocol (AsyncAPI)</h1><p>The WebSocket protocol of this demo, version ${PACKAGE_VERSION}. ` +
+        'Load <a href="asyncapi.json">asyncapi.json</a> into <a href="https://studio.asyncapi.com/">AsyncAPI Studio</a> for a rendered view.</p>' +
+        `<pre>${pretty}</pre></body></html>`
+      )
+    })
 
     if (chaos) {
       app.post('/api/debug/drop-connections', { schema: { hide: true } }, async () => {
@@ -132,9 +171,9 @@ export async function createExampleServer (options: ExampleServerOptions = {}): 
 }
 
 /** Loaded only with --redis: the in-memory example does not need ioredis (an optional peer dependency). */
-async function redis (url: string): Promise<BackplaneProvider> {
+async function redis (url: string, keyPrefix: string): Promise<BackplaneProvider> {
   const { redisBackplane } = await import('../lib/backplane/redis/index.js')
-  return redisBackplane({ url, keyPrefix: REDIS_KEY_PREFIX })
+  return redisBackplane({ url, keyPrefix })
 }
 
 // -------------------------------------------------------------------------------------------------
@@ -154,6 +193,8 @@ Options:
   --runs N       runs started at boot                          (default: 1)
   --redis URL    share runs with every instance started with the same URL,
                  e.g. redis://127.0.0.1:6379                   (default: one process, in memory)
+  --redis-prefix P  start this demo's Redis keys with P, so two demos can share
+                 one Redis without seeing each other's runs    (default: ${REDIS_KEY_PREFIX})
   --engine NAME  simulated, or langgraph: a LangGraph.js graph with a fake
                  streaming chat model (no network)             (default: simulated)
   --chaos        add POST /api/debug/drop-connections, which cuts this process's sockets
@@ -190,6 +231,7 @@ function parseCommandLine (args: string[]): CommandLine {
       seed: number('seed', values.seed, Number.isSafeInteger, 'an integer'),
       initialRuns: number('runs', values.runs, (n) => Number.isInteger(n) && n >= 0, 'a whole number'),
       redis: redisUrl(values.redis),
+      redisKeyPrefix: redisPrefix(values['redis-prefix']),
       chaos: values.chaos,
       engine: engineName(values.engine),
       logLevel: values.quiet === true ? 'silent' : values.verbose === true ? 'info' : undefined
@@ -210,6 +252,7 @@ function readFlags (args: string[]) {
         seed: { type: 'string' },
         runs: { type: 'string' },
         redis: { type: 'string' },
+        'redis-prefix': { type: 'string' },
         chaos: { type: 'boolean' },
         engine: { type: 'string' },
         quiet: { type: 'boolean' },
@@ -224,6 +267,12 @@ function readFlags (args: string[]) {
     }
     throw error
   }
+}
+
+function redisPrefix (value: string | undefined): string | undefined {
+  if (value === undefined) return undefined
+  if (!/^[A-Za-z0-9._:-]{1,64}$/.test(value)) throw new UsageError(`--redis-prefix must be 1 to 64 letters, digits or . _ : -, got '${value}'`)
+  return value
 }
 
 function engineName (value: string | undefined): ExampleServerOptions['engine'] {
@@ -261,7 +310,9 @@ async function main (): Promise<void> {
   const { options } = commandLine
   let server: ExampleServer
   try {
-    server = await createExampleServer(options)
+    // A first start builds the dashboard, which takes a while: say so rather than sit silent.
+    const onBuild = options.logLevel === 'silent' ? undefined : () => console.log('Building the dashboard (first start or changed sources; about 20 s)…')
+    server = await createExampleServer({ ...options, onBuild })
   } catch (error) {
     // The two likely first-time failures get one line each, without a stack.
     const code = (error as { code?: unknown }).code
@@ -278,12 +329,20 @@ async function main (): Promise<void> {
   // Tests read this line to find the port; keep its shape.
   console.log(`fastify-dag-stream example listening on ${server.url} (OpenAPI: ${server.url}documentation, AsyncAPI: ${server.url}asyncapi.json)`)
   if (options.redis !== undefined) console.log(`Sharing runs through Redis at ${options.redis}: start another instance with the same --redis on another --port.`)
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      // app.close() tells every dashboard 1001 (going away), so they reconnect to the next server.
-      void server.close().then(() => process.exit(0))
-    })
+  let closing = false
+  const stop = () => {
+    if (closing) return
+    closing = true
+    // app.close() tells every dashboard 1001 (going away), so they reconnect to the next server.
+    void server.close().then(() => process.exit(0))
   }
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, stop)
+  // `npm start` runs this under `sh -c`: `kill <pid of npm>` reaches npm and the shell, not this
+  // process, which would keep the port. Orphaned (another process adopted it), it stops too.
+  const parent = process.ppid
+  setInterval(() => {
+    if (process.ppid !== parent) stop()
+  }, 500).unref()
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

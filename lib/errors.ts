@@ -10,14 +10,19 @@ export const InvalidOptionError = createError('FST_DAG_STREAM_INVALID_OPTION', '
 export const InvalidEventError = createError('FST_DAG_STREAM_INVALID_EVENT', 'Invalid DAG event for "%s": %s', 500, TypeError)
 
 /** A DAG id that cannot appear in a URL or event. */
-export const InvalidDagIdError = createError(
+export const InvalidDAGIdError = createError(
   'FST_DAG_STREAM_INVALID_DAG_ID',
-  'Invalid DAG id %s: use 1-128 characters from A-Z a-z 0-9 . _ : ~ -',
+  'Invalid DAG id %s: use 1-100 characters from A-Z a-z 0-9 . _ : ~ - (toIdentifier(name) maps any name onto them)',
   400,
   TypeError
 )
 
-export const DagNotFoundError = createError('FST_DAG_STREAM_DAG_NOT_FOUND', 'DAG "%s" not found', 404)
+export const DAGNotFoundError = createError('FST_DAG_STREAM_DAG_NOT_FOUND', 'DAG "%s" not found', 404)
+
+/** @deprecated use InvalidDAGIdError (the same constructor) */
+export const InvalidDagIdError = InvalidDAGIdError
+/** @deprecated use DAGNotFoundError (the same constructor) */
+export const DagNotFoundError = DAGNotFoundError
 
 /** Throw it from `authorize` when the caller is not authenticated: the upgrade is refused with 401. */
 export const UnauthorizedError = createError('FST_DAG_STREAM_UNAUTHORIZED', 'Authentication required', 401)
@@ -47,6 +52,9 @@ export const InvalidIdentityError = createError(
 /** `authorize` returned false. */
 export const ForbiddenError = createError('FST_DAG_STREAM_FORBIDDEN', 'Not allowed to %s DAG "%s"', 403)
 
+/** `authorize(request, undefined, 'list')` returned false: the caller may not see the list of DAGs. */
+export const ListForbiddenError = createError('FST_DAG_STREAM_LIST_FORBIDDEN', 'Not allowed to list DAGs', 403)
+
 export const OriginNotAllowedError = createError(
   'FST_DAG_STREAM_ORIGIN_NOT_ALLOWED',
   'Origin %s is not allowed to open a DAG stream',
@@ -71,6 +79,17 @@ export const BackplaneUnavailableError = createError(
   'FST_DAG_STREAM_BACKPLANE_UNAVAILABLE',
   'fastify-dag-stream: the backplane is unavailable (%s)',
   503
+)
+
+/**
+ * What a client of the plugin's routes is answered for any failure on the server's side (an `authorize`
+ * that threw, an `identify` or `authorize` that answered nonsense): the details, which may name a
+ * database and its password, go to the log only.
+ */
+export const InternalError = createError(
+  'FST_DAG_STREAM_INTERNAL_ERROR',
+  'fastify-dag-stream: the request failed on the server (its log has the details)',
+  500
 )
 
 /** `broadcast` after `app.close()`. */

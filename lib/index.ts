@@ -3,15 +3,12 @@ import { dagStream } from './plugin.js'
 
 export default dagStream
 export { dagStream }
-export type { DagStream } from './plugin.js'
+export type { DAGStream } from './plugin.js'
 export type { ClientEventContext, ClientEventHandler } from './commands/commands.js'
+export type { Action, Authorize, AuthorizeGrant, AuthorizeResult, DAGAction } from './access/authorize.js'
 export type {
-  Action,
   AsyncApiRouteOptions,
-  Authorize,
-  AuthorizeGrant,
-  AuthorizeResult,
-  DagStreamOptions,
+  DAGStreamOptions,
   MetricsOptions,
   MetricsRegistry,
   RateLimitOptions
@@ -26,6 +23,7 @@ export {
   DEFAULT_MAX_CONNECTIONS_PER_IP,
   DEFAULT_MAX_IDLE_MS,
   DEFAULT_MAX_PAYLOAD,
+  DEFAULT_MAX_QUEUED_EVENTS,
   DEFAULT_METRICS_PREFIX,
   DEFAULT_METRICS_ROUTE,
   DEFAULT_OUTPUT_FLUSH_MS,
@@ -37,6 +35,7 @@ export {
 export * from './errors.js'
 export { redactedRequest } from './http/log.js'
 export { CloseCode, closeCodeDescriptions, shouldReconnect } from './shared/close-codes.js'
+export { fromIdentifier, isIdentifier, MAX_IDENTIFIER_LENGTH, toIdentifier } from './shared/identifier.js'
 export {
   applyEvent,
   createState,
@@ -57,8 +56,8 @@ export type {
   CommandExecutor,
   CommandOutcome,
   CommandSender,
-  DagListQuery,
-  DagStatus,
+  DAGListPageQuery,
+  LogHead,
   GateTransition,
   ListChangeListener,
   ListGap,
@@ -70,3 +69,13 @@ export type {
 } from './backplane/types.js'
 export type { ClaimRecord, GateClaim, GatePhase, GateRecord } from './commands/gates.js'
 export type * from '../schemas/index.js'
+
+// The names these had before one casing (DAG) was chosen; kept for one release.
+/** @deprecated use DAGStream */
+export type DagStream = import('./plugin.js').DAGStream
+/** @deprecated use DAGStreamOptions */
+export type DagStreamOptions = import('./options.js').DAGStreamOptions
+/** @deprecated use DAGListPageQuery */
+export type DagListQuery = import('./backplane/types.js').DAGListPageQuery
+/** @deprecated use LogHead */
+export type DagStatus = import('./backplane/types.js').LogHead

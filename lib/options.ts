@@ -7,8 +7,10 @@ import type { BackplaneProvider } from './backplane/types.js'
 import type { AsyncApiOptions } from './http/asyncapi.js'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { ViewerIdentity } from '../schemas/events.js'
-import { CredentialsExpiredError, InvalidAuthorizeResultError, InvalidIdentityError, InvalidOptionError } from './errors.js'
+import { InvalidIdentityError, InvalidOptionError } from './errors.js'
+import { checkAccessWith, type Access, type Authorize, type AuthorizeResult, type CheckAccess } from './access/authorize.js'
 import { DEFAULT_PREFIX } from './shared/prefix.js'
+import { OptionChecks, showValue } from './shared/option-checks.js'
 
 export { DEFAULT_PREFIX } from './shared/prefix.js'
 /** Requests of the engine API per DAG and instance: a batch of 1 a millisecond; batches go further. */
@@ -40,6 +42,14 @@ export const DEFAULT_OUTPUT_FLUSH_MS = 50
 export const DEFAULT_ENGINE_LEASE_MS = 15_000
 /** Events a run handle holds while the backplane is unreachable before it coalesces them into the run's picture. */
 export const DEFAULT_ENGINE_OUTBOX_SIZE = 10_000
+/**
+ * Client events of one socket run one after the other (a pause, a decision and a resume reach the
+ * engine in the order sent), and each may wait for `authorize` and the engine: this many may wait
+ * behind the one running. A dashboard has a few in flight at most (a user's clicks, or what its
+ * client queued while offline); a socket that sends faster than they are answered gets `rate_limited`
+ * for the excess, so that it cannot grow the server's memory: at most this many times `maxPayload`.
+ */
+export const DEFAULT_MAX_QUEUED_EVENTS = 16
 export const DEFAULT_RATE_LIMIT: RateLimitOptions = { max: 100, timeWindow: 1000, maxInvalid: 10 }
 /** Where the `metrics` option serves the registry, unless told otherwise. */
 export const DEFAULT_METRICS_ROUTE = '/metrics'
@@ -69,55 +79,6 @@ const MAX_IDENTITY_JSON = 2048
  */
 export type Identify = (request: FastifyRequest) => ViewerIdentity | undefined | Promise<ViewerIdentity | undefined>
 
-/** What a caller wants to do with a DAG: read it, decide its human gates, or pause/resume/cancel it. */
-export type Action = 'view' | 'decide' | 'control'
-
-/**
- * Decides whether `request` may perform `action` on `dagId`. Return false to refuse (403, or an
- * `error {code:'forbidden'}` frame); throw `UnauthorizedError` to ask for authentication (401).
- * Return `{ allowed: true, expiresAt }` when the credentials run out at a known moment (a token's
- * expiry): a stream is then closed with 4401 at that moment, without waiting for a heartbeat.
- * @example authorize: async (request, dagId, action) => {
- *   const claims = await verify(request.query.token) // throws UnauthorizedError when invalid
- *   return { allowed: claims.dags.includes(dagId), expiresAt: claims.exp * 1000 }
- * }
- */
-export type Authorize = (request: FastifyRequest, dagId: string, action: Action) => AuthorizeResult | Promise<AuthorizeResult>
-
-/** What `authorize` answers: a verdict, or a verdict with the moment the credentials behind it expire. */
-export type AuthorizeResult = boolean | AuthorizeGrant
-
-export interface AuthorizeGrant {
-  allowed: boolean
-  /**
-   * When the credentials expire: a Date, or milliseconds since the epoch (a JWT's `exp * 1000`). An open
-   * stream is closed with 4401 at that moment; each heartbeat's re-check may move it. Already past: 401.
-   */
-  expiresAt?: Date | number
-}
-
-/** setTimeout fires at once for a longer delay (2^31 - 1 ms, about 24.8 days). */
-const MAX_TIMER_DELAY_MS = 2 ** 31 - 1
-
-/**
- * A timer that fires when credentials end at `expiresAt`, or none: no end is known, or it is further
- * off than a timer can wait (a later `authorize` answer sets it, once the moment is near enough).
- */
-export function expiryTimer (expiresAt: number | undefined, fire: () => void): ReturnType<typeof setTimeout> | undefined {
-  if (expiresAt === undefined) return undefined
-  const delay = expiresAt - Date.now()
-  return delay > MAX_TIMER_DELAY_MS ? undefined : setTimeout(fire, delay)
-}
-
-/** `authorize`'s answer in one shape: refused, or allowed until `expiresAt` (ms since the epoch) if set. */
-export interface Access {
-  allowed: boolean
-  expiresAt: number | undefined
-}
-
-/** `authorize`, normalised: what every caller of it in the plugin uses. */
-export type CheckAccess = (request: FastifyRequest, dagId: string, action: Action) => Promise<Access>
-
 export interface RateLimitOptions {
   /** Client messages allowed per socket in each window. */
   max: number
@@ -127,7 +88,7 @@ export interface RateLimitOptions {
   maxInvalid?: number
 }
 
-export interface DagStreamOptions {
+export interface DAGStreamOptions {
   /** Where the routes live: `${prefix}`, `${prefix}/:id`, `${prefix}/:id/stream`, `${prefix}/:id/events`, `${prefix}/:id/commands`. @default '/api/dags' */
   prefix?: string
   /**
@@ -158,6 +119,12 @@ export interface DagStreamOptions {
   retainFinishedMs?: number
   /** Per-socket inbound rate limit, or false to disable. @default { max: 100, timeWindow: 1000, maxInvalid: 10 } */
   rateLimit?: RateLimitOptions | false
+  /**
+   * Client events of one socket that may wait while an earlier one runs (they run one at a time, in
+   * order); one more is answered `error {code:'rate_limited'}` and not run, and the socket stays open.
+   * What a closed socket left waiting is dropped. @default 16
+   */
+  maxQueuedEvents?: number
   /**
    * A DAG with no event for this long is evicted, whatever its status (its engine died mid-run).
    * @default 86400000 (24 h)
@@ -333,6 +300,7 @@ export interface ResolvedOptions {
   identify: (request: FastifyRequest) => Promise<ViewerIdentity | undefined>
   presenceFlushMs: number
   rateLimit: Required<RateLimitOptions> | false
+  maxQueuedEvents: number
   backplane: BackplaneProvider
   asyncapi: AsyncApiRouteOptions | false
   metrics: ResolvedMetricsOptions | false
@@ -346,79 +314,42 @@ export interface ResolvedOptions {
 }
 
 const allowAll: Authorize = () => true
+const check: OptionChecks = new OptionChecks('', (message) => new InvalidOptionError(message))
 const isViewerIdentity = TypeCompiler.Compile(ViewerIdentity)
 
-/**
- * Whether `authorize` threw to ask for authentication (UnauthorizedError, or any error with status
- * 401), or answered with credentials that have expired.
- */
-export function isUnauthenticated (error: unknown): boolean {
-  return (error as { statusCode?: unknown } | null)?.statusCode === 401
-}
-
-/** Before this (March 1973, in ms), an `expiresAt` is surely a JWT's `exp` in seconds. */
-const EARLIEST_MILLISECONDS = 1e11
-
-/**
- * The one place that reads what `authorize` answered, so that the upgrade, the REST routes, the
- * commands and the heartbeat agree on it: a grant that has expired throws CredentialsExpiredError (a
- * 401, like UnauthorizedError), and an answer of another shape throws InvalidAuthorizeResultError.
- */
-export function checkAccessWith (authorize: Authorize): CheckAccess {
-  return async (request, dagId, action) => toAccess(await authorize(request, dagId, action))
-}
-
-function toAccess (answer: unknown): Access {
-  if (typeof answer === 'boolean') return { allowed: answer, expiresAt: undefined }
-  const grant = answer as Partial<AuthorizeGrant> | null
-  if (typeof grant?.allowed !== 'boolean') throw new InvalidAuthorizeResultError(show(answer))
-  if (!grant.allowed || grant.expiresAt === undefined) return { allowed: grant.allowed, expiresAt: undefined }
-  const expiresAt = grant.expiresAt instanceof Date ? grant.expiresAt.getTime() : grant.expiresAt
-  if (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt)) {
-    throw new InvalidAuthorizeResultError(`{ allowed: true, expiresAt: ${String(grant.expiresAt)} }: expiresAt must be a valid Date or a number of ms`)
-  }
-  if (expiresAt < EARLIEST_MILLISECONDS) {
-    throw new InvalidAuthorizeResultError(`{ allowed: true, expiresAt: ${expiresAt} }: that is seconds, not milliseconds (a JWT's exp * 1000)`)
-  }
-  if (expiresAt <= Date.now()) throw new CredentialsExpiredError()
-  return { allowed: true, expiresAt }
-}
-
-export function resolveOptions (options: DagStreamOptions): ResolvedOptions {
+export function resolveOptions (options: DAGStreamOptions): ResolvedOptions {
   const prefix = options.prefix ?? DEFAULT_PREFIX
   if (typeof prefix !== 'string' || !/^(\/[\w.~-]+)*$/.test(prefix)) {
-    throw new InvalidOptionError(`"prefix" must be a path like "/api/dags" (no trailing slash), got ${show(prefix)}`)
+    check.reject('prefix', 'be a path like "/api/dags" (no trailing slash)', prefix)
   }
-  const authorize = options.authorize ?? allowAll
-  if (typeof authorize !== 'function') {
-    throw new InvalidOptionError(`"authorize" must be a function (request, dagId, action) => boolean, got ${show(authorize)}`)
-  }
+  const authorize = check.callback('authorize', options.authorize, '(request, dagId, action) => boolean', allowAll)
   return {
     prefix,
     authorize: checkAccessWith(authorize),
     allowedOrigins: resolveOrigins(options.allowedOrigins ?? []),
-    maxPayload: positiveInteger('maxPayload', options.maxPayload, DEFAULT_MAX_PAYLOAD),
-    heartbeatMs: positiveInteger('heartbeatMs', options.heartbeatMs, DEFAULT_HEARTBEAT_MS),
-    maxBufferedBytes: positiveInteger('maxBufferedBytes', options.maxBufferedBytes, DEFAULT_MAX_BUFFERED_BYTES),
-    historySize: positiveInteger('historySize', options.historySize, DEFAULT_HISTORY_SIZE),
-    snapshotCacheBytes: positiveInteger('snapshotCacheBytes', options.snapshotCacheBytes, DEFAULT_SNAPSHOT_CACHE_BYTES),
-    retainFinishedMs: positiveInteger('retainFinishedMs', options.retainFinishedMs, DEFAULT_RETAIN_FINISHED_MS),
-    maxIdleMs: positiveInteger('maxIdleMs', options.maxIdleMs, DEFAULT_MAX_IDLE_MS),
-    commandTimeoutMs: positiveInteger('commandTimeoutMs', options.commandTimeoutMs, DEFAULT_COMMAND_TIMEOUT_MS),
-    describeSender: resolveDescribeSender(options.describeSender),
+    maxPayload: check.integer('maxPayload', options.maxPayload, DEFAULT_MAX_PAYLOAD),
+    heartbeatMs: check.integer('heartbeatMs', options.heartbeatMs, DEFAULT_HEARTBEAT_MS),
+    maxBufferedBytes: check.integer('maxBufferedBytes', options.maxBufferedBytes, DEFAULT_MAX_BUFFERED_BYTES),
+    historySize: check.integer('historySize', options.historySize, DEFAULT_HISTORY_SIZE),
+    snapshotCacheBytes: check.integer('snapshotCacheBytes', options.snapshotCacheBytes, DEFAULT_SNAPSHOT_CACHE_BYTES),
+    retainFinishedMs: check.integer('retainFinishedMs', options.retainFinishedMs, DEFAULT_RETAIN_FINISHED_MS),
+    maxIdleMs: check.integer('maxIdleMs', options.maxIdleMs, DEFAULT_MAX_IDLE_MS),
+    commandTimeoutMs: check.integer('commandTimeoutMs', options.commandTimeoutMs, DEFAULT_COMMAND_TIMEOUT_MS),
+    describeSender: check.callback('describeSender', options.describeSender, '(request) => JSON', () => undefined),
     presence: resolvePresence(options.presence),
     identify: resolveIdentify(options.identify),
-    presenceFlushMs: positiveInteger('presenceFlushMs', options.presenceFlushMs, DEFAULT_PRESENCE_FLUSH_MS),
+    presenceFlushMs: check.integer('presenceFlushMs', options.presenceFlushMs, DEFAULT_PRESENCE_FLUSH_MS),
     rateLimit: resolveRateLimit(options.rateLimit),
+    maxQueuedEvents: check.integer('maxQueuedEvents', options.maxQueuedEvents, DEFAULT_MAX_QUEUED_EVENTS),
     backplane: resolveBackplane(options.backplane),
     asyncapi: resolveAsyncApi(options.asyncapi),
     metrics: resolveMetrics(options.metrics),
     maxConnections: connectionLimit('maxConnections', options.maxConnections, DEFAULT_MAX_CONNECTIONS),
     maxConnectionsPerIp: connectionLimit('maxConnectionsPerIp', options.maxConnectionsPerIp, DEFAULT_MAX_CONNECTIONS_PER_IP),
-    connectionKey: resolveConnectionKey(options.connectionKey),
-    outputFlushMs: positiveInteger('outputFlushMs', options.outputFlushMs, DEFAULT_OUTPUT_FLUSH_MS),
-    engineLeaseMs: positiveInteger('engineLeaseMs', options.engineLeaseMs, DEFAULT_ENGINE_LEASE_MS),
-    engineOutboxSize: positiveInteger('engineOutboxSize', options.engineOutboxSize, DEFAULT_ENGINE_OUTBOX_SIZE),
+    connectionKey: check.callback('connectionKey', options.connectionKey, '(request) => string', (request: FastifyRequest) => request.ip),
+    outputFlushMs: check.integer('outputFlushMs', options.outputFlushMs, DEFAULT_OUTPUT_FLUSH_MS),
+    engineLeaseMs: check.integer('engineLeaseMs', options.engineLeaseMs, DEFAULT_ENGINE_LEASE_MS),
+    engineOutboxSize: check.integer('engineOutboxSize', options.engineOutboxSize, DEFAULT_ENGINE_OUTBOX_SIZE),
     engineApi: resolveEngineApi(options.engineApi)
   }
 }
@@ -427,45 +358,41 @@ function resolveEngineApi (engineApi: unknown): ResolvedEngineApi | false {
   if (engineApi === undefined || engineApi === false) return false
   const { authorize, rateLimit, bodyLimit } = (engineApi ?? {}) as Partial<EngineApiOptions>
   if (typeof authorize !== 'function') {
-    throw new InvalidOptionError(`"engineApi" must be false or { authorize: (request, dagId) => boolean, rateLimit?, bodyLimit? }, got ${show(engineApi)}`)
+    check.reject('engineApi', 'be false or { authorize: (request, dagId) => boolean, rateLimit?, bodyLimit? }', engineApi)
   }
   if (rateLimit !== undefined && (typeof rateLimit !== 'object' || rateLimit === null)) {
-    throw new InvalidOptionError(`"engineApi.rateLimit" must be { max, timeWindow }, got ${show(rateLimit)}`)
+    check.reject('engineApi.rateLimit', 'be { max, timeWindow }', rateLimit)
   }
+  // The engine's credential is answered like `authorize`: a verdict, a grant, or UnauthorizedError.
+  const engineAuthorize = authorize as EngineApiOptions['authorize']
+  // (Only ever asked for a DAG: the engine API has no route without one.)
+  const access = checkAccessWith((request, dagId) => engineAuthorize(request, dagId as string))
   return {
-    authorize: async (request, dagId) => toAccess(await authorize(request, dagId)),
+    authorize: (request, dagId) => access(request, dagId, 'control'),
     rateLimit: {
-      max: positiveInteger('engineApi.rateLimit.max', rateLimit?.max, DEFAULT_ENGINE_API_RATE_LIMIT.max),
-      timeWindow: positiveInteger('engineApi.rateLimit.timeWindow', rateLimit?.timeWindow, DEFAULT_ENGINE_API_RATE_LIMIT.timeWindow)
+      max: check.integer('engineApi.rateLimit.max', rateLimit?.max, DEFAULT_ENGINE_API_RATE_LIMIT.max),
+      timeWindow: check.integer('engineApi.rateLimit.timeWindow', rateLimit?.timeWindow, DEFAULT_ENGINE_API_RATE_LIMIT.timeWindow)
     },
-    bodyLimit: positiveInteger('engineApi.bodyLimit', bodyLimit, DEFAULT_ENGINE_API_BODY_LIMIT)
+    bodyLimit: check.integer('engineApi.bodyLimit', bodyLimit, DEFAULT_ENGINE_API_BODY_LIMIT)
   }
 }
 
 function connectionLimit (name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback
-  if (value === Number.POSITIVE_INFINITY || (typeof value === 'number' && Number.isSafeInteger(value) && value > 0)) return value
-  throw new InvalidOptionError(`"${name}" must be a positive integer or Infinity (no limit), got ${show(value)}`)
-}
-
-function resolveConnectionKey (connectionKey: unknown): (request: FastifyRequest) => string {
-  if (connectionKey === undefined) return (request) => request.ip
-  if (typeof connectionKey !== 'function') {
-    throw new InvalidOptionError(`"connectionKey" must be a function (request) => string, got ${show(connectionKey)}`)
-  }
-  return connectionKey as (request: FastifyRequest) => string
+  if (value === Number.POSITIVE_INFINITY) return value
+  return check.integer(name, value, undefined, 1, 'be a positive integer or Infinity (no limit)')
 }
 
 function resolveOrigins (origins: unknown): Set<string> {
   if (!Array.isArray(origins)) {
-    throw new InvalidOptionError(`"allowedOrigins" must be an array of origins like "https://app.example.com", got ${show(origins)}`)
+    check.reject('allowedOrigins', 'be an array of origins like "https://app.example.com"', origins)
   }
   return new Set(
     origins.map((origin) => {
       const parsed = typeof origin === 'string' && URL.canParse(origin) ? new URL(origin) : undefined
       if (parsed?.origin !== origin) {
         throw new InvalidOptionError(
-          `"allowedOrigins" entries must be exact origins (scheme://host[:port], no path or trailing slash), got ${show(origin)}`
+          `"allowedOrigins" entries must be exact origins (scheme://host[:port], no path or trailing slash), got ${showValue(origin)}`
         )
       }
       return origin
@@ -477,13 +404,13 @@ function resolveRateLimit (rateLimit: unknown): Required<RateLimitOptions> | fal
   if (rateLimit === false) return false
   if (rateLimit === undefined) return { ...DEFAULT_RATE_LIMIT } as Required<RateLimitOptions>
   if (typeof rateLimit !== 'object' || rateLimit === null) {
-    throw new InvalidOptionError(`"rateLimit" must be { max, timeWindow, maxInvalid? } or false, got ${show(rateLimit)}`)
+    check.reject('rateLimit', 'be { max, timeWindow, maxInvalid? } or false', rateLimit)
   }
   const { max, timeWindow, maxInvalid } = rateLimit as Partial<RateLimitOptions>
   return {
-    max: positiveInteger('rateLimit.max', max, undefined),
-    timeWindow: positiveInteger('rateLimit.timeWindow', timeWindow, undefined),
-    maxInvalid: positiveInteger('rateLimit.maxInvalid', maxInvalid, DEFAULT_RATE_LIMIT.maxInvalid as number)
+    max: check.integer('rateLimit.max', max, undefined),
+    timeWindow: check.integer('rateLimit.timeWindow', timeWindow, undefined),
+    maxInvalid: check.integer('rateLimit.maxInvalid', maxInvalid, DEFAULT_RATE_LIMIT.maxInvalid as number)
   }
 }
 
@@ -491,24 +418,20 @@ function resolveBackplane (backplane: unknown): BackplaneProvider {
   if (backplane === undefined || backplane === 'memory') return memoryBackplane
   const provider = backplane as Partial<BackplaneProvider> | null
   if (typeof provider?.create !== 'function' || typeof provider.kind !== 'string') {
-    throw new InvalidOptionError(
-      `"backplane" must be 'memory' or a provider such as redisBackplane({ url }) from 'fastify-dag-stream/redis', got ${show(backplane)}`
-    )
+    check.reject('backplane', 'be \'memory\' or a provider such as redisBackplane({ url }) from \'fastify-dag-stream/redis\'', backplane)
   }
   return provider as BackplaneProvider
 }
 
 function resolvePresence (presence: unknown): boolean {
   if (presence === undefined || typeof presence === 'boolean') return presence === true
-  throw new InvalidOptionError(`"presence" must be true (tell each viewer who else watches) or false, got ${show(presence)}`)
+  return check.reject('presence', 'be true (tell each viewer who else watches) or false', presence)
 }
 
 function resolveIdentify (identify: unknown): (request: FastifyRequest) => Promise<ViewerIdentity | undefined> {
-  if (identify === undefined) return async () => undefined
-  if (typeof identify !== 'function') {
-    throw new InvalidOptionError(`"identify" must be a function (request) => ({ id, name? }) or undefined, got ${show(identify)}`)
-  }
-  return async (request) => checkIdentity(await (identify as Identify)(request))
+  const checked = check.callback<Identify | undefined>('identify', identify, '(request) => ({ id, name? }) or undefined', undefined)
+  if (checked === undefined) return async () => undefined
+  return async (request) => checkIdentity(await checked(request))
 }
 
 /** What `identify` answered, checked: it travels to every viewer of the DAG, on every instance. */
@@ -520,25 +443,17 @@ function checkIdentity (identity: unknown): ViewerIdentity | undefined {
   } catch {
     json = undefined
   }
-  if (json === undefined || !isViewerIdentity.Check(identity)) throw new InvalidIdentityError(show(identity))
+  if (json === undefined || !isViewerIdentity.Check(identity)) throw new InvalidIdentityError(showValue(identity))
   if (json.length > MAX_IDENTITY_JSON) throw new InvalidIdentityError(`${json.length} characters of JSON`)
   // Its JSON form, which is what other instances and the clients get (a Date becomes a string …).
   return JSON.parse(json) as ViewerIdentity
-}
-
-function resolveDescribeSender (describeSender: unknown): (request: FastifyRequest) => unknown {
-  if (describeSender === undefined) return () => undefined
-  if (typeof describeSender !== 'function') {
-    throw new InvalidOptionError(`"describeSender" must be a function (request) => JSON, got ${show(describeSender)}`)
-  }
-  return describeSender as (request: FastifyRequest) => unknown
 }
 
 function resolveAsyncApi (asyncapi: unknown): AsyncApiRouteOptions | false {
   if (asyncapi === undefined || asyncapi === false) return false
   const path = (asyncapi as Partial<AsyncApiRouteOptions> | null)?.path
   if (typeof path !== 'string' || !path.startsWith('/')) {
-    throw new InvalidOptionError(`"asyncapi" must be false or { path: '/asyncapi.json', title?, version? }, got ${show(asyncapi)}`)
+    check.reject('asyncapi', 'be false or { path: \'/asyncapi.json\', title?, version? }', asyncapi)
   }
   return asyncapi as AsyncApiRouteOptions
 }
@@ -546,18 +461,18 @@ function resolveAsyncApi (asyncapi: unknown): AsyncApiRouteOptions | false {
 function resolveMetrics (metrics: unknown): ResolvedMetricsOptions | false {
   if (metrics === undefined || metrics === false) return false
   if (typeof metrics !== 'object' || metrics === null) {
-    throw new InvalidOptionError(`"metrics" must be false or { registry?, route?, prefix? }, got ${show(metrics)}`)
+    check.reject('metrics', 'be false or { registry?, route?, prefix? }', metrics)
   }
   const { registry, route = DEFAULT_METRICS_ROUTE, prefix = DEFAULT_METRICS_PREFIX } = metrics as MetricsOptions
   if (registry !== undefined && !isRegistry(registry)) {
-    throw new InvalidOptionError(`"metrics.registry" must be a prom-client Registry (new Registry() from 'prom-client'), got ${show(registry)}`)
+    check.reject('metrics.registry', 'be a prom-client Registry (new Registry() from \'prom-client\')', registry)
   }
   if (route !== false && (typeof route !== 'string' || !route.startsWith('/'))) {
-    throw new InvalidOptionError(`"metrics.route" must be a path like "/metrics", or false to serve the registry yourself, got ${show(route)}`)
+    check.reject('metrics.route', 'be a path like "/metrics", or false to serve the registry yourself', route)
   }
   // Prometheus metric names: [a-zA-Z_:][a-zA-Z0-9_:]*, and the prefix starts every name.
   if (typeof prefix !== 'string' || !/^([a-zA-Z_:][\w:]*)?$/.test(prefix)) {
-    throw new InvalidOptionError(`"metrics.prefix" must start a Prometheus metric name (letters, digits, _ and :, not a digit first), got ${show(prefix)}`)
+    check.reject('metrics.prefix', 'start a Prometheus metric name (letters, digits, _ and :, not a digit first)', prefix)
   }
   return { registry, route, prefix }
 }
@@ -566,19 +481,4 @@ function isRegistry (value: unknown): value is MetricsRegistry {
   const registry = value as Partial<Record<keyof MetricsRegistry | 'registerMetric', unknown>> | null
   return typeof registry?.metrics === 'function' && typeof registry.registerMetric === 'function' &&
     typeof registry.getSingleMetric === 'function' && typeof registry.removeSingleMetric === 'function'
-}
-
-function positiveInteger (name: string, value: unknown, fallback: number | undefined): number {
-  if (value === undefined && fallback !== undefined) return fallback
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
-    throw new InvalidOptionError(`"${name}" must be a positive integer, got ${show(value)}`)
-  }
-  return value
-}
-
-function show (value: unknown): string {
-  if (typeof value === 'function') return 'a function'
-  // JSON would show NaN and ±Infinity as null.
-  if (typeof value === 'number') return String(value)
-  return JSON.stringify(value) ?? String(value)
 }

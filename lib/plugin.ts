@@ -7,21 +7,21 @@
 import websocket from '@fastify/websocket'
 import type { FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
-import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { DAGEvent, GateViewingEvent, SequencedEvent } from '../schemas/events.js'
-import { Identifier } from '../schemas/events.js'
+import { isIdentifier, MAX_IDENTIFIER_LENGTH } from './shared/identifier.js'
 import type { DAGSnapshot } from '../schemas/snapshot.js'
 import { StreamAccess } from './access/pre-handlers.js'
+import { closeRefusedUpgrades } from './access/upgrade.js'
 import { CloseCode } from './shared/close-codes.js'
-import { createCommands, type ClientEventHandler } from './commands/commands.js'
+import { createCommands, type ClientEventHandler, type Commands } from './commands/commands.js'
 import type { Connection } from './stream/connection.js'
 import { CredentialChecks } from './access/credential-checks.js'
-import { BackplaneUnavailableError, InvalidDagIdError, InvalidEventError } from './errors.js'
+import { BackplaneUnavailableError, InvalidDAGIdError, InvalidEventError, InvalidOptionError } from './errors.js'
 import { HeartbeatSchedule } from './stream/heartbeat.js'
 import { LiveLists } from './http/live-list.js'
 import { logProtocolError } from './http/log.js'
 import { createMetrics } from './metrics/metrics.js'
-import { MAX_FRAGMENTS, resolveOptions, type DagStreamOptions } from './options.js'
+import { MAX_FRAGMENTS, resolveOptions, type DAGStreamOptions } from './options.js'
 import { OutputStreams, pipeOutput, type OutputWriter } from './engine/output.js'
 import { Presence } from './stream/presence.js'
 import { registerRestRoutes } from './http/rest-routes.js'
@@ -30,7 +30,7 @@ import { SnapshotCache } from './http/snapshots.js'
 import { StreamKeys } from './stream/stream-keys.js'
 import { registerStreamRoutes } from './stream/routes.js'
 import { UnusedConnections } from './http/unused-connections.js'
-import { validateDagEvent } from './validation.js'
+import { validateDAGEvent } from './validation.js'
 import { compileSchema } from './commands/values.js'
 import type { RunHandle } from './engine/run.js'
 import { Runs } from './engine/runs.js'
@@ -39,7 +39,7 @@ import { registerEngineApi } from './http/engine-api.js'
 import type { ProducedAppend, ProducerStamp, StreamMessage } from './backplane/types.js'
 
 /** The `app.dagStream` decorator: what the execution engine calls. */
-export interface DagStream {
+export interface DAGStream {
   /**
    * Validates `event`, numbers it, applies it to the DAG's state and sends it to every dashboard
    * watching `dagId`, on every instance. Throws at once (InvalidEventError, naming the field) if the
@@ -87,16 +87,14 @@ export interface DagStream {
 
 declare module 'fastify' {
   interface FastifyInstance {
-    dagStream: DagStream
+    dagStream: DAGStream
   }
 }
 
-const isIdentifier = TypeCompiler.Compile(Identifier)
-
-/** An engine's event for `dagId`, checked: throws InvalidDagIdError or InvalidEventError (naming the field). */
+/** An engine's event for `dagId`, checked: throws InvalidDAGIdError or InvalidEventError (naming the field). */
 function validateEngineEvent (dagId: string, event: DAGEvent): DAGEvent {
-  if (!isIdentifier.Check(dagId)) throw new InvalidDagIdError(JSON.stringify(dagId))
-  const validation = validateDagEvent(event)
+  if (!isIdentifier(dagId)) throw new InvalidDAGIdError(JSON.stringify(dagId))
+  const validation = validateDAGEvent(event)
   if (!validation.ok) throw new InvalidEventError(dagId, validation.message)
   const schema = validation.value.type === 'human_gate_waiting' ? validation.value.presentation.response_schema : undefined
   if (schema !== undefined) {
@@ -110,20 +108,70 @@ function validateEngineEvent (dagId: string, event: DAGEvent): DAGEvent {
   return validation.value
 }
 
-const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, rawOptions) => {
+const dagStreamPlugin: FastifyPluginAsync<DAGStreamOptions> = async (fastify, rawOptions) => {
   const options = resolveOptions(rawOptions)
-  const handlers = new Set<ClientEventHandler>()
+  // A DAG id is a path segment: a router that cuts segments shorter than the id rule answers 414 for
+  // runs that were broadcast, which no dashboard could then open (see lib/shared/identifier.ts).
+  const maxParamLength = fastify.initialConfig.routerOptions?.maxParamLength
+  if (maxParamLength !== undefined && maxParamLength < MAX_IDENTIFIER_LENGTH) {
+    throw new InvalidOptionError(
+      `Fastify's routerOptions.maxParamLength is ${maxParamLength}: DAG ids of up to ${MAX_IDENTIFIER_LENGTH} characters could not be opened; set it to at least ${MAX_IDENTIFIER_LENGTH}`
+    )
+  }
+
+  // Two parts call back into parts built on them: the metrics read the rooms and the live lists (when
+  // scraped, or when a broadcast is timed), and the backplane hands client events to the commands and
+  // event-stream messages to the stream keys (as they arrive). None of that happens before
+  // registration ends, so those callbacks reach the later parts through `later`, complete by then.
+  const later = {} as { rooms: Rooms<Connection>; liveLists: LiveLists; commands: Commands; streamKeys: StreamKeys; feeds: EngineFeeds | undefined }
+
   // First: when prom-client is missing or a name is taken, registration fails before anything starts.
   const metrics = await createMetrics(options.metrics, {
-    connections: (dagId) => rooms.count(dagId),
-    rooms: () => rooms.size,
-    listConnections: () => liveLists.size
+    connections: (dagId) => later.rooms.count(dagId),
+    rooms: () => later.rooms.size,
+    listConnections: () => later.liveLists.size
   })
   fastify.addHook('onClose', async () => metrics.close())
 
-  function broadcast (dagId: string, event: DAGEvent): Promise<SequencedEvent> {
-    return append(dagId, validateEngineEvent(dagId, event))
+  const backplane = options.backplane.create({
+    historySize: options.historySize,
+    retainFinishedMs: options.retainFinishedMs,
+    maxIdleMs: options.maxIdleMs,
+    commandTimeoutMs: options.commandTimeoutMs,
+    execute: (dagId, event, sender) => later.commands.execute(dagId, event, sender),
+    // An engine's answer to its feed, or a gate_viewing POSTed for an event stream.
+    receiveStreamMessage: (message) => 'feed' in message.message
+      ? later.feeds?.receive(message.dagId, message.message) ?? { ok: false, code: 'stream_not_found', message: 'The engine API is off on this server' }
+      : later.streamKeys.receive(message as StreamMessage & { message: GateViewingEvent }),
+    log: fastify.log
+  })
+  fastify.addHook('onClose', async () => backplane.close())
+  const streamKeys = new StreamKeys(backplane.instanceId)
+  const rooms = new Rooms<Connection>(backplane, metrics)
+  const liveLists = new LiveLists(backplane)
+  const presence = options.presence ? new Presence({ store: backplane.presence, flushMs: options.presenceFlushMs, log: fastify.log }) : undefined
+  const snapshots = new SnapshotCache(backplane, options.snapshotCacheBytes)
+
+  /** Appends a checked event to the DAG's log, and times it. */
+  function append (dagId: string, validated: DAGEvent): Promise<SequencedEvent> {
+    const startedAt = metrics.broadcastStarting(dagId)
+    const appended = backplane.append(dagId, validated)
+    // The one reaction to the append (a reaction per broadcast costs more than anything the metrics
+    // do with it). It marks the promise handled, so a caller that ignores it never sees an unhandled
+    // rejection; a caller that awaits it still gets the error. An outage is logged once by the
+    // backplane, not once per broadcast.
+    appended.then(
+      (sequenced) => metrics.broadcast(dagId, validated, sequenced, startedAt),
+      (error: unknown) => {
+        metrics.broadcastFailed(dagId)
+        if (!(error instanceof BackplaneUnavailableError)) fastify.log.error({ err: error, dagId }, 'fastify-dag-stream: broadcast failed')
+      }
+    )
+    return appended
   }
+
+  // A node's live output goes out as `node_output_delta` events, which wait for no earlier text.
+  const outputs = new OutputStreams({ broadcast: (dagId, event) => append(dagId, validateEngineEvent(dagId, event)), flushMs: options.outputFlushMs })
 
   /** Text written for the event's node before the event goes first. */
   function flushOutputFor (dagId: string, event: DAGEvent): void {
@@ -131,9 +179,15 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     if (nodeId !== undefined && event.type !== 'node_output_delta') outputs.flushQuietly(dagId, nodeId)
   }
 
+  function broadcast (dagId: string, event: DAGEvent): Promise<SequencedEvent> {
+    const validated = validateEngineEvent(dagId, event)
+    flushOutputFor(dagId, validated)
+    return append(dagId, validated)
+  }
+
   /**
-   * Stores events already checked, in one step where the backplane can (a run handle's sends of one
-   * tick): one reaction for all of them, the metrics of each.
+   * Stores a run handle's events, already checked, in one step where the backplane can (the sends of
+   * one tick): one reaction for all of them, the metrics of each.
    */
   function appendMany (dagId: string, validated: readonly DAGEvent[]): Promise<SequencedEvent[]> {
     return storeMany(dagId, validated, () => backplane.appendMany(dagId, validated), (sequenced) => sequenced)
@@ -162,26 +216,22 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     return appended
   }
 
-  /** Stores an event already checked: `broadcast` after its check, and the liveness watch. */
-  function append (dagId: string, validated: DAGEvent): Promise<SequencedEvent> {
-    flushOutputFor(dagId, validated)
-    const startedAt = metrics.broadcastStarting(dagId)
-    const appended = backplane.append(dagId, validated)
-    // The one reaction to the append (a reaction per broadcast costs more than anything the metrics
-    // do with it). It marks the promise handled, so a caller that ignores it never sees an unhandled
-    // rejection; a caller that awaits it still gets the error. An outage is logged once by the
-    // backplane, not once per broadcast.
-    appended.then(
-      (sequenced) => metrics.broadcast(dagId, validated, sequenced, startedAt),
-      (error: unknown) => {
-        metrics.broadcastFailed(dagId)
-        if (!(error instanceof BackplaneUnavailableError)) fastify.log.error({ err: error, dagId }, 'fastify-dag-stream: broadcast failed')
-      }
-    )
-    return appended
-  }
-
-  const outputs = new OutputStreams({ broadcast, flushMs: options.outputFlushMs })
+  const runs = new Runs({
+    backplane,
+    validate: validateEngineEvent,
+    append,
+    appendMany,
+    leaseMs: options.engineLeaseMs,
+    outboxSize: options.engineOutboxSize,
+    log: fastify.log
+  })
+  // Registered after the backplane's: Fastify runs onClose hooks last registered first, so the
+  // handles stop (and give their leases up) while the backplane is still open.
+  fastify.addHook('onClose', async () => runs.close())
+  // The command feeds of engines that talk HTTP (option engineApi): each makes its instance the driver.
+  const feeds = options.engineApi === false
+    ? undefined
+    : new EngineFeeds({ backplane, createKey: () => streamKeys.create(), append, leaseMs: options.engineLeaseMs, heartbeatMs: options.heartbeatMs, log: fastify.log })
 
   function streamOutput (dagId: string, nodeId: string): OutputWriter
   function streamOutput (dagId: string, nodeId: string, source: AsyncIterable<string> | Iterable<string>): Promise<void>
@@ -192,8 +242,9 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     return source === undefined ? writer : pipeOutput(source, writer)
   }
 
+  const handlers = new Set<ClientEventHandler>()
   const commands = createCommands({
-    backplane: () => backplane,
+    backplane,
     authorize: options.authorize,
     describeSender: options.describeSender,
     handlers,
@@ -206,39 +257,8 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     leaseMs: options.commandTimeoutMs,
     log: fastify.log
   })
-  const backplane = options.backplane.create({
-    historySize: options.historySize,
-    retainFinishedMs: options.retainFinishedMs,
-    maxIdleMs: options.maxIdleMs,
-    commandTimeoutMs: options.commandTimeoutMs,
-    execute: commands.execute,
-    // An engine's answer to its feed, or a gate_viewing POSTed for an event stream.
-    receiveStreamMessage: (message) => 'feed' in message.message
-      ? feeds?.receive(message.dagId, message.message) ?? { ok: false, code: 'stream_not_found', message: 'The engine API is off on this server' }
-      : streamKeys.receive(message as StreamMessage & { message: GateViewingEvent }),
-    log: fastify.log
-  })
-  const runs = new Runs({
-    backplane,
-    validate: validateEngineEvent,
-    append,
-    appendMany,
-    leaseMs: options.engineLeaseMs,
-    outboxSize: options.engineOutboxSize,
-    log: fastify.log
-  })
-  const streamKeys = new StreamKeys(backplane.instanceId)
-  const feeds = options.engineApi === false
-    ? undefined
-    : new EngineFeeds({ backplane, createKey: () => streamKeys.create(), append, leaseMs: options.engineLeaseMs, heartbeatMs: options.heartbeatMs, log: fastify.log })
-  const rooms = new Rooms<Connection>(backplane, metrics)
-  const presence = options.presence ? new Presence({ store: backplane.presence, flushMs: options.presenceFlushMs, log: fastify.log }) : undefined
-  const liveLists = new LiveLists(backplane)
-  const snapshots = new SnapshotCache(backplane, options.snapshotCacheBytes)
-  fastify.addHook('onClose', async () => {
-    runs.close()
-    await backplane.close()
-  })
+  Object.assign(later, { rooms, liveLists, commands, streamKeys, feeds })
+
   try {
     await backplane.ready()
   } catch (error) {
@@ -263,7 +283,7 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     connections: (dagId?: string) => rooms.count(dagId),
     streamOutput,
     run: (dagId: string) => runs.run(dagId)
-  } satisfies DagStream)
+  } satisfies DAGStream)
 
   // ---------------------------------------------------------------------------------------------
   // Shutdown. Added before @fastify/websocket registers, so its preClose (which closes sockets
@@ -284,9 +304,6 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
     // be accepted, unless a preClose hook added after this plugin waits for I/O.
     unusedConnections.end()
   })
-  fastify.addHook('onClose', async () => {
-    clearInterval(heartbeat)
-  })
 
   const registersWebsocket = !fastify.hasDecorator('websocketServer')
   if (registersWebsocket) {
@@ -296,6 +313,9 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
       errorHandler: (error, _socket, request) => logProtocolError(request.log, error)
     })
   }
+  // After @fastify/websocket's own listener, whoever registered it (lib/access/upgrade.ts).
+  const stopClosingRefusedUpgrades = closeRefusedUpgrades(fastify.server)
+  fastify.addHook('onClose', async () => stopClosingRefusedUpgrades())
 
   // ---------------------------------------------------------------------------------------------
   // Heartbeat: one timer for all sockets, not one per socket, each due in its slice of the interval
@@ -313,6 +333,9 @@ const dagStreamPlugin: FastifyPluginAsync<DagStreamOptions> = async (fastify, ra
       if (heartbeatSchedule.isDue(list)) list.heartbeat()
     }
   }, heartbeatSchedule.tickMs)
+  fastify.addHook('onClose', async () => {
+    clearInterval(heartbeat)
+  })
 
   const access = new StreamAccess(options, backplane, registersWebsocket)
   registerRestRoutes(fastify, { options, backplane, metrics, access, liveLists, snapshots })

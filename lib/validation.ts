@@ -64,7 +64,7 @@ function describeValue (schema: TSchema): string {
   return [`a ${schema.type}`, schema.pattern !== undefined && `matching ${schema.pattern}`].filter(Boolean).join(' ')
 }
 
-export const validateDagEvent: Validator<DAGEvent> = createValidator(DAGEvent)
+export const validateDAGEvent: Validator<DAGEvent> = createValidator(DAGEvent)
 /** What a socket accepts: a client event, or its presence (`gate_viewing`). */
 export const validateClientMessage: Validator<ClientMessage> = createValidator(ClientMessage)
 /** What `POST {prefix}/:id/commands` accepts: a client event, or an event stream's `gate_viewing`. */

@@ -7,7 +7,7 @@
 
 import { Type, type Static } from '@sinclair/typebox'
 import { ClientEvent, DAGEvent, ErrorFrame, StreamPosition } from './events.js'
-import { DagParams, HttpError } from './routes.js'
+import { DAGParams, HttpError } from './routes.js'
 
 /** Events in one batch, at most: a batch is one request, bounded like any other body. */
 export const MAX_BATCH_EVENTS = 1000
@@ -79,7 +79,7 @@ export const ProducerGapFrame = Type.Composite(
 export type ProducerGapFrame = Static<typeof ProducerGapFrame>
 
 export const EngineEventsRoute = {
-  params: DagParams,
+  params: DAGParams,
   body: EngineEventsBody,
   response: { 200: EngineEventsReply, 400: ErrorFrame, 401: ErrorFrame, 403: ErrorFrame, 409: ProducerGapFrame, 429: ErrorFrame, 503: HttpError }
 }
@@ -121,11 +121,11 @@ export const EngineAnswer = Type.Object(
 export type EngineAnswer = Static<typeof EngineAnswer>
 
 export const EngineFeedRoute = {
-  params: DagParams
+  params: DAGParams
 }
 
 export const EngineAnswerRoute = {
-  params: DagParams,
+  params: DAGParams,
   body: EngineAnswer,
   response: { 204: Type.Null(), 400: ErrorFrame, 401: ErrorFrame, 403: ErrorFrame, 404: ErrorFrame, 429: ErrorFrame, 503: ErrorFrame }
 }

@@ -10,12 +10,22 @@ import { Type, type Static } from '@sinclair/typebox'
 // Building blocks
 // ---------------------------------------------------------------------------------------------
 
-/** A DAG (or node) identifier as it appears in URLs and events. */
-export const Identifier = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:~-]+$' })
+/**
+ * The longest id: Fastify's default `maxParamLength`, past which its router answers 414 before any
+ * route runs, so that every id can be opened in a URL (why these characters: lib/shared/identifier.ts).
+ */
+export const MAX_IDENTIFIER_LENGTH = 100
+export const IDENTIFIER_PATTERN = '^[A-Za-z0-9._:~-]+$'
+
+/**
+ * A DAG (or node) identifier as it appears in URLs and events: 1-100 characters of A-Z a-z 0-9 . _ : ~ -
+ * (`toIdentifier` maps any other name onto it).
+ */
+export const Identifier = Type.String({ minLength: 1, maxLength: MAX_IDENTIFIER_LENGTH, pattern: IDENTIFIER_PATTERN })
 
 /** An Identifier that says what it identifies. */
 export function identifier (description: string) {
-  return Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:~-]+$', description })
+  return Type.String({ minLength: 1, maxLength: MAX_IDENTIFIER_LENGTH, pattern: IDENTIFIER_PATTERN, description })
 }
 
 export const NodeStatus = Type.Union(

@@ -7,7 +7,7 @@ import { ExecutionStatus, Identifier } from './events.js'
 import { DAGList } from './routes.js'
 import { DAGSummary } from './snapshot.js'
 
-export const DagListFrame = Type.Composite(
+export const DAGListFrame = Type.Composite(
   [Type.Object({ type: Type.Literal('dag_list') }), Type.Omit(DAGList, ['$id'])],
   {
     additionalProperties: false,
@@ -15,18 +15,18 @@ export const DagListFrame = Type.Composite(
     description: 'First frame on every list connection: the page the query asks for, as `GET {prefix}` returns it.'
   }
 )
-export type DagListFrame = Static<typeof DagListFrame>
+export type DAGListFrame = Static<typeof DAGListFrame>
 
-export const DagChange = Type.Union([Type.Literal('created'), Type.Literal('status_changed'), Type.Literal('finished')], {
+export const DAGChange = Type.Union([Type.Literal('created'), Type.Literal('status_changed'), Type.Literal('finished')], {
   $id: 'DagChange',
   description: 'created: a new log (a new epoch); finished: the status became completed, failed or cancelled.'
 })
-export type DagChange = Static<typeof DagChange>
+export type DAGChange = Static<typeof DAGChange>
 
-export const DagChangedFrame = Type.Object(
+export const DAGChangedFrame = Type.Object(
   {
     type: Type.Literal('dag_changed'),
-    change: DagChange,
+    change: DAGChange,
     dag: DAGSummary,
     // The status before the change (absent for `created`): a list filtered by status drops the DAG
     // once it no longer matches.
@@ -40,9 +40,9 @@ export const DagChangedFrame = Type.Object(
       'Sent once per change, never per node event: `seq` and `updated_at` are those of the change.'
   }
 )
-export type DagChangedFrame = Static<typeof DagChangedFrame>
+export type DAGChangedFrame = Static<typeof DAGChangedFrame>
 
-export const DagEvictedFrame = Type.Object(
+export const DAGEvictedFrame = Type.Object(
   { type: Type.Literal('dag_evicted'), dag_id: Identifier },
   {
     additionalProperties: false,
@@ -50,12 +50,34 @@ export const DagEvictedFrame = Type.Object(
     description: 'The DAG left the list: its log expired (retainFinishedMs after it finished, maxIdleMs without an event).'
   }
 )
-export type DagEvictedFrame = Static<typeof DagEvictedFrame>
+export type DAGEvictedFrame = Static<typeof DAGEvictedFrame>
 
 /** A change to the list, as the backplane reports it and the list socket sends it. */
-export const DagListChangeFrame = Type.Union([DagChangedFrame, DagEvictedFrame], { $id: 'DagListChangeFrame' })
-export type DagListChangeFrame = Static<typeof DagListChangeFrame>
+export const DAGListChangeFrame = Type.Union([DAGChangedFrame, DAGEvictedFrame], { $id: 'DagListChangeFrame' })
+export type DAGListChangeFrame = Static<typeof DAGListChangeFrame>
 
 /** Everything the list socket sends. */
-export const ListServerFrame = Type.Union([DagListFrame, DagChangedFrame, DagEvictedFrame], { $id: 'ListServerFrame' })
+export const ListServerFrame = Type.Union([DAGListFrame, DAGChangedFrame, DAGEvictedFrame], { $id: 'ListServerFrame' })
 export type ListServerFrame = Static<typeof ListServerFrame>
+
+// The names these had before one casing (DAG) was chosen; kept for one release.
+/** @deprecated use DAGListFrame */
+export const DagListFrame = DAGListFrame
+/** @deprecated use DAGListFrame */
+export type DagListFrame = DAGListFrame
+/** @deprecated use DAGChange */
+export const DagChange = DAGChange
+/** @deprecated use DAGChange */
+export type DagChange = DAGChange
+/** @deprecated use DAGChangedFrame */
+export const DagChangedFrame = DAGChangedFrame
+/** @deprecated use DAGChangedFrame */
+export type DagChangedFrame = DAGChangedFrame
+/** @deprecated use DAGEvictedFrame */
+export const DagEvictedFrame = DAGEvictedFrame
+/** @deprecated use DAGEvictedFrame */
+export type DagEvictedFrame = DAGEvictedFrame
+/** @deprecated use DAGListChangeFrame */
+export const DagListChangeFrame = DAGListChangeFrame
+/** @deprecated use DAGListChangeFrame */
+export type DagListChangeFrame = DAGListChangeFrame

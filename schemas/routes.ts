@@ -5,8 +5,8 @@ import { Type, type Static } from '@sinclair/typebox'
 import { AckFrame, ErrorFrame, ExecutionStatus, Identifier, PostedMessage } from './events.js'
 import { DAGSnapshot, DAGSummary } from './snapshot.js'
 
-export const DagParams = Type.Object({ id: Identifier })
-export type DagParams = Static<typeof DagParams>
+export const DAGParams = Type.Object({ id: Identifier })
+export type DAGParams = Static<typeof DAGParams>
 
 export const StreamQuery = Type.Object(
   {
@@ -32,7 +32,9 @@ const StatusParameter = Type.Unsafe<ExecutionStatus>({ type: 'string', enum: Exe
 export const ListQuery = Type.Object(
   {
     limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
-    offset: Type.Integer({ minimum: 0, default: 0 }),
+    // Bounded so that every backplane takes it as it is (Redis reads 1e21 as no integer at all): one
+    // 400 for a bad offset, on memory and on Redis alike.
+    offset: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, default: 0 }),
     order: Type.Optional(ListOrder),
     status: Type.Optional(
       Type.Array(StatusParameter, {
@@ -76,7 +78,7 @@ export const HttpError = Type.Object(
 export type HttpError = Static<typeof HttpError>
 
 export const SnapshotRoute = {
-  params: DagParams,
+  params: DAGParams,
   response: { 200: DAGSnapshot, 401: HttpError, 403: HttpError, 404: HttpError, 503: HttpError }
 } as const
 
@@ -87,7 +89,7 @@ export const ListRoute = {
 
 /** The upgrade's refusals, all before the 101 (the WebSocket route is described by the AsyncAPI document). */
 export const StreamRoute = {
-  params: DagParams,
+  params: DAGParams,
   querystring: StreamQuery,
   response: { 401: HttpError, 403: HttpError, 429: HttpError, 503: HttpError }
 } as const
@@ -109,7 +111,7 @@ export const EventStreamHeaders = Type.Object(
  * one SSE message each. Its refusals come before the stream starts, as HTTP errors.
  */
 export const EventStreamRoute = {
-  params: DagParams,
+  params: DAGParams,
   querystring: StreamQuery,
   headers: EventStreamHeaders,
   response: {
@@ -133,7 +135,7 @@ export const EventStreamRoute = {
  * would send. `gate_viewing` (which a WebSocket never acks) is answered 204 with no body.
  */
 export const CommandRoute = {
-  params: DagParams,
+  params: DAGParams,
   // Other parameters are the application's (an access token, say): kept for `authorize` to read.
   querystring: Type.Object({}, { additionalProperties: true }),
   body: PostedMessage,

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { InvalidDagIdError, InvalidEventError } from '../lib/index.js'
+import { InvalidDAGIdError, InvalidEventError } from '../lib/index.js'
 import type { SequencedEvent } from '../schemas/index.js'
 import { tick } from './support/wait.js'
 import { build, TestClient } from './support/helpers.js'
@@ -24,7 +24,7 @@ t.test('an invalid event throws at the call site, naming the field, and is not n
   t.throws(() => app.dagStream.broadcast('d', { type: 'node_state', node_id: 'a', status: 'running', extra: 1 } as never), {
     message: /"extra" unexpected property/
   })
-  t.throws(() => app.dagStream.broadcast('bad id/../x', { type: 'execution_status', status: 'running' }), InvalidDagIdError)
+  t.throws(() => app.dagStream.broadcast('bad id/../x', { type: 'execution_status', status: 'running' }), InvalidDAGIdError)
   const first = await app.dagStream.broadcast('d', { type: 'execution_status', status: 'running' })
   t.equal(first.seq, 1, 'the refused events took no sequence number')
 })

@@ -18,9 +18,9 @@ t.test('fastify-dag-stream/reducer: the reducer, for a store of your own, with n
   const values = imports.filter((line) => !line.startsWith('import type '))
   t.ok(imports.length > 0, imports.join('\n'))
   for (const line of values) {
-    const from = /from '(\.\.\/schemas\/[\w-]+\.js)'/.exec(line)?.[1]
+    const from = /from '(\.\.\/\.\.\/schemas\/[\w-]+\.js)'/.exec(line)?.[1]
     t.ok(from !== undefined, `a value from the protocol's own modules: ${line}`)
-    t.same(importsOf(`../lib/${from?.replace('.js', '.ts')}`), [], `${from} imports nothing`)
+    t.same(importsOf(`../lib/shared/${from?.replace('.js', '.ts')}`), [], `${from} imports nothing`)
   }
 })
 

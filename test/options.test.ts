@@ -1,6 +1,6 @@
 import Fastify from 'fastify'
 import t from 'tap'
-import dagStream, { InvalidOptionError, MemoryBackplane, type BackplaneSettings, type DagStreamOptions } from '../lib/index.js'
+import dagStream, { InvalidOptionError, MemoryBackplane, type BackplaneSettings, type DAGStreamOptions } from '../lib/index.js'
 import { build, TestClient } from './support/helpers.js'
 
 t.test('a bad option fails registration with a message that says what to do', async (t) => {
@@ -13,6 +13,7 @@ t.test('a bad option fails registration with a message that says what to do', as
     [{ allowedOrigins: ['*'] }, /exact origins/],
     [{ maxPayload: 0 }, /"maxPayload" must be a positive integer, got 0/],
     [{ maxPayload: () => 1024 }, /"maxPayload" must be a positive integer, got a function/],
+    [{ maxQueuedEvents: 0 }, /"maxQueuedEvents" must be a positive integer, got 0/],
     [{ heartbeatMs: 1.5 }, /"heartbeatMs" must be a positive integer/],
     [{ maxBufferedBytes: '1mb' }, /"maxBufferedBytes" must be a positive integer, got "1mb"/],
     [{ historySize: -1 }, /"historySize"/],
@@ -48,7 +49,7 @@ t.test('a bad option fails registration with a message that says what to do', as
   ]
   for (const [options, message] of cases) {
     const app = Fastify()
-    const error = await app.register(dagStream, options as DagStreamOptions).ready().then(() => undefined, (e: unknown) => e)
+    const error = await app.register(dagStream, options as DAGStreamOptions).ready().then(() => undefined, (e: unknown) => e)
     t.ok(error instanceof InvalidOptionError, JSON.stringify(options))
     t.match(error, { code: 'FST_DAG_STREAM_INVALID_OPTION', message })
     await app.close()
@@ -95,4 +96,14 @@ t.test('asyncapi serves the protocol document for the configured prefix', async 
   t.match(await response.json(), { asyncapi: '3.0.0', info: { title: 'Runs', version: '2.0.0' }, channels: { dagStream: { address: '/v2/runs/{id}/stream' } } })
   const off = await build(t)
   t.equal((await fetch(`${off.http}/docs/asyncapi.json`)).status, 404, 'off by default')
+})
+
+t.test('an app whose router cuts path segments shorter than an id fails registration, saying what to set', async (t) => {
+  const short = Fastify({ routerOptions: { maxParamLength: 50 } })
+  t.teardown(() => short.close())
+  await t.rejects(async () => short.register(dagStream).ready(), { code: 'FST_DAG_STREAM_INVALID_OPTION', message: /routerOptions\.maxParamLength is 50: DAG ids of up to 100 characters could not be opened; set it to at least 100/ })
+  const enough = Fastify({ routerOptions: { maxParamLength: 100 } })
+  t.teardown(() => enough.close())
+  await enough.register(dagStream).ready()
+  t.pass('100 is enough')
 })

@@ -12,9 +12,10 @@ const repoRoot = resolve(dashboardDir, '../..')
 // Everything the bundle is made of: the app, and the library code it imports.
 const SOURCES = [join(dashboardDir, 'src'), join(dashboardDir, 'index.html'), join(dashboardDir, 'vite.config.ts'), join(repoRoot, 'lib'), join(repoRoot, 'schemas')]
 
-export async function ensureDashboardBuilt ({ force = false } = {}): Promise<'built' | 'up to date'> {
+export async function ensureDashboardBuilt ({ force = false, onBuild }: { force?: boolean; onBuild?: () => void } = {}): Promise<'built' | 'up to date'> {
   const index = join(distDir, 'index.html')
   if (!force && existsSync(index) && statSync(index).mtimeMs >= newestSource()) return 'up to date'
+  onBuild?.()
   // Loaded only when needed: Vite is a dev dependency and takes a moment to import.
   const { build } = await import('vite')
   // Two servers started together (two instances on one Redis) may both build. Each builds aside and

@@ -49,8 +49,9 @@ export function createEngine (app: FastifyInstance, options: EngineOptions = {})
   const engine: Engine = {
     startRun () {
       started++
-      // The random part keeps ids unique across processes that share one Redis.
-      const id = `run-${String(started).padStart(3, '0')}-${randomBytes(3).toString('hex')}`
+      // The time it started, then a random part: ids stay unique, and sort by time, across processes
+      // that share one Redis (a counter per process had every instance list its own run-001).
+      const id = `run-${runStamp(new Date())}-${randomBytes(3).toString('hex')}`
       const random = createRandom(options.seed === undefined ? undefined : options.seed + started)
       const handle = app.dagStream.run(id)
       handles.add(handle)
@@ -88,4 +89,10 @@ export function createEngine (app: FastifyInstance, options: EngineOptions = {})
   // backplane still takes the runs' last events.
   app.addHook('onClose', () => engine.close())
   return engine
+}
+
+/** 20261207-201407: the UTC date and time, readable and sortable. */
+function runStamp (at: Date): string {
+  const two = (n: number) => String(n).padStart(2, '0')
+  return `${at.getUTCFullYear()}${two(at.getUTCMonth() + 1)}${two(at.getUTCDate())}-${two(at.getUTCHours())}${two(at.getUTCMinutes())}${two(at.getUTCSeconds())}`
 }

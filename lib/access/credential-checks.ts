@@ -4,8 +4,9 @@
 // (4401) instead of at the next heartbeat. Each answer moves the moment.
 
 import { CloseCode } from '../shared/close-codes.js'
+import { assertNever } from '../shared/reducer.js'
 import type { Connection } from '../stream/connection.js'
-import { expiryTimer, isUnauthenticated, type CheckAccess } from '../options.js'
+import { askAuthorize, expiryTimer, type CheckAccess } from './authorize.js'
 
 export class CredentialChecks {
   readonly #authorize: CheckAccess
@@ -17,20 +18,25 @@ export class CredentialChecks {
 
   /** Asks `authorize` again whether the viewer of `connection` may still view its DAG. */
   recheck (connection: Connection): void {
-    this.#authorize(connection.request, connection.dagId, 'view').then(
-      (access) => {
-        if (access.allowed) this.expireAt(connection, access.expiresAt)
-        else connection.close(CloseCode.FORBIDDEN, 'no longer allowed to view this DAG')
-      },
-      (error: unknown) => {
-        if (isUnauthenticated(error)) {
+    void askAuthorize(this.#authorize, connection.request, connection.dagId, 'view', connection.log).then((outcome) => {
+      switch (outcome.kind) {
+        case 'allowed':
+          this.expireAt(connection, outcome.expiresAt)
+          return
+        case 'forbidden':
+          connection.close(CloseCode.FORBIDDEN, 'no longer allowed to view this DAG')
+          return
+        case 'unauthenticated':
           closeExpired(connection)
           return
-        }
-        connection.log.error({ err: error }, 'fastify-dag-stream: authorize threw')
-        connection.close(CloseCode.FORBIDDEN, 'authorization failed')
+        case 'failed':
+          connection.close(CloseCode.FORBIDDEN, 'authorization failed')
+          return
+        /* c8 ignore next 2 -- unreachable by type: the compiler proves every outcome is handled */
+        default:
+          return assertNever(outcome)
       }
-    )
+    })
   }
 
   /** Closes `connection` with 4401 at `expiresAt` (undefined: never), instead of any moment set before. */

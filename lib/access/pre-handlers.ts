@@ -5,9 +5,10 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { ViewerIdentity } from '../../schemas/events.js'
 import type { Backplane } from '../backplane/types.js'
-import { BackplaneUnavailableError, ForbiddenError, OriginNotAllowedError } from '../errors.js'
+import { BackplaneUnavailableError, ForbiddenError, ListForbiddenError, OriginNotAllowedError } from '../errors.js'
 import { ConnectionLimits } from './limits.js'
-import type { Access, Action, ResolvedOptions } from '../options.js'
+import type { Access, DAGAction } from './authorize.js'
+import type { ResolvedOptions } from '../options.js'
 import { UpgradeLeftovers } from './upgrade.js'
 
 /** What the checks of an admitted stream learned, for the handler that opens it. */
@@ -54,7 +55,7 @@ export class StreamAccess {
   checkOrigin (request: FastifyRequest): void {
     const origin = request.headers.origin
     if (origin === undefined || this.#options.allowedOrigins.has(origin)) return
-    if (URL.canParse(origin) && new URL(origin).host === request.host) return
+    if (URL.canParse(origin) && new URL(origin).origin === ownOrigin(request)) return
     throw new OriginNotAllowedError(origin)
   }
 
@@ -63,7 +64,7 @@ export class StreamAccess {
     if (!this.#backplane.isAvailable()) throw new BackplaneUnavailableError('cannot open a stream now')
   }
 
-  async requireAllowed (request: FastifyRequest, dagId: string, action: Action): Promise<Access> {
+  async requireAllowed (request: FastifyRequest, dagId: string, action: DAGAction): Promise<Access> {
     const access = await this.#options.authorize(request, dagId, action)
     if (!access.allowed) throw new ForbiddenError(action, dagId)
     return access
@@ -76,10 +77,35 @@ export class StreamAccess {
     this.#admissions.set(request, { expiresAt, identity: await this.#options.identify(request) })
   }
 
-  /** The admission of `request`, which `admitStream` gave it in the route's preHandler. */
+  /**
+   * What the list (its page, or its live socket) must pass: `authorize(request, undefined, 'list')`,
+   * before anything is read, so that a caller who may not list costs no read at all and learns
+   * nothing (not even how many DAGs there are). Then, for the live list, a backplane that can serve;
+   * its `expiresAt` is remembered for `takeAdmission`.
+   */
+  async admitList (request: FastifyRequest): Promise<void> {
+    const { allowed, expiresAt } = await this.#options.authorize(request, undefined, 'list')
+    if (!allowed) throw new ListForbiddenError()
+    if (!request.ws) return
+    this.requireBackplane()
+    this.#admissions.set(request, { expiresAt, identity: undefined })
+  }
+
+  /** The admission of `request`, which `admitStream` or `admitList` gave it in the route's preHandler. */
   takeAdmission (request: FastifyRequest): Admission {
     const admission = this.#admissions.get(request) as Admission
     this.#admissions.delete(request)
     return admission
   }
+}
+
+/**
+ * The server's own origin as this request reached it: scheme, host and port, all three (a page served
+ * over http is another origin than the same host over https). Behind a proxy, with Fastify's
+ * `trustProxy`, the scheme and host are those the client used (X-Forwarded-Proto, X-Forwarded-Host).
+ * Serialized by URL, so that a default port written out (`:443` on https) compares equal.
+ */
+function ownOrigin (request: FastifyRequest): string | undefined {
+  const own = `${request.protocol}://${request.host}`
+  return URL.canParse(own) ? new URL(own).origin : undefined
 }

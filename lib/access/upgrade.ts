@@ -11,7 +11,8 @@
 // The head is found by its symbol's description, @fastify/websocket's own; test/upgrade.test.ts fails
 // loudly if that changes.
 
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import type { Duplex } from 'node:stream'
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
 
@@ -49,4 +50,39 @@ export class UpgradeLeftovers {
 /** The key under which @fastify/websocket keeps an upgrade's `head` on the request, if it is there. */
 export function headKeyOf (raw: IncomingMessage): symbol | undefined {
   return Object.getOwnPropertySymbols(raw).find((key) => key.description === HEAD_KEY_DESCRIPTION)
+}
+
+// -------------------------------------------------------------------------------------------------
+// An upgrade that is answered without a WebSocket. @fastify/websocket routes every upgrade request
+// through Fastify with a ServerResponse it made and assigned the socket to; no HTTP parser serves that
+// socket any more, so nothing closes it when the response ends, except @fastify/websocket's own
+// onResponse hook. Fastify's router answers some requests before any hook runs (a bad
+// percent-encoding: 400; a path part past `maxParamLength`: 414; a failing async constraint): the
+// answer was written and the socket stayed open for good, unlimited (no stream slot counts it), and
+// `app.close()` waited for it. Whatever answered it, once that response has ended without a WebSocket
+// taking the socket, the socket is of no use: it is ended here. See
+// docs/upstream/fastify-websocket-refused-upgrade.md.
+// -------------------------------------------------------------------------------------------------
+
+/** Node's own link from a socket to the response assigned to it (`ServerResponse.assignSocket`). */
+interface AssignedSocket extends Duplex {
+  _httpMessage?: ServerResponse | null
+}
+
+/**
+ * Ends the socket of every upgrade request on `server` whose response ends (a refusal) instead of
+ * becoming a WebSocket. Listen after @fastify/websocket, which assigns the response synchronously.
+ * @returns the function that stops listening
+ */
+export function closeRefusedUpgrades (server: Server): () => void {
+  const onUpgrade = (_request: IncomingMessage, socket: AssignedSocket): void => {
+    // The response cannot have finished yet: its last write completes after this event's listeners ran.
+    // (None assigned: a socket that @fastify/websocket did not route, left to whoever did.)
+    socket._httpMessage?.once('finish', () => {
+      // Flushes the answer, then lets the socket go once the peer has it.
+      socket.end(() => socket.destroy())
+    })
+  }
+  server.on('upgrade', onUpgrade)
+  return () => server.off('upgrade', onUpgrade)
 }

@@ -8,7 +8,7 @@
 
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { ClientEvent, DAGEvent, ErrorCode, ExecutionStatus, GateViewingEvent, PresenceViewer, ResyncReason, SequencedEvent } from '../../schemas/events.js'
-import type { DagListChangeFrame } from '../../schemas/list.js'
+import type { DAGListChangeFrame } from '../../schemas/list.js'
 import type { EngineAnswer } from '../../schemas/engine.js'
 import type { ListOrder } from '../../schemas/routes.js'
 import type { DAGSnapshot, DAGSummary } from '../../schemas/snapshot.js'
@@ -30,8 +30,8 @@ export type Replay =
   | { recovered: true; epoch: string; seq: number; entries: LogEntry[] }
   | { recovered: false; epoch: string; seq: number; reason?: ResyncReason }
 
-/** The part of a DAG's state that commands are checked against. */
-export interface DagStatus {
+/** The head of a DAG's log: its epoch, the seq of its last event, and the run's status (what commands are checked against). */
+export interface LogHead {
   epoch: string
   seq: number
   status: ExecutionStatus
@@ -43,7 +43,7 @@ export type LogListener = (entry: LogEntry) => void
  * Hears what a run list shows change, on every instance: a DAG created, its status changed or
  * finished, its log evicted. Never called for node events, so a busy DAG costs the list nothing.
  */
-export type ListChangeListener = (change: DagListChangeFrame | ListGap) => void
+export type ListChangeListener = (change: DAGListChangeFrame | ListGap) => void
 
 /**
  * Changes may have been missed (the Redis subscriber reconnected): whoever shows a list reads its page
@@ -54,7 +54,7 @@ export interface ListGap {
 }
 
 /** Which DAGs `list` returns: a page of those in `status` (all when absent), by the time of their last event. */
-export interface DagListQuery {
+export interface DAGListPageQuery {
   limit: number
   offset: number
   order: ListOrder
@@ -142,7 +142,7 @@ export interface BackplaneProvider {
 /** A rule of lib/commands/gates.ts applied to one gate's record: what to answer, and the record to store. */
 export type GateTransition<Result> = (
   record: GateRecord,
-  dag: DagStatus
+  dag: LogHead
 ) => { result: Result; next: GateRecord }
 
 /**
@@ -212,11 +212,12 @@ export interface Backplane {
   appendMany(dagId: string, events: readonly DAGEvent[]): Promise<SequencedEvent[]>
   /** The DAG's full state, stamped with the seq of the last event it includes; undefined if unknown. */
   snapshot(dagId: string): Promise<DAGSnapshot | undefined>
-  status(dagId: string): Promise<DagStatus | undefined>
+  /** The head of the DAG's log (its epoch, last seq and the run's status); undefined if unknown. */
+  status(dagId: string): Promise<LogHead | undefined>
   /** Exactly the events after `since` in `epoch`, or `recovered: false` when that cannot be guaranteed. */
   replay(dagId: string, since?: { epoch: string; seq: number }): Promise<Replay>
   /** One page of the DAGs of every instance, in the order asked; `total` counts every DAG that matches. */
-  list(query: DagListQuery): Promise<{ dags: DAGSummary[]; total: number }>
+  list(query: DAGListPageQuery): Promise<{ dags: DAGSummary[]; total: number }>
   /**
    * Delivers every entry appended to the DAG once the returned promise resolves, in seq order and
    * without gaps (a gap that cannot be filled shows as a jump in seq, which the socket turns into
@@ -245,7 +246,7 @@ export interface Backplane {
    * it through a run handle, and says how the DAG stands: its status, or undefined when the DAG is
    * unknown (never created, evicted, or its data lost).
    */
-  renewLease(dagId: string, expiresAt: number): Promise<DagStatus | undefined>
+  renewLease(dagId: string, expiresAt: number): Promise<LogHead | undefined>
   /** Gives the lease up: the run is final, or its handle closed. */
   releaseLease(dagId: string): Promise<void>
   /**

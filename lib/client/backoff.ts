@@ -10,7 +10,7 @@
 // `resetAfterMs`, so a flapping link keeps backing off while a link that was healthy for a long time
 // recovers fast.
 
-import { checkDelay } from './options.js'
+import { checkOption } from './options.js'
 
 /** The first retry waits up to this long. */
 export const DEFAULT_MIN_DELAY_MS = 1000
@@ -45,9 +45,9 @@ export class Backoff {
   #connectedAt: number | undefined
 
   constructor (options: BackoffOptions = {}) {
-    this.#min = checkDelay('backoff.minDelayMs', options.minDelayMs, DEFAULT_MIN_DELAY_MS)
-    this.#max = checkDelay('backoff.maxDelayMs', options.maxDelayMs, Math.max(DEFAULT_MAX_DELAY_MS, this.#min))
-    this.#resetAfter = checkDelay('backoff.resetAfterMs', options.resetAfterMs, DEFAULT_RESET_AFTER_MS)
+    this.#min = checkOption.milliseconds('backoff.minDelayMs', options.minDelayMs, DEFAULT_MIN_DELAY_MS)
+    this.#max = checkOption.milliseconds('backoff.maxDelayMs', options.maxDelayMs, Math.max(DEFAULT_MAX_DELAY_MS, this.#min))
+    this.#resetAfter = checkOption.milliseconds('backoff.resetAfterMs', options.resetAfterMs, DEFAULT_RESET_AFTER_MS)
     if (this.#max < this.#min) {
       throw new RangeError(`backoff.maxDelayMs (${this.#max}) must be at least backoff.minDelayMs (${this.#min})`)
     }

@@ -33,10 +33,10 @@ import { Commands } from './commands.js'
 import { Emitter, type Listener } from './emitter.js'
 import { DAGStreamError } from './errors.js'
 import { Lifecycle } from './lifecycle.js'
+import { GateViewing } from './gate-viewing.js'
 import {
-  checkDelay,
-  checkTransport,
-  AUTO_FALLBACK_AFTER_FAILURES,
+  checkOption,
+  TRANSPORTS,
   DEFAULT_COMMAND_TIMEOUT_MS,
   DEFAULT_PREFIX,
   resolveBaseUrl,
@@ -44,17 +44,10 @@ import {
   type DAGStreamClientOptions
 } from './options.js'
 import { PresenceTracker, type PresenceView } from './presence.js'
+import { fetchSnapshot } from './snapshot.js'
 import { createDAGStore, type DAGStore, type DefaultDAGStore } from './store.js'
-import { FetchEventStream } from './event-stream.js'
-import {
-  commandsUrl,
-  eventStreamUrl,
-  snapshotUrl,
-  streamUrl,
-  type FetchLike,
-  type WebSocketConstructor,
-  type WebSocketLike
-} from './transport.js'
+import { TransportChoice, type StreamTransport } from './transport-choice.js'
+import { snapshotUrl, type FetchLike, type WebSocketLike } from './transport.js'
 
 /**
  * - `connecting`: the first socket is opening.
@@ -78,8 +71,7 @@ export type ConnectionStatus = 'connecting' | 'open' | 'reconnecting' | 'resynci
  */
 export type DAGExistence = 'unknown' | 'found' | 'not_found'
 
-/** What carries the stream: a WebSocket, or Server-Sent Events with client events by POST. */
-export type StreamTransport = 'websocket' | 'sse'
+export type { StreamTransport } from './transport-choice.js'
 
 /** Which gate a decision is for, and its structured answer. */
 export interface DecideOptions {
@@ -99,6 +91,9 @@ export interface StreamPosition {
 
 /** What `on` can listen to, and what each listener receives. */
 export interface DAGStreamClientEvents {
+  /** The connection's state changed (see `ConnectionStatus`). */
+  connection: ConnectionStatus
+  /** @deprecated listen to `connection` (the same value) */
   status: ConnectionStatus
   /** Whether the server has the DAG changed (see `DAGExistence`). */
   existence: DAGExistence
@@ -114,12 +109,6 @@ export interface DAGStreamClientEvents {
   /** Who watches the DAG changed (see `presence`). */
   presence: PresenceView
 }
-
-/**
- * At most one `gate_viewing` per this interval (the last word wins): a page that flips its focus
- * quickly neither floods the server nor reaches its per-socket rate limit.
- */
-const GATE_VIEWING_INTERVAL_MS = 100
 
 // The one frame type both kinds share: a DAG `error` event has a position, an `error` answer has none.
 function isControlFrame (message: ServerMessage): message is ControlFrame {
@@ -141,7 +130,7 @@ function isControlFrame (message: ServerMessage): message is ControlFrame {
  * A self-healing stream of one DAG. Create it with `createDAGStreamClient`.
  * @example
  * const client = createDAGStreamClient({ baseUrl: 'https://api.example.com', dagId: 'run-42' })
- * client.on('status', (status) => console.log(status))
+ * client.on('connection', (connection) => console.log(connection))
  * client.store.subscribe(() => render(client.store.getSnapshot()))
  * await client.decide('review', 'approve')
  */
@@ -151,12 +140,7 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
   readonly store: Store
   readonly #baseUrl: string
   readonly #prefix: string
-  readonly #WebSocket: WebSocketConstructor | undefined
-  #transport: StreamTransport
-  /** With `transport: 'auto'`: WebSocket connections in a row that closed before their hello. */
-  #failedUpgrades: number | undefined
-  /** Whether the current socket has carried its hello. */
-  #helloReceived = false
+  readonly #transport: TransportChoice
   readonly #fetch: FetchLike
   readonly #streamParams: (() => Record<string, string>) | undefined
   readonly #commands: Commands
@@ -175,45 +159,37 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
   /** Live events waiting while a snapshot loads; undefined when no snapshot is loading. */
   #buffer: SequencedEvent[] | undefined
   readonly #presence = new PresenceTracker()
-  /** The gate this client says it has open, and what the current socket was last told. */
-  #gate: string | null = null
-  #gateSent: string | null = null
-  #gateTimer: ReturnType<typeof setTimeout> | undefined
-  /** Whether the current socket sent its hello: it then takes client messages. */
+  readonly #gateViewing = new GateViewing()
+  /** Whether the current socket has carried its hello: it then takes client messages. */
   #greeted = false
 
   constructor (options: DAGStreamClientOptions<Store>) {
     if (typeof options?.dagId !== 'string' || options.dagId === '') {
-      throw new TypeError('fastify-dag-stream/client: "dagId" must be a non-empty string')
+      checkOption.reject('dagId', 'be a non-empty string', options?.dagId)
     }
     this.dagId = options.dagId
     this.#baseUrl = resolveBaseUrl(options.baseUrl)
     this.#prefix = options.prefix ?? DEFAULT_PREFIX
-    const transport = checkTransport(options.transport)
-    const WebSocketImplementation = options.WebSocket ?? globalThis.WebSocket
-    // `auto` without any WebSocket (Node 20, nothing passed) has one transport left.
-    this.#transport = transport === 'sse' || (transport === 'auto' && WebSocketImplementation === undefined) ? 'sse' : 'websocket'
-    this.#failedUpgrades = transport === 'auto' && this.#transport === 'websocket' ? 0 : undefined
-    this.#WebSocket = this.#transport === 'sse'
-      ? undefined
-      : resolveImplementation<WebSocketConstructor>(
-        'WebSocket',
-        WebSocketImplementation,
-        undefined,
-        'pass `WebSocket` (in Node 20, the default export of the "ws" package), or `transport: \'sse\'`'
-      )
+    const transport = checkOption.oneOf('transport', options.transport, TRANSPORTS, 'websocket')
     const fetchImplementation = resolveImplementation<FetchLike>('fetch', options.fetch, globalThis.fetch, 'pass `fetch`')
     // Called as a plain function: browsers throw "Illegal invocation" when their fetch is called as a
     // method of any object but `window`, and `this.#fetch(…)` would be exactly that.
     this.#fetch = (url, init) => fetchImplementation(url, init)
+    this.#transport = new TransportChoice(transport, options.WebSocket, this.#fetch, { baseUrl: this.#baseUrl, prefix: this.#prefix, dagId: this.dagId })
     this.#streamParams = options.streamParams
     this.#life = new Lifecycle(this.#emitter, options.backoff, () => this.#open())
-    this.#commands = new Commands(checkDelay('commandTimeoutMs', options.commandTimeoutMs, DEFAULT_COMMAND_TIMEOUT_MS))
+    this.#commands = new Commands(checkOption.milliseconds('commandTimeoutMs', options.commandTimeoutMs, DEFAULT_COMMAND_TIMEOUT_MS))
     // Without a store of the caller's, Store is its default, DefaultDAGStore.
     this.store = (options.store ?? createDAGStore()) as Store
     if (options.connect !== false) this.connect()
   }
 
+  /** The connection's state (see `ConnectionStatus`); `on('connection')` tells each change. */
+  get connection (): ConnectionStatus {
+    return this.#life.status
+  }
+
+  /** @deprecated use `connection` (the same value) */
   get status (): ConnectionStatus {
     return this.#life.status
   }
@@ -235,7 +211,7 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
 
   /** What carries the stream now; `transport: 'auto'` starts with `websocket`. */
   get transport (): StreamTransport {
-    return this.#transport
+    return this.#transport.current
   }
 
   /** The last event the store includes. */
@@ -254,11 +230,7 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
    * @example useEffect(() => { viewGate(nodeId); return () => viewGate(null) }, [nodeId])
    */
   viewGate (nodeId: string | null): void {
-    if (nodeId !== null && (typeof nodeId !== 'string' || nodeId === '')) {
-      throw new TypeError(`fastify-dag-stream/client: viewGate takes a node id or null, got ${JSON.stringify(nodeId)}`)
-    }
-    this.#gate = nodeId
-    if (this.#gateTimer === undefined) this.#announceGate()
+    this.#gateViewing.view(nodeId)
   }
 
   /** Opens the stream; only needed after `connect: false`. Does nothing once started or closed. */
@@ -330,7 +302,7 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
     // no log, which the server continues into a run created since (its history from seq 1, no snapshot).
     // Before any hello, none: the server answers with "load the snapshot" rather than a replay of its
     // whole history.
-    const socket = this.#newSocket()
+    const socket = this.#transport.open(this.#resumeFrom(), this.#streamParams?.())
     this.#socket = socket
     socket.onmessage = (message) => {
       if (generation === this.#generation) this.#onFrame(socket, message.data)
@@ -341,18 +313,6 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
     // An error carries no detail in browsers and is always followed by close, which has the code. The
     // listener must exist all the same: `ws` throws an error event that nobody listens to.
     socket.onerror = () => {}
-  }
-
-  #newSocket (): WebSocketLike {
-    const params = this.#streamParams?.()
-    if (this.#WebSocket !== undefined && this.#transport === 'websocket') {
-      return new this.#WebSocket(streamUrl(this.#baseUrl, this.#prefix, this.dagId, this.#resumeFrom(), params))
-    }
-    return new FetchEventStream(
-      this.#fetch,
-      eventStreamUrl(this.#baseUrl, this.#prefix, this.dagId, this.#resumeFrom(), params),
-      commandsUrl(this.#baseUrl, this.#prefix, this.dagId, params)
-    )
   }
 
   #resumeFrom (): StreamPosition | undefined {
@@ -402,8 +362,8 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
 
   #onHello (socket: WebSocketLike, hello: HelloFrame): void {
     this.#wireEpoch = hello.epoch
-    this.#helloReceived = true
-    if (this.#failedUpgrades !== undefined) this.#failedUpgrades = 0
+    this.#greeted = true
+    this.#transport.greeted()
     this.#life.connected()
     if (hello.seq === 0) {
       // The server has no log for the DAG (it says so for exactly the DAGs whose snapshot is a 404):
@@ -422,22 +382,7 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
       this.#resync()
     }
     this.#commands.online((event) => socket.send(JSON.stringify(event)))
-    // The server forgot the gate with the last socket.
-    this.#greeted = true
-    this.#gateSent = null
-    this.#announceGate()
-  }
-
-  /** Sends the gate this client has open if the socket does not know it, then waits an interval. */
-  #announceGate (): void {
-    if (!this.#greeted || this.#gate === this.#gateSent) return
-    this.#gateSent = this.#gate
-    this.#socket?.send(JSON.stringify({ type: 'gate_viewing', node_id: this.#gate }))
-    clearTimeout(this.#gateTimer)
-    this.#gateTimer = setTimeout(() => {
-      this.#gateTimer = undefined
-      this.#announceGate()
-    }, GATE_VIEWING_INTERVAL_MS)
+    this.#gateViewing.online((message) => socket.send(message))
   }
 
   #onEvent (event: SequencedEvent): void {
@@ -499,7 +444,7 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
     this.#buffer = buffer
     this.#life.setStatus('resyncing')
     const generation = this.#generation
-    this.#loadSnapshot().then(
+    fetchSnapshot(this.#fetch, snapshotUrl(this.#baseUrl, this.#prefix, this.dagId)).then(
       (snapshot) => {
         if (generation === this.#generation) this.#handOff(snapshot, buffer)
       },
@@ -526,29 +471,14 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
     for (const event of buffer) this.#receive(event)
   }
 
-  /** The snapshot, or undefined when the server has no such DAG (any more). */
-  async #loadSnapshot (): Promise<DAGSnapshot | undefined> {
-    const url = snapshotUrl(this.#baseUrl, this.#prefix, this.dagId)
-    try {
-      const response = await this.#fetch(url, { headers: { accept: 'application/json' } })
-      if (response.status === 404) return undefined
-      if (!response.ok) {
-        throw new DAGStreamError('snapshot_failed', `GET ${url} answered ${response.status}`, { status: response.status })
-      }
-      return (await response.json()) as DAGSnapshot
-    } catch (cause) {
-      throw cause instanceof DAGStreamError ? cause : new DAGStreamError('snapshot_failed', `GET ${url} failed`, { cause })
-    }
-  }
-
   // -------------------------------------------------------------------------------------------
   // Losing a socket, and getting another
   // -------------------------------------------------------------------------------------------
 
   #onClose (code: number, reason: string): void {
-    const helloReceived = this.#helloReceived
+    const greeted = this.#greeted
     this.#detach()
-    if (!helloReceived) this.#upgradeFailed()
+    if (!greeted && this.#transport.failedBeforeHello()) this.#emitter.emit('transport', 'sse')
     if (shouldReconnect(code)) this.#life.scheduleReconnect(code)
     else this.#finish(new DAGStreamError('closed_by_server', `The server closed the stream for good: ${code} ${reason}`, { closeCode: code }))
   }
@@ -566,23 +496,12 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
   #detach (): void {
     this.#generation += 1
     this.#socket = undefined
-    this.#helloReceived = false
     this.#buffer = undefined
     this.#life.disconnected()
     this.#commands.offline()
     this.#greeted = false
-    clearTimeout(this.#gateTimer)
-    this.#gateTimer = undefined
+    this.#gateViewing.offline()
     if (this.#presence.clear()) this.#emitter.emit('presence', this.#presence.view)
-  }
-
-  /** With `transport: 'auto'`, a WebSocket that never got its hello; enough in a row, and the client falls back to SSE for good. */
-  #upgradeFailed (): void {
-    if (this.#failedUpgrades === undefined) return
-    if (++this.#failedUpgrades < AUTO_FALLBACK_AFTER_FAILURES) return
-    this.#failedUpgrades = undefined
-    this.#transport = 'sse'
-    this.#emitter.emit('transport', 'sse')
   }
 
   #finish (error: DAGStreamError | undefined): void {

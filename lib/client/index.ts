@@ -35,4 +35,5 @@ export { AUTO_FALLBACK_AFTER_FAILURES, DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_PREFI
 export type { FetchLike, WebSocketConstructor, WebSocketLike } from './transport.js'
 export type { Listener } from './emitter.js'
 export { shouldReconnect, CloseCode } from '../shared/close-codes.js'
+export { fromIdentifier, isIdentifier, MAX_IDENTIFIER_LENGTH, toIdentifier } from '../shared/identifier.js'
 export type * from '../../schemas/index.js'

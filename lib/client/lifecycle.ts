@@ -12,6 +12,9 @@ export type LifecycleStatus = 'connecting' | 'open' | 'reconnecting' | 'closed'
 
 /** The events a Lifecycle announces on its client's emitter. */
 export interface LifecycleEvents<Status> {
+  /** The connection's state changed. */
+  connection: Status
+  /** @deprecated listen to `connection` (the same value) */
   status: Status
   error: DAGStreamError
   reconnecting: ReconnectInfo
@@ -84,6 +87,7 @@ export class Lifecycle<Extra extends string = never> {
   setStatus (status: LifecycleStatus | Extra): void {
     if (status === this.#status) return
     this.#status = status
+    this.#emitter.emit('connection', status)
     this.#emitter.emit('status', status)
   }
 }

@@ -8,7 +8,7 @@
 // for; a reconnect makes both exact again.
 
 import type { ExecutionStatus } from '../../schemas/events.js'
-import type { DagChangedFrame, ListServerFrame } from '../../schemas/list.js'
+import type { DAGChangedFrame, ListServerFrame } from '../../schemas/list.js'
 import type { ListOrder } from '../../schemas/routes.js'
 import type { DAGSummary } from '../../schemas/snapshot.js'
 import { shouldReconnect } from '../shared/close-codes.js'
@@ -43,6 +43,9 @@ export interface DAGListView {
 }
 
 export interface DAGListClientEvents {
+  /** The connection's state changed. */
+  connection: DAGListStatus
+  /** @deprecated listen to `connection` (the same value) */
   status: DAGListStatus
   /** The list changed (see `view`). */
   list: DAGListView
@@ -108,6 +111,12 @@ export class DAGListClient {
     if (options.connect !== false) this.connect()
   }
 
+  /** The connection's state; `on('connection')` tells each change. */
+  get connection (): DAGListStatus {
+    return this.#life.status
+  }
+
+  /** @deprecated use `connection` (the same value) */
   get status (): DAGListStatus {
     return this.#life.status
   }
@@ -205,7 +214,7 @@ export class DAGListClient {
     }
   }
 
-  #onChanged ({ dag, previous_status: previous }: DagChangedFrame): void {
+  #onChanged ({ dag, previous_status: previous }: DAGChangedFrame): void {
     // What this client knew wins over `previous_status`: a creation it already has in its page
     // (created while the page was read) is not counted twice.
     const before = this.#statuses.get(dag.dag_id) ?? previous

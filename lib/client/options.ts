@@ -4,6 +4,7 @@
 import type { BackoffOptions } from './backoff.js'
 import type { DAGStore } from './store.js'
 import type { FetchLike, WebSocketConstructor } from './transport.js'
+import { OptionChecks } from '../shared/option-checks.js'
 
 export { DEFAULT_PREFIX } from '../shared/prefix.js'
 /** With `transport: 'auto'`: WebSocket connections in a row that fail before their hello, before the client uses SSE. */
@@ -61,32 +62,17 @@ export interface DAGStreamClientOptions<Store extends DAGStore = DAGStore> {
   connect?: boolean
 }
 
-/** A delay or duration in ms: a finite number ≥ 0, or the fallback when undefined. */
-export function checkDelay (name: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new TypeError(`fastify-dag-stream/client: "${name}" must be a number of milliseconds ≥ 0, got ${String(value)}`)
-  }
-  return value
-}
+/** The checks of the client's (and the hook's) options: a bad value throws a TypeError naming it. */
+export const checkOption: OptionChecks = new OptionChecks('fastify-dag-stream/client: ', (message) => new TypeError(message))
 
-const TRANSPORTS = ['websocket', 'sse', 'auto']
-
-export function checkTransport (value: unknown): 'websocket' | 'sse' | 'auto' {
-  if (value === undefined) return 'websocket'
-  if (typeof value !== 'string' || !TRANSPORTS.includes(value)) {
-    throw new TypeError(`fastify-dag-stream/client: "transport" must be one of ${TRANSPORTS.join(', ')}, got ${String(value)}`)
-  }
-  return value as 'websocket' | 'sse' | 'auto'
-}
+/** What `transport` may be. */
+export const TRANSPORTS = ['websocket', 'sse', 'auto'] as const
 
 /** The API origin: the option, or the page's own origin in a browser. */
 export function resolveBaseUrl (baseUrl: string | undefined): string {
   const resolved = baseUrl ?? globalThis.location?.origin
   if (typeof resolved !== 'string' || !URL.canParse(resolved)) {
-    throw new TypeError(
-      `fastify-dag-stream/client: "baseUrl" must be an absolute URL like "https://api.example.com", got ${String(baseUrl)}`
-    )
+    checkOption.reject('baseUrl', 'be an absolute URL like "https://api.example.com"', baseUrl)
   }
   // Without the trailing slash, so that baseUrl + prefix is one path whether or not the user wrote one.
   return resolved.replace(/\/+$/, '')

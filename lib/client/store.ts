@@ -1,7 +1,7 @@
 // Where the stream ends up. The client only needs `reset` and `apply`; the default store keeps the
-// DAG with the core's reducer (the same code that keeps the server's snapshot, so the two cannot
-// disagree) and adds what a UI needs: `subscribe`/`getSnapshot` for useSyncExternalStore, and the
-// DAGStore surface the seed's dashboard used for local edits.
+// DAG with the shared reducer (the same code that keeps the server's snapshot, so the two cannot
+// disagree) and adds what a UI needs: `subscribe`/`getSnapshot` for useSyncExternalStore, and
+// methods for local edits (a node's data, the cost, a change to the graph) that a page can make itself.
 
 import type { CostState, DAGEvent, DAGMutation, ExecutionStatus, NodeData, SequencedEvent } from '../../schemas/events.js'
 import type { DAGSnapshot, EdgeView, NodeView, OpenGate, ReportedError } from '../../schemas/snapshot.js'
@@ -13,7 +13,7 @@ import { applyEvent, createState, fromSnapshot, toSnapshot } from '../shared/red
  * @example
  * const store: DAGStore = {
  *   reset: (snapshot) => setNodes(snapshot.nodes.map(toFlowNode)),
- *   apply: (event) => { if (event.type === 'node_state') updateNodeData(event.node_id, { status: event.status }) }
+ *   apply: (event) => { if (event.type === 'node_state') setNodeStatus(event.node_id, event.status) }
  * }
  */
 export interface DAGStore {
@@ -54,8 +54,8 @@ export interface DefaultDAGStore extends DAGStore {
   getSnapshot (): DAGView
   /** The state in the REST snapshot's shape, e.g. to compare with `GET /api/dags/:id`. O(DAG). */
   toSnapshot (dagId: string): DAGSnapshot
-  // The seed's DAGStore surface. These are local edits: they are not sent to the server, and the next
-  // resync replaces them with the server's truth.
+  // Local edits, for a page that changes what it shows itself: they are not sent to the server, and the
+  // next resync replaces them with the server's state.
   /** Merges `data` into the node's data. */
   updateNodeData (nodeId: string, data: NodeData): void
   setCostState (cost: CostState): void

@@ -16,7 +16,7 @@
 // A DAG keeps one record per gate id (the latest round), so the book is bounded by the gates a run opens.
 
 import type { Decision, DAGEvent, GatePresentation } from '../../schemas/events.js'
-import type { DagStatus, GateTransition } from '../backplane/types.js'
+import type { LogHead, GateTransition } from '../backplane/types.js'
 import { gateIdOf, isFinished } from '../shared/reducer.js'
 import { checkValue } from './values.js'
 
@@ -144,7 +144,7 @@ function withClaim (record: GateRecord, claim: ClaimRecord | undefined): GateRec
 
 /** A dashboard asks to decide the gate with `asked` (checked against the gate's offer), under `key`. */
 export function claimGate (key: string, now: number, leaseMs: number, asked?: DecisionAsked): GateTransition<GateClaim> {
-  return (record: GateRecord, dag: DagStatus) => {
+  return (record: GateRecord, dag: LogHead) => {
     const existing = liveClaim(record, now)
     if (existing !== undefined) {
       if (existing.key !== key) return { result: { kind: 'refused', code: 'gate_already_decided' }, next: record }

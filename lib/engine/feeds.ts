@@ -18,7 +18,7 @@ import type { EngineAnswer, EngineCommand, EngineFeedOpened } from '../../schema
 import type { Backplane, CommandOutcome } from '../backplane/types.js'
 import { BackplaneUnavailableError } from '../errors.js'
 import { isFinished } from '../shared/reducer.js'
-import { expiryTimer } from '../options.js'
+import { expiryTimer } from '../access/authorize.js'
 
 /** Commands waiting for an engine's answer on one feed, at most: past it, a command is refused at once. */
 const MAX_PENDING = 1000

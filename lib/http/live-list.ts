@@ -9,14 +9,17 @@
 import { randomBytes } from 'node:crypto'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
-import type { DagListChangeFrame, ListServerFrame } from '../../schemas/list.js'
+import type { DAGListChangeFrame, ListServerFrame } from '../../schemas/list.js'
 import type { DAGSummary } from '../../schemas/snapshot.js'
-import type { Backplane, DagListQuery } from '../backplane/types.js'
+import type { Backplane, DAGListPageQuery } from '../backplane/types.js'
 import { CloseCode } from '../shared/close-codes.js'
+import { assertNever } from '../shared/reducer.js'
 import type { Metrics } from '../metrics/metrics.js'
-import { expiryTimer, isUnauthenticated, type CheckAccess } from '../options.js'
+import { askAuthorize, expiryTimer, type CheckAccess } from '../access/authorize.js'
 
 export interface ListConnectionOptions {
+  /** When the credentials that may list expire, as `authorize(…, 'list')` said at the upgrade. */
+  expiresAt: number | undefined
   maxBufferedBytes: number
   /** Reads the page of this socket's query (from the backplane). */
   readPage: () => Promise<{ dags: DAGSummary[]; total: number }>
@@ -33,13 +36,13 @@ type Phase = 'joining' | 'live' | 'closed'
 export class ListConnection {
   readonly socket: WebSocket
   readonly request: FastifyRequest
-  readonly query: DagListQuery
+  readonly query: DAGListPageQuery
   /** Short and random: it tells this socket's log lines apart. */
   readonly id = randomBytes(6).toString('base64url')
   readonly log: FastifyBaseLogger
   readonly #options: ListConnectionOptions
   #phase: Phase = 'joining'
-  #pending: DagListChangeFrame[] = []
+  #pending: DAGListChangeFrame[] = []
   /** The DAGs this client was told about: only their evictions concern it. */
   readonly #known = new Set<string>()
   /** Frames go out in the order of the changes, though each waits for its `authorize`. */
@@ -47,7 +50,7 @@ export class ListConnection {
   #alive = true
   #expiry: ReturnType<typeof setTimeout> | undefined
 
-  constructor (socket: WebSocket, request: FastifyRequest, query: DagListQuery, options: ListConnectionOptions) {
+  constructor (socket: WebSocket, request: FastifyRequest, query: DAGListPageQuery, options: ListConnectionOptions) {
     this.socket = socket
     this.request = request
     this.query = query
@@ -59,6 +62,7 @@ export class ListConnection {
       this.#alive = true
     })
     socket.on('close', () => this.#ended())
+    this.#expireAt(options.expiresAt)
   }
 
   /**
@@ -99,7 +103,7 @@ export class ListConnection {
   }
 
   /** Called for every change of the list, on every instance. */
-  deliver (change: DagListChangeFrame): void {
+  deliver (change: DAGListChangeFrame): void {
     // (Never `closed`: a closed connection has left LiveLists, which is what calls this.)
     if (this.#phase === 'joining') {
       this.#pending.push(change)
@@ -108,7 +112,7 @@ export class ListConnection {
     this.#sending = this.#sending.then(() => this.#forward(change))
   }
 
-  async #forward (change: DagListChangeFrame): Promise<void> {
+  async #forward (change: DAGListChangeFrame): Promise<void> {
     if (change.type === 'dag_evicted') {
       if (this.#known.delete(change.dag_id)) this.#send(change)
       return
@@ -122,23 +126,33 @@ export class ListConnection {
     this.#send(change)
   }
 
+  /** Asks `authorize` whether this client may view one DAG. */
+  #mayView (dagId: string): Promise<boolean> {
+    return this.#mayStill(dagId, 'view')
+  }
+
   /**
-   * Asks `authorize` about one DAG. Credentials that expired, or an `authorize` that fails, end the
-   * socket as they end a DAG stream (4401, 4503); an `expiresAt` closes it at that moment.
+   * Asks `authorize` about one DAG (`view`) or the list itself (`list`). Credentials that expired, or an
+   * `authorize` that fails, end the socket as they end a DAG stream (4401, 4503); an `expiresAt` closes
+   * it at that moment.
    */
-  async #mayView (dagId: string): Promise<boolean> {
-    try {
-      const access = await this.#options.authorize(this.request, dagId, 'view')
-      if (access.allowed) this.#expireAt(access.expiresAt)
-      return access.allowed
-    } catch (error) {
-      if (isUnauthenticated(error)) {
+  async #mayStill (dagId: string | undefined, action: 'view' | 'list'): Promise<boolean> {
+    const outcome = await askAuthorize(this.#options.authorize, this.request, dagId, action, this.log)
+    switch (outcome.kind) {
+      case 'allowed':
+        this.#expireAt(outcome.expiresAt)
+        return true
+      case 'forbidden':
+        return false
+      case 'unauthenticated':
         this.close(CloseCode.UNAUTHORIZED, 'credentials expired')
-      } else {
-        this.log.error({ err: error, dagId }, 'fastify-dag-stream: authorize threw')
+        return false
+      case 'failed':
         this.close(CloseCode.FORBIDDEN, 'authorization failed')
-      }
-      return false
+        return false
+      /* c8 ignore next 2 -- unreachable by type: the compiler proves every outcome is handled */
+      default:
+        return assertNever(outcome)
     }
   }
 
@@ -151,7 +165,11 @@ export class ListConnection {
     this.#expiry = expiryTimer(expiresAt, () => this.close(CloseCode.UNAUTHORIZED, 'credentials expired'))
   }
 
-  /** One heartbeat tick, as for a DAG stream: a peer that did not answer the last ping is terminated. */
+  /**
+   * One heartbeat tick, as for a DAG stream: a peer that did not answer the last ping is terminated,
+   * and `authorize(…, 'list')` is asked again, so that a revoked right to list ends the socket (4503)
+   * even while no DAG changes (each frame's `view` is asked as it is sent).
+   */
   heartbeat (): void {
     if (!this.#alive) {
       this.socket.terminate()
@@ -161,6 +179,9 @@ export class ListConnection {
     }
     this.#alive = false
     this.socket.ping()
+    void this.#mayStill(undefined, 'list').then((allowed) => {
+      if (!allowed) this.close(CloseCode.FORBIDDEN, 'no longer allowed to list DAGs')
+    })
   }
 
   close (code: CloseCode, reason: string): void {

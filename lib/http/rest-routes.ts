@@ -7,13 +7,14 @@ import { ListRoute, SnapshotRoute, type ListQuery } from '../../schemas/routes.j
 import type { DAGSnapshot } from '../../schemas/snapshot.js'
 import type { StreamAccess } from '../access/pre-handlers.js'
 import { buildAsyncApiDocument, serversOf, type AsyncApiDocument } from './asyncapi.js'
-import type { Backplane, DagListQuery } from '../backplane/types.js'
+import type { Backplane, DAGListPageQuery } from '../backplane/types.js'
 import { CloseCode } from '../shared/close-codes.js'
-import { DagNotFoundError } from '../errors.js'
+import { DAGNotFoundError } from '../errors.js'
 import { ListConnection, type LiveLists } from './live-list.js'
 import { logProtocolError, redactedLogSerializers as logSerializers } from './log.js'
 import { refusalReasonOf, type Metrics } from '../metrics/metrics.js'
 import type { ResolvedOptions } from '../options.js'
+import { answerRouteError } from './route-errors.js'
 import { acceptedEncodings, type SnapshotCache } from './snapshots.js'
 
 export interface RestRouteDeps {
@@ -58,12 +59,11 @@ export function registerRestRoutes (fastify: FastifyInstance, { options, backpla
       description: 'With `Upgrade: websocket`, the live list: this page, then a frame per change (see the AsyncAPI document).'
     },
     schemaErrorFormatter: describeSchemaErrors,
+    errorHandler: answerRouteError,
     onRequest: async (request, reply) => {
       if (request.ws) access.checkUpgrade(request, reply)
     },
-    preHandler: async (request) => {
-      if (request.ws) access.requireBackplane()
-    },
+    preHandler: async (request) => access.admitList(request),
     onError: async (request, _reply, error) => {
       if (request.ws) metrics.upgradeRefused(refusalReasonOf(error))
     },
@@ -71,6 +71,7 @@ export function registerRestRoutes (fastify: FastifyInstance, { options, backpla
       access.upgradeLeftovers.release(socket, request, logProtocolError)
       const query = listQueryOf(request.query)
       const list = new ListConnection(socket, request, query, {
+        expiresAt: access.takeAdmission(request).expiresAt,
         maxBufferedBytes: options.maxBufferedBytes,
         authorize: options.authorize,
         metrics,
@@ -101,11 +102,12 @@ export function registerRestRoutes (fastify: FastifyInstance, { options, backpla
     {
       logSerializers,
       schema: { ...SnapshotRoute, tags: ['dags'], summary: 'The state of one DAG, stamped with the seq it includes' },
-      preHandler: async (request) => access.requireAllowed(request, request.params.id, 'view')
+      preHandler: async (request) => access.requireAllowed(request, request.params.id, 'view'),
+      errorHandler: answerRouteError
     },
     async (request, reply) => {
       const served = await snapshots.read(request.params.id, acceptedEncodings(request.headers['accept-encoding']))
-      if (served === undefined) throw new DagNotFoundError(request.params.id)
+      if (served === undefined) throw new DAGNotFoundError(request.params.id)
       reply.header('content-type', 'application/json; charset=utf-8').header('vary', 'accept-encoding')
       if (served.encoding !== undefined) reply.header('content-encoding', served.encoding)
       // Bytes serialized once per seq (lib/http/snapshots.ts): Fastify sends a Buffer as is, and the schema
@@ -116,7 +118,7 @@ export function registerRestRoutes (fastify: FastifyInstance, { options, backpla
 }
 
 /** The list a query asks for, newest first unless it says otherwise: the page and the live list read the same. */
-function listQueryOf ({ limit, offset, order = 'newest', status }: ListQuery): DagListQuery {
+function listQueryOf ({ limit, offset, order = 'newest', status }: ListQuery): DAGListPageQuery {
   return { limit, offset, order, status }
 }
 

@@ -37,7 +37,7 @@ interface TaskLike { id: string; name: string; interrupts: InterruptLike[]; stat
 export interface StateSnapshotLike { values: unknown; next: string[]; tasks: TaskLike[] }
 
 /** What the adapter needs of `app.dagStream`. */
-export interface DagStreamLike {
+export interface DAGStreamLike {
   run(dagId: string): RunHandle
   streamOutput(dagId: string, nodeId: string): OutputWriter
 }
@@ -72,12 +72,12 @@ const END = '__end__'
  * const graph = builder.compile({ checkpointer })
  * await runGraph(app.dagStream, graph, { topic: 'tides' }, { dagId: 'run-42' })
  */
-export async function runGraph (dagStream: DagStreamLike, graph: LangGraphLike, input: unknown, options: LangGraphRunOptions): Promise<unknown> {
+export async function runGraph (dagStream: DAGStreamLike, graph: LangGraphLike, input: unknown, options: LangGraphRunOptions): Promise<unknown> {
   return new GraphRun(dagStream, graph, options).run(input)
 }
 
 class GraphRun {
-  readonly #dagStream: DagStreamLike
+  readonly #dagStream: DAGStreamLike
   readonly #graph: LangGraphLike
   readonly #options: LangGraphRunOptions
   readonly #run: RunHandle
@@ -97,7 +97,7 @@ class GraphRun {
   #resumed: (() => void) | undefined
   #stepAbort: AbortController | undefined
 
-  constructor (dagStream: DagStreamLike, graph: LangGraphLike, options: LangGraphRunOptions) {
+  constructor (dagStream: DAGStreamLike, graph: LangGraphLike, options: LangGraphRunOptions) {
     this.#dagStream = dagStream
     this.#graph = graph
     this.#options = options

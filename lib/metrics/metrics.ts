@@ -7,7 +7,8 @@ import type { AckFrame, ClientEventType, DAGEvent, ErrorCode, ErrorFrame, Resync
 import type { LogEntry, Replay } from '../backplane/types.js'
 import { CloseCode } from '../shared/close-codes.js'
 import { InvalidOptionError } from '../errors.js'
-import { isUnauthenticated, type MetricsRegistry, type ResolvedMetricsOptions } from '../options.js'
+import { isUnauthenticated } from '../access/authorize.js'
+import type { MetricsRegistry, ResolvedMetricsOptions } from '../options.js'
 
 /** Why a stream upgrade was refused: the `reason` label of the refused-upgrades counter. */
 export type RefusalReason =

@@ -14,7 +14,7 @@ const MAX_UNPAIRED_PER_DAG = 1024
 /** DAGs with an open gate whose wait is being timed; past it the oldest DAG is forgotten. */
 const MAX_TIMED_DAGS = 10_000
 
-interface DagBroadcasts {
+interface DAGBroadcasts {
   epoch: string
   /** Broadcasts of this instance that the backplane has not numbered yet. */
   inFlight: number
@@ -25,7 +25,7 @@ interface DagBroadcasts {
 }
 
 export class BroadcastLatency {
-  readonly #dags = new Map<string, DagBroadcasts>()
+  readonly #dags = new Map<string, DAGBroadcasts>()
   readonly #observe: (seconds: number) => void
   readonly #hasRoom: (dagId: string) => boolean
 
@@ -94,21 +94,21 @@ export class BroadcastLatency {
   }
 
   /** The DAG of a broadcast that `started` counted, now numbered or failed. */
-  #settled (dagId: string): DagBroadcasts {
-    const dag = this.#dags.get(dagId) as DagBroadcasts
+  #settled (dagId: string): DAGBroadcasts {
+    const dag = this.#dags.get(dagId) as DAGBroadcasts
     dag.inFlight -= 1
     return dag
   }
 
   /** A new epoch numbers from 1 again: what was kept of the old one can no longer pair. */
-  #align (dag: DagBroadcasts, epoch: string): void {
+  #align (dag: DAGBroadcasts, epoch: string): void {
     if (dag.epoch === epoch) return
     dag.epoch = epoch
     dag.numbered.clear()
     dag.delivered.clear()
   }
 
-  #forgetIfIdle (dagId: string, dag: DagBroadcasts): void {
+  #forgetIfIdle (dagId: string, dag: DAGBroadcasts): void {
     if (dag.inFlight === 0) dag.delivered.clear()
     if (dag.inFlight === 0 && dag.numbered.size === 0) this.#dags.delete(dagId)
   }

@@ -34,8 +34,11 @@ export type UseDAGStreamOptions = Omit<DAGStreamClientOptions, 'dagId' | 'store'
 
 /** What `useDAGStream` returns: a new object when something in it changed, the same one otherwise. */
 export interface DAGStreamHookResult {
-  /** The DAG, kept by the core reducer. */
+  /** The DAG: the run (`state.status`), its nodes, edges and gates, as the server keeps it. */
   state: DAGView
+  /** The connection's state: `open` when live (see `ConnectionStatus`). Not the run's: that is `state.status`. */
+  connection: ConnectionStatus
+  /** @deprecated use `connection` (the same value): `status` is the run's, in `state.status` */
   status: ConnectionStatus
   /** Whether the server has the DAG: `not_found` while it has no such run (the hook keeps following it). */
   existence: DAGExistence
@@ -116,7 +119,7 @@ function createShared (key: string, client: DAGStreamClient<DefaultDAGStore>): S
       subscribers += 1
       const unsubscribe = [
         client.store.subscribe(onChange),
-        client.on('status', onChange),
+        client.on('connection', onChange),
         client.on('existence', onChange),
         client.on('error', onChange),
         client.on('reconnecting', onChange),
@@ -131,17 +134,17 @@ function createShared (key: string, client: DAGStreamClient<DefaultDAGStore>): S
     },
     getResult () {
       const state = client.store.getSnapshot()
-      const { status, existence, error, reconnect, presence, transport } = client
+      const { connection, existence, error, reconnect, presence, transport } = client
       if (
         result?.state !== state ||
-        result.status !== status ||
+        result.connection !== connection ||
         result.existence !== existence ||
         result.error !== error ||
         result.reconnect !== reconnect ||
         result.presence !== presence ||
         result.transport !== transport
       ) {
-        result = { state, status, existence, error, reconnect, presence, transport, ...methods }
+        result = { state, connection, status: connection, existence, error, reconnect, presence, transport, ...methods }
       }
       return result
     }

@@ -25,6 +25,9 @@ export interface DAGListHookResult {
   dags: readonly DAGSummary[]
   /** How many DAGs match the query's status filter (see DAGListClient on how exact it stays). */
   total: number
+  /** The connection's state: `open` when live. */
+  connection: DAGListStatus
+  /** @deprecated use `connection` (the same value) */
   status: DAGListStatus
   /** The last problem, until the next page. */
   error: DAGStreamError | undefined
@@ -58,7 +61,7 @@ function createShared (key: string, client: DAGListClient): SharedList {
   const entry: SharedList = {
     subscribe (onChange) {
       subscribers += 1
-      const unsubscribe = [client.on('list', onChange), client.on('status', onChange), client.on('error', onChange), client.on('reconnecting', onChange)]
+      const unsubscribe = [client.on('list', onChange), client.on('connection', onChange), client.on('error', onChange), client.on('reconnecting', onChange)]
       client.connect()
       return () => {
         for (const off of unsubscribe) off()
@@ -71,9 +74,9 @@ function createShared (key: string, client: DAGListClient): SharedList {
       }
     },
     getResult () {
-      const { view, status, error, reconnect } = client
-      if (result?.dags !== view.dags || result.total !== view.total || result.status !== status || result.error !== error || result.reconnect !== reconnect) {
-        result = { dags: view.dags, total: view.total, status, error, reconnect }
+      const { view, connection, error, reconnect } = client
+      if (result?.dags !== view.dags || result.total !== view.total || result.connection !== connection || result.error !== error || result.reconnect !== reconnect) {
+        result = { dags: view.dags, total: view.total, connection, status: connection, error, reconnect }
       }
       return result
     }
@@ -86,8 +89,8 @@ function createShared (key: string, client: DAGListClient): SharedList {
  * status changes, evictions), over one socket shared by every hook that shows the same list.
  * @example
  * function Runs () {
- *   const { dags, status } = useDAGList({ limit: 50, status: ['running', 'paused'] })
- *   return <ul aria-busy={status !== 'open'}>{dags.map((dag) => <li key={dag.dag_id}>{dag.dag_id}: {dag.status}</li>)}</ul>
+ *   const { dags, connection } = useDAGList({ limit: 50, status: ['running', 'paused'] })
+ *   return <ul aria-busy={connection !== 'open'}>{dags.map((dag) => <li key={dag.dag_id}>{dag.dag_id}: {dag.status}</li>)}</ul>
  * }
  */
 export function useDAGList (query: DAGListQuery = {}, options: UseDAGListOptions = {}): DAGListHookResult {

@@ -17,6 +17,8 @@ export interface ConnectionOptions {
   maxPayload: number
   maxBufferedBytes: number
   rateLimit: Required<RateLimitOptions> | false
+  /** Client events that may wait behind the one running; see the `maxQueuedEvents` option. */
+  maxQueuedEvents: number
   metrics: Pick<Metrics, 'frameSent' | 'streamClosed' | 'resyncSent'>
   /** Called once when the connection ends, whoever ended it. */
   onClose: (connection: Connection) => void
@@ -51,8 +53,9 @@ export class Connection {
   #windowStart = 0
   #messagesInWindow = 0
   #invalidInWindow = 0
-  /** The client events of this socket, run one after the other. */
-  #commands: Promise<void> = Promise.resolve()
+  /** Client events received and not yet run, oldest first (the one running is not among them). */
+  #queue: ClientEvent[] = []
+  #running = false
 
   constructor (socket: StreamSocket, request: FastifyRequest, dagId: string, options: ConnectionOptions) {
     this.socket = socket
@@ -153,6 +156,8 @@ export class Connection {
     if (this.#phase === 'closed') return
     this.#phase = 'closed'
     this.#pending = []
+    // Nobody is left to answer: what waits is never run, and its memory goes now.
+    this.#queue = []
     this.#options.onClose(this)
   }
 
@@ -223,17 +228,41 @@ export class Connection {
       this.#options.onGateViewing?.(this, event.node_id)
       return
     }
-    // One at a time, in the order sent: a dashboard's pause, decision and resume reach the engine as
-    // the user made them, even when a decision takes longer to check than a pause.
-    this.#commands = this.#commands.then(() => this.#options.runCommand(event, this)).then(
-      (reply) => {
-        if (reply !== undefined && this.#phase !== 'closed') this.#sendControl(reply)
-      },
-      // runCommand answers every refusal with an error frame; only a failing backplane gets here.
-      () => {
+    this.#enqueue(event)
+  }
+
+  /**
+   * One at a time, in the order sent: a dashboard's pause, decision and resume reach the engine as the
+   * user made them, even when a decision takes longer to check than a pause. Past `maxQueuedEvents`
+   * waiting, an event is refused: the rate limit bounds how many arrive, this bounds how many wait
+   * when `authorize` or the engine is slow.
+   */
+  #enqueue (event: ClientEvent): void {
+    if (this.#queue.length >= this.#options.maxQueuedEvents) {
+      const message = `More than ${this.#options.maxQueuedEvents} client events wait on this socket: this one was not run, send it again once they are answered`
+      this.#sendControl(errorFrame('rate_limited', message, event.id))
+      return
+    }
+    this.#queue.push(event)
+    if (!this.#running) void this.#runQueue()
+  }
+
+  async #runQueue (): Promise<void> {
+    this.#running = true
+    let event: ClientEvent | undefined
+    // A close empties the queue: nothing more runs.
+    while ((event = this.#queue.shift()) !== undefined) {
+      let reply: AckFrame | ErrorFrame | undefined
+      try {
+        reply = await this.#options.runCommand(event, this)
+      } catch {
+        // runCommand answers every refusal with an error frame; only a failing backplane gets here.
         this.close(CloseCode.INTERNAL_ERROR, 'internal error')
+        break
       }
-    )
+      if (reply !== undefined && this.#phase !== 'closed') this.#sendControl(reply)
+    }
+    this.#running = false
   }
 
   #refuse (code: ErrorCode, message: string, id?: string): void {

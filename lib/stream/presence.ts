@@ -51,7 +51,7 @@ interface Watcher {
   pictured: boolean
 }
 
-interface LocalDag {
+interface LocalDAG {
   watchers: Map<string, Watcher>
   /** This instance's changes not yet written: a viewer, or null for one that left. */
   pending: Map<string, PresenceViewer | null>
@@ -87,7 +87,7 @@ export interface PresenceOptions {
 
 export class Presence {
   readonly #options: PresenceOptions
-  readonly #dags = new Map<string, LocalDag>()
+  readonly #dags = new Map<string, LocalDAG>()
 
   constructor (options: PresenceOptions) {
     this.#options = options
@@ -149,7 +149,7 @@ export class Presence {
     }))
   }
 
-  #dag (dagId: string): LocalDag {
+  #dag (dagId: string): LocalDAG {
     let dag = this.#dags.get(dagId)
     if (dag === undefined) {
       dag = { watchers: new Map(), pending: new Map(), timer: undefined, watching: undefined, ranked: undefined }
@@ -158,7 +158,7 @@ export class Presence {
     return dag
   }
 
-  #watch (dagId: string, dag: LocalDag): Promise<PresenceWatch> {
+  #watch (dagId: string, dag: LocalDAG): Promise<PresenceWatch> {
     const watching = this.#options.store.watch(dagId, (_dagId, change, count, known) => {
       if (change.upserted.length + change.removed.length > PICTURE_LIMIT) {
         dag.ranked = rank(withPending(known, dag.pending))
@@ -176,14 +176,14 @@ export class Presence {
     return watching
   }
 
-  #changed (dagId: string, dag: LocalDag, id: string, viewer: PresenceViewer | null): void {
+  #changed (dagId: string, dag: LocalDAG, id: string, viewer: PresenceViewer | null): void {
     dag.pending.set(id, viewer)
     dag.timer ??= setTimeout(() => {
       void this.#flush(dagId, dag)
     }, this.#options.flushMs)
   }
 
-  async #flush (dagId: string, dag: LocalDag): Promise<void> {
+  async #flush (dagId: string, dag: LocalDAG): Promise<void> {
     clearTimeout(dag.timer)
     dag.timer = undefined
     const change: PresenceChange = { upserted: [], removed: [] }
@@ -287,6 +287,6 @@ function pictureFor (own: PresenceViewer, ranked: Ranked): PresenceFrame {
   return { type: 'presence', self: own.id, viewers: [own, ...others], count: ranked.count }
 }
 
-function stopWatching (dag: LocalDag): void {
+function stopWatching (dag: LocalDAG): void {
   dag.watching?.then((watch) => watch.stop(), () => {})
 }

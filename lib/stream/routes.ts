@@ -16,6 +16,7 @@ import { commandFromBody, commandStatus, isInvalidJsonBody } from '../http/event
 import { EVENT_STREAM_HEADERS, EventStreamSocket, parseEventId, type StreamSocket } from './event-stream.js'
 import { errorFrame } from './frames.js'
 import { logProtocolError, redactedLogSerializers as logSerializers } from '../http/log.js'
+import { answerRouteError } from '../http/route-errors.js'
 import { refusalReasonOf, type Metrics } from '../metrics/metrics.js'
 import type { ResolvedOptions } from '../options.js'
 import type { Presence } from './presence.js'
@@ -23,7 +24,7 @@ import type { Rooms } from '../rooms.js'
 import type { StreamKeys } from './stream-keys.js'
 
 export interface StreamRouteDeps {
-  options: Pick<ResolvedOptions, 'prefix' | 'maxPayload' | 'maxBufferedBytes' | 'rateLimit'>
+  options: Pick<ResolvedOptions, 'prefix' | 'maxPayload' | 'maxBufferedBytes' | 'rateLimit' | 'maxQueuedEvents'>
   backplane: Backplane
   metrics: Metrics
   access: StreamAccess
@@ -49,6 +50,7 @@ export function registerStreamRoutes (fastify: FastifyInstance, deps: StreamRout
       websocket: true,
       onRequest: async (request, reply) => access.checkUpgrade(request, reply),
       preHandler: async (request) => access.admitStream(request, request.params.id),
+      errorHandler: answerRouteError,
       onError: countRefusal
     },
     async (socket, request) => {
@@ -64,6 +66,7 @@ export function registerStreamRoutes (fastify: FastifyInstance, deps: StreamRout
       schema: { ...EventStreamRoute, tags: ['dags'], summary: 'The DAG stream as Server-Sent Events, for networks that break WebSockets' },
       onRequest: async (request, reply) => access.checkEventStream(request, reply),
       preHandler: async (request) => access.admitStream(request, request.params.id),
+      errorHandler: answerRouteError,
       onError: countRefusal
     },
     async (request, reply) => {
@@ -82,13 +85,23 @@ export function registerStreamRoutes (fastify: FastifyInstance, deps: StreamRout
     {
       logSerializers,
       schema: { ...CommandRoute, tags: ['dags'], summary: 'Send a client event (the event-stream fallback\'s way to decide gates, pause, resume, cancel)' },
+      // A client event is a frame of the WebSocket sent another way: no larger than one.
+      bodyLimit: options.maxPayload,
+      // Before the body is read, let alone parsed: a foreign page's body costs nothing.
+      onRequest: async (request, reply) => {
+        try {
+          access.checkOrigin(request)
+        } catch (error) {
+          return reply.code(403).send(errorFrame('forbidden', (error as Error).message))
+        }
+      },
       // The answer is always the frame a WebSocket would get (invalid_message …), not Fastify's 400.
       attachValidation: true,
       // Not Fastify's Ajv, whose `removeAdditional` strips the body's fields while it tries each member of
       // the union (a gate_viewing lost its node_id to pause_execution's shape): TypeBox checks, never changes.
       validatorCompiler: checkWithTypeBox,
-      errorHandler: (error, _request, reply) => {
-        if (!isInvalidJsonBody(error)) throw error
+      errorHandler: (error, request, reply) => {
+        if (!isInvalidJsonBody(error)) return answerRouteError(error, request, reply)
         return reply.code(400).send(errorFrame('invalid_json', 'The message is not valid JSON'))
       }
     },
@@ -106,6 +119,7 @@ export function registerStreamRoutes (fastify: FastifyInstance, deps: StreamRout
     maxPayload: options.maxPayload,
     maxBufferedBytes: options.maxBufferedBytes,
     rateLimit: options.rateLimit,
+    maxQueuedEvents: options.maxQueuedEvents,
     metrics,
     onClose: (closed) => {
       credentials.forget(closed)
@@ -144,11 +158,6 @@ export function registerStreamRoutes (fastify: FastifyInstance, deps: StreamRout
    * nothing for a gate_viewing that took effect.
    */
   async function answerCommand (request: FastifyRequest, dagId: string): Promise<AckFrame | ErrorFrame | undefined> {
-    try {
-      access.checkOrigin(request)
-    } catch (error) {
-      return errorFrame('forbidden', (error as Error).message)
-    }
     const parsed = commandFromBody(request.body, request.validationError)
     if (!parsed.ok) return parsed.answer
     const log = request.log.child({ dagId, connectionId: request.id })

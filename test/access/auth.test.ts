@@ -6,18 +6,18 @@ import { build, TestClient, upgradeStatus } from '../support/helpers.js'
 
 // Tokens per user, and what each may do: 'viewer' may only look, 'admin' may do everything.
 const tokens: Record<string, { user: string; actions: Action[]; dags: string[] }> = {
-  'token-viewer': { user: 'viewer', actions: ['view'], dags: ['d'] },
-  'token-admin': { user: 'admin', actions: ['view', 'decide', 'control'], dags: ['d', 'e'] }
+  'token-viewer': { user: 'viewer', actions: ['list', 'view'], dags: ['d'] },
+  'token-admin': { user: 'admin', actions: ['list', 'view', 'decide', 'control'], dags: ['d', 'e'] }
 }
 
 function authorizeWith () {
-  const calls: Array<[string, string]> = []
-  const authorize = async (request: { headers: Record<string, unknown> }, dagId: string, action: Action) => {
+  const calls: Array<[string | undefined, string]> = []
+  const authorize = async (request: { headers: Record<string, unknown> }, dagId: string | undefined, action: Action) => {
     calls.push([dagId, action])
     const token = String(request.headers.authorization ?? '').replace(/^Bearer /, '')
     const grant = tokens[token]
     if (grant === undefined) throw new UnauthorizedError()
-    return grant.dags.includes(dagId) && grant.actions.includes(action)
+    return (dagId === undefined || grant.dags.includes(dagId)) && grant.actions.includes(action)
   }
   return { authorize, calls }
 }

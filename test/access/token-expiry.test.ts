@@ -2,6 +2,7 @@
 // 4401 at that moment, not at the next heartbeat; a re-check moves the moment; everywhere authorize is
 // asked (upgrade, REST, commands, heartbeat) the answer means the same.
 
+import { Writable } from 'node:stream'
 import t, { type Test } from 'tap'
 import { CloseCode, type AuthorizeResult } from '../../lib/index.js'
 import type { DAGList } from '../../schemas/index.js'
@@ -12,7 +13,7 @@ const stream = '/api/dags/d/stream'
 const HOUR = 60 * 60_000
 
 /** A server whose authorize answers what `answer` says, counting its calls per action. */
-async function serverAnswering (t: Test, answer: (action: string) => AuthorizeResult, heartbeatMs = HOUR) {
+async function serverAnswering (t: Test, answer: (action: string) => AuthorizeResult, heartbeatMs = HOUR, serverOptions = {}) {
   const calls: string[] = []
   const server = await build(t, {
     heartbeatMs,
@@ -20,7 +21,7 @@ async function serverAnswering (t: Test, answer: (action: string) => AuthorizeRe
       calls.push(action)
       return answer(action)
     }
-  })
+  }, undefined, serverOptions)
   server.app.dagStream.onClientEvent(() => {})
   await server.app.dagStream.broadcast('d', { type: 'execution_status', status: 'running' })
   return { ...server, calls }
@@ -134,7 +135,7 @@ t.test('expiresAt already past: 401 before the upgrade, on REST routes, and for 
 })
 
 t.test('the object form works everywhere authorize is asked', async (t) => {
-  const allowed: Record<string, boolean> = { view: true, control: true, decide: false }
+  const allowed: Record<string, boolean> = { list: true, view: true, control: true, decide: false }
   const { app, url, http } = await serverAnswering(t, (action) => ({ allowed: allowed[action] as boolean, expiresAt: Date.now() + HOUR }))
   await app.dagStream.broadcast('e', { type: 'execution_status', status: 'running' })
   t.equal((await fetch(`${http}/api/dags/d`)).status, 200)
@@ -152,22 +153,32 @@ t.test('the object form works everywhere authorize is asked', async (t) => {
   client.close()
 })
 
-t.test('an answer of another shape is a bug in the application, and says what was wrong', async (t) => {
+t.test('an answer of another shape is a bug in the application: the log says what was wrong, the client gets a generic 500', async (t) => {
   let result: unknown
-  const { app, url, http } = await serverAnswering(t, () => result as AuthorizeResult)
+  const logged: string[] = []
+  const logStream = new Writable({
+    write (chunk: Buffer, _encoding, done) {
+      logged.push(chunk.toString())
+      done()
+    }
+  })
+  const { app, url, http } = await serverAnswering(t, () => result as AuthorizeResult, HOUR, { logger: { level: 'error', stream: logStream } })
   const cases: Array<[unknown, RegExp]> = [
     [undefined, /must return a boolean or \{ allowed: boolean, expiresAt\?: Date \| number \}, got undefined/],
-    ['yes', /got "yes"/],
-    [{ allowed: 'yes' }, /got \{"allowed":"yes"\}/],
+    ['yes', /got \\"yes\\"/],
+    [{ allowed: 'yes' }, /got \{\\"allowed\\":\\"yes\\"\}/],
     [{ allowed: true, expiresAt: '2030-01-01' }, /expiresAt must be a valid Date or a number of ms/],
     [{ allowed: true, expiresAt: new Date('not a date') }, /expiresAt: Invalid Date \}: expiresAt must be a valid Date/],
     [{ allowed: true, expiresAt: Math.floor(Date.now() / 1000) + 60 }, /that is seconds, not milliseconds \(a JWT's exp \* 1000\)/]
   ]
   for (const [answer, message] of cases) {
     result = answer
+    logged.length = 0
     const response = await fetch(`${http}/api/dags/d`)
     t.equal(response.status, 500, JSON.stringify(answer))
-    t.match(await response.json(), { code: 'FST_DAG_STREAM_INVALID_AUTHORIZE_RESULT', message })
+    t.match(await response.json(), { code: 'FST_DAG_STREAM_INTERNAL_ERROR' })
+    t.match(logged.join(''), /FST_DAG_STREAM_INVALID_AUTHORIZE_RESULT/)
+    t.match(logged.join(''), message)
   }
   t.equal((await upgradeRefusal(url(stream))).status, 500, 'the upgrade is refused too')
   t.equal(app.dagStream.connections(), 0)

@@ -11,17 +11,17 @@ import {
   type Backplane,
   type BackplaneSettings,
   type CommandOutcome,
-  type DagListQuery,
+  type DAGListPageQuery,
   type ListGap,
   type LogEntry,
   type StreamMessage
 } from '../../lib/index.js'
-import type { DAGEvent, DagListChangeFrame, SequencedEvent } from '../../schemas/index.js'
+import type { DAGEvent, DAGListChangeFrame, SequencedEvent } from '../../schemas/index.js'
 import { events } from '../support/events.js'
 import { nextMillisecond, until } from '../support/wait.js'
 import { BACKPLANE_KINDS, openBackplane } from '../support/backplanes.js'
 
-function page (limit: number, offset: number, order: 'newest' | 'oldest' = 'newest'): DagListQuery {
+function page (limit: number, offset: number, order: 'newest' | 'oldest' = 'newest'): DAGListPageQuery {
   return { limit, offset, order }
 }
 
@@ -66,7 +66,7 @@ for (const { name, store } of BACKPLANE_KINDS) {
 
     t.test('the list hears creations and status changes, in order, and no node event', async (t) => {
       const backplane = await open(t)
-      const heard: Array<DagListChangeFrame | ListGap> = []
+      const heard: Array<DAGListChangeFrame | ListGap> = []
       const unwatch = await backplane.watchList((change) => heard.push(change))
       const first = await backplane.append('a', nodeState(1))
       for (let n = 0; n < 200; n++) void backplane.append('a', nodeState(n))
@@ -90,7 +90,7 @@ for (const { name, store } of BACKPLANE_KINDS) {
       unwatch()
       unwatch() // twice is harmless
       await backplane.append('c', nodeState(1))
-      const watched: Array<DagListChangeFrame | ListGap> = []
+      const watched: Array<DAGListChangeFrame | ListGap> = []
       await backplane.watchList((change) => watched.push(change))
       await backplane.append('d', nodeState(1))
       await until(() => watched.length === 1, 'the change after watching again')
@@ -99,7 +99,7 @@ for (const { name, store } of BACKPLANE_KINDS) {
 
     t.test('the list hears an eviction: a finished run after retainFinishedMs', async (t) => {
       const backplane = await open(t, { retainFinishedMs: 200 }, 50)
-      const heard: Array<DagListChangeFrame | ListGap> = []
+      const heard: Array<DAGListChangeFrame | ListGap> = []
       await backplane.watchList((change) => heard.push(change))
       await backplane.append('gone', { type: 'execution_complete', results: null })
       await until(() => heard.some((change) => change.type === 'dag_evicted'), 'the eviction')

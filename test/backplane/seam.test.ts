@@ -187,8 +187,9 @@ t.test('a claim that cannot be renewed while the engine works is logged, and the
 })
 
 t.test('an engine that renews its claim for ever is given up on after 30 leases; the gate stays claimed', async (t) => {
-  // Each lease must outlast the pauses of a busy machine (a renewal comes every third of it): 30 × 150 ms.
-  const { app, url } = await build(t, { commandTimeoutMs: 150 })
+  // Each lease must outlast the pauses of a busy machine (a renewal comes every third of it): 30 × 250 ms
+  // (150 ms lapsed under a load average of 11).
+  const { app, url } = await build(t, { commandTimeoutMs: 250 })
   app.dagStream.onClientEvent(() => new Promise(() => {})) // a handler that never returns
   await app.dagStream.broadcast('d', { type: 'human_gate_waiting', node_id: 'g', presentation: { title: 'Go?' } })
   const client = await TestClient.open(url('/api/dags/d/stream'))
@@ -201,7 +202,7 @@ t.test('an engine that renews its claim for ever is given up on after 30 leases;
     message: 'The engine is still deciding the gate of "g": its outcome will show as human_gate_resolved',
     id: 'k'
   })
-  t.ok(Date.now() - sent >= 30 * 150, 'after 30 leases, not at the first deadline')
+  t.ok(Date.now() - sent >= 30 * 250, 'after 30 leases, not at the first deadline')
   client.send({ type: 'human_decision', id: 'rival', node_id: 'g', decision: 'reject' })
   t.match(await client.next(), { type: 'error', code: 'gate_already_decided', id: 'rival' }, 'the live engine still holds the gate')
   client.close()

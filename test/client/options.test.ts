@@ -17,6 +17,7 @@ t.test('bad options throw at creation, naming the option and the fix', async (t)
   t.throws(() => createDAGStreamClient({ dagId: 'd', baseUrl: 'http://x', connect: false }), /no WebSocket implementation: pass `WebSocket`/)
   t.throws(() => createDAGStreamClient({ dagId: 'd', connect: false, WebSocket }), /"baseUrl"/, 'no page origin outside a browser')
   t.throws(() => createDAGStreamClient({ ...base, dagId: 'd', commandTimeoutMs: -5 }), /"commandTimeoutMs" must be a number/)
+  t.throws(() => createDAGStreamClient({ ...base, dagId: 'd', transport: 1 as never }), /"transport" must be one of websocket, sse, auto, got 1/)
 })
 
 t.test('URLs: prefix and dag id appended to the base, ws for http and wss for https', async (t) => {

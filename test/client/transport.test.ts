@@ -65,7 +65,7 @@ t.test('auto without a WebSocket implementation uses SSE; websocket without one 
   t.throws(() => streamClient(t, server, 'd', { WebSocket: undefined }), { name: 'TypeError', message: /transport: 'sse'/ })
   t.throws(() => streamClient(t, server, 'd', { transport: 'carrier-pigeon' as never }), {
     name: 'TypeError',
-    message: '"transport" must be one of websocket, sse, auto, got carrier-pigeon'
+    message: '"transport" must be one of websocket, sse, auto, got "carrier-pigeon"'
   })
 })
 

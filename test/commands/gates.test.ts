@@ -15,7 +15,7 @@ import {
   type GateWrite
 } from '../../lib/commands/gates.js'
 import { checkValue, compileSchema } from '../../lib/commands/values.js'
-import type { DagStatus } from '../../lib/index.js'
+import type { LogHead } from '../../lib/index.js'
 import { until } from '../support/wait.js'
 import { build, TestClient } from '../support/helpers.js'
 
@@ -145,7 +145,7 @@ t.test('a decision for an unknown DAG', async (t) => {
 })
 
 t.test('the gate rules on their own: a key in flight, leases, and claims that are not yours', async (t) => {
-  const running: DagStatus = { epoch: 'e', seq: 1, status: 'running' }
+  const running: LogHead = { epoch: 'e', seq: 1, status: 'running' }
   let record: GateRecord = { phase: 'waiting' }
   const step = <R>(transition: (record: GateRecord, dag: typeof running) => { result: R; next: GateRecord }, dag = running): R => {
     const { result, next } = transition(record, dag)
@@ -179,7 +179,7 @@ t.test('the gate rules on their own: a key in flight, leases, and claims that ar
 })
 
 t.test('the gate rules check a decision against the gate\'s offer before any claim, and a stalled run answers engine_unavailable', async (t) => {
-  const running: DagStatus = { epoch: 'e', seq: 1, status: 'running' }
+  const running: LogHead = { epoch: 'e', seq: 1, status: 'running' }
   const [write] = [gateWriteFor({
     type: 'human_gate_waiting',
     node_id: 'n',

@@ -3,7 +3,7 @@
 
 import t, { type Test } from 'tap'
 import WebSocket from 'ws'
-import { InvalidDagIdError, InvalidEventError, memoryBackplane, type BackplaneProvider } from '../../lib/index.js'
+import { InvalidDAGIdError, InvalidEventError, memoryBackplane, type BackplaneProvider } from '../../lib/index.js'
 import { OutputStreams } from '../../lib/engine/output.js'
 import type { SequencedEvent, ServerMessage } from '../../schemas/index.js'
 import { logLines } from '../support/logger.js'
@@ -128,7 +128,7 @@ t.test('an async iterable of strings: written, then ended; ended too when it thr
 
 t.test('bad arguments fail at once, naming what is wrong', async (t) => {
   const server = await build(t)
-  t.throws(() => server.app.dagStream.streamOutput('bad id', 'llm'), InvalidDagIdError)
+  t.throws(() => server.app.dagStream.streamOutput('bad id', 'llm'), InvalidDAGIdError)
   t.throws(() => server.app.dagStream.streamOutput('d', 'bad node'), InvalidEventError)
   t.throws(() => server.app.dagStream.streamOutput('d', 'bad node'), /node_output_delta: "node_id"/)
   const output = server.app.dagStream.streamOutput('d', 'llm')

@@ -5,18 +5,15 @@
 // Every state a user meets is saved under artifacts/screenshots/ (ignored by git), and the main ones
 // are checked with axe-core: no serious or critical accessibility violation.
 
-import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync } from 'node:fs'
+import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import axe from 'axe-core'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import t, { type Test } from 'tap'
 import type { DAGSnapshot } from '../../schemas/index.js'
 import { until } from '../support/wait.js'
+import { CHROMIUM, CHROMIUM_ARGS, ROOT, startExampleServer, withChromium } from '../support/browser-helpers.js'
 
-const CHROMIUM = '/usr/bin/chromium'
-const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const SCREENSHOTS = join(ROOT, 'artifacts', 'screenshots')
 /** Fast enough to finish a run in seconds, slow enough to see every state. */
 const SPEED = 2
@@ -24,23 +21,16 @@ const DESKTOP = { width: 1440, height: 900 }
 const LAPTOP = { width: 1024, height: 768 }
 const PHONE = { width: 390, height: 844 }
 
-if (!existsSync(CHROMIUM)) {
-  // Locally a missing browser is an environment gap; in CI it is a broken pipeline.
-  if (process.env.CI) t.fail(`${CHROMIUM} is missing: .ci/run must install Debian's chromium package`)
-  else t.plan(0, `browser tests skipped: ${CHROMIUM} is missing (apt-get install -y chromium)`)
-} else {
-  t.setTimeout(420_000)
-  await run()
-}
+await withChromium(t, 420_000, run)
 
 async function run (): Promise<void> {
-  const server = await startExampleServer()
+  const server = await startExampleServer(['--speed', String(SPEED), '--seed', '7', '--runs', '0', '--chaos'])
   t.teardown(() => {
     server.process.kill('SIGTERM')
   })
   const browser: Browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run']
+    args: CHROMIUM_ARGS
   })
   t.teardown(() => browser.close())
   const pageErrors: string[] = []
@@ -472,31 +462,6 @@ async function run (): Promise<void> {
   })
 
   t.same(pageErrors, [], 'no uncaught errors in the page')
-}
-
-/** Starts `examples/server.ts` in a child process on a free port and resolves with its URL. */
-function startExampleServer (): Promise<{ url: string; process: ChildProcess }> {
-  // tap re-injects its process tracking into every child; this tells it to record no coverage there.
-  // The example is not library code, and its modules (compiled by tsx, not tap's loader) would be
-  // merged by URL with the tests' coverage of lib/ at other offsets, corrupting the report.
-  const env: NodeJS.ProcessEnv = { ...process.env, _TAPJS_PROCESSINFO_COVERAGE_: '0' }
-  delete env.NODE_V8_COVERAGE
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', 'examples/server.ts', '--port', '0', '--host', '127.0.0.1', '--speed', String(SPEED), '--seed', '7', '--runs', '0', '--chaos', '--quiet'],
-    { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] }
-  )
-  return new Promise((resolve, reject) => {
-    let output = ''
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString()
-      const match = /listening on (http:\/\/\S+\/)/.exec(output)
-      if (match !== null) resolve({ url: match[1] as string, process: child })
-    }
-    child.stdout.on('data', onData)
-    child.stderr.on('data', onData)
-    child.once('exit', (code) => reject(new Error(`the example server exited with ${code} before listening:\n${output}`)))
-  })
 }
 
 interface GraphChurn {

@@ -35,3 +35,16 @@ t.test('live on a run the server does not have: "Waiting for the run"', async (t
 t.test('reconnecting: the countdown to the next attempt', async (t) => {
   t.match(badge('reconnecting', 'found', Date.now() + 2500).text, /^Reconnecting in 2\.\d s$/)
 })
+
+t.test('live but the view lags the stream by over a second: "Behind by N s", not "Live"', async (t) => {
+  render(<ConnectionBadge status='open' existence='found' retryAt={undefined} behindMs={3000} />)
+  const element = screen.getByTestId('connection')
+  t.same({ text: element.textContent, state: element.getAttribute('data-state'), behind: element.getAttribute('data-behind') }, { text: 'Behind by 3 s', state: 'open', behind: 'true' })
+  t.match(element.className, /badge--behind/)
+})
+
+t.test('a run the server does not have is not shown in the live colour', async (t) => {
+  render(<ConnectionBadge status='open' existence='not_found' retryAt={undefined} />)
+  t.match(screen.getByTestId('connection').className, /badge--missing/)
+  t.notMatch(screen.getByTestId('connection').className, /badge--open/)
+})

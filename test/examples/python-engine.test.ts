@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url'
 import WebSocket from 'ws'
 import t, { type Test } from 'tap'
 import { createDAGStreamClient } from '../../lib/client/index.js'
-import type { DagStreamOptions } from '../../lib/index.js'
+import type { DAGStreamOptions } from '../../lib/index.js'
 import { fastBackoff, until } from '../support/client-helpers.js'
 import { engineApi, ENGINE_TOKEN } from '../support/engine-helpers.js'
 import { build } from '../support/helpers.js'
@@ -16,7 +16,7 @@ import { buildInstance, cleanupPrefix, uniquePrefix } from '../support/redis-hel
 const PYTHON = '/usr/bin/python3'
 const ENGINE = fileURLToPath(new URL('../../examples/python/engine.py', import.meta.url))
 
-async function deployment (t: Test, backplane: 'memory' | 'redis', options: DagStreamOptions = {}) {
+async function deployment (t: Test, backplane: 'memory' | 'redis', options: DAGStreamOptions = {}) {
   const all = { engineApi, ...options }
   if (backplane === 'memory') {
     const one = await build(t, all)

@@ -4,7 +4,7 @@
 // dashboard on different instances).
 
 import t, { type Test } from 'tap'
-import type { DagStreamOptions } from '../../lib/index.js'
+import type { DAGStreamOptions } from '../../lib/index.js'
 import { UnauthorizedError } from '../../lib/errors.js'
 import { until } from '../support/client-helpers.js'
 import { batch, engineApi, openFeed, postBatch, postJson } from '../support/engine-helpers.js'
@@ -15,7 +15,7 @@ const running = (node: string) => ({ type: 'node_state', node_id: node, status: 
 const gate = { type: 'human_gate_waiting', node_id: 'review', gate_id: 'g1', presentation: { title: 'Publish?', decisions: ['approve', 'reject'] } }
 
 /** Two instances of one deployment: `engine` takes the engine's requests, `dashboard` the dashboards'. */
-async function deployment (t: Test, backplane: 'memory' | 'redis', options: DagStreamOptions = {}) {
+async function deployment (t: Test, backplane: 'memory' | 'redis', options: DAGStreamOptions = {}) {
   const all = { engineApi, ...options }
   if (backplane === 'memory') {
     const one = await build(t, all)

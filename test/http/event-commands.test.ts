@@ -3,12 +3,12 @@
 
 import t, { type Test } from 'tap'
 import type { ClientEvent } from '../../schemas/index.js'
-import type { DagStreamOptions } from '../../lib/index.js'
+import type { DAGStreamOptions } from '../../lib/index.js'
 import { build } from '../support/helpers.js'
 
 const waiting = { type: 'human_gate_waiting', node_id: 'review', presentation: { title: 'Approve?' } } as const
 
-async function serverWith (t: Test, options: DagStreamOptions = {}) {
+async function serverWith (t: Test, options: DAGStreamOptions = {}) {
   const received: ClientEvent[] = []
   const server = await build(t, options, (app) => {
     app.dagStream.onClientEvent((event) => {
@@ -64,4 +64,24 @@ t.test('an empty JSON body is invalid JSON; a body of another media type is left
   t.match(await post('', { raw: true }), { status: 400, body: { type: 'error', code: 'invalid_json' } })
   const response = await fetch(`${http}/api/dags/d/commands`, { method: 'POST', headers: { 'content-type': 'application/xml' }, body: '<a/>' })
   t.equal(response.status, 415)
+})
+
+t.test('a foreign Origin is refused before the body is read; a body larger than maxPayload is refused unread', async (t) => {
+  let asked = 0
+  const { post } = await serverWith(t, {
+    maxPayload: 4096,
+    authorize: () => {
+      asked++
+      return true
+    }
+  })
+  // 1 MiB of nested arrays, not even valid JSON: never parsed, so the Origin is what answers.
+  const nested = '['.repeat(1024 * 1024)
+  t.match(await post(nested, { raw: true, headers: { origin: 'https://evil.example' } }), {
+    status: 403, body: { type: 'error', code: 'forbidden', message: /evil\.example/ }
+  })
+  const large = { type: 'human_decision', node_id: 'review', decision: 'approve', feedback: 'x'.repeat(5000) }
+  t.match(await post(large), { status: 413, body: { code: 'FST_ERR_CTP_BODY_TOO_LARGE' } })
+  t.equal(asked, 0, 'authorize was never asked')
+  t.match(await post({ ...large, feedback: 'x'.repeat(3000) }), { status: 200, body: { type: 'ack' } }, 'a body within maxPayload is taken')
 })

@@ -11,7 +11,7 @@ import dagStream, {
   BackplaneUnavailableError,
   memoryBackplane,
   type BackplaneProvider,
-  type DagStreamOptions
+  type DAGStreamOptions
 } from '../../lib/index.js'
 import { claimGate, settleGate, beginGate } from '../../lib/commands/gates.js'
 import type { DAGEvent } from '../../schemas/index.js'
@@ -53,7 +53,7 @@ function faultyMemory () {
 }
 
 /** An app on a real port whose log lines are kept, parsed. */
-async function buildLogged (t: Test, options: DagStreamOptions) {
+async function buildLogged (t: Test, options: DAGStreamOptions) {
   const { lines, stream } = logLines()
   const app = Fastify({ logger: { level: 'warn', stream } })
   await app.register(dagStream, options)

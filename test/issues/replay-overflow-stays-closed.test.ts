@@ -40,6 +40,7 @@ t.test('a replay past maxBufferedBytes closes the socket once, and it stays clos
     maxPayload: 1024,
     maxBufferedBytes: 100,
     rateLimit: false,
+    maxQueuedEvents: 16,
     metrics: noMetrics,
     onClose: () => { ended++ },
     runCommand: async () => undefined

@@ -10,7 +10,7 @@ import dagStream, {
   InvalidOptionError,
   MemoryBackplane,
   UnauthorizedError,
-  type DagStreamOptions,
+  type DAGStreamOptions,
   type LogListener
 } from '../../lib/index.js'
 import { createMetrics, refusalReasonOf, type PromClient } from '../../lib/metrics/metrics.js'
@@ -20,7 +20,7 @@ import { build, TestClient, upgradeStatus } from '../support/helpers.js'
 import { buildEngine, buildInstance, cleanupPrefix, uniquePrefix } from '../support/redis-helpers.js'
 
 /** A server with metrics in a registry of its own, and a reader of its scrape route. */
-async function withMetrics (t: Test, options: DagStreamOptions = {}, setup?: (app: FastifyInstance) => void) {
+async function withMetrics (t: Test, options: DAGStreamOptions = {}, setup?: (app: FastifyInstance) => void) {
   const server = await build(t, { metrics: { registry: new Registry() }, ...options }, setup)
   /** The current value of one series, e.g. `dag_stream_closes_total{reason="slow_consumer"}`; a missing series fails. */
   async function scrape () {
@@ -237,7 +237,7 @@ t.test('live run lists: open ones, their closes apart from the streams\', their 
   const dead = await TestClient.open(url('/api/dags'), { autoPong: false })
   t.equal((await dead.closed).code, 1006)
   // A frame larger than maxBufferedBytes: both lists are sent it, and cannot take it.
-  void app.dagStream.broadcast('x'.repeat(128), { type: 'execution_status', status: 'running' })
+  void app.dagStream.broadcast('x'.repeat(100), { type: 'execution_status', status: 'running' })
   await Promise.all(lists.map(async (list) => t.equal((await list.closed).code, CloseCode.SLOW_CONSUMER)))
   t.equal(await upgradeStatus(url('/api/dags'), { origin: 'https://evil.example' }), 403)
 

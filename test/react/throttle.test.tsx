@@ -3,6 +3,7 @@ import { render, screen, waitFor } from '@testing-library/react'
 import { useEffect } from 'react'
 import t from 'tap'
 import { useDAGStream, type UseDAGStreamOptions } from '../../lib/react/index.js'
+import { throttle } from '../../lib/react/throttle.js'
 import { build } from '../support/helpers.js'
 import { TRANSPORTS } from '../support/client-helpers.js'
 
@@ -57,6 +58,55 @@ for (const transport of TRANSPORTS) {
     t.ok(unthrottled.length - unthrottledBefore > during.length, `${during.length} renders throttled, ${unthrottled.length - unthrottledBefore} without`)
   })
 }
+
+/** Keeps the thread busy, as a render of a big graph does. */
+function busy (ms: number): void {
+  for (const end = performance.now() + ms; performance.now() < end;);
+}
+
+t.test('a callback slower than the interval still coalesces: the interval counts from its end', async (t) => {
+  const runs: Array<{ start: number, end: number }> = []
+  const throttled = throttle(() => {
+    const start = performance.now()
+    busy(30)
+    runs.push({ start, end: performance.now() })
+  }, 20)
+  for (const end = performance.now() + 400; performance.now() < end; await new Promise((resolve) => setTimeout(resolve, 2))) throttled.call()
+  throttled.cancel()
+  const idle = runs.slice(1).map((run, index) => run.start - (runs[index] as { end: number }).end)
+  t.ok(runs.length >= 3, `${runs.length} runs`)
+  // Counted from the start, a 30 ms callback leaves no wait: the next call runs at once (gaps of ~2 ms).
+  t.ok(idle.every((gap) => gap >= 15), `about 20 ms idle between runs: ${idle.map(Math.round).join(', ')}`)
+})
+
+/** Takes 40 ms to render, and notes when each render started and committed. */
+function Slow ({ dagId, options, renders }: { dagId: string, options: UseDAGStreamOptions, renders: Array<{ start: number, commit?: number }> }) {
+  const { state } = useDAGStream(dagId, options)
+  // eslint-disable-next-line react-hooks/purity -- the point: when this render started
+  const render = { start: performance.now() }
+  busy(40)
+  useEffect(() => {
+    renders.push({ ...render, commit: performance.now() })
+  })
+  return <p data-testid={`${dagId}-seq`}>{state.seq}</p>
+}
+
+t.test('throttleMs: a render slower than the interval still leaves the interval for changes to pile up', async (t) => {
+  const server = await build(t)
+  await server.app.dagStream.broadcast('heavy', { type: 'node_state', node_id: 'n0', status: 'pending' })
+  const renders: Array<{ start: number, commit?: number }> = []
+  const view = render(<Slow dagId='heavy' options={hookOptions(server, { throttleMs: 30 })} renders={renders} />)
+  t.teardown(() => view.unmount())
+  await waitFor(() => screen.getByText('1', { selector: '[data-testid="heavy-seq"]' }), patience)
+  const before = renders.length
+  await burst(server, 'heavy')
+  await waitFor(() => screen.getByText('41', { selector: '[data-testid="heavy-seq"]' }), patience)
+  const during = renders.slice(before)
+  const idle = during.slice(1).map((next, index) => next.start - ((during[index] as { commit: number }).commit))
+  t.ok(during.length >= 2, `${during.length} renders for 40 events`)
+  // Counted from the notification, the interval is over before a 40 ms render ends: renders back to back.
+  t.ok(idle.every((gap) => gap >= 20), `about 30 ms between a commit and the next render: ${idle.map(Math.round).join(', ')}`)
+})
 
 t.test('a bad throttleMs throws, naming the option', async (t) => {
   const server = await build(t)

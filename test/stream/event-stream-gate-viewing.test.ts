@@ -5,7 +5,7 @@
 import type { FastifyRequest } from 'fastify'
 import t from 'tap'
 import type { FetchLike, PresenceView } from '../../lib/client/index.js'
-import type { DagStreamOptions } from '../../lib/index.js'
+import type { DAGStreamOptions } from '../../lib/index.js'
 import { build } from '../support/helpers.js'
 import { until } from '../support/wait.js'
 import { streamClient, type Server } from '../support/client-helpers.js'
@@ -20,7 +20,7 @@ const identify = (request: FastifyRequest) => {
 /** Everyone may watch, except mallory. */
 const authorize = (request: FastifyRequest) => (request.query as { user?: string }).user !== 'mallory'
 
-const options: DagStreamOptions = { presence: true, identify, authorize, presenceFlushMs: 10 }
+const options: DAGStreamOptions = { presence: true, identify, authorize, presenceFlushMs: 10 }
 
 const reviewers = (presence: PresenceView, nodeId: string) => (presence.gates.get(nodeId) ?? []).map((viewer) => viewer.identity?.name)
 

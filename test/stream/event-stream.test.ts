@@ -4,7 +4,7 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http'
 import t, { type Test } from 'tap'
 import { eventId, parseEventId, sseMessage } from '../../lib/stream/event-stream.js'
-import type { DagStreamOptions } from '../../lib/index.js'
+import type { DAGStreamOptions } from '../../lib/index.js'
 import { build } from '../support/helpers.js'
 import { events } from '../support/events.js'
 import { tick, until } from '../support/wait.js'
@@ -12,7 +12,7 @@ import { frames, openEvents, streamKeyOf } from '../support/event-stream-helpers
 
 const path = '/api/dags/d/events'
 
-async function serverWith (t: Test, options: DagStreamOptions = {}, count = 3) {
+async function serverWith (t: Test, options: DAGStreamOptions = {}, count = 3) {
   const server = await build(t, options)
   for (const event of events(count)) await server.app.dagStream.broadcast('d', event)
   const epoch = (await server.app.dagStream.snapshot('d'))?.epoch as string

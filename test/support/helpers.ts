@@ -5,7 +5,7 @@ import websocket, { type WebsocketPluginOptions } from '@fastify/websocket'
 import Fastify, { type FastifyHttpOptions, type FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
 import WebSocket from 'ws'
-import dagStream, { type DagStreamOptions } from '../../lib/index.js'
+import dagStream, { type DAGStreamOptions } from '../../lib/index.js'
 import type { ServerMessage } from '../../schemas/index.js'
 
 // Kept for the tests written before wait.ts took it over.
@@ -14,7 +14,7 @@ export { within } from './wait.js'
 /** A Fastify app with the plugin, listening on a free port, closed when the test ends. */
 export async function build (
   t: Test,
-  options: DagStreamOptions = {},
+  options: DAGStreamOptions = {},
   setup?: (app: FastifyInstance) => void | Promise<void>,
   serverOptions: FastifyHttpOptions<Server> = {}
 ) {

@@ -13,7 +13,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import type { Test } from 'tap'
 import { redisBackplane } from '../../lib/backplane/redis/index.js'
-import dagStream, { type DagStreamOptions } from '../../lib/index.js'
+import dagStream, { type DAGStreamOptions } from '../../lib/index.js'
 import type { ClientEvent, DAGEvent, SequencedEvent } from '../../schemas/index.js'
 import type { InstanceConfig, InstanceRequest } from './redis-instance.js'
 import { build } from './helpers.js'
@@ -51,14 +51,14 @@ export function cleanupPrefix (t: Test, prefix: string, url = REDIS_URL): void {
   })
 }
 
-export interface RedisInstanceOptions extends Omit<DagStreamOptions, 'backplane'> {
+export interface RedisInstanceOptions extends Omit<DAGStreamOptions, 'backplane'> {
   prefix: string
   url?: string
   probeMs?: number
   presenceTtlMs?: number
 }
 
-function pluginOptions ({ prefix, url = REDIS_URL, probeMs, presenceTtlMs, ...options }: RedisInstanceOptions): DagStreamOptions {
+function pluginOptions ({ prefix, url = REDIS_URL, probeMs, presenceTtlMs, ...options }: RedisInstanceOptions): DAGStreamOptions {
   return { ...options, backplane: redisBackplane({ url, keyPrefix: prefix, probeMs, presenceTtlMs }) }
 }
 

@@ -1,7 +1,7 @@
 import Fastify from 'fastify'
 import { expect, test } from 'tstyche'
 import { Annotation, MemorySaver, START, StateGraph } from '@langchain/langgraph'
-import dagStream, { type DagStreamOptions } from '../../lib/index.js'
+import dagStream, { type DAGStreamOptions } from '../../lib/index.js'
 import { runGraph, type InterruptAnswer, type LangGraphRunOptions } from '../../lib/langgraph/index.js'
 import type { EngineCommand, EngineEventsBody, NumberedEvent } from '../../schemas/index.js'
 
@@ -11,7 +11,7 @@ test('engineApi: the engine\'s own authorize, and limits', () => {
   expect(app.register(dagStream, { engineApi: { authorize: (request, dagId) => request.headers.authorization === `Bearer ${dagId}` } })).type.not.toRaiseError()
   expect(app.register(dagStream, { engineApi: { authorize: async () => ({ allowed: true, expiresAt: Date.now() + 1000 }), rateLimit: { max: 10, timeWindow: 1000 }, bodyLimit: 1024 } })).type.not.toRaiseError()
   expect(app.register(dagStream, { engineApi: { rateLimit: { max: 10, timeWindow: 1000 } } })).type.toRaiseError()
-  expect<DagStreamOptions['engineApi']>().type.toBeAssignableFrom(false)
+  expect<DAGStreamOptions['engineApi']>().type.toBeAssignableFrom(false)
 })
 
 test('the engine API\'s messages are typed from their schemas', () => {

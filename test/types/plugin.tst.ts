@@ -4,6 +4,11 @@ import { Registry } from 'prom-client'
 import { redisBackplane, type RedisBackplaneOptions } from '../../lib/backplane/redis/index.js'
 import { expect, test } from 'tstyche'
 import dagStream, {
+  fromIdentifier,
+  isIdentifier,
+  toIdentifier,
+  type Action,
+  type DAGAction,
   type AuthorizeGrant,
   type AuthorizeResult,
   type ClientEventHandler,
@@ -24,6 +29,24 @@ test('registering the plugin type-checks its options', () => {
   expect(app.register(dagStream, { heartbeatMs: '10s' })).type.toRaiseError()
   expect(app.register(dagStream, { authorize: (_r, _d, action: 'delete') => true })).type.toRaiseError()
   expect<DagStreamOptions['rateLimit']>().type.toBe<{ max: number; timeWindow: number; maxInvalid?: number } | false | undefined>()
+})
+
+test('authorize is asked about the list with no DAG id; a function written before \'list\' still fits', () => {
+  expect<Action>().type.toBe<'view' | 'decide' | 'control' | 'list'>()
+  expect<DAGAction>().type.toBe<'view' | 'decide' | 'control'>()
+  expect(app.register(dagStream, { authorize: (_request, dagId) => dagId === undefined || dagId.startsWith('public') })).type.not.toRaiseError()
+  // An inline function is told the truth: dagId may be undefined (for 'list').
+  expect(app.register(dagStream, { authorize: (_request, dagId) => dagId.startsWith('public') })).type.toRaiseError()
+  // One declared for the three DAG actions, as before 'list' existed, is accepted as it is.
+  const written = async (_request: FastifyRequest, dagId: string, action: 'view' | 'decide' | 'control') => dagId === 'a' && action === 'view'
+  expect(app.register(dagStream, { authorize: written })).type.not.toRaiseError()
+})
+
+test('ids: toIdentifier maps a name, fromIdentifier gives it back, isIdentifier narrows', () => {
+  expect(toIdentifier('Draft writer')).type.toBe<string>()
+  expect(fromIdentifier('Draft~20writer')).type.toBe<string>()
+  const value: unknown = 'a'
+  if (isIdentifier(value)) expect(value).type.toBe<string>()
 })
 
 test('metrics take a prom-client Registry, though the plugin\'s types do not depend on prom-client', () => {

@@ -3,7 +3,7 @@
 // drawer, opened from the top bar, so that the run gets the width.
 import { useCallback, useEffect, useRef, useState } from 'react'
 import { RunList } from './RunList.js'
-import { RunView } from './RunView.js'
+import { RunView, SIDE_PANEL_ID, showSidePanel } from './RunView.js'
 
 const RUNS_DRAWER_ID = 'runs-drawer'
 
@@ -51,6 +51,20 @@ export function App () {
 
   return (
     <div className={`app${drawerOpen ? ' app--drawer-open' : ''}`}>
+      {/* The first Tab of the page: past the run list and the graph's cards, to the gates and details. */}
+      {dagId !== undefined && (
+        <a
+          className='skip-link'
+          href={`#${SIDE_PANEL_ID}`}
+          data-testid='skip-to-panel'
+          onClick={(event) => {
+            event.preventDefault()
+            showSidePanel()
+          }}
+        >
+          Skip to decisions and details
+        </a>
+      )}
       <header className='topbar'>
         <button
           ref={drawerButton}
@@ -71,7 +85,7 @@ export function App () {
           <a className='topbar__link' href='documentation' target='_blank' rel='noreferrer'>
             <span className='wide-only'>REST API (</span>OpenAPI<span className='wide-only'>)</span> ↗
           </a>
-          <a className='topbar__link' href='asyncapi.json' target='_blank' rel='noreferrer'>
+          <a className='topbar__link' href='asyncapi' target='_blank' rel='noreferrer'>
             <span className='wide-only'>Stream protocol (</span>AsyncAPI<span className='wide-only'>)</span> ↗
           </a>
         </nav>

@@ -7,6 +7,8 @@ interface ConnectionBadgeProps {
   existence: DAGExistence
   /** When the next reconnect attempt happens (ms since the epoch), while reconnecting. */
   retryAt: number | undefined
+  /** How far the view lags behind the stream, when over a second: the page is too slow for it. */
+  behindMs?: number
 }
 
 const TEXT: Record<ConnectionStatus, string> = {
@@ -17,11 +19,14 @@ const TEXT: Record<ConnectionStatus, string> = {
   closed: 'Disconnected'
 }
 
-export function ConnectionBadge ({ status, existence, retryAt }: ConnectionBadgeProps) {
+export function ConnectionBadge ({ status, existence, retryAt, behindMs }: ConnectionBadgeProps) {
   const left = useTimeLeft(status === 'reconnecting' ? retryAt : undefined)
-  const text = textOf(status, existence)
+  // Connected but not showing the latest: "Live" would be a lie.
+  const behind = status === 'open' && behindMs !== undefined
+  const text = behind ? `Behind by ${Math.max(1, Math.round(behindMs / 1000))} s` : textOf(status, existence)
+  const look = behind ? 'behind' : status === 'open' && existence === 'not_found' ? 'missing' : status
   return (
-    <span className={`badge badge--${status}`} data-testid='connection' data-state={status} data-retry-at={retryAt} role='status'>
+    <span className={`badge badge--${look}`} data-testid='connection' data-state={status} data-behind={behind} data-retry-at={retryAt} role='status'>
       <span className='badge__dot' aria-hidden />
       {text}
       {/* Hidden from screen readers: a status region that changes ten times a second is noise. */}

@@ -1,11 +1,18 @@
-// The run's graph: laid out automatically, coloured by status, with animated edges where data flows.
-// Groups (subgraphs: nodes with a `parent`) get a box around their members and can be collapsed.
-import { Background, Controls, MarkerType, ReactFlow, ReactFlowProvider, useReactFlow, type Dimensions, type Edge, type Node, type NodeChange, type NodeProps } from '@xyflow/react'
+// The run's graph: laid out automatically (layout.ts), coloured by status, with animated edges where data flows.
+//
+// Built to stay smooth at thousands of steps: React Flow draws only what is in view, and gets the same
+// node and edge objects (and the same edges array) for everything that did not change. A big graph
+// (BIG_GRAPH steps and more) opens on its work in progress at a readable zoom instead of fitting 5,000
+// cards into the window; no card pulses and no edge is animated there (each is a compositor animation
+// that keeps the main thread painting), and zoomed out the cards drop their text (FAR_ZOOM).
+// Groups (subgraphs: nodes with a `parent`, groups.ts) get a box around their members, and a toggle
+// each that folds the group into its parent's card.
+import { Background, Controls, MarkerType, Position, ReactFlow, ReactFlowProvider, useReactFlow, useStore, type Dimensions, type Edge, type Node, type NodeChange, type NodeHandle, type NodeProps, type Viewport } from '@xyflow/react'
 import '@xyflow/react/dist/style.css'
 import { useEffect, useMemo, useRef, useState } from 'react'
 import type { EdgeView, NodeView } from '../../../lib/index.js'
 import { groupGraph, type GroupBox } from './groups.js'
-import type { Positions } from './layout.js'
+import { NODE_HEIGHT, NODE_WIDTH, type Positions } from './layout.js'
 import { isHeld, nodeStatusLabel } from './status.js'
 import { StepNode, type StepNodeType } from './StepNode.js'
 
@@ -17,18 +24,37 @@ function GroupBoxView ({ data }: NodeProps<GroupBoxNode>) {
 }
 
 const nodeTypes = { step: StepNode, groupBox: GroupBoxView }
+const NO_POSITIONS: Positions = new Map()
 const FIT = { padding: 0.06 }
-const ORIGIN = { x: 0, y: 0 }
+/** From this many steps on, the graph is drawn for size rather than for show (see above). */
+export const BIG_GRAPH = 200
+/** Below this zoom the cards are too small to read: they show their colour only. */
+const FAR_ZOOM = 0.45
+/** The zoom a big graph opens at. */
+const BIG_GRAPH_ZOOM = 0.8
+/**
+ * A card's size and handles, known in advance (styles.css gives every card this size; React Flow's
+ * handles are 8 px boxes centred on the edge). React Flow draws every card it has not measured, in view
+ * or not, to measure it: with these, a big graph mounts only the cards in view.
+ */
+const CARD_SIZE = { width: NODE_WIDTH, height: NODE_HEIGHT }
+const HANDLE = 8
+const CARD_HANDLES: NodeHandle[] = [
+  { type: 'target', position: Position.Top, x: NODE_WIDTH / 2 - HANDLE / 2, y: -HANDLE / 2, width: HANDLE, height: HANDLE },
+  { type: 'source', position: Position.Bottom, x: NODE_WIDTH / 2 - HANDLE / 2, y: NODE_HEIGHT - HANDLE / 2, width: HANDLE, height: HANDLE }
+]
 
 interface GraphProps {
   nodes: readonly NodeView[]
   edges: readonly EdgeView[]
-  /** From useLayout: a new map only when the structure changes. */
-  positions: Positions
+  /** From useLayout: a new map only when the structure changes; undefined until the first layout. */
+  positions: Positions | undefined
   selected: string | undefined
   onSelect: (nodeId: string | undefined) => void
   /** Steps in flight while the run is paused are on hold, not working. */
   runPaused: boolean
+  /** Not live (reconnecting, resyncing, behind the stream): drawn greyed and still. */
+  stale?: boolean
 }
 
 export function Graph (props: GraphProps) {
@@ -39,22 +65,31 @@ export function Graph (props: GraphProps) {
   )
 }
 
-function FlowCanvas ({ nodes: allNodes, edges: allEdges, positions, selected, onSelect, runPaused }: GraphProps) {
+function FlowCanvas ({ nodes: allNodes, edges: allEdges, positions, selected, onSelect, runPaused, stale = false }: GraphProps) {
   const { fitView } = useReactFlow()
   const container = useRef<HTMLDivElement>(null)
   const [collapsed, setCollapsed] = useState<ReadonlySet<string>>(() => new Set())
-  const { nodes, edges, boxes, groups } = useMemo(() => groupGraph(allNodes, allEdges, positions, collapsed), [allNodes, allEdges, positions, collapsed])
+  const { nodes, edges, boxes, groups } = useMemo(
+    () => groupGraph(allNodes, allEdges, positions ?? NO_POSITIONS, collapsed),
+    [allNodes, allEdges, positions, collapsed]
+  )
   const toggle = (groupId: string) => setCollapsed((previous) => {
     const next = new Set(previous)
     if (!next.delete(groupId)) next.add(groupId)
     return next
   })
+  const big = allNodes.length >= BIG_GRAPH
+  const far = useStore((store) => store.transform[2] < FAR_ZOOM)
+  // The graph's box, once the browser has measured it: a big graph's first viewport depends on it.
+  const [box, setBox] = useState<{ width: number; height: number } | undefined>()
 
-  // A node added mid-run can land outside the view: refit when the layout changes (or a group folds).
+  // A node added mid-run can land outside the view: refit when the layout changes. Not for a big graph,
+  // where a refit would take the user away from the part they are looking at.
   useEffect(() => {
+    if (big || positions === undefined) return
     const frame = requestAnimationFrame(() => void fitView({ ...FIT, duration: 300 }))
     return () => cancelAnimationFrame(frame)
-  }, [positions, collapsed, fitView])
+  }, [positions, collapsed, fitView, big])
 
   // The box changes with the window, a rotated phone, or the side panel folding away: refit, or half
   // of the graph ends up out of sight. In the next frame, once React Flow has measured the new box.
@@ -62,16 +97,17 @@ function FlowCanvas ({ nodes: allNodes, edges: allEdges, positions, selected, on
     const element = container.current
     if (element === null) return
     let frame = 0
-    const observer = new ResizeObserver(() => {
+    const observer = new ResizeObserver(([entry]) => {
+      if (entry !== undefined) setBox({ width: entry.contentRect.width, height: entry.contentRect.height })
       cancelAnimationFrame(frame)
-      frame = requestAnimationFrame(() => void fitView(FIT))
+      if (!big) frame = requestAnimationFrame(() => void fitView(FIT))
     })
     observer.observe(element)
     return () => {
       observer.disconnect()
       cancelAnimationFrame(frame)
     }
-  }, [fitView])
+  }, [fitView, big])
 
   // React Flow leaves a node or an edge alone when it gets the same object again: one object per record
   // and what else it is drawn from, so a change redraws only the cards and edges whose records changed.
@@ -81,31 +117,47 @@ function FlowCanvas ({ nodes: allNodes, edges: allEdges, positions, selected, on
   // would be hidden and measured again, its edges gone meanwhile. Kept here for the next object of the node
   // (one entry per node of this run: RunView is keyed by the run).
   const [measuredSizes] = useState(() => new Map<string, Dimensions>())
+  const stableEdges = useStableArray<Edge>()
+  // The first viewport of a big graph, fixed once: React Flow reads it when it mounts.
+  const [firstViewport, setFirstViewport] = useState<Viewport | undefined>()
+  // Set during the render that first has the box and a layout of these nodes (React's pattern for state
+  // derived from props). Until then a big graph shows nothing rather than a view it would then leave.
+  if (big && firstViewport === undefined && positions !== undefined && box !== undefined && nodes.every((node) => positions.has(node.id))) {
+    setFirstViewport(openingViewport(nodes, positions, box))
+  }
+  const ready = positions !== undefined && (!big || firstViewport !== undefined)
 
-  const flowNodes = nodes.map((view) => {
-    const position = positions.get(view.id) ?? ORIGIN
+  const flowNodes: StepNodeType[] = []
+  for (const view of nodes) {
+    // A node added since the last layout waits for its place.
+    const position = positions?.get(view.id)
+    if (position === undefined) continue
     const isSelected = view.id === selected
     // Only a step in flight looks different while the run is paused: the others stay as they are.
     const held = isHeld(view.status, runPaused)
-    return flowNodeFor(view, [position, isSelected, held], () => ({
+    flowNodes.push(flowNodeFor(view, [position, isSelected, held, big], () => ({
       id: view.id,
       type: 'step',
       position,
-      measured: measuredSizes.get(view.id),
+      measured: measuredSizes.get(view.id) ?? (big ? CARD_SIZE : undefined),
+      handles: big ? CARD_HANDLES : undefined,
       // Our selection, not React Flow's: it survives re-renders without an onNodesChange round trip.
       data: { view, selected: isSelected, held },
       ariaLabel: `${view.label ?? view.id}: ${nodeStatusLabel(view.status, runPaused)}`
-    }))
-  })
-  const flowEdges = edges.map((edge) => flowEdgeFor(edge, [runPaused], () => ({
-    id: `${edge.from}->${edge.to}`,
-    source: edge.from,
-    target: edge.to,
-    // Paused, nothing flows: the edge stays marked, but still.
-    animated: edge.active === true && !runPaused,
-    className: edge.active === true ? 'edge--active' : undefined,
-    markerEnd: { type: MarkerType.ArrowClosed, width: 16, height: 16 }
-  })))
+    })))
+  }
+  // Past BIG_GRAPH an active edge is marked by its colour, not animated; paused or not live, nothing flows.
+  const animate = !big && !runPaused && !stale
+  const flowEdges = stableEdges(edges.flatMap((edge) => positions?.has(edge.from) === true && positions.has(edge.to)
+    ? [flowEdgeFor(edge, [animate], () => ({
+        id: `${edge.from}->${edge.to}`,
+        source: edge.from,
+        target: edge.to,
+        animated: edge.active === true && animate,
+        className: edge.active === true ? 'edge--active' : undefined,
+        markerEnd: { type: MarkerType.ArrowClosed, width: 16, height: 16 }
+      }))]
+    : []))
 
   // A focused node selected with Enter or Space arrives here, not in onNodeClick.
   const onNodesChange = (changes: NodeChange<StepNodeType | GroupBoxNode>[]) => {
@@ -115,8 +167,9 @@ function FlowCanvas ({ nodes: allNodes, edges: allEdges, positions, selected, on
     }
   }
 
+  const className = `graph${big ? ' graph--big' : ''}${far ? ' graph--far' : ''}${stale ? ' graph--stale' : ''}`
   return (
-    <div className='graph' data-testid='graph' ref={container}>
+    <div className={className} data-testid='graph' data-layout={ready ? 'done' : 'pending'} data-stale={stale} ref={container}>
       {groups.length > 0 && (
         <div className='graph__groups' role='group' aria-label='Groups'>
           {groups.map((group) => (
@@ -132,27 +185,35 @@ function FlowCanvas ({ nodes: allNodes, edges: allEdges, positions, selected, on
           ))}
         </div>
       )}
-      <ReactFlow<StepNodeType | GroupBoxNode>
-        nodes={[...boxes.map(boxNode), ...flowNodes]}
-        edges={flowEdges}
-        nodeTypes={nodeTypes}
-        nodesDraggable={false}
-        nodesConnectable={false}
-        edgesFocusable={false}
-        fitView
-        fitViewOptions={FIT}
-        minZoom={0.2}
-        proOptions={{ hideAttribution: true }}
-        onNodeClick={(_event, node) => {
-          if (node.type === 'step') onSelect(node.id)
-        }}
-        onNodesChange={onNodesChange}
-        onPaneClick={() => onSelect(undefined)}
-        aria-label="The run's steps"
-      >
-        <Background gap={20} color='#e2e8f0' />
-        <Controls showInteractive={false} />
-      </ReactFlow>
+      {ready
+        ? (
+          <ReactFlow<StepNodeType | GroupBoxNode>
+            // A run that grows past BIG_GRAPH starts again with the opening view of a big graph.
+            key={big ? 'big' : 'small'}
+            nodes={boxes.length === 0 ? flowNodes : [...boxes.map(boxNode), ...flowNodes]}
+            edges={flowEdges}
+            nodeTypes={nodeTypes}
+            nodesDraggable={false}
+            nodesConnectable={false}
+            edgesFocusable={false}
+            onlyRenderVisibleElements={big}
+            fitView={!big}
+            fitViewOptions={FIT}
+            defaultViewport={firstViewport}
+            minZoom={big ? 0.02 : 0.2}
+            proOptions={{ hideAttribution: true }}
+            onNodeClick={(_event, node) => {
+              if (node.type === 'step') onSelect(node.id)
+            }}
+            onNodesChange={onNodesChange}
+            onPaneClick={() => onSelect(undefined)}
+            aria-label="The run's steps"
+          >
+            <Background gap={20} color='#e2e8f0' />
+            <Controls showInteractive={false} aria-label='Zoom' />
+          </ReactFlow>
+          )
+        : <p className='graph__pending' role='status'>Laying out {nodes.length.toLocaleString('en')} steps…</p>}
     </div>
   )
 }
@@ -175,6 +236,28 @@ function boxNode (box: GroupBox): GroupBoxNode {
 }
 
 /**
+ * Where a big graph opens: on the first step that works or waits (top to bottom), at a zoom where
+ * cards can be read; the top of the graph when nothing runs.
+ */
+function openingViewport (nodes: readonly NodeView[], positions: Positions, box: { width: number; height: number }): Viewport {
+  let focus: { x: number; y: number } | undefined
+  let top = Number.POSITIVE_INFINITY
+  let left = Number.POSITIVE_INFINITY
+  let right = Number.NEGATIVE_INFINITY
+  for (const node of nodes) {
+    const position = positions.get(node.id)
+    if (position === undefined) continue
+    top = Math.min(top, position.y)
+    left = Math.min(left, position.x)
+    right = Math.max(right, position.x + NODE_WIDTH)
+    if ((node.status === 'running' || node.status === 'waiting_human') && (focus === undefined || position.y < focus.y)) focus = position
+  }
+  const zoom = BIG_GRAPH_ZOOM
+  if (focus === undefined) return { zoom, x: box.width / 2 - ((left + right) / 2) * zoom, y: 16 - top * zoom }
+  return { zoom, x: box.width / 2 - (focus.x + NODE_WIDTH / 2) * zoom, y: box.height / 3 - (focus.y + NODE_HEIGHT / 2) * zoom }
+}
+
+/**
  * Returns `build()`'s object for `record`, or the one built last time for the same record from the same
  * `inputs` (compared like a hook's dependencies). A cache, not state: filling it never calls for a render,
  * and a record the store replaced or dropped takes its entry with it.
@@ -187,5 +270,20 @@ function useBuiltPerRecord<StoreRecord extends object, Built> () {
     const built = build()
     cache.set(record, { inputs, built })
     return built
+  }
+}
+
+/**
+ * The array given last time when it holds the same objects: React Flow then skips its pass over the
+ * edges (thousands of them) for a render where only a node's status changed.
+ */
+function useStableArray<Item> () {
+  // A cache like useBuiltPerRecord's, of one entry.
+  const [last] = useState(() => new Map<'items', Item[]>())
+  return (items: Item[]): Item[] => {
+    const previous = last.get('items')
+    if (previous?.length === items.length && items.every((item, index) => item === previous[index])) return previous
+    last.set('items', items)
+    return items
   }
 }

@@ -13,17 +13,22 @@ interface RunControlsProps {
   pause: () => Promise<unknown>
   resume: () => Promise<unknown>
   cancel: () => Promise<unknown>
+  /** Open gates: a running run that waits for a human says so, not "Running". */
+  waitingGates?: number
 }
 
-export function RunControls ({ status, existence, connected, pause, resume, cancel }: RunControlsProps) {
+export function RunControls ({ status, existence, connected, pause, resume, cancel, waitingGates = 0 }: RunControlsProps) {
   const { run, pending, error } = useAction()
   const exists = existence === 'found'
   const live = exists && (status === 'running' || status === 'paused')
   const disabled = pending || !connected
   // Before the state has arrived, not "Running": a state not yet loaded is no state, and the run may long be over.
-  const pill = exists
-    ? { state: status, text: EXECUTION_STATUS_LABELS[status], look: status }
-    : { state: existence, text: existence === 'unknown' ? 'Loading…' : 'Not found', look: 'missing' }
+  const waiting = exists && status === 'running' && waitingGates > 0
+  const pill = waiting
+    ? { state: 'waiting_human', text: 'Needs decision', look: 'waiting' }
+    : exists
+      ? { state: status, text: EXECUTION_STATUS_LABELS[status], look: status }
+      : { state: existence, text: existence === 'unknown' ? 'Loading…' : 'Not found', look: 'missing' }
   return (
     <div className='controls'>
       <span

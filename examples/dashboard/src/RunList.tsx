@@ -4,7 +4,7 @@
 import { useEffect, useState } from 'react'
 import type { DAGSummary } from '../../../lib/index.js'
 import { useDAGList } from '../../../lib/react/index.js'
-import { startRun } from './api.js'
+import { fetchWaiting, startRun } from './api.js'
 import { EXECUTION_STATUS_LABELS } from './status.js'
 import { useAction } from './useAction.js'
 
@@ -23,8 +23,10 @@ export function RunList ({ selected, pickFirst, onSelect }: RunListProps) {
   const runs = useStablePlaces(dags)
   const { run, pending, error } = useAction()
 
-  // Nothing selected yet: show the top run (the most recently active) rather than an empty page.
-  const top = runs[0]?.dag_id
+  // Nothing selected yet: show the most recently active run that is still going (a cancelled or
+  // finished one is no first screen), else the top one, rather than an empty page.
+  const top = (runs.find((summary) => summary.status === 'running' || summary.status === 'paused') ?? runs[0])?.dag_id
+  const waiting = useWaiting(runs)
   useEffect(() => {
     if (pickFirst && selected === undefined && top !== undefined) onSelect(top)
   }, [pickFirst, selected, top, onSelect])
@@ -53,7 +55,9 @@ export function RunList ({ selected, pickFirst, onSelect }: RunListProps) {
               onClick={() => onSelect(summary.dag_id)}
             >
               <span className='runs__id'>{summary.dag_id}</span>
-              <span className={`pill pill--small pill--${summary.status}`}>{EXECUTION_STATUS_LABELS[summary.status]}</span>
+              {waiting.has(summary.dag_id) && summary.status === 'running'
+                ? <span className='pill pill--small pill--waiting' data-testid='run-waiting'>Needs decision</span>
+                : <span className={`pill pill--small pill--${summary.status}`}>{EXECUTION_STATUS_LABELS[summary.status]}</span>}
               <span className='runs__time'>{new Date(summary.updated_at).toLocaleTimeString()}</span>
             </button>
           </li>
@@ -62,6 +66,31 @@ export function RunList ({ selected, pickFirst, onSelect }: RunListProps) {
       </ul>
     </nav>
   )
+}
+
+/** How often the list asks which runs wait for a human (a gate opening is no change of the run's status). */
+const WAITING_POLL_MS = 2000
+
+/** The ids of the listed runs that have a step waiting for a human decision. */
+function useWaiting (runs: readonly DAGSummary[]): ReadonlySet<string> {
+  const [waiting, setWaiting] = useState<ReadonlySet<string>>(() => new Set())
+  const active = runs.filter((summary) => summary.status === 'running').map((summary) => summary.dag_id).join(',')
+  useEffect(() => {
+    if (active === '') return
+    let current = true
+    const ask = () => {
+      fetchWaiting(active).then((ids) => {
+        if (current) setWaiting(new Set(ids))
+      }, () => {})
+    }
+    ask()
+    const timer = setInterval(ask, WAITING_POLL_MS)
+    return () => {
+      current = false
+      clearInterval(timer)
+    }
+  }, [active])
+  return waiting
 }
 
 /**

@@ -1,6 +1,7 @@
 // One run, live: its header (connection, progress, cost, controls), the graph, and the side panel
 // (open gates, then the selected step or the run's summary). All of it comes from useDAGStream.
-import { useEffect, useMemo, useState } from 'react'
+import { useEffect, useLayoutEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react'
+import type { Decision } from '../../../lib/index.js'
 import { useDAGStream } from '../../../lib/react/index.js'
 import { ConnectionBadge } from './ConnectionBadge.js'
 import { CostTicker } from './CostTicker.js'
@@ -23,21 +24,37 @@ interface RunViewProps {
   onShowRuns: () => void
 }
 
-const SIDE_PANEL_ID = 'run-side-panel'
+export const SIDE_PANEL_ID = 'run-side-panel'
+/** The skip link's target: the side panel, opened if folded, and focused. */
+export function showSidePanel (): void {
+  window.dispatchEvent(new Event(SHOW_PANEL_EVENT))
+}
+const SHOW_PANEL_EVENT = 'dashboard:show-side-panel'
 const STREAM_OPTIONS = {
   // WebSocket first, Server-Sent Events where a proxy breaks WebSockets; `?transport=sse` forces the
   // fallback, to try it (and for the browser test).
   transport: new URLSearchParams(location.search).get('transport') === 'sse' ? 'sse' : 'auto',
   // Who is watching: the server's `identify` reads the viewer's name from the stream's query.
   streamParams: viewerParams,
-  // Steps stream their text several times a second each: one render per 100 ms is enough to read it.
-  throttleMs: 100
+  // Steps stream their text several times a second each, and a big run changes a thousand times a
+  // second: one render per 50 ms is enough to read it, and keeps a change on screen within a tenth of
+  // a second (bench/dashboard.ts). The interval counts from the end of a render, so a slow one coalesces.
+  throttleMs: 50
 } as const
+/**
+ * A run this big takes tens of milliseconds per render (React Flow goes over every node and edge):
+ * rendering less often leaves the page time to draw, and a change still shows within a quarter second.
+ */
+const HUGE_RUN = 2000
+const HUGE_RUN_OPTIONS = { ...STREAM_OPTIONS, throttleMs: 150 }
 /** Where styles.css turns the page into one scrolling column. */
 const PHONE_QUERY = '(max-width: 700px)'
 
 export function RunView ({ dagId, onShowRuns }: RunViewProps) {
-  const stream = useDAGStream(dagId, STREAM_OPTIONS)
+  const [huge, setHuge] = useState(false)
+  const stream = useDAGStream(dagId, huge ? HUGE_RUN_OPTIONS : STREAM_OPTIONS)
+  // Set during render when the run crosses the size (React's pattern for state derived from props).
+  if ((stream.state.nodes.size >= HUGE_RUN) !== huge) setHuge(!huge)
   const { state, existence } = stream
   const exists = existence !== 'not_found'
   // Progress and cost of a state that has not arrived would read "0 / 0 steps".
@@ -46,15 +63,39 @@ export function RunView ({ dagId, onShowRuns }: RunViewProps) {
   const nodes = useMemo(() => [...state.nodes.values()], [state])
   const edges = useMemo(() => [...state.edges.values()], [state])
   const gates = useMemo(() => [...state.gates.values()], [state])
-  // Status updates must not move anything.
+  // Status updates must not move anything: laid out in a worker, when the structure changes.
   const positions = useLayout(nodes, edges)
+  const phone = useMediaQuery(PHONE_QUERY)
+  const behindMs = useLag(stream.on, state)
   const firstGate = gates[0]
   const [selected, setSelected] = useState<string | undefined>()
   // Folded away, the side panel gives the graph the whole width (a laptop screen).
   const [panelOpen, setPanelOpen] = useState(true)
   const { decide, notices, dismiss } = useDecisionNotices(stream)
+  // This tab's decision, once the server took it: said in the panel, and focus goes there (the
+  // gate's buttons are gone, and focus would otherwise fall to the page's body).
+  const [confirmed, setConfirmed] = useState<{ nodeId: string; decision: Decision } | undefined>()
+  const confirmation = useRef<HTMLParagraphElement>(null)
+  const decideHere = async (nodeId: string, decision: Decision, feedback?: string) => {
+    if (await decide(nodeId, decision, feedback)) setConfirmed({ nodeId, decision })
+  }
+  // Shown once the gate has closed (its panel gone), and focused then.
+  const confirming = confirmed !== undefined && !gates.some((gate) => gate.node_id === confirmed.nodeId)
+  useEffect(() => {
+    if (confirming) confirmation.current?.focus()
+  }, [confirming, confirmed])
+  useEffect(() => {
+    const onShow = () => {
+      setPanelOpen(true)
+      requestAnimationFrame(() => document.getElementById(SIDE_PANEL_ID)?.focus())
+    }
+    window.addEventListener(SHOW_PANEL_EVENT, onShow)
+    return () => window.removeEventListener(SHOW_PANEL_EVENT, onShow)
+  }, [])
   const selectedNode = selected === undefined ? undefined : state.nodes.get(selected)
   const connected = stream.status === 'open'
+  // What the graph shows is not the run as it is now: greyed and still, until the stream catches up.
+  const stale = exists && (!connected || behindMs !== undefined)
   const runPaused = state.status === 'paused'
   const topic = (state.nodes.get('intake')?.output as { topic?: string } | undefined)?.topic
 
@@ -81,7 +122,7 @@ export function RunView ({ dagId, onShowRuns }: RunViewProps) {
         <div className='runbar__title'>
           <h1 className='runbar__id' data-testid='run-id' title={dagId}>{dagId}</h1>
           {topic !== undefined && <span className='runbar__topic' title={topic}>{topic}</span>}
-          <span><ConnectionBadge status={stream.status} existence={existence} retryAt={stream.reconnect?.retryAt} /></span>
+          <span><ConnectionBadge status={stream.status} existence={existence} retryAt={stream.reconnect?.retryAt} behindMs={behindMs} /></span>
           <Viewers presence={stream.presence} />
         </div>
         {loaded && <Progress nodes={nodes} runPaused={runPaused} />}
@@ -94,6 +135,7 @@ export function RunView ({ dagId, onShowRuns }: RunViewProps) {
             </button>
           )}
           <RunControls
+            waitingGates={gates.length}
             status={state.status}
             existence={existence}
             connected={connected}
@@ -107,24 +149,30 @@ export function RunView ({ dagId, onShowRuns }: RunViewProps) {
       {exists
         ? (
           <div className={`runbody${panelOpen ? '' : ' runbody--folded'}`}>
-            <Graph nodes={nodes} edges={edges} positions={positions} selected={selected} onSelect={setSelected} runPaused={runPaused} />
+            <Graph nodes={nodes} edges={edges} positions={positions} selected={selected} onSelect={setSelected} runPaused={runPaused} stale={stale} />
             {!panelOpen && (
               <button className='button panel-toggle panel-toggle--show' data-testid='panel-show' aria-expanded={false} aria-controls={SIDE_PANEL_ID} onClick={() => setPanelOpen(true)}>
                 ⇤ Show panel
               </button>
             )}
-            <aside className='side' id={SIDE_PANEL_ID} aria-label='Run details' data-testid='side-panel'>
+            <aside className='side' id={SIDE_PANEL_ID} aria-label='Run details' data-testid='side-panel' tabIndex={-1}>
               <div className='side__bar'>
                 <button className='button button--ghost button--small panel-toggle' data-testid='panel-hide' aria-expanded aria-controls={SIDE_PANEL_ID} onClick={() => setPanelOpen(false)}>
                   Hide panel ⇥
                 </button>
               </div>
+              {confirming && (
+                <p className='card gate-confirmation' role='status' tabIndex={-1} ref={confirmation} data-testid='decision-confirmation' data-node-id={confirmed.nodeId}>
+                  {`You ${DECIDED[confirmed.decision]} “${state.nodes.get(confirmed.nodeId)?.label ?? confirmed.nodeId}”. `}
+                  <button className='button button--ghost button--small' onClick={() => setConfirmed(undefined)}>OK</button>
+                </p>
+              )}
               {gates.map((gate) => (
                 <GatePanel
                   key={gate.gate_id}
                   gate={gate}
                   connected={connected}
-                  decide={decide}
+                  decide={decideHere}
                   viewGate={stream.viewGate}
                   reviewers={(stream.presence.gates.get(gate.node_id) ?? []).filter((viewer) => viewer.id !== stream.presence.self)}
                 />
@@ -135,7 +183,8 @@ export function RunView ({ dagId, onShowRuns }: RunViewProps) {
                   )
                 : (
                   <>
-                    <StepList nodes={nodes} positions={positions} runPaused={runPaused} onSelect={setSelected} />
+                    {/* Rendered on phones only: on a desktop, 5,000 hidden buttons would be drawn at every change. */}
+                    {phone && <StepList nodes={state.nodes} positions={positions} runPaused={runPaused} onSelect={setSelected} />}
                     <RunSummary errors={state.errors} nodes={state.nodes} results={state.results} streamError={stream.error?.message} />
                   </>
                   )}
@@ -147,6 +196,49 @@ export function RunView ({ dagId, onShowRuns }: RunViewProps) {
           )}
     </>
   )
+}
+
+const DECIDED: Record<Decision, string> = { approve: 'approved', reject: 'rejected', modify: 'asked for changes to' }
+
+/** Whether the media query matches, following the window as it changes. */
+function useMediaQuery (query: string): boolean {
+  const [media] = useState(() => window.matchMedia(query))
+  return useSyncExternalStore(
+    (onChange) => {
+      media.addEventListener('change', onChange)
+      return () => media.removeEventListener('change', onChange)
+    },
+    () => media.matches
+  )
+}
+
+/** How long the view has been behind the stream, once that is over LAG_LIMIT_MS; undefined while it keeps up. */
+const LAG_LIMIT_MS = 1000
+
+/**
+ * Events arrive at once, but are drawn at the throttle's pace and as fast as the page can render: a
+ * page too slow for the stream falls behind it. Measured from the first event not yet drawn to the
+ * render that draws it, checked four times a second.
+ */
+function useLag (on: ReturnType<typeof useDAGStream>['on'], state: ReturnType<typeof useDAGStream>['state']): number | undefined {
+  const waitingSince = useRef<number | undefined>(undefined)
+  const [behindMs, setBehindMs] = useState<number | undefined>()
+  useEffect(() => on('event', () => {
+    waitingSince.current ??= Date.now()
+  }), [on])
+  // A commit of a new state shows every event received before its render began.
+  useLayoutEffect(() => {
+    waitingSince.current = undefined
+  }, [state])
+  useEffect(() => {
+    const timer = setInterval(() => {
+      const since = waitingSince.current
+      const lag = since === undefined ? 0 : Date.now() - since
+      setBehindMs(lag > LAG_LIMIT_MS ? Math.round(lag / 1000) * 1000 : undefined)
+    }, 250)
+    return () => clearInterval(timer)
+  }, [])
+  return behindMs
 }
 
 /** The server has no such run: say so plainly, and keep watching in case an engine starts it. */

@@ -53,15 +53,20 @@ export function useDecisionNotices ({ on, decide }: Pick<DAGStreamHookResult, 'o
     }
   }), [on])
 
-  /** `decide`, remembering what this tab chose; a decision that lost the race becomes a notice. */
-  const decideAndRecord = useCallback(async (nodeId: string, decision: Decision, feedback?: string, options: DecideOptions = {}) => {
+  /**
+   * `decide`, remembering what this tab chose; a decision that lost the race becomes a notice.
+   * Resolves with whether the server took this decision (false: another one had won).
+   */
+  const decideAndRecord = useCallback(async (nodeId: string, decision: Decision, feedback?: string, options: DecideOptions = {}): Promise<boolean> => {
     const gateId = options.gateId ?? nodeId
     setRecords((records) => update(records, gateId, (record) => ({ ...record, nodeId, mine: { decision, refused: false } })))
     try {
       await decide(nodeId, decision, feedback, options)
+      return true
     } catch (error) {
       if (!(error instanceof DAGStreamError && error.code === 'gate_already_decided')) throw error
       setRecords((records) => update(records, gateId, (record) => ({ ...record, mine: { decision, refused: true } })))
+      return false
     }
   }, [decide])
 

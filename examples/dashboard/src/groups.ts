@@ -40,6 +40,8 @@ export function groupGraph (
   positions: Positions,
   collapsed: ReadonlySet<string>
 ): GroupedGraph {
+  // Most runs have no groups: the store's own arrays then, and nothing more to work out.
+  if (!nodes.some((node) => node.parent !== undefined)) return { nodes: nodes as NodeView[], edges: edges as EdgeView[], boxes: [], groups: [] }
   const byId = new Map(nodes.map((node) => [node.id, node]))
   /** A node's ancestors, nearest first; a parent that is not a node of the graph is no group. */
   const ancestors = (node: NodeView): string[] => {

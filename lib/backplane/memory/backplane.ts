@@ -2,7 +2,7 @@
 
 import { randomUUID } from 'node:crypto'
 import type { ClientEvent, DAGEvent, SequencedEvent } from '../../../schemas/events.js'
-import type { DagListChangeFrame } from '../../../schemas/list.js'
+import type { DAGListChangeFrame } from '../../../schemas/list.js'
 import type { DAGSnapshot, DAGSummary } from '../../../schemas/snapshot.js'
 import { ClosedError } from '../../errors.js'
 import { ownedJson } from '../../stream/frames.js'
@@ -19,8 +19,8 @@ import type {
   BackplaneSettings,
   CommandOutcome,
   CommandSender,
-  DagListQuery,
-  DagStatus,
+  DAGListPageQuery,
+  LogHead,
   GateTransition,
   ListChangeListener,
   LogEntry,
@@ -34,7 +34,7 @@ import type {
 /** setTimeout's longest delay; a later expiry is reached in several steps. */
 const MAX_TIMER_DELAY = 2 ** 31 - 1
 
-interface DagLog {
+interface DAGLog {
   epoch: string
   seq: number
   state: DAGState
@@ -57,7 +57,7 @@ export class MemoryBackplane implements Backplane {
   // One process, one instance: the id still changes with each process, so a key from before a restart
   // is told apart from the streams of now.
   readonly instanceId = randomUUID()
-  readonly #logs = new Map<string, DagLog>()
+  readonly #logs = new Map<string, DAGLog>()
   readonly #listeners = new Map<string, Set<LogListener>>()
   readonly #listWatchers = new Set<ListChangeListener>()
   /** Engine leases: DAG id → when it lapses. */
@@ -125,7 +125,7 @@ export class MemoryBackplane implements Backplane {
     return log && toSnapshot(dagId, log.epoch, log.seq, log.state)
   }
 
-  async status (dagId: string): Promise<DagStatus | undefined> {
+  async status (dagId: string): Promise<LogHead | undefined> {
     const log = this.#logs.get(dagId)
     return log && statusOf(log)
   }
@@ -139,7 +139,7 @@ export class MemoryBackplane implements Backplane {
     return replayOf(plan, epoch, seq, (from) => log?.history.slice(from - oldestKept) ?? [])
   }
 
-  async list ({ limit, offset, order, status }: DagListQuery): Promise<{ dags: DAGSummary[]; total: number }> {
+  async list ({ limit, offset, order, status }: DAGListPageQuery): Promise<{ dags: DAGSummary[]; total: number }> {
     const matching = [...this.#logs].filter(([, log]) => status === undefined || status.includes(log.state.status))
     const direction = order === 'newest' ? -1 : 1
     matching.sort(([, a], [, b]) => direction * (a.updatedAt - b.updatedAt))
@@ -166,7 +166,7 @@ export class MemoryBackplane implements Backplane {
     }
   }
 
-  #listChanged (change: DagListChangeFrame): void {
+  #listChanged (change: DAGListChangeFrame): void {
     for (const watcher of this.#listWatchers) watcher(change)
   }
 
@@ -185,7 +185,7 @@ export class MemoryBackplane implements Backplane {
     return withDeadline(this.#settings.execute(dagId, event, sender), this.#settings.commandTimeoutMs)
   }
 
-  async renewLease (dagId: string, expiresAt: number): Promise<DagStatus | undefined> {
+  async renewLease (dagId: string, expiresAt: number): Promise<LogHead | undefined> {
     this.#leases.set(dagId, expiresAt)
     const log = this.#logs.get(dagId)
     return log && statusOf(log)
@@ -218,8 +218,8 @@ export class MemoryBackplane implements Backplane {
     this.#leases.clear()
   }
 
-  #create (dagId: string): DagLog {
-    const log: DagLog = {
+  #create (dagId: string): DAGLog {
+    const log: DAGLog = {
       epoch: randomUUID(),
       seq: 0,
       // This state lives as long as the DAG and only ever leaves as a snapshot: updated in place.
@@ -233,7 +233,7 @@ export class MemoryBackplane implements Backplane {
     return log
   }
 
-  #storeGate (log: DagLog, gateId: string, record: GateRecord): void {
+  #storeGate (log: DAGLog, gateId: string, record: GateRecord): void {
     if (record.phase === undefined && record.claim === undefined) log.gates.delete(gateId)
     else log.gates.set(gateId, record)
   }
@@ -245,7 +245,7 @@ export class MemoryBackplane implements Backplane {
    * busy DAG only writes `updatedAt`, and a timer that fires early schedules the rest.
    * Not unref'd: close() clears it, and a leak should show as a process that does not exit.
    */
-  #scheduleExpiry (dagId: string, log: DagLog): void {
+  #scheduleExpiry (dagId: string, log: DAGLog): void {
     const at = this.#expiryOf(log)
     if (log.expiry !== undefined && log.expiry.at <= at) return
     clearTimeout(log.expiry?.timer)
@@ -259,15 +259,15 @@ export class MemoryBackplane implements Backplane {
     log.expiry = { at, timer }
   }
 
-  #expiryOf (log: DagLog): number {
+  #expiryOf (log: DAGLog): number {
     return log.updatedAt + (isFinished(log.state.status) ? this.#settings.retainFinishedMs : this.#settings.maxIdleMs)
   }
 }
 
-function summaryOf (dagId: string, log: DagLog): DAGSummary {
+function summaryOf (dagId: string, log: DAGLog): DAGSummary {
   return { dag_id: dagId, epoch: log.epoch, seq: log.seq, status: log.state.status, updated_at: new Date(log.updatedAt).toISOString() }
 }
 
-function statusOf (log: DagLog): DagStatus {
+function statusOf (log: DAGLog): LogHead {
   return { epoch: log.epoch, seq: log.seq, status: log.state.status }
 }

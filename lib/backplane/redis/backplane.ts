@@ -13,21 +13,20 @@
 import { randomUUID } from 'node:crypto'
 import type { Cluster, Redis } from 'ioredis'
 import type { ClientEvent, DAGEvent, ExecutionStatus, SequencedEvent } from '../../../schemas/events.js'
-import type { DagListChangeFrame } from '../../../schemas/list.js'
+import type { DAGListChangeFrame } from '../../../schemas/list.js'
 import type { DAGSnapshot, DAGSummary } from '../../../schemas/snapshot.js'
 import { BackplaneUnavailableError, ClosedError } from '../../errors.js'
-import { decodePhase, encodePhase, gateWriteFor, type ClaimRecord, type GateRecord } from '../../commands/gates.js'
+import { encodePhase, gateWriteFor } from '../../commands/gates.js'
 import { applyEvent, createState, fromSnapshot, isFinished, statusAfter, toSnapshot, type DAGState } from '../../shared/reducer.js'
 import { withDeadline } from '../deadline.js'
-import { listChange } from '../list-changes.js'
 import { planReplay, replayOf } from '../replay.js'
 import type {
   Backplane,
   BackplaneSettings,
   CommandOutcome,
   CommandSender,
-  DagListQuery,
-  DagStatus,
+  DAGListPageQuery,
+  LogHead,
   GateTransition,
   ListChangeListener,
   LogEntry,
@@ -39,8 +38,11 @@ import type {
 } from '../types.js'
 import { CommandBus } from './bus.js'
 import { Follower } from './follower.js'
+import { ListIndex } from './list-index.js'
+import { ConnectionHealth, connected } from './health.js'
+import { decodeGate, encodeGate, parseEntry, parseListMessage, seqOf } from './codecs.js'
 import { RedisPresence } from './presence.js'
-import { dagKeys, indexKey, instanceChannel, leasesKey, listChannel, type DagKeys } from './keys.js'
+import { dagKeys, instanceChannel, leasesKey, listChannel, type DAGKeys } from './keys.js'
 import { appendScript, scripts, type ScriptName } from './scripts.js'
 
 export type RedisClient = Redis | Cluster
@@ -66,21 +68,19 @@ type ScriptCall = (...args: Array<string | number>) => Promise<unknown>
 /** [id, [field, value]] as XRANGE returns it. */
 type StreamEntry = [Buffer, Buffer[]]
 
-/** DAG summaries read per round trip when the list is filtered by status. */
-const LIST_SCAN_CHUNK = 1000
 /** Events per append script call: a larger batch is split, so no call holds Redis for long. */
 const MAX_EVENTS_PER_APPEND = 200
 /** Lapsed leases taken per call: the rest wait for the next round. */
 const MAX_LAPSED_PER_CALL = 100
 
-interface FollowedDag {
+interface FollowedDAG {
   dagId: string
   follower: Follower
   /** Resolves once subscribed and started. */
   started: Promise<void>
 }
 
-interface DagRead {
+interface DAGRead {
   epoch: string
   seq: number
   state: DAGState
@@ -92,7 +92,7 @@ export class RedisBackplane implements Backplane {
   readonly #connections: RedisConnections
   /** This instance, as the driver of the DAGs it appends to and as the address of its commands. */
   readonly #id = randomUUID()
-  readonly #followed = new Map<string, FollowedDag>()
+  readonly #followed = new Map<string, FollowedDAG>()
   readonly presence: RedisPresence
   readonly #checkpoints = new Map<string, Promise<void>>()
   readonly #listWatchers = new Set<ListChangeListener>()
@@ -100,16 +100,19 @@ export class RedisBackplane implements Backplane {
   #listSubscribed: Promise<void> = Promise.resolve()
   readonly #bus: CommandBus
   readonly #checkpointEvery: number
+  /** The run list's index (list-index.ts). */
+  readonly #index: ListIndex
   #probe?: NodeJS.Timeout
   #closed = false
-  /** The connections that are down: a loss is logged once, and so is the recovery. */
-  readonly #lost = new Set<'commands' | 'subscriber'>()
+  /** Watches the connections for losses and recoveries (health.ts). */
+  readonly #health: ConnectionHealth
 
   constructor (settings: BackplaneSettings, config: RedisBackplaneConfig, connections: RedisConnections) {
     this.#settings = settings
     this.#config = config
     this.#connections = connections
     this.#checkpointEvery = Math.max(1, Math.floor(settings.historySize / 2))
+    this.#index = new ListIndex(connections.commands, config.keyPrefix, settings.maxIdleMs)
     for (const [name, definition] of Object.entries(scripts)) connections.commands.defineCommand(name, definition)
     this.#bus = new CommandBus({
       self: this.#id,
@@ -131,7 +134,12 @@ export class RedisBackplane implements Backplane {
       ttlMs: config.presenceTtlMs,
       log: settings.log
     })
-    this.#watchConnections()
+    connections.subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => this.#onMessage(channel, message))
+    this.#health = new ConnectionHealth(connections, settings.log, {
+      watching: () => !this.#closed && this.#probe !== undefined,
+      resubscribe: () => this.#resubscribe(),
+      followed: () => this.#followed.size
+    })
   }
 
   async ready (): Promise<void> {
@@ -236,7 +244,7 @@ export class RedisBackplane implements Backplane {
       appendScript.lua, appendScript.numberOfKeys, ...args
     ) as Promise<[number, string, number, number] | [-1, number]>)
     if (this.#commandsReady()) {
-      this.#connections.commands.zadd(indexKey(this.#config.keyPrefix), now, dagId).catch((error: unknown) => {
+      this.#index.touch(dagId, now).catch((error: unknown) => {
         this.#settings.log.warn({ err: error, dagId }, 'fastify-dag-stream: could not update the DAG list index')
       })
     }
@@ -253,7 +261,7 @@ export class RedisBackplane implements Backplane {
     return read && toSnapshot(dagId, read.epoch, read.seq, read.state)
   }
 
-  async status (dagId: string): Promise<DagStatus | undefined> {
+  async status (dagId: string): Promise<LogHead | undefined> {
     const meta = this.#keys(dagId).meta
     const [epoch, seq, status] = await this.#redis('status', () => this.#connections.commands.hmget(meta, 'epoch', 'seq', 'status'))
     if (epoch === null || epoch === undefined) return undefined
@@ -273,45 +281,8 @@ export class RedisBackplane implements Backplane {
     return replayOf(planReplay({ epoch, seq, oldestKept }, since), epoch, seq, entries)
   }
 
-  async list ({ limit, offset, order, status }: DagListQuery): Promise<{ dags: DAGSummary[]; total: number }> {
-    const redis = this.#connections.commands
-    const index = indexKey(this.#config.keyPrefix)
-    // (ioredis types ZRANGE's stop as a string only.)
-    const range = (start: number, stop: number) => order === 'newest' ? redis.zrevrange(index, start, stop) : redis.zrange(index, start, String(stop))
-    return this.#redis('list', async () => {
-      await this.#pruneIdle()
-      if (status === undefined) {
-        // Some ids may name nothing (finished DAGs expire sooner than the index): #present drops them
-        // from the index, and the page is read again.
-        for (;;) {
-          const ids = await range(offset, offset + limit - 1)
-          const dags = await this.#present(ids)
-          if (dags.length === ids.length) return { dags, total: await redis.zcard(index) }
-        }
-      }
-      // The index is ordered by time, not by status: a filter reads every DAG's status, so that
-      // `total` is exact. One ZRANGE for a consistent order, then a round trip per chunk of DAGs.
-      const ids = await range(0, -1)
-      const matching: DAGSummary[] = []
-      for (let start = 0; start < ids.length; start += LIST_SCAN_CHUNK) {
-        const present = await this.#present(ids.slice(start, start + LIST_SCAN_CHUNK))
-        matching.push(...present.filter((dag) => status.includes(dag.status)))
-      }
-      return { dags: matching.slice(offset, offset + limit), total: matching.length }
-    })
-  }
-
-  /** The summaries of those of `ids` that still exist; the others are dropped from the index. */
-  async #present (ids: string[]): Promise<DAGSummary[]> {
-    const redis = this.#connections.commands
-    const metas = await Promise.all(ids.map((id) => redis.hmget(this.#keys(id).meta, 'epoch', 'seq', 'status', 'updated_at')))
-    const gone = ids.filter((_, index) => metas[index]?.[0] === null)
-    if (gone.length > 0) await this.#dropFromIndex(gone)
-    return ids.flatMap((dagId, index): DAGSummary[] => {
-      const [epoch, seq, status, updatedAt] = metas[index] as [string | null, string, string, string]
-      if (epoch === null) return []
-      return [{ dag_id: dagId, epoch, seq: Number(seq), status: status as ExecutionStatus, updated_at: new Date(Number(updatedAt)).toISOString() }]
-    })
+  async list (query: DAGListPageQuery): Promise<{ dags: DAGSummary[]; total: number }> {
+    return this.#redis('list', () => this.#index.page(query))
   }
 
   async subscribe (dagId: string, listener: LogListener): Promise<() => void> {
@@ -323,7 +294,7 @@ export class RedisBackplane implements Backplane {
         (since) => this.replay(dagId, since),
         (error) => this.#settings.log.warn({ err: error, dagId }, 'fastify-dag-stream: could not fill a gap in the log yet')
       )
-      const created: FollowedDag = (followed = { dagId, follower, started: this.#follow(dagId, channel, follower) })
+      const created: FollowedDAG = (followed = { dagId, follower, started: this.#follow(dagId, channel, follower) })
       this.#followed.set(channel, created)
       // A failed start must not stay behind for the next socket of this DAG to wait on. (Nothing else
       // can have replaced the entry yet: this runs first, right after the failure.)
@@ -397,7 +368,7 @@ export class RedisBackplane implements Backplane {
     return this.#id
   }
 
-  async renewLease (dagId: string, expiresAt: number): Promise<DagStatus | undefined> {
+  async renewLease (dagId: string, expiresAt: number): Promise<LogHead | undefined> {
     // Two commands, not a script: the leases span DAGs and the meta is in the DAG's slot. A lease for a
     // DAG that is gone lapses unreported (takeLapsedLeases' caller finds no DAG), and the handle that
     // renews it learns here that the DAG is gone, and sends its picture again.
@@ -452,48 +423,12 @@ export class RedisBackplane implements Backplane {
       return
     }
     if (this.presence.receive(name, message)) return
-    if (name === listChannel(this.#config.keyPrefix)) this.#onListMessage(message.toString())
+    if (name === listChannel(this.#config.keyPrefix)) this.#onListChange(parseListMessage(message.toString()))
     else if (name === instanceChannel(this.#config.keyPrefix, this.#id)) this.#bus.receive(message.toString())
   }
 
-  /** `changed <seq> <epoch> <status> <now> <dagId> <previous>` (see the append script) or `evicted <dagId>`. */
-  #onListMessage (message: string): void {
-    const [kind, ...fields] = message.split(' ')
-    let change: DagListChangeFrame
-    if (kind === 'evicted') {
-      change = { type: 'dag_evicted', dag_id: fields[0] as string }
-    } else {
-      const [seq, epoch, status, now, dagId, previous] = fields as [string, string, ExecutionStatus, string, string, string]
-      const dag: DAGSummary = { dag_id: dagId, epoch, seq: Number(seq), status, updated_at: new Date(Number(now)).toISOString() }
-      change = listChange(dag, previous === '' ? undefined : previous as ExecutionStatus)
-    }
+  #onListChange (change: DAGListChangeFrame): void {
     for (const watcher of this.#listWatchers) watcher(change)
-  }
-
-  // -------------------------------------------------------------------------------------------
-  // The list index. It spans DAGs, so no TTL covers it: an id stays until an instance sees that its
-  // DAG is gone (its keys expired) or idle past maxIdleMs, removes it, and, being the one whose ZREM
-  // took it, tells every list watcher (`evicted`). Redis says nothing when a key expires (keyspace
-  // notifications are usually off), so while this instance has list watchers every probe reconciles
-  // the index with the DAGs' keys: an eviction reaches the lists within probeMs.
-  // -------------------------------------------------------------------------------------------
-
-  async #pruneIdle (): Promise<void> {
-    const idle = await this.#connections.commands.zrangebyscore(indexKey(this.#config.keyPrefix), '-inf', Date.now() - this.#settings.maxIdleMs)
-    if (idle.length > 0) await this.#dropFromIndex(idle)
-  }
-
-  async #reconcileIndex (): Promise<void> {
-    const ids = await this.#connections.commands.zrange(indexKey(this.#config.keyPrefix), 0, '-1')
-    for (let start = 0; start < ids.length; start += LIST_SCAN_CHUNK) await this.#present(ids.slice(start, start + LIST_SCAN_CHUNK))
-  }
-
-  async #dropFromIndex (ids: string[]): Promise<void> {
-    const redis = this.#connections.commands
-    const index = indexKey(this.#config.keyPrefix)
-    const removed = await Promise.all(ids.map((id) => redis.zrem(index, id)))
-    const evicted = ids.filter((_, position) => removed[position] === 1)
-    await Promise.all(evicted.map((id) => redis.publish(listChannel(this.#config.keyPrefix), `evicted ${id}`)))
   }
 
   /**
@@ -504,13 +439,8 @@ export class RedisBackplane implements Backplane {
   #runProbe (): void {
     // Ids of DAGs idle past maxIdleMs go here, so the index stays as large as the set of live DAGs
     // (and those finished within maxIdleMs).
-    this.#pruneIdle().then(() => this.#listWatchers.size > 0 ? this.#reconcileIndex() : undefined).catch(ignoreFailure)
-    const subscriber = this.#connections.subscriber
-    const deaf = setTimeout(() => {
-      this.#settings.log.error('fastify-dag-stream: the Redis subscriber connection does not answer; reconnecting')
-      subscriber.disconnect(true)
-    }, this.#config.probeMs)
-    subscriber.ping().then(() => clearTimeout(deaf), () => clearTimeout(deaf))
+    this.#index.pruneIdle().then(() => this.#listWatchers.size > 0 ? this.#index.reconcile() : undefined).catch(ignoreFailure)
+    this.#health.pingSubscriber(this.#config.probeMs)
     for (const { dagId, follower } of this.#followed.values()) {
       this.status(dagId).then(
         (head) => {
@@ -522,51 +452,19 @@ export class RedisBackplane implements Backplane {
     }
   }
 
-  #watchConnections (): void {
-    const { commands, subscriber } = this.#connections
-    subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => this.#onMessage(channel, message))
-    for (const [name, connection] of [['commands', commands], ['subscriber', subscriber]] as const) {
-      // Errors repeat on every reconnect attempt: the first one of an outage is enough.
-      connection.on('error', (error: Error) => {
-        if (!this.#lost.has(name)) this.#settings.log.error({ err: error, connection: name }, 'fastify-dag-stream: Redis error')
-      })
-      connection.on('close', () => {
-        // Before ready() succeeded, a failed connection is ready()'s error to report.
-        if (this.#closed || this.#probe === undefined || this.#lost.has(name)) return
-        this.#lost.add(name)
-        this.#settings.log.error({ connection: name }, 'fastify-dag-stream: lost the connection to Redis; broadcasts fail and new streams are refused until it is back')
-      })
-      connection.on('ready', () => {
-        if (this.#closed || !this.#lost.has(name)) return
-        if (name === 'commands') this.#recovered(name)
-        else this.#resubscribe()
-      })
-    }
-  }
-
   /**
    * The subscriber resubscribes here rather than through ioredis's autoResubscribe: the channels must
    * be confirmed before the followers read the log, or what is published in between would be lost.
    */
-  #resubscribe (): void {
+  async #resubscribe (): Promise<void> {
     const channels = [instanceChannel(this.#config.keyPrefix, this.#id), ...this.#followed.keys(), ...this.presence.channels()]
     if (this.#listWatchers.size > 0) channels.push(listChannel(this.#config.keyPrefix))
-    this.#connections.subscriber.subscribe(...channels).then(
-      () => {
-        this.#recovered('subscriber')
-        for (const { follower } of this.#followed.values()) follower.recover()
-        // The list channel has no sequence to fill a gap from: the lists read their page again.
-        for (const watcher of this.#listWatchers) watcher({ type: 'list_gap' })
-        // Presence deltas are not logged either: the watched DAGs are read again and diffed.
-        void this.presence.recover()
-      },
-      (error: unknown) => this.#settings.log.error({ err: error }, 'fastify-dag-stream: could not resubscribe after a reconnect')
-    )
-  }
-
-  #recovered (name: 'commands' | 'subscriber'): void {
-    this.#lost.delete(name)
-    this.#settings.log.info({ connection: name, dags: this.#followed.size }, 'fastify-dag-stream: the connection to Redis is back; catching up')
+    await this.#connections.subscriber.subscribe(...channels)
+    for (const { follower } of this.#followed.values()) follower.recover()
+    // The list channel has no sequence to fill a gap from: the lists read their page again.
+    for (const watcher of this.#listWatchers) watcher({ type: 'list_gap' })
+    // Presence deltas are not logged either: the watched DAGs are read again and diffed.
+    void this.presence.recover()
   }
 
   // -------------------------------------------------------------------------------------------
@@ -574,7 +472,7 @@ export class RedisBackplane implements Backplane {
   // -------------------------------------------------------------------------------------------
 
   /** The checkpoint plus the entries after it, through the reducer. */
-  async #readState (dagId: string): Promise<DagRead | undefined> {
+  async #readState (dagId: string): Promise<DAGRead | undefined> {
     const keys = this.#keys(dagId)
     const read = await this.#redis('snapshot', () => this.#script('dagStreamReadState')(keys.meta, keys.log, keys.checkpoint) as Promise<
       [string, string, string, string | null, Array<[string, string[]]>] | null
@@ -611,7 +509,7 @@ export class RedisBackplane implements Backplane {
   // Small helpers
   // -------------------------------------------------------------------------------------------
 
-  #keys (dagId: string): DagKeys {
+  #keys (dagId: string): DAGKeys {
     return dagKeys(this.#config.keyPrefix, dagId)
   }
 
@@ -645,53 +543,5 @@ export class RedisBackplane implements Backplane {
   }
 }
 
-/** Resolves once `redis` is ready, connecting it if it was created with `lazyConnect`. */
-async function connected (redis: RedisClient): Promise<void> {
-  if (redis.status === 'ready') return
-  if (redis.status === 'wait') return redis.connect()
-  if (redis.status === 'end') throw new Error('the application\'s Redis client is closed')
-  // An application's client still connecting. The backplane's own duplicate of it connected first,
-  // so this one reaches the same server: it gets ready soon, or the application closes it.
-  await new Promise<void>((resolve, reject) => {
-    const onReady = () => {
-      redis.off('end', onEnd)
-      resolve()
-    }
-    /* c8 ignore next 4 -- the application closing its client in the millisecond it takes to connect: no test can time it */
-    const onEnd = () => {
-      redis.off('ready', onReady)
-      reject(new Error('the application\'s Redis client was closed'))
-    }
-    redis.once('ready', onReady).once('end', onEnd)
-  })
-}
-
 /** For what may fail with nothing to do about it (the outage itself is logged by the connection events). */
 function ignoreFailure (): void {}
-
-/** A pub/sub message: `<seq> <epoch> <frame>`; the frame stays a view of the message's bytes. */
-function parseEntry (message: Buffer): LogEntry {
-  const afterSeq = message.indexOf(0x20)
-  const afterEpoch = message.indexOf(0x20, afterSeq + 1)
-  return {
-    seq: Number(message.toString('latin1', 0, afterSeq)),
-    epoch: message.toString('latin1', afterSeq + 1, afterEpoch),
-    frame: message.subarray(afterEpoch + 1)
-  }
-}
-
-/** A stream entry id `<seq>-0`. */
-function seqOf (id: Buffer): number {
-  return Number.parseInt(id.toString('latin1'), 10)
-}
-
-function decodeGate (phase: string, claim: string): GateRecord {
-  const record: GateRecord = {}
-  decodePhase(phase, record)
-  if (claim !== '') record.claim = JSON.parse(claim) as ClaimRecord
-  return record
-}
-
-function encodeGate (record: GateRecord): [string, string] {
-  return [encodePhase(record), record.claim === undefined ? '' : JSON.stringify(record.claim)]
-}

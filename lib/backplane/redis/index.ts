@@ -5,6 +5,7 @@
 
 import { Redis } from 'ioredis'
 import { InvalidOptionError } from '../../errors.js'
+import { OptionChecks, showValue } from '../../shared/option-checks.js'
 import type { BackplaneProvider } from '../types.js'
 import { RedisBackplane, type RedisClient, type RedisConnections } from './backplane.js'
 
@@ -44,6 +45,8 @@ export function redisBackplane (options: RedisBackplaneOptions): BackplaneProvid
   }
 }
 
+const check: OptionChecks = new OptionChecks('redisBackplane() ', (message) => new InvalidOptionError(message))
+
 interface ResolvedRedisOptions {
   url?: string
   client?: RedisClient
@@ -54,28 +57,24 @@ interface ResolvedRedisOptions {
 
 function resolveRedisOptions (options: RedisBackplaneOptions): ResolvedRedisOptions {
   if (typeof options !== 'object' || options === null) {
-    throw new InvalidOptionError(`redisBackplane() takes { url } or { client }, got ${JSON.stringify(options)}`)
+    throw new InvalidOptionError(`redisBackplane() takes { url } or { client }, got ${showValue(options)}`)
   }
-  const { url, client, keyPrefix = DEFAULT_KEY_PREFIX, probeMs = DEFAULT_PROBE_MS, presenceTtlMs = DEFAULT_PRESENCE_TTL_MS } = options
+  const { url, client, keyPrefix = DEFAULT_KEY_PREFIX } = options
   if ((url === undefined) === (client === undefined)) {
     throw new InvalidOptionError('redisBackplane() takes exactly one of "url" (redis://host:port) and "client" (an ioredis Redis or Cluster)')
   }
   if (url !== undefined && (typeof url !== 'string' || !URL.canParse(url) || !/^rediss?:$/.test(new URL(url).protocol))) {
-    throw new InvalidOptionError(`redisBackplane() "url" must look like redis://host:6379 or rediss://host:6380, got ${JSON.stringify(url)}`)
+    check.reject('url', 'look like redis://host:6379 or rediss://host:6380', url)
   }
   if (client !== undefined && typeof (client as Partial<RedisClient> | null)?.duplicate !== 'function') {
     throw new InvalidOptionError('redisBackplane() "client" must be an ioredis Redis or Cluster instance')
   }
   if (typeof keyPrefix !== 'string' || !/^[^{}\s]{1,64}$/.test(keyPrefix)) {
     // A brace would move the hash tag that keeps a DAG's keys in one Cluster slot.
-    throw new InvalidOptionError(`redisBackplane() "keyPrefix" must be 1-64 characters without spaces, "{" or "}", got ${JSON.stringify(keyPrefix)}`)
+    check.reject('keyPrefix', 'be 1-64 characters without spaces, "{" or "}"', keyPrefix)
   }
-  if (!Number.isSafeInteger(probeMs) || probeMs <= 0) {
-    throw new InvalidOptionError(`redisBackplane() "probeMs" must be a positive integer, got ${JSON.stringify(probeMs)}`)
-  }
-  if (!Number.isSafeInteger(presenceTtlMs) || presenceTtlMs < 3) {
-    throw new InvalidOptionError(`redisBackplane() "presenceTtlMs" must be an integer of at least 3 (ms), got ${JSON.stringify(presenceTtlMs)}`)
-  }
+  const probeMs = check.integer('probeMs', options.probeMs, DEFAULT_PROBE_MS)
+  const presenceTtlMs = check.integer('presenceTtlMs', options.presenceTtlMs, DEFAULT_PRESENCE_TTL_MS, 3, 'be an integer of at least 3 (ms)')
   return client === undefined ? { url, keyPrefix, probeMs, presenceTtlMs } : { client, keyPrefix, probeMs, presenceTtlMs }
 }
 

@@ -2,7 +2,7 @@
 // scripts touch one slot and run on Redis Cluster; only the list index spans DAGs, and no script
 // touches it.
 
-export interface DagKeys {
+export interface DAGKeys {
   /** Hash: epoch, seq, ckpt_seq, status, driver, updated_at, ttl. */
   meta: string
   /** Stream: one entry per event, entry id `<seq>-0`, field `f` = the frame. */
@@ -15,7 +15,7 @@ export interface DagKeys {
   channel: string
 }
 
-export function dagKeys (keyPrefix: string, dagId: string): DagKeys {
+export function dagKeys (keyPrefix: string, dagId: string): DAGKeys {
   const tagged = `${keyPrefix}:{${dagId}}`
   return {
     meta: `${tagged}:meta`,

@@ -37,7 +37,7 @@ interface Message {
   c: PresenceChange
 }
 
-interface WatchedDag {
+interface WatchedDAG {
   dagId: string
   listeners: Set<PresenceListener>
   /**
@@ -56,7 +56,7 @@ export function presenceKeys (keyPrefix: string, dagId: string) {
 export class RedisPresence implements PresenceStore {
   readonly #options: RedisPresenceOptions
   /** By channel. */
-  readonly #watched = new Map<string, WatchedDag>()
+  readonly #watched = new Map<string, WatchedDAG>()
   /** The DAGs where this instance has viewers: their hash must not expire. */
   readonly #own = new Map<string, Set<string>>()
   readonly #aliveKey: string
@@ -99,7 +99,7 @@ export class RedisPresence implements PresenceStore {
         /* c8 ignore next -- that window is a race between two Redis replies no test can time */
         for (const [id, entry] of await this.#read(dagId)) known.set(id, known.get(id) ?? entry)
       })
-      const created: WatchedDag = (watched = { dagId, listeners: new Set(), known, started })
+      const created: WatchedDAG = (watched = { dagId, listeners: new Set(), known, started })
       this.#watched.set(channel, created)
       started.catch(() => {
         if (this.#watched.get(channel) === created) this.#watched.delete(channel)
@@ -172,7 +172,7 @@ export class RedisPresence implements PresenceStore {
     await this.#options.commands.del(this.#aliveKey).catch(() => {})
   }
 
-  #notify (watched: WatchedDag, change: PresenceChange): void {
+  #notify (watched: WatchedDAG, change: PresenceChange): void {
     for (const listener of watched.listeners) listener(watched.dagId, change, watched.known.size, viewersOf(watched.known))
   }
 
@@ -212,7 +212,7 @@ export class RedisPresence implements PresenceStore {
     }
   }
 
-  async #catchUp (watched: WatchedDag): Promise<void> {
+  async #catchUp (watched: WatchedDAG): Promise<void> {
     const truth = await this.#read(watched.dagId)
     const change: PresenceChange = { upserted: [], removed: [] }
     for (const [id, entry] of truth) {
@@ -225,7 +225,7 @@ export class RedisPresence implements PresenceStore {
     if (!isEmptyChange(change)) this.#notify(watched, change)
   }
 
-  async #dropDead (watched: WatchedDag): Promise<void> {
+  async #dropDead (watched: WatchedDAG): Promise<void> {
     const dead = await this.#deadAmong(new Set([...watched.known.values()].map((entry) => entry.i)))
     const removed = [...watched.known].filter(([, entry]) => dead.has(entry.i)).map(([id]) => id)
     if (removed.length === 0) return

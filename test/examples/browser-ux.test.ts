@@ -1,0 +1,108 @@
+// What a new user of the demo runs into, in a real browser (Debian's chromium through playwright-core):
+// a run that waits for a human says so in the list and in its pill; the keyboard reaches a decision in
+// a few presses and focus lands on a confirmation after it; a graph that is not live looks it; and
+// `kill <pid of npm start>` stops the server. Screenshots go to artifacts/screenshots/ux-*.png.
+
+import { spawn } from 'node:child_process'
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { chromium } from 'playwright-core'
+import t, { type Test } from 'tap'
+import { CHROMIUM, CHROMIUM_ARGS, exampleEnv, listening, ROOT, startExampleServer, withChromium } from '../support/browser-helpers.js'
+
+const SCREENSHOTS = join(ROOT, 'artifacts', 'screenshots')
+
+await withChromium(t, 300_000, async () => {
+  await run()
+  await t.test('kill <pid of npm start> stops the server and frees its port', npmKill)
+})
+
+async function run (): Promise<void> {
+  const server = await startExampleServer(['--speed', '2', '--seed', '7', '--runs', '0', '--chaos'])
+  t.teardown(() => {
+    server.process.kill('SIGTERM')
+  })
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS })
+  t.teardown(() => browser.close())
+  const pageErrors: string[] = []
+  const page = await browser.newPage({ viewport: { width: 1440, height: 900 } })
+  page.on('pageerror', (error) => pageErrors.push(error.message))
+  mkdirSync(SCREENSHOTS, { recursive: true })
+  const shoot = (name: string) => page.screenshot({ path: join(SCREENSHOTS, `ux-${name}.png`) })
+
+  await page.goto(server.url)
+  await page.getByTestId('new-run').click()
+  await page.waitForFunction(() => window.location.hash.length > 1)
+  const dagId = decodeURIComponent(await page.evaluate(() => window.location.hash.slice(1)))
+  await page.locator('[data-testid="connection"][data-state="open"]').waitFor()
+
+  await t.test('while reconnecting, the graph is greyed and says it is not live; live again, it is not', async (t) => {
+    await page.locator('.react-flow__node').first().waitFor()
+    t.equal(await page.getByTestId('graph').getAttribute('data-stale'), 'false', 'live: not greyed')
+    const response = await fetch(new URL('api/debug/drop-connections', server.url), { method: 'POST' })
+    t.ok(response.ok)
+    await page.locator('[data-testid="connection"][data-state="reconnecting"]').waitFor()
+    t.equal(await page.getByTestId('graph').getAttribute('data-stale'), 'true', 'reconnecting: the graph is marked not live')
+    const opacity = await page.evaluate(() => getComputedStyle(document.querySelector('.react-flow__viewport') as Element).opacity)
+    t.ok(Number(opacity) < 1, `and drawn greyed (opacity ${opacity})`)
+    t.equal(await page.locator('.react-flow__edge.animated').count(), 0, 'no edge is animated as if data flowed')
+    await shoot('reconnecting')
+    await page.locator('[data-testid="connection"][data-state="open"]').waitFor({ timeout: 20_000 })
+    await page.locator('[data-testid="graph"][data-stale="false"]').waitFor()
+    t.pass('live again: not greyed')
+  })
+
+  await t.test('a run waiting for a human is marked in the list and in its pill', async (t) => {
+    await page.getByTestId('gate-panel').waitFor({ timeout: 60_000 })
+    t.equal(await page.getByTestId('execution-status').textContent(), 'Needs decision', 'the pill')
+    const item = page.locator(`[data-testid="run-item"][data-dag-id="${dagId}"]`)
+    await item.getByTestId('run-waiting').waitFor({ timeout: 10_000 })
+    t.equal(await item.getByTestId('run-waiting').textContent(), 'Needs decision', 'the list')
+    t.ok(await page.getByTestId('jump-to-gate').isVisible(), '"Decision needed" shows with the panel open')
+    await shoot('waiting')
+  })
+
+  await t.test('the keyboard reaches Approve in a few presses, and focus lands on a confirmation after the decision', async (t) => {
+    // From the top of the page, as a keyboard user arrives (the link in the hash keeps the run).
+    await page.reload()
+    await page.getByTestId('gate-panel').waitFor()
+    let presses = 0
+    const press = async (key: string) => {
+      presses += 1
+      await page.keyboard.press(key)
+    }
+    await press('Tab')
+    t.equal(await page.evaluate(() => document.activeElement?.getAttribute('data-testid')), 'skip-to-panel', 'the first Tab reaches the skip link')
+    await press('Enter')
+    await page.waitForFunction(() => document.activeElement?.id === 'run-side-panel')
+    for (let tries = 0; tries < 10; tries += 1) {
+      if (await page.evaluate(() => document.activeElement?.getAttribute('data-testid')) === 'gate-approve') break
+      await press('Tab')
+    }
+    t.equal(await page.evaluate(() => document.activeElement?.getAttribute('data-testid')), 'gate-approve', `Approve has focus after ${presses} key presses`)
+    t.ok(presses <= 6, `${presses} presses (it took 31)`)
+    await press('Enter')
+    await page.getByTestId('decision-confirmation').waitFor({ timeout: 20_000 })
+    await page.waitForFunction(() => document.activeElement?.getAttribute('data-testid') === 'decision-confirmation')
+    t.match(await page.getByTestId('decision-confirmation').textContent(), /^You approved “.+”/, 'this tab is told its decision was taken')
+    t.not(await page.evaluate(() => document.activeElement?.tagName), 'BODY', 'focus is not lost to the page')
+    await shoot('decided')
+  })
+
+  t.same(pageErrors, [], 'no uncaught errors in the page')
+}
+
+async function npmKill (t: Test): Promise<void> {
+  // npm runs the script under `sh -c`: the signal reaches npm and the shell, not the server.
+  const npm = spawn('npm', ['start', '--', '--port', '0', '--host', '127.0.0.1', '--runs', '0', '--quiet'], { cwd: ROOT, env: exampleEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
+  const url = await listening(npm)
+  t.ok((await fetch(url)).ok, 'it serves the dashboard')
+  npm.kill('SIGTERM')
+  const deadline = Date.now() + 10_000
+  let stopped = false
+  while (!stopped && Date.now() < deadline) {
+    stopped = await fetch(url).then(() => false, () => true)
+    if (!stopped) await new Promise((resolve) => setTimeout(resolve, 200))
+  }
+  t.ok(stopped, 'the port no longer answers within 10 s')
+}
