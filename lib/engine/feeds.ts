@@ -51,7 +51,7 @@ interface Feed {
 
 export class EngineFeeds {
   readonly #deps: FeedsDeps
-  readonly #byDag = new Map<string, Feed>()
+  readonly #byDAG = new Map<string, Feed>()
   readonly #byKey = new Map<string, Feed>()
 
   constructor (deps: FeedsDeps) {
@@ -64,7 +64,7 @@ export class EngineFeeds {
    * dead peer whose socket has not timed out yet).
    */
   async open (dagId: string, response: ServerResponse, expiresAt?: number): Promise<void> {
-    const previous = this.#byDag.get(dagId)
+    const previous = this.#byDAG.get(dagId)
     if (previous !== undefined) this.#end(previous)
     const feed: Feed = {
       dagId,
@@ -80,7 +80,7 @@ export class EngineFeeds {
         this.#end(feed)
       })
     }
-    this.#byDag.set(dagId, feed)
+    this.#byDAG.set(dagId, feed)
     this.#byKey.set(feed.key, feed)
     response.on('close', () => this.#closed(feed))
     const opened: EngineFeedOpened = { feed: feed.key, lease_ms: this.#deps.leaseMs }
@@ -90,7 +90,7 @@ export class EngineFeeds {
 
   /** The engine whose feed of `dagId` is open here, if any. */
   engine (dagId: string): RemoteEngine | undefined {
-    const feed = this.#byDag.get(dagId)
+    const feed = this.#byDAG.get(dagId)
     if (feed === undefined) return undefined
     return { ask: (event, sender) => this.#ask(feed, event, sender) }
   }
@@ -109,7 +109,7 @@ export class EngineFeeds {
 
   /** Ends every feed (app.close()): their engines reconnect to another instance. */
   close (): void {
-    for (const feed of [...this.#byDag.values()]) this.#end(feed)
+    for (const feed of [...this.#byDAG.values()]) this.#end(feed)
   }
 
   #ask (feed: Feed, event: ClientEvent, sender: unknown): Promise<CommandOutcome> {
@@ -147,7 +147,7 @@ export class EngineFeeds {
     try {
       await backplane.drive(feed.dagId)
       const status = await backplane.renewLease(feed.dagId, Date.now() + Math.floor(leaseMs / 2))
-      if (status?.status === 'stalled' && this.#byDag.get(feed.dagId) === feed) {
+      if (status?.status === 'stalled' && this.#byDAG.get(feed.dagId) === feed) {
         await this.#deps.append(feed.dagId, { type: 'execution_status', status: 'running' })
       }
     /* c8 ignore start -- Redis unreachable while a feed is open: the next tick tries again (the lease may lapse meanwhile, which is the truth); anything else is a bug, logged */
@@ -167,7 +167,7 @@ export class EngineFeeds {
     clearInterval(feed.timer)
     clearTimeout(feed.expiry)
     this.#byKey.delete(feed.key)
-    if (this.#byDag.get(feed.dagId) === feed) this.#byDag.delete(feed.dagId)
+    if (this.#byDAG.get(feed.dagId) === feed) this.#byDAG.delete(feed.dagId)
     for (const resolve of feed.pending.values()) {
       resolve({ ok: false, code: 'engine_unavailable', message: 'The engine\'s command feed ended before it answered: nothing was done' })
     }
