@@ -17,6 +17,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import dagStream, { type BackplaneProvider } from '../lib/index.js'
 import { distDir, ensureDashboardBuilt } from './dashboard/build.js'
 import { createEngine, type Engine, type EngineOptions } from './engine/index.js'
+import { createLangGraphEngine } from './engine/langgraph.js'
 
 export interface ExampleServerOptions extends EngineOptions {
   /** @default Number(process.env.PORT) || 3000; 0 picks a free port */
@@ -45,6 +46,8 @@ export interface ExampleServerOptions extends EngineOptions {
   onBuild?: () => void
   /** @default 'warn': the URL line is what a first-time user needs to see */
   logLevel?: 'silent' | 'warn' | 'info'
+  /** `langgraph`: the runs are a real LangGraph.js graph (examples/engine/langgraph.ts). @default 'simulated' */
+  engine?: 'simulated' | 'langgraph'
 }
 
 export interface ExampleServer {
@@ -93,7 +96,7 @@ export async function createExampleServer (options: ExampleServerOptions = {}): 
       },
       backplane: options.redis === undefined ? 'memory' : await redis(options.redis, options.redisKeyPrefix ?? REDIS_KEY_PREFIX)
     })
-    engine = createEngine(app, options)
+    engine = options.engine === 'langgraph' ? createLangGraphEngine(app) : createEngine(app, options)
 
     app.post(
       '/api/runs',
@@ -192,6 +195,8 @@ Options:
                  e.g. redis://127.0.0.1:6379                   (default: one process, in memory)
   --redis-prefix P  start this demo's Redis keys with P, so two demos can share
                  one Redis without seeing each other's runs    (default: ${REDIS_KEY_PREFIX})
+  --engine NAME  simulated, or langgraph: a LangGraph.js graph with a fake
+                 streaming chat model (no network)             (default: simulated)
   --chaos        add POST /api/debug/drop-connections, which cuts this process's sockets
   --quiet        print nothing but the URL line
   --verbose      log requests and the plugin's messages
@@ -228,6 +233,7 @@ function parseCommandLine (args: string[]): CommandLine {
       redis: redisUrl(values.redis),
       redisKeyPrefix: redisPrefix(values['redis-prefix']),
       chaos: values.chaos,
+      engine: engineName(values.engine),
       logLevel: values.quiet === true ? 'silent' : values.verbose === true ? 'info' : undefined
     }
   }
@@ -248,6 +254,7 @@ function readFlags (args: string[]) {
         redis: { type: 'string' },
         'redis-prefix': { type: 'string' },
         chaos: { type: 'boolean' },
+        engine: { type: 'string' },
         quiet: { type: 'boolean' },
         verbose: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' }
@@ -266,6 +273,11 @@ function redisPrefix (value: string | undefined): string | undefined {
   if (value === undefined) return undefined
   if (!/^[A-Za-z0-9._:-]{1,64}$/.test(value)) throw new UsageError(`--redis-prefix must be 1 to 64 letters, digits or . _ : -, got '${value}'`)
   return value
+}
+
+function engineName (value: string | undefined): ExampleServerOptions['engine'] {
+  if (value === undefined || value === 'simulated' || value === 'langgraph') return value
+  throw new UsageError(`--engine must be simulated or langgraph, got '${value}'`)
 }
 
 function redisUrl (value: string | undefined): string | undefined {

@@ -101,3 +101,6 @@ export const ClosedError = createError('FST_DAG_STREAM_CLOSED', 'fastify-dag-str
  * @example throw new EventRefusedError('Budget exhausted: raise it before approving')
  */
 export const EventRefusedError = createError('FST_DAG_STREAM_EVENT_REFUSED', '%s', 409)
+
+/** The engine API's `authorize` threw something other than UnauthorizedError: logged; the engine gets this, without the details. */
+export const AuthorizeFailedError = createError('FST_DAG_STREAM_AUTHORIZE_FAILED', 'The credentials could not be checked', 500)

@@ -4,14 +4,19 @@
 import type { FastifyRequest } from 'fastify'
 import { memoryBackplane } from './backplane/memory/backplane.js'
 import type { BackplaneProvider } from './backplane/types.js'
+import type { AsyncApiOptions } from './http/asyncapi.js'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { ViewerIdentity } from '../schemas/events.js'
 import { InvalidIdentityError, InvalidOptionError } from './errors.js'
-import { checkAccessWith, type Authorize, type CheckAccess } from './access/authorize.js'
+import { checkAccessWith, type Access, type Authorize, type AuthorizeResult, type CheckAccess } from './access/authorize.js'
 import { DEFAULT_PREFIX } from './shared/prefix.js'
 import { OptionChecks, showValue } from './shared/option-checks.js'
 
 export { DEFAULT_PREFIX } from './shared/prefix.js'
+/** Requests of the engine API per DAG and instance: a batch of 1 a millisecond; batches go further. */
+export const DEFAULT_ENGINE_API_RATE_LIMIT = { max: 1000, timeWindow: 1000 } as const
+/** 1 MiB: Fastify's own default, a batch of a thousand small events. */
+export const DEFAULT_ENGINE_API_BODY_LIMIT = 1024 * 1024
 /** 64 KiB: a human decision with generous feedback fits; a flood does not. */
 export const DEFAULT_MAX_PAYLOAD = 64 * 1024
 /**
@@ -216,6 +221,30 @@ export interface DAGStreamOptions {
    * @default 10000
    */
   engineOutboxSize?: number
+  /**
+   * The HTTP engine API, for engines in any language (docs/any-engine.md): `POST {prefix}/:id/events`
+   * (a producer's numbered batch), `GET {prefix}/:id/engine` (the command feed, Server-Sent Events) and
+   * `POST {prefix}/:id/engine` (the engine's answer to a command). Off unless set. `authorize` is the
+   * engine's credential, checked apart from the dashboards' `authorize`.
+   * @default false
+   * @example engineApi: { authorize: (request) => request.headers.authorization === `Bearer ${process.env.ENGINE_TOKEN}` }
+   */
+  engineApi?: EngineApiOptions | false
+}
+
+export interface EngineApiOptions {
+  /** Whether the request speaks for the engine of `dagId` (true, false, or a grant as `authorize` returns). */
+  authorize: (request: FastifyRequest, dagId: string) => AuthorizeResult | Promise<AuthorizeResult>
+  /** Requests of the engine API per DAG on one instance in each window: past it, 429 `rate_limited`. @default { max: 1000, timeWindow: 1000 } */
+  rateLimit?: { max: number; timeWindow: number }
+  /** The largest POST body, in bytes. @default 1048576 (1 MiB) */
+  bodyLimit?: number
+}
+
+export interface ResolvedEngineApi {
+  authorize: (request: FastifyRequest, dagId: string) => Promise<Access>
+  rateLimit: { max: number; timeWindow: number }
+  bodyLimit: number
 }
 
 export interface MetricsOptions {
@@ -249,6 +278,8 @@ export interface AsyncApiRouteOptions {
   path: string
   title?: string
   version?: string
+  /** The document's `servers`. @default the addresses the app listens on (see buildAsyncApiDocument) */
+  servers?: AsyncApiOptions['servers']
 }
 
 export interface ResolvedOptions {
@@ -278,6 +309,7 @@ export interface ResolvedOptions {
   connectionKey: (request: FastifyRequest) => string
   outputFlushMs: number
   engineLeaseMs: number
+  engineApi: ResolvedEngineApi | false
   engineOutboxSize: number
 }
 
@@ -317,7 +349,31 @@ export function resolveOptions (options: DAGStreamOptions): ResolvedOptions {
     connectionKey: check.callback('connectionKey', options.connectionKey, '(request) => string', (request: FastifyRequest) => request.ip),
     outputFlushMs: check.integer('outputFlushMs', options.outputFlushMs, DEFAULT_OUTPUT_FLUSH_MS),
     engineLeaseMs: check.integer('engineLeaseMs', options.engineLeaseMs, DEFAULT_ENGINE_LEASE_MS),
-    engineOutboxSize: check.integer('engineOutboxSize', options.engineOutboxSize, DEFAULT_ENGINE_OUTBOX_SIZE)
+    engineOutboxSize: check.integer('engineOutboxSize', options.engineOutboxSize, DEFAULT_ENGINE_OUTBOX_SIZE),
+    engineApi: resolveEngineApi(options.engineApi)
+  }
+}
+
+function resolveEngineApi (engineApi: unknown): ResolvedEngineApi | false {
+  if (engineApi === undefined || engineApi === false) return false
+  const { authorize, rateLimit, bodyLimit } = (engineApi ?? {}) as Partial<EngineApiOptions>
+  if (typeof authorize !== 'function') {
+    check.reject('engineApi', 'be false or { authorize: (request, dagId) => boolean, rateLimit?, bodyLimit? }', engineApi)
+  }
+  if (rateLimit !== undefined && (typeof rateLimit !== 'object' || rateLimit === null)) {
+    check.reject('engineApi.rateLimit', 'be { max, timeWindow }', rateLimit)
+  }
+  // The engine's credential is answered like `authorize`: a verdict, a grant, or UnauthorizedError.
+  const engineAuthorize = authorize as EngineApiOptions['authorize']
+  // (Only ever asked for a DAG: the engine API has no route without one.)
+  const access = checkAccessWith((request, dagId) => engineAuthorize(request, dagId as string))
+  return {
+    authorize: (request, dagId) => access(request, dagId, 'control'),
+    rateLimit: {
+      max: check.integer('engineApi.rateLimit.max', rateLimit?.max, DEFAULT_ENGINE_API_RATE_LIMIT.max),
+      timeWindow: check.integer('engineApi.rateLimit.timeWindow', rateLimit?.timeWindow, DEFAULT_ENGINE_API_RATE_LIMIT.timeWindow)
+    },
+    bodyLimit: check.integer('engineApi.bodyLimit', bodyLimit, DEFAULT_ENGINE_API_BODY_LIMIT)
   }
 }
 

@@ -7,7 +7,7 @@
 import websocket from '@fastify/websocket'
 import type { FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
-import type { DAGEvent, SequencedEvent } from '../schemas/events.js'
+import type { DAGEvent, GateViewingEvent, SequencedEvent } from '../schemas/events.js'
 import { isIdentifier, MAX_IDENTIFIER_LENGTH } from './shared/identifier.js'
 import type { DAGSnapshot } from '../schemas/snapshot.js'
 import { StreamAccess } from './access/pre-handlers.js'
@@ -34,6 +34,9 @@ import { validateDAGEvent } from './validation.js'
 import { compileSchema } from './commands/values.js'
 import type { RunHandle } from './engine/run.js'
 import { Runs } from './engine/runs.js'
+import { EngineFeeds } from './engine/feeds.js'
+import { registerEngineApi } from './http/engine-api.js'
+import type { ProducedAppend, ProducerStamp, StreamMessage } from './backplane/types.js'
 
 /** The `app.dagStream` decorator: what the execution engine calls. */
 export interface DAGStream {
@@ -120,7 +123,7 @@ const dagStreamPlugin: FastifyPluginAsync<DAGStreamOptions> = async (fastify, ra
   // scraped, or when a broadcast is timed), and the backplane hands client events to the commands and
   // event-stream messages to the stream keys (as they arrive). None of that happens before
   // registration ends, so those callbacks reach the later parts through `later`, complete by then.
-  const later = {} as { rooms: Rooms<Connection>; liveLists: LiveLists; commands: Commands; streamKeys: StreamKeys }
+  const later = {} as { rooms: Rooms<Connection>; liveLists: LiveLists; commands: Commands; streamKeys: StreamKeys; feeds: EngineFeeds | undefined }
 
   // First: when prom-client is missing or a name is taken, registration fails before anything starts.
   const metrics = await createMetrics(options.metrics, {
@@ -136,7 +139,10 @@ const dagStreamPlugin: FastifyPluginAsync<DAGStreamOptions> = async (fastify, ra
     maxIdleMs: options.maxIdleMs,
     commandTimeoutMs: options.commandTimeoutMs,
     execute: (dagId, event, sender) => later.commands.execute(dagId, event, sender),
-    receiveStreamMessage: (message) => later.streamKeys.receive(message),
+    // An engine's answer to its feed, or a gate_viewing POSTed for an event stream.
+    receiveStreamMessage: (message) => 'feed' in message.message
+      ? later.feeds?.receive(message.dagId, message.message) ?? { ok: false, code: 'stream_not_found', message: 'The engine API is off on this server' }
+      : later.streamKeys.receive(message as StreamMessage & { message: GateViewingEvent }),
     log: fastify.log
   })
   fastify.addHook('onClose', async () => backplane.close())
@@ -184,15 +190,26 @@ const dagStreamPlugin: FastifyPluginAsync<DAGStreamOptions> = async (fastify, ra
    * one tick): one reaction for all of them, the metrics of each.
    */
   function appendMany (dagId: string, validated: readonly DAGEvent[]): Promise<SequencedEvent[]> {
+    return storeMany(dagId, validated, () => backplane.appendMany(dagId, validated), (sequenced) => sequenced)
+  }
+
+  /** `appendMany` for a batch of a producer of the HTTP engine API (lib/http/engine-api.ts). */
+  function appendProduced (dagId: string, validated: readonly DAGEvent[], stamp: ProducerStamp): Promise<ProducedAppend> {
+    return storeMany(dagId, validated, () => backplane.appendProduced(dagId, validated, stamp), (produced) => produced.stored)
+  }
+
+  function storeMany<Stored> (dagId: string, validated: readonly DAGEvent[], write: () => Promise<Stored>, sequencedOf: (stored: Stored) => Array<SequencedEvent | undefined>): Promise<Stored> {
     for (const event of validated) flushOutputFor(dagId, event)
     const startedAt = metrics.broadcastStarting(dagId)
-    const appended = backplane.appendMany(dagId, validated)
+    const appended = write()
     appended.then(
-      (sequenced) => {
-        for (let index = 0; index < sequenced.length; index++) metrics.broadcast(dagId, validated[index] as DAGEvent, sequenced[index] as SequencedEvent, startedAt)
+      (stored) => {
+        for (const [index, sequenced] of sequencedOf(stored).entries()) {
+          if (sequenced !== undefined) metrics.broadcast(dagId, validated[index] as DAGEvent, sequenced, startedAt)
+        }
       },
       () => {
-        // The run handle logs what is not an outage, and sends again what is.
+        // The run handle (or the engine API's caller) logs what is not an outage, and sends again what is.
         for (let index = 0; index < validated.length; index++) metrics.broadcastFailed(dagId)
       }
     )
@@ -211,6 +228,10 @@ const dagStreamPlugin: FastifyPluginAsync<DAGStreamOptions> = async (fastify, ra
   // Registered after the backplane's: Fastify runs onClose hooks last registered first, so the
   // handles stop (and give their leases up) while the backplane is still open.
   fastify.addHook('onClose', async () => runs.close())
+  // The command feeds of engines that talk HTTP (option engineApi): each makes its instance the driver.
+  const feeds = options.engineApi === false
+    ? undefined
+    : new EngineFeeds({ backplane, createKey: () => streamKeys.create(), append, leaseMs: options.engineLeaseMs, heartbeatMs: options.heartbeatMs, log: fastify.log })
 
   function streamOutput (dagId: string, nodeId: string): OutputWriter
   function streamOutput (dagId: string, nodeId: string, source: AsyncIterable<string> | Iterable<string>): Promise<void>
@@ -227,12 +248,16 @@ const dagStreamPlugin: FastifyPluginAsync<DAGStreamOptions> = async (fastify, ra
     authorize: options.authorize,
     describeSender: options.describeSender,
     handlers,
-    runs,
+    runs: {
+      gateOwner: (dagId, gateId) => runs.gateOwner(dagId, gateId),
+      control: (dagId, event, sender) => runs.control(dagId, event, sender),
+      remote: (dagId) => feeds?.engine(dagId)
+    },
     broadcast,
     leaseMs: options.commandTimeoutMs,
     log: fastify.log
   })
-  Object.assign(later, { rooms, liveLists, commands, streamKeys })
+  Object.assign(later, { rooms, liveLists, commands, streamKeys, feeds })
 
   try {
     await backplane.ready()
@@ -268,6 +293,8 @@ const dagStreamPlugin: FastifyPluginAsync<DAGStreamOptions> = async (fastify, ra
   fastify.addHook('preClose', async () => {
     // Text still waiting reaches the log while the backplane is open.
     await outputs.close()
+    // Their engines reconnect elsewhere; the leases they held lapse if none does.
+    feeds?.close()
     for (const connection of rooms.members()) connection.close(CloseCode.GOING_AWAY, 'server shutting down')
     for (const list of [...liveLists.members()]) list.close(CloseCode.GOING_AWAY, 'server shutting down')
     // The viewers of the sockets just closed leave the other instances' view now, not at their expiry.
@@ -313,6 +340,9 @@ const dagStreamPlugin: FastifyPluginAsync<DAGStreamOptions> = async (fastify, ra
   const access = new StreamAccess(options, backplane, registersWebsocket)
   registerRestRoutes(fastify, { options, backplane, metrics, access, liveLists, snapshots })
   registerStreamRoutes(fastify, { options, backplane, metrics, access, credentials, rooms, presence, streamKeys, commands })
+  if (options.engineApi !== false && feeds !== undefined) {
+    registerEngineApi(fastify, { prefix: options.prefix, engineApi: options.engineApi, backplane, feeds, validate: validateEngineEvent, appendProduced })
+  }
 }
 
 /** The plugin, ready for `app.register(dagStream, options)`. */

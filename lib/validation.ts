@@ -31,7 +31,7 @@ function createValidator<U extends TUnion<TObject[]>> (union: U): Validator<Stat
 }
 
 /** Turns TypeBox's first error into a sentence that names the field and what it should be. */
-function describe (error: ValueError): string {
+export function describe (error: ValueError): string {
   // Every error has a path: events are objects (checked before), so errors point inside them.
   const field = `"${error.path.slice(1).replaceAll('/', '.')}"`
   if (error.message === 'Expected required property') return `${field} is required`

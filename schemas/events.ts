@@ -318,9 +318,17 @@ export const ResyncReason = Type.Union(
 )
 export type ResyncReason = Static<typeof ResyncReason>
 
+/**
+ * The version of this protocol, in `hello` and in the AsyncAPI document: `MAJOR.MINOR`. A new minor only
+ * adds (a message type, an optional field): a consumer dispatching on `type` and ignoring what it does not
+ * know keeps working. A new major changes or removes something.
+ */
+export const PROTOCOL_VERSION = '1.1'
+
 export const HelloFrame = Type.Object(
   {
     type: Type.Literal('hello'),
+    protocol: Type.String({ description: `The protocol version the server speaks (\`MAJOR.MINOR\`, now ${PROTOCOL_VERSION}): a new minor only adds.` }),
     dag_id: Identifier,
     epoch: Type.String({ description: 'The log identity. Empty when the DAG has no events yet.' }),
     seq: Type.Integer({ minimum: 0, description: 'Head of the log when this connection joined.' }),
@@ -373,14 +381,16 @@ export const ErrorCode = Type.Union(
     Type.Literal('engine_unavailable'),
     Type.Literal('stream_not_found'),
     Type.Literal('decision_not_offered'),
-    Type.Literal('invalid_value')
+    Type.Literal('invalid_value'),
+    Type.Literal('producer_gap')
   ],
   {
     $id: 'ErrorCode',
     description:
       'engine_unavailable: the instance that drives the DAG (for a POSTed gate_viewing: that holds its stream) is gone or did not answer in time, or the run is stalled; the event did not take effect (a gate stays open), so it may be sent again. ' +
       'decision_not_offered: the gate\'s `presentation.decisions` does not list the decision. invalid_value: the decision\'s `value` does not match the gate\'s `response_schema` (`path` says where). ' +
-      'stream_not_found (only by POST): no open event stream of this DAG has the `stream_key` sent; it ended, or the key is not one the server gave.'
+      'stream_not_found (only by POST): no open event stream of this DAG has the `stream_key` sent; it ended, or the key is not one the server gave (for the engine API: no open command feed has the `feed` key, or no command with the `id` waits on it). ' +
+      'producer_gap (only to an engine, by POST): a batch skipped numbers of its producer; `expected` says which to send next.'
   }
 )
 export type ErrorCode = Static<typeof ErrorCode>

@@ -30,3 +30,24 @@ t.test('fastify-dag-stream/react: DAGStreamError is a value, so instanceof needs
   t.ok(error instanceof Error)
   t.equal(error.code, 'timeout')
 })
+
+t.test('fastify-dag-stream/langgraph is an entry of its own: the main entry never reaches @langchain/*', async (t) => {
+  t.equal(manifest.exports['./langgraph']?.default, './dist/lib/langgraph/index.js')
+  // Every module the main entry imports, transitively (relative imports, types included: a type import
+  // of the adapter would still be a mistake).
+  const seen = new Set<string>()
+  const reached: string[] = []
+  const walk = (url: URL): void => {
+    if (seen.has(url.href)) return
+    seen.add(url.href)
+    for (const [, from] of readFileSync(url, 'utf8').matchAll(/^(?:import|export) [^;]*? from '([^']+)'/gm)) {
+      if (from === undefined) continue
+      if (from.startsWith('.')) walk(new URL(from.replace(/\.js$/, '.ts'), url))
+      else reached.push(from)
+    }
+  }
+  walk(new URL('../lib/index.ts', import.meta.url))
+  t.ok(seen.size > 20, `${seen.size} modules`)
+  t.same(reached.filter((name) => name.startsWith('@langchain/')), [], 'no @langchain package')
+  t.notOk([...seen].some((href) => href.includes('/lib/langgraph/')), 'not the adapter either')
+})

@@ -39,6 +39,11 @@ t.test('a bad option fails registration with a message that says what to do', as
     [{ maxConnectionsPerIp: 2.5 }, /"maxConnectionsPerIp" must be a positive integer or Infinity/],
     [{ maxConnectionsPerIp: Number.NEGATIVE_INFINITY }, /"maxConnectionsPerIp" must be a positive integer or Infinity \(no limit\), got -Infinity/],
     [{ connectionKey: 'x-forwarded-for' }, /"connectionKey" must be a function \(request\) => string, got "x-forwarded-for"/],
+    [{ engineApi: null }, /"engineApi" must be false or \{ authorize: .*, got null/],
+    [{ engineApi: true }, /"engineApi" must be false or \{ authorize: \(request, dagId\) => boolean, rateLimit\?, bodyLimit\? \}, got true/],
+    [{ engineApi: { authorize: () => true, rateLimit: 5 } }, /"engineApi.rateLimit" must be \{ max, timeWindow \}, got 5/],
+    [{ engineApi: { authorize: () => true, rateLimit: { max: 0 } } }, /"engineApi.rateLimit.max" must be a positive integer, got 0/],
+    [{ engineApi: { authorize: () => true, bodyLimit: '1mb' } }, /"engineApi.bodyLimit" must be a positive integer, got "1mb"/],
     [{ outputFlushMs: 0 }, /"outputFlushMs" must be a positive integer, got 0/],
     [{ outputFlushMs: '50ms' }, /"outputFlushMs" must be a positive integer, got "50ms"/]
   ]

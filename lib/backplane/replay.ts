@@ -17,8 +17,10 @@ export type ReplayPlan = { recovered: true; from: number } | { recovered: false;
 export function planReplay (log: LogPosition | undefined, since?: { epoch: string; seq: number }): ReplayPlan {
   if (since === undefined) return { recovered: false }
   if (log === undefined || since.epoch !== log.epoch) {
-    // A client that saw nothing yet has nothing to lose: it can follow any log from its start.
-    if (since.seq === 0 && (log === undefined || log.seq === 0)) return { recovered: true, from: 1 }
+    // A client that saw nothing yet has nothing to lose: it can follow any log from its start, and
+    // from the history while that still holds seq 1 (a run created after the client connected: its
+    // events 1, 2 … continue the empty log the client had, no snapshot needed).
+    if (since.seq === 0 && (log === undefined || log.oldestKept <= 1)) return { recovered: true, from: 1 }
     return { recovered: false, reason: 'epoch_changed' }
   }
   if (since.seq > log.seq) return { recovered: false, reason: 'ahead_of_log' }

@@ -9,6 +9,7 @@
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { ClientEvent, DAGEvent, ErrorCode, ExecutionStatus, GateViewingEvent, PresenceViewer, ResyncReason, SequencedEvent } from '../../schemas/events.js'
 import type { DAGListChangeFrame } from '../../schemas/list.js'
+import type { EngineAnswer } from '../../schemas/engine.js'
 import type { ListOrder } from '../../schemas/routes.js'
 import type { DAGSnapshot, DAGSummary } from '../../schemas/snapshot.js'
 import type { GateRecord } from '../commands/gates.js'
@@ -70,6 +71,23 @@ export interface CommandSender {
   connectionId?: string
 }
 
+/** Who produced an event sent through the HTTP engine API, and its number in that producer's sequence. */
+export interface ProducerStamp {
+  producer: string
+  /** The producer's number of the batch's first event; the others follow (first + 1 …). */
+  first: number
+  /** Whether this instance becomes the driver (it holds the engine's command feed). */
+  drive: boolean
+}
+
+/** What became of a producer's batch. */
+export interface ProducedAppend {
+  /** One per event stored or skipped, in order: as stored, or undefined when it was stored already (a retry). */
+  stored: Array<SequencedEvent | undefined>
+  /** The number the producer must send next, when the batch skipped numbers: the events from there on were not stored. */
+  gap?: number
+}
+
 /** What became of a client event at the engine. */
 export type CommandOutcome = { ok: true } | { ok: false; code: ErrorCode; message: string; path?: string }
 
@@ -88,7 +106,8 @@ export interface StreamMessage {
   /** The DAG of the POST's route: the stream must be one of its streams. */
   dagId: string
   streamKey: string
-  message: GateViewingEvent
+  /** A gate_viewing for an event stream, or an engine's answer for its command feed (lib/engine/feeds.ts). */
+  message: GateViewingEvent | EngineAnswer
 }
 
 /** Hands a StreamMessage to the event stream of this instance whose key it carries; says what became of it. */
@@ -173,6 +192,18 @@ export interface Backplane {
    * on every instance. Calls for one DAG from one process take effect in call order, awaited or not.
    */
   append(dagId: string, event: DAGEvent): Promise<SequencedEvent>
+  /**
+   * `appendMany` for a batch of a producer of the HTTP engine API, numbered from `stamp.first`: the
+   * events whose numbers the producer stored already are skipped, and the producer's last number is
+   * stored with the events, in one step, so that a retried batch is never applied twice, whichever
+   * instance it reaches. A batch that skips numbers is refused (`gap`).
+   */
+  appendProduced(dagId: string, events: readonly DAGEvent[], stamp: ProducerStamp): Promise<ProducedAppend>
+  /**
+   * Makes this instance the DAG's driver: client events are dispatched here from now on (an engine's
+   * command feed is held here), whether or not the DAG has a log yet.
+   */
+  drive(dagId: string): Promise<void>
   /**
    * `append` for several events of one DAG, in order and in as few steps as the store allows (Redis:
    * one script call per 200 events). Keeps call order with `append`. A run handle sends what waited

@@ -298,9 +298,11 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
 
   #open (): void {
     const generation = ++this.#generation
-    // Always with a position: a client holding nothing asks for seq 0, which the server either
-    // resumes (an empty log) or answers with "load the snapshot".
-    const socket = this.#transport.open(this.position, this.#streamParams?.())
+    // With a position once the client knows one: seq 0 of the empty epoch after a hello said the DAG has
+    // no log, which the server continues into a run created since (its history from seq 1, no snapshot).
+    // Before any hello, none: the server answers with "load the snapshot" rather than a replay of its
+    // whole history.
+    const socket = this.#transport.open(this.#resumeFrom(), this.#streamParams?.())
     this.#socket = socket
     socket.onmessage = (message) => {
       if (generation === this.#generation) this.#onFrame(socket, message.data)
@@ -311,6 +313,10 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
     // An error carries no detail in browsers and is always followed by close, which has the code. The
     // listener must exist all the same: `ws` throws an error event that nobody listens to.
     socket.onerror = () => {}
+  }
+
+  #resumeFrom (): StreamPosition | undefined {
+    return this.#existence === 'unknown' ? undefined : this.position
   }
 
   #onFrame (socket: WebSocketLike, data: unknown): void {
@@ -363,7 +369,8 @@ export class DAGStreamClient<Store extends DAGStore = DefaultDAGStore> {
       // The server has no log for the DAG (it says so for exactly the DAGs whose snapshot is a 404):
       // nothing to fetch. The existence is set before the status, so that no listener sees the stream
       // open with the DAG still unknown.
-      if (hello.recovered) {
+      // (Not recovered, but holding nothing: the first hello of a client that asked from nowhere.)
+      if (hello.recovered || this.#existence === 'unknown') {
         this.#setExistence('not_found')
         this.#life.setStatus('open')
       } else {

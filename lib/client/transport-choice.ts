@@ -58,8 +58,8 @@ export class TransportChoice {
     return this.#current
   }
 
-  /** A socket of the current transport, resuming from `position`. */
-  open (position: { epoch: string; seq: number }, params: Record<string, string> | undefined): WebSocketLike {
+  /** A socket of the current transport, resuming from `position` (none: the client knows nothing yet). */
+  open (position: { epoch: string; seq: number } | undefined, params: Record<string, string> | undefined): WebSocketLike {
     const { baseUrl, prefix, dagId } = this.#address
     if (this.#WebSocket !== undefined && this.#current === 'websocket') {
       return new this.#WebSocket(streamUrl(baseUrl, prefix, dagId, position, params))

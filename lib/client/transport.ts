@@ -30,12 +30,15 @@ export function snapshotUrl (baseUrl: string, prefix: string, dagId: string): st
   return `${baseUrl}${prefix}/${encodeURIComponent(dagId)}`
 }
 
-/** The WebSocket stream URL, resuming after `since` (the last event the client holds), with the app's own parameters. */
+/**
+ * The WebSocket stream URL, resuming after `since` (the last event the client holds; none before it
+ * knows anything, which asks for the snapshot), with the app's own parameters.
+ */
 export function streamUrl (
   baseUrl: string,
   prefix: string,
   dagId: string,
-  since: { epoch: string; seq: number },
+  since: { epoch: string; seq: number } | undefined,
   params: Record<string, string> = {}
 ): string {
   const url = dagUrl(baseUrl, prefix, dagId, 'stream', params, since)
@@ -48,7 +51,7 @@ export function eventStreamUrl (
   baseUrl: string,
   prefix: string,
   dagId: string,
-  since: { epoch: string; seq: number },
+  since: { epoch: string; seq: number } | undefined,
   params: Record<string, string> = {}
 ): string {
   return dagUrl(baseUrl, prefix, dagId, 'events', params, since).href

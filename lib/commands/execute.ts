@@ -38,6 +38,11 @@ export interface EngineRuns {
   gateOwner(dagId: string, gateId: string): GateOwner | undefined
   /** Runs the `onControl` handlers of the handle of `dagId`; false when it has none. */
   control(dagId: string, event: Exclude<ClientEvent, HumanDecisionEvent>, sender: unknown): Promise<boolean>
+  /**
+   * The engine of `dagId` whose HTTP command feed is held here (lib/engine/feeds.ts), if any: its answer
+   * takes the place of the `onClientEvent` handlers'.
+   */
+  remote?(dagId: string): { ask(event: ClientEvent, sender: unknown): Promise<CommandOutcome> } | undefined
 }
 
 export interface GateOwner {
@@ -84,7 +89,7 @@ export async function executeCommand (deps: ExecutingDeps, dagId: string, event:
     // A gate a run handle waits for is the handle's: its engine code awaits `gate()`, not onClientEvent.
     const owner = deps.runs.gateOwner(dagId, gateId)
     if (owner !== undefined) return await recordAcceptance(deps, dagId, event, key, owner, sender)
-    const outcome = await callHandlers(deps, event, dagId, sender)
+    const outcome = await engineOutcome(deps, event, dagId, sender)
     if (outcome.ok) return await recordAcceptance(deps, dagId, event, key)
     // Refused: the gate stays open. Should this write fail, the claim lapses by itself, to the same effect.
     await backplane.updateGate(dagId, gateId, settleGate(key, false)).catch((error: unknown) => {
@@ -145,6 +150,8 @@ async function untilRecorded (deps: ExecutingDeps, dagId: string, giveUpAt: numb
 
 /** pause / resume / cancel: the run handle's `onControl` handlers, then the `onClientEvent` handlers. */
 async function control (deps: ExecutingDeps, event: Exclude<ClientEvent, HumanDecisionEvent>, dagId: string, sender: CommandSender): Promise<CommandOutcome> {
+  const remote = deps.runs.remote?.(dagId)
+  if (remote !== undefined) return remote.ask(event, sender.info)
   let handled: boolean
   try {
     handled = await deps.runs.control(dagId, event, sender.info)
@@ -153,6 +160,12 @@ async function control (deps: ExecutingDeps, event: Exclude<ClientEvent, HumanDe
   }
   if (handled && deps.handlers.size === 0) return { ok: true }
   return callHandlers(deps, event, dagId, sender)
+}
+
+/** What the engine says of an event: the one whose command feed is held here, else the `onClientEvent` handlers. */
+function engineOutcome (deps: ExecutingDeps, event: ClientEvent, dagId: string, sender: CommandSender): Promise<CommandOutcome> {
+  const remote = deps.runs.remote?.(dagId)
+  return remote === undefined ? callHandlers(deps, event, dagId, sender) : remote.ask(event, sender.info)
 }
 
 async function callHandlers (deps: ExecutingDeps, event: ClientEvent, dagId: string, sender: CommandSender): Promise<CommandOutcome> {

@@ -23,6 +23,7 @@ import type {
   HumanDecisionEvent,
   SequencedEvent
 } from '../../schemas/events.js'
+import { MAX_IDENTIFIER_LENGTH } from '../../schemas/events.js'
 import type { Backplane } from '../backplane/types.js'
 import { BackplaneUnavailableError, ClosedError } from '../errors.js'
 import { applyEvent, createState, isFinished, MAX_REPORTED_ERRORS, statusAfter } from '../shared/reducer.js'
@@ -157,7 +158,8 @@ export class RunHandle {
    * @example const { decision, value } = await run.gate('review', { title: 'Publish?', decisions: ['approve', 'reject'] })
    */
   gate (nodeId: string, presentation: GatePresentation, { signal, gateId }: GateOptions = {}): Promise<GateDecision> {
-    const id = gateId ?? `${nodeId.slice(0, 110)}~${randomUUID().slice(0, 8)}`
+    // The node id, cut so that the whole stays an Identifier, then 8 random hex digits.
+    const id = gateId ?? `${nodeId.slice(0, MAX_IDENTIFIER_LENGTH - 9)}~${randomUUID().slice(0, 8)}`
     const waiting: DAGEvent = { type: 'human_gate_waiting', node_id: nodeId, gate_id: id, presentation }
     const checked = this.#deps.validate(this.dagId, waiting)
     if (this.#gates.has(id)) throw new TypeError(`gate: gateId "${id}" is already open on DAG "${this.dagId}"`)

@@ -2,10 +2,12 @@
 // so it cannot drift from what the plugin validates and sends. The document is written from the
 // server's point of view: it *sends* DAG events and control frames, and *receives* client events.
 
+import type { AddressInfo } from 'node:net'
 import type { TSchema } from '@sinclair/typebox'
-import { ClientMessage, ControlFrame, EventStreamOpened, Identifier, PostedGateViewingEvent, SequencedEvent } from '../../schemas/events.js'
+import { ClientMessage, ControlFrame, EventStreamOpened, Identifier, PostedGateViewingEvent, PROTOCOL_VERSION, SequencedEvent } from '../../schemas/events.js'
 import { ListServerFrame } from '../../schemas/list.js'
 import { ListQuery, StreamQuery, StreamRoute } from '../../schemas/routes.js'
+import { DAGSnapshot } from '../../schemas/snapshot.js'
 import { CloseCode, closeCodeDescriptions, shouldReconnect } from '../shared/close-codes.js'
 import { DEFAULT_PREFIX } from '../options.js'
 
@@ -16,6 +18,21 @@ export interface AsyncApiOptions {
   title?: string
   /** The version of *your* API, not of this library. @default '1.0.0' */
   version?: string
+  /**
+   * Where the channels are served, by name (AsyncAPI `servers`), so that a generated client knows the
+   * host. The plugin's route fills it from the addresses the app listens on unless its option says.
+   * @default {} (no servers section)
+   * @example servers: { production: { host: 'runs.example.com', protocol: 'wss' } }
+   */
+  servers?: Record<string, AsyncApiServer>
+}
+
+/** One entry of the AsyncAPI `servers` section. */
+export interface AsyncApiServer {
+  /** `host[:port]`. */
+  host: string
+  protocol: 'ws' | 'wss'
+  description?: string
 }
 
 type JsonObject = Record<string, unknown>
@@ -34,7 +51,7 @@ const LIST_CHANNEL = 'dagList'
  * @example app.get('/asyncapi.json', async () => buildAsyncApiDocument({ prefix: '/api/dags' }))
  */
 export function buildAsyncApiDocument (options: AsyncApiOptions = {}): AsyncApiDocument {
-  const { prefix = DEFAULT_PREFIX, title = 'fastify-dag-stream', version = '1.0.0' } = options
+  const { prefix = DEFAULT_PREFIX, title = 'fastify-dag-stream', version = '1.0.0', servers = {} } = options
   const schemas: Record<string, JsonObject> = {}
   const messages: Record<string, JsonObject> = {}
 
@@ -51,9 +68,12 @@ export function buildAsyncApiDocument (options: AsyncApiOptions = {}): AsyncApiD
   const listed = addMessages(ListServerFrame)
   // The event stream's own shapes: no message of the WebSocket channel, but named in its note below.
   for (const schema of [EventStreamOpened, PostedGateViewingEvent]) hoist(schema, schemas, true)
+  // What `GET {prefix}/{id}` answers: the state a client loads when told to resync, named in the note below.
+  hoist(DAGSnapshot, schemas, true)
 
   const channelMessages = (names: string[]) => Object.fromEntries(names.map((name) => [name, { $ref: `#/components/messages/${name}` }]))
   const operationMessages = (names: string[], channel = CHANNEL) => names.map((name) => ({ $ref: `#/channels/${channel}/messages/${name}` }))
+  const serverRefs = Object.keys(servers).length > 0 ? { servers: Object.keys(servers).map((name) => ({ $ref: `#/servers/${name}` })) } : {}
   const closeCodes = Object.fromEntries(
     Object.entries(CloseCode).map(([name, code]) => [code, { name, description: closeCodeDescriptions[code], reconnect: shouldReconnect(code) }])
   )
@@ -63,17 +83,24 @@ export function buildAsyncApiDocument (options: AsyncApiOptions = {}): AsyncApiD
     info: {
       title,
       version,
+      'x-protocol-version': PROTOCOL_VERSION,
       description:
-        'Live DAG execution over WebSocket. The first frame is always `hello`. DAG events carry `seq` (1, 2, 3 … ' +
-        'gapless per epoch) and `epoch`; control frames carry neither. Reconnect with `?since=<last seq>&epoch=<epoch>` ' +
-        'to receive exactly the missed events, or `resync_required` / `hello.recovered=false` to load the REST snapshot.\n\n' +
+        `Live DAG execution over WebSocket, protocol ${PROTOCOL_VERSION} (also in \`hello.protocol\`; a new minor only adds ` +
+        'message types and optional fields). The first frame is always `hello`. Dispatch on `type`: DAG events carry `seq` ' +
+        '(1, 2, 3 … gapless per epoch) and `epoch`; of the control frames, `hello` and `resync_required` carry them too ' +
+        '(the log\'s head), the others neither. Reconnect with `?since=<last seq>&epoch=<epoch>` ' +
+        'to receive exactly the missed events, or `resync_required` / `hello.recovered=false` to load the REST snapshot ' +
+        `(\`GET ${prefix}/{id}\`, schema \`DAGSnapshot\`: apply only the events after its \`seq\`). A DAG with no events ` +
+        'has an empty epoch and seq 0; its first event (seq 1, a new epoch) continues it: no resync, no snapshot.\n\n' +
         eventStreamNote(prefix)
     },
+    ...(Object.keys(servers).length > 0 && { servers: Object.fromEntries(Object.entries(servers).map(([name, server]) => [name, { ...server }])) }),
     defaultContentType: 'application/json',
     channels: {
       [CHANNEL]: {
         address: `${prefix}/{id}/stream`,
         title: 'The stream of one DAG',
+        ...serverRefs,
         description: `Events of one DAG, and the commands its dashboards send.\n\n${upgradeRefusals()}\n\n${closeCodeTable()}`,
         parameters: { id: { description: `The DAG id (${Identifier.pattern as string}, at most ${Identifier.maxLength as number} characters).` } },
         messages: channelMessages([...sent, ...received]),
@@ -83,6 +110,7 @@ export function buildAsyncApiDocument (options: AsyncApiOptions = {}): AsyncApiD
       [LIST_CHANNEL]: {
         address: prefix,
         title: 'The live run list',
+        ...serverRefs,
         description:
           `\`GET ${prefix}\` upgraded: the page its query asks for (\`dag_list\`, as the REST answer), then one frame per ` +
           'change a run list shows: a DAG created, its status changed or finished (`dag_changed`), or evicted ' +
@@ -169,4 +197,18 @@ function closeCodeTable (): string {
     ([name, code]) => `| ${code} | ${name} | ${shouldReconnect(code) ? 'yes' : 'no'} | ${closeCodeDescriptions[code]} |`
   )
   return ['Close codes (4000–4499: reconnect, 4500–4999: do not reconnect):', '', '| code | name | reconnect | meaning |', '|---|---|---|---|', ...rows].join('\n')
+}
+
+/**
+ * The `servers` of an app that serves the document itself: where it listens, as WebSocket URLs. A
+ * wildcard address (0.0.0.0, ::) is the machine's every address: it is shown as `localhost`.
+ */
+export function serversOf (addresses: Array<string | AddressInfo>, secure: boolean): Record<string, AsyncApiServer> {
+  // A string is a Unix socket or a Windows pipe: no host to name.
+  const inet = addresses.filter((address): address is AddressInfo => typeof address !== 'string')
+  const hosts = new Set(inet.map(({ address, family, port }) => {
+    const host = address === '0.0.0.0' || address === '::' ? 'localhost' : family === 'IPv6' ? `[${address}]` : address
+    return `${host}:${port}`
+  }))
+  return Object.fromEntries([...hosts].map((host, index) => [index === 0 ? 'default' : `default${index}`, { host, protocol: secure ? 'wss' : 'ws' }]))
 }

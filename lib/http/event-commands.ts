@@ -24,6 +24,7 @@ const statusOf: Record<ErrorCode, ErrorStatus> = {
   // The request was well-formed, but the gate does not take this decision or value.
   decision_not_offered: 422,
   invalid_value: 422,
+  producer_gap: 409,
   // No engine handles this kind of event, or the engine refused it: the request was right, its effect was not possible.
   not_handled: 422,
   handler_failed: 422,

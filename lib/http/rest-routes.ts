@@ -6,7 +6,7 @@ import type { FastifyInstance, FastifySchemaValidationError } from 'fastify'
 import { ListRoute, SnapshotRoute, type ListQuery } from '../../schemas/routes.js'
 import type { DAGSnapshot } from '../../schemas/snapshot.js'
 import type { StreamAccess } from '../access/pre-handlers.js'
-import { buildAsyncApiDocument } from './asyncapi.js'
+import { buildAsyncApiDocument, serversOf, type AsyncApiDocument } from './asyncapi.js'
 import type { Backplane, DAGListPageQuery } from '../backplane/types.js'
 import { CloseCode } from '../shared/close-codes.js'
 import { DAGNotFoundError } from '../errors.js'
@@ -31,10 +31,14 @@ export function registerRestRoutes (fastify: FastifyInstance, { options, backpla
   const { prefix } = options
 
   if (options.asyncapi !== false) {
-    const { path, title, version } = options.asyncapi
-    // Built once: the protocol cannot change while the server runs.
-    const document = buildAsyncApiDocument({ prefix, title, version })
-    app.get(path, async () => document)
+    const { path, title, version, servers } = options.asyncapi
+    // Built once, at the first request (the app listens by then, so its addresses are known): the
+    // protocol cannot change while the server runs.
+    let document: AsyncApiDocument | undefined
+    app.get(path, async () => {
+      document ??= buildAsyncApiDocument({ prefix, title, version, servers: servers ?? serversOf(fastify.addresses(), Boolean(fastify.initialConfig.https)) })
+      return document
+    })
   }
 
   const { scrapeRoute } = metrics

@@ -3,7 +3,7 @@
 
 import { randomBytes } from 'node:crypto'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
-import type { AckFrame, ClientEvent, ControlFrame, ErrorCode, ErrorFrame, GateViewingEvent, HelloFrame } from '../../schemas/events.js'
+import { PROTOCOL_VERSION, type AckFrame, type ClientEvent, type ControlFrame, type ErrorCode, type ErrorFrame, type GateViewingEvent, type HelloFrame } from '../../schemas/events.js'
 import type { LogEntry, Replay } from '../backplane/types.js'
 import { CloseCode } from '../shared/close-codes.js'
 import type { RateLimitOptions } from '../options.js'
@@ -84,7 +84,7 @@ export class Connection {
     if (this.#phase !== 'joining') return
     this.#epoch = replay.epoch
     this.#seq = replay.seq
-    const hello: HelloFrame = { type: 'hello', dag_id: this.dagId, epoch: replay.epoch, seq: replay.seq, recovered: replay.recovered }
+    const hello: HelloFrame = { type: 'hello', protocol: PROTOCOL_VERSION, dag_id: this.dagId, epoch: replay.epoch, seq: replay.seq, recovered: replay.recovered }
     if (!replay.recovered && replay.reason !== undefined) hello.reason = replay.reason
     this.#sendControl(hello)
     if (replay.recovered) for (const entry of replay.entries) this.#sendFrame(entry.frame)

@@ -171,7 +171,7 @@ export function registerStreamRoutes (fastify: FastifyInstance, deps: StreamRout
   }
 }
 
-/** Where a Last-Event-ID resumes: after its event, or (an id that is not ours) from nothing, which resyncs. */
+/** Where a Last-Event-ID resumes: after its event, or (an id that is not ours) from nothing: the start of the log if kept, else a resync. */
 function resumeAfter (lastEvent: { epoch: string; seq: number } | undefined): { since: number; epoch: string } {
   return lastEvent === undefined ? { since: 0, epoch: '' } : { since: lastEvent.seq, epoch: lastEvent.epoch }
 }

@@ -8,6 +8,7 @@
 // backplane's `sendToInstance`); the secret, 144 random bits, is the proof. A key dies with its stream.
 
 import { randomBytes } from 'node:crypto'
+import type { GateViewingEvent } from '../../schemas/events.js'
 import type { CommandOutcome, StreamMessage } from '../backplane/types.js'
 import type { Connection } from './connection.js'
 
@@ -43,7 +44,7 @@ export class StreamKeys {
   }
 
   /** What becomes of a stream message sent to this instance (the backplane's `receiveStreamMessage`). */
-  receive ({ dagId, streamKey, message }: StreamMessage): CommandOutcome {
+  receive ({ dagId, streamKey, message }: StreamMessage & { message: GateViewingEvent }): CommandOutcome {
     const connection = this.#streams.get(streamKey)
     // A stream of another DAG is not found either: the POST was authorized for this DAG only.
     if (connection === undefined || connection.dagId !== dagId) {

@@ -36,6 +36,20 @@ for (const transport of TRANSPORTS) {
     t.same(seen.map(({ existence }) => existence), ['not_found', 'found'])
   })
 
+  t.test(`${transport}: a run created while the client was away continues its empty log: no snapshot is loaded`, async (t) => {
+    const server = await build(t)
+    const client = streamClient(t, server, 'later', { transport })
+    await until(() => client.existence === 'not_found', 'not found')
+    const snapshots: unknown[] = []
+    client.on('snapshot', (snapshot) => snapshots.push(snapshot))
+    cutStreams(server)
+    await until(() => client.status === 'reconnecting', 'reconnecting')
+    for (const event of events(3)) await server.app.dagStream.broadcast('later', event)
+    await until(() => client.existence === 'found' && client.position.seq === 3, 'the three events')
+    t.same(snapshots, [], 'events 1 … 3 came from the history')
+    t.equal(client.status, 'open')
+  })
+
   t.test(`${transport}: a DAG with events is found, whether it loads from the snapshot or from the first event`, async (t) => {
     const server = await build(t)
     for (const event of events(3)) await server.app.dagStream.broadcast('d', event)

@@ -24,6 +24,7 @@ t.test('URLs: prefix and dag id appended to the base, ws for http and wss for ht
   t.equal(snapshotUrl('https://api.example.com/app', '/api/dags', 'run 1'), 'https://api.example.com/app/api/dags/run%201')
   t.equal(streamUrl('https://api.example.com', '/v1', 'r', { epoch: 'e', seq: 3 }), 'wss://api.example.com/v1/r/stream?since=3&epoch=e')
   t.equal(streamUrl('http://localhost:3000', '/v1', 'r', { epoch: '', seq: 0 }), 'ws://localhost:3000/v1/r/stream?since=0&epoch=')
+  t.equal(streamUrl('http://localhost:3000', '/v1', 'r', undefined), 'ws://localhost:3000/v1/r/stream', 'no position before the client knows one')
 })
 
 t.test('a custom prefix, a trailing slash, and the page origin as the default base URL', async (t) => {

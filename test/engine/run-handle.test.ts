@@ -144,6 +144,12 @@ t.test('gate(): a signal withdraws the gate; bad calls throw naming the field', 
   const open = run.gate('n', { title: 'Once' }, { gateId: 'n~2' })
   t.throws(() => run.gate('n', { title: 'Twice' }, { gateId: 'n~2' }), /already open/)
   t.throws(() => run.onControl('no' as never), /onControl/)
+  // The default gate id of a node whose id is as long as an id may be is still an id.
+  const longest = run.gate('x'.repeat(100), { title: 'Long' })
+  await run.flushed()
+  const ids = ((await server.app.dagStream.snapshot('w'))?.gates ?? []).map((gate) => gate.gate_id)
+  t.ok(ids.some((id) => id.length === 100 && id.startsWith('x'.repeat(91) + '~')), ids.join(', '))
+  void longest.catch(() => {})
   t.throws(() => run.fail(42 as never), /message/)
   void open.catch(() => {})
   watcher.close()

@@ -1,8 +1,9 @@
 import { Parser, DiagnosticSeverity } from '@asyncapi/parser'
 import t from 'tap'
-import { buildAsyncApiDocument } from '../../lib/http/asyncapi.js'
+import { buildAsyncApiDocument, serversOf } from '../../lib/http/asyncapi.js'
 import { CloseCode, closeCodeDescriptions } from '../../lib/shared/close-codes.js'
-import { ClientMessage, ControlFrame, SequencedEvent } from '../../schemas/events.js'
+import { ClientMessage, ControlFrame, PROTOCOL_VERSION, SequencedEvent } from '../../schemas/events.js'
+import { build } from '../support/helpers.js'
 import { ListServerFrame } from '../../schemas/list.js'
 
 const namesOf = (union: { anyOf: Array<{ $id?: string }> }) => union.anyOf.map((member) => member.$id as string)
@@ -100,4 +101,32 @@ t.test('the event stream\'s key is in the document: its first message, and what 
   t.same(doc.components.schemas.PostedGateViewingEvent?.required, ['type', 'node_id', 'stream_key'])
   t.match(doc.info.description, /`event: stream` with `data: <EventStreamOpened>`/)
   t.match(doc.info.description, /`stream_not_found` \(404\)/)
+})
+
+t.test('for consumers in other languages: the protocol version, the snapshot schema and the servers', async (t) => {
+  const servers = { production: { host: 'runs.example.com', protocol: 'wss' as const } }
+  const built = buildAsyncApiDocument({ servers })
+  const { document, diagnostics } = await new Parser().parse(built)
+  t.same(diagnostics.filter((diagnostic) => diagnostic.severity === DiagnosticSeverity.Error).map((error) => error.message), [])
+  t.equal(document?.servers().get('production')?.host(), 'runs.example.com')
+  t.same(document?.channels().get('dagStream')?.servers().all().map((server) => server.id()), ['production'])
+  const doc = built as any
+  t.equal(doc.info['x-protocol-version'], PROTOCOL_VERSION)
+  t.match(doc.info.description, /Dispatch on `type`/)
+  t.match(doc.info.description, /its first event \(seq 1, a new epoch\) continues it: no resync, no snapshot/)
+  t.same(doc.components.schemas.HelloFrame.required.includes('protocol'), true, 'hello says the version')
+  t.same(doc.components.schemas.DAGSnapshot.properties.nodes.items, { $ref: '#/components/schemas/NodeView' }, 'the snapshot schema, by name')
+  t.notOk('servers' in (buildAsyncApiDocument() as any), 'no servers unless asked')
+})
+
+t.test('the servers of an app are where it listens', async (t) => {
+  t.same(serversOf([{ address: '0.0.0.0', family: 'IPv4', port: 80 }, { address: '::1', family: 'IPv6', port: 80 }, '/tmp/app.sock'], true), {
+    default: { host: 'localhost:80', protocol: 'wss' },
+    default1: { host: '[::1]:80', protocol: 'wss' }
+  }, 'a wildcard is localhost; IPv6 in brackets; a Unix socket is no server')
+  const { http } = await build(t, { asyncapi: { path: '/asyncapi.json' } })
+  const served = await (await fetch(`${http}/asyncapi.json`)).json()
+  t.same(served.servers, { default: { host: new URL(http).host, protocol: 'ws' } })
+  const named = await build(t, { asyncapi: { path: '/asyncapi.json', servers: { edge: { host: 'edge.example.com', protocol: 'wss' } } } })
+  t.same((await (await fetch(`${named.http}/asyncapi.json`)).json()).servers, { edge: { host: 'edge.example.com', protocol: 'wss' } }, 'the option wins')
 })

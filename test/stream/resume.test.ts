@@ -1,5 +1,5 @@
 import t from 'tap'
-import type { HelloFrame, SequencedEvent } from '../../schemas/index.js'
+import { PROTOCOL_VERSION, type HelloFrame, type SequencedEvent } from '../../schemas/index.js'
 import { until } from '../support/wait.js'
 import { build, TestClient, upgradeStatus } from '../support/helpers.js'
 
@@ -12,7 +12,7 @@ t.test('resume inside the window replays exactly the missed events, then goes li
   await broadcastMany(app, 'd', 30)
   const epoch = (await app.dagStream.snapshot('d'))?.epoch as string
   const client = await TestClient.open(url(`/api/dags/d/stream?since=12&epoch=${epoch}`))
-  t.same(await client.next(), { type: 'hello', dag_id: 'd', epoch, seq: 30, recovered: true })
+  t.same(await client.next(), { type: 'hello', protocol: PROTOCOL_VERSION, dag_id: 'd', epoch, seq: 30, recovered: true })
   await app.dagStream.broadcast('d', { type: 'execution_status', status: 'paused' })
   const frames = (await client.waitFor(20)).slice(1) as SequencedEvent[]
   t.same(frames.map((frame) => frame.seq), Array.from({ length: 19 }, (_, i) => 13 + i), 'seq 13 … 31, no gap, no repeat')
@@ -37,7 +37,7 @@ t.test('no partial replay past the window: recovered false and only live events'
   const epoch = (await app.dagStream.snapshot('d'))?.epoch as string
   // 20 is the oldest event kept; a client at 18 misses 19, which is gone.
   const client = await TestClient.open(url(`/api/dags/d/stream?since=18&epoch=${epoch}`))
-  t.same(await client.next(), { type: 'hello', dag_id: 'd', epoch, seq: 30, recovered: false, reason: 'history_exceeded' })
+  t.same(await client.next(), { type: 'hello', protocol: PROTOCOL_VERSION, dag_id: 'd', epoch, seq: 30, recovered: false, reason: 'history_exceeded' })
   await app.dagStream.broadcast('d', { type: 'execution_status', status: 'paused' })
   t.match(await client.next(), { seq: 31 }, 'the next frame is live, nothing from the history')
   // History now holds 22 … 31: a client at 21 misses nothing that is gone.
@@ -80,12 +80,27 @@ t.test('a restarted server has a new epoch: the old position is refused', async 
 t.test('a DAG with no events yet: any viewer follows it from its first event', async (t) => {
   const { app, url } = await build(t)
   const client = await TestClient.open(url('/api/dags/new/stream?since=0&epoch='))
-  t.same(await client.next(), { type: 'hello', dag_id: 'new', epoch: '', seq: 0, recovered: true })
+  t.same(await client.next(), { type: 'hello', protocol: PROTOCOL_VERSION, dag_id: 'new', epoch: '', seq: 0, recovered: true })
   await app.dagStream.broadcast('new', { type: 'execution_status', status: 'running' })
   t.match(await client.next(), { seq: 1, type: 'execution_status' })
   const late = await TestClient.open(url('/api/dags/unknown/stream?since=4&epoch=x'))
   t.match(await late.next(), { recovered: false, seq: 0, epoch: '' })
   client.close()
+  late.close()
+})
+
+t.test('a client that saw nothing follows a run created since from its first event, without a snapshot', async (t) => {
+  const { app, url } = await build(t, { historySize: 10 })
+  await broadcastMany(app, 'd', 3)
+  const epoch = (await app.dagStream.snapshot('d'))?.epoch as string
+  const client = await TestClient.open(url('/api/dags/d/stream?since=0&epoch='))
+  t.same(await client.next(), { type: 'hello', protocol: PROTOCOL_VERSION, dag_id: 'd', epoch, seq: 3, recovered: true }, 'the empty log continues into seq 1')
+  t.same([await client.next(), await client.next(), await client.next()].map((frame) => (frame as SequencedEvent).seq), [1, 2, 3])
+  client.close()
+  // Once seq 1 is trimmed from the history, the start is gone: the snapshot it is.
+  await broadcastMany(app, 'd', 10)
+  const late = await TestClient.open(url('/api/dags/d/stream?since=0&epoch='))
+  t.match(await late.next(), { type: 'hello', seq: 13, recovered: false, reason: 'epoch_changed' })
   late.close()
 })
 

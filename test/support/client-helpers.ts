@@ -39,7 +39,7 @@ export function streamOpens (server: Server): string[] {
   const opened: string[] = []
   server.app.websocketServer.on('connection', (_socket, request) => opened.push(request.url ?? ''))
   server.app.server.on('request', (request) => {
-    if (request.method === 'GET' && request.url?.includes('/events?') === true) opened.push(request.url)
+    if (request.method === 'GET' && request.url !== undefined && /\/events(\?|$)/.test(request.url)) opened.push(request.url)
   })
   return opened
 }

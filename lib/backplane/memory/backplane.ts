@@ -25,6 +25,8 @@ import type {
   ListChangeListener,
   LogEntry,
   LogListener,
+  ProducedAppend,
+  ProducerStamp,
   Replay,
   StreamMessage
 } from '../types.js'
@@ -38,6 +40,8 @@ interface DAGLog {
   state: DAGState
   history: RingBuffer<LogEntry>
   gates: Map<string, GateRecord>
+  /** The last number of each producer of the HTTP engine API; forgotten with the log. */
+  producers: Map<string, number>
   updatedAt: number
   expiry?: { at: number; timer: NodeJS.Timeout }
 }
@@ -74,6 +78,19 @@ export class MemoryBackplane implements Backplane {
   async append (dagId: string, event: DAGEvent): Promise<SequencedEvent> {
     return this.#appendNow(dagId, event)
   }
+
+  async appendProduced (dagId: string, events: readonly DAGEvent[], { producer, first }: ProducerStamp): Promise<ProducedAppend> {
+    const last = this.#logs.get(dagId)?.producers.get(producer)
+    if (last !== undefined && first > last + 1) return { stored: [], gap: last + 1 }
+    const skipped = last === undefined ? 0 : last + 1 - first
+    const stored = events.map((event, index) => (index < skipped ? undefined : this.#appendNow(dagId, event)))
+    // Same tick as the appends: nothing can come between the events and their numbers.
+    if (skipped < events.length) this.#logs.get(dagId)?.producers.set(producer, first + events.length - 1)
+    return { stored }
+  }
+
+  /** One process, one instance: it drives every DAG already. */
+  async drive (): Promise<void> {}
 
   async appendMany (dagId: string, events: readonly DAGEvent[]): Promise<SequencedEvent[]> {
     return events.map((event) => this.#appendNow(dagId, event))
@@ -209,6 +226,7 @@ export class MemoryBackplane implements Backplane {
       state: createState({ inPlace: true }),
       history: new RingBuffer(this.#settings.historySize),
       gates: new Map(),
+      producers: new Map(),
       updatedAt: Date.now()
     }
     this.#logs.set(dagId, log)

@@ -31,6 +31,8 @@ import type {
   ListChangeListener,
   LogEntry,
   LogListener,
+  ProducedAppend,
+  ProducerStamp,
   Replay,
   StreamMessage
 } from '../types.js'
@@ -159,34 +161,66 @@ export class RedisBackplane implements Backplane {
   }
 
   append (dagId: string, event: DAGEvent): Promise<SequencedEvent> {
-    return this.#append(dagId, [event]).then(([seq, epoch]) => ({ ...event, seq, epoch }) as SequencedEvent)
+    return this.#append(dagId, [event], this.#id).then(([seq, epoch]) => ({ ...event, seq, epoch: epoch as string }) as SequencedEvent)
   }
 
   appendMany (dagId: string, events: readonly DAGEvent[]): Promise<SequencedEvent[]> {
-    const calls: Array<Promise<SequencedEvent[]>> = []
-    // One script call per chunk, written at once, one after the other: in order, and no script call
-    // holds Redis for long.
-    for (let start = 0; start < events.length; start += MAX_EVENTS_PER_APPEND) {
-      const chunk = events.slice(start, start + MAX_EVENTS_PER_APPEND)
-      calls.push(this.#append(dagId, chunk).then(([first, epoch]) => chunk.map((event, index) => ({ ...event, seq: first + index, epoch }) as SequencedEvent)))
-    }
-    return Promise.all(calls).then((chunks) => chunks.flat())
+    return this.#appendChunks(dagId, events, this.#id).then(({ stored }) => stored as SequencedEvent[])
   }
 
-  /** Appends `events` in one script call; resolves with the first one's seq, the epoch and the checkpoint's seq. */
-  #append (dagId: string, events: readonly DAGEvent[]): Promise<[number, string, number]> {
+  appendProduced (dagId: string, events: readonly DAGEvent[], stamp: ProducerStamp): Promise<ProducedAppend> {
+    return this.#appendChunks(dagId, events, stamp.drive ? this.#id : '', stamp)
+  }
+
+  async drive (dagId: string): Promise<void> {
+    await this.#redis('drive', () => this.#script('dagStreamDrive')(this.#keys(dagId).meta, this.#id, this.#settings.maxIdleMs))
+  }
+
+  /**
+   * One script call per chunk, written at once, one after the other: in order, and no script call
+   * holds Redis for long. A producer's chunk carries its own first number; a gap stops the rest.
+   */
+  #appendChunks (dagId: string, events: readonly DAGEvent[], driver: string, stamp?: ProducerStamp): Promise<ProducedAppend> {
+    const calls: Array<Promise<ProducedAppend>> = []
+    for (let start = 0; start < events.length; start += MAX_EVENTS_PER_APPEND) {
+      const chunk = events.slice(start, start + MAX_EVENTS_PER_APPEND)
+      const producer = stamp === undefined ? undefined : { ...stamp, first: stamp.first + start }
+      calls.push(this.#append(dagId, chunk, driver, producer).then((reply): ProducedAppend => {
+        if (reply[0] === -1) return { stored: [], gap: reply[1] as number }
+        const [first, epoch, , skipped] = reply as [number, string, number, number]
+        return { stored: chunk.map((event, index) => (index < skipped ? undefined : { ...event, seq: first + index - skipped, epoch }) as SequencedEvent) }
+      }))
+    }
+    return Promise.all(calls).then((chunks) => {
+      const stored: ProducedAppend['stored'] = []
+      for (const chunk of chunks) {
+        stored.push(...chunk.stored)
+        if (chunk.gap !== undefined) return { stored, gap: chunk.gap }
+      }
+      return { stored }
+    })
+  }
+
+  /**
+   * Appends `events` in one script call (with a producer: those it has not stored yet); resolves with
+   * the first one's seq, the epoch, the checkpoint's seq and how many were skipped, or [-1, the number
+   * expected] for a producer's gap.
+   */
+  #append (dagId: string, events: readonly DAGEvent[], driver: string, stamp?: ProducerStamp): Promise<[number, string, number, number] | [-1, number]> {
     const keys = this.#keys(dagId)
     const now = Date.now()
     const args: Array<string | number> = [
       keys.meta, keys.log, keys.checkpoint, keys.gates,
       randomUUID(),
-      this.#id,
+      driver,
       now,
       this.#settings.historySize,
       this.#settings.maxIdleMs,
       keys.channel,
       listChannel(this.#config.keyPrefix),
-      dagId
+      dagId,
+      stamp?.producer ?? '',
+      stamp?.first ?? 0
     ]
     for (const event of events) {
       const status = statusAfter(event)
@@ -208,15 +242,16 @@ export class RedisBackplane implements Backplane {
     // The body is a kilobyte on a connection that is there anyway; the read-only scripts go by SHA.
     const appended = this.#redis('append', () => this.#connections.commands.eval(
       appendScript.lua, appendScript.numberOfKeys, ...args
-    ) as Promise<[number, string, number]>)
+    ) as Promise<[number, string, number, number] | [-1, number]>)
     if (this.#commandsReady()) {
       this.#index.touch(dagId, now).catch((error: unknown) => {
         this.#settings.log.warn({ err: error, dagId }, 'fastify-dag-stream: could not update the DAG list index')
       })
     }
     return appended.then((result) => {
-      const [first, , checkpointSeq] = result
-      if (first + events.length - 1 - checkpointSeq >= this.#checkpointEvery) this.#checkpoint(dagId)
+      const [first, , checkpointSeq, skipped] = result as [number, string, number, number]
+      // (A producer's refusal, -1, and a batch stored already, 0, stored nothing.)
+      if (first > 0 && first + events.length - skipped - 1 - checkpointSeq >= this.#checkpointEvery) this.#checkpoint(dagId)
       return result
     })
   }

@@ -17,19 +17,36 @@ function compact (lua: string): string {
 /**
  * Appends one or more events of one DAG, in order, in one atomic step.
  * KEYS: meta, log, checkpoint, gates.
- * ARGV: 1 epoch to use if the DAG has none, 2 appending instance, 3 now (ms), 4 history window,
- * 5 idle TTL (ms), 6 channel, 7 the list channel, 8 the DAG id; then for each event
+ * ARGV: 1 epoch to use if the DAG has none, 2 appending instance ('' leaves the driver as it is: an
+ * event POSTed through another instance than the engine's command feed), 3 now (ms), 4 history window,
+ * 5 idle TTL (ms), 6 channel, 7 the list channel, 8 the DAG id, 9 the producer or '' (the HTTP engine
+ * API, lib/http/engine-api.ts), 10 the producer's number of the first event; then for each event
  * `APPEND_FIELDS` = 6 fields: event JSON, status to set or '', TTL (ms) that comes with that status,
  * gate id or '', gate phase (and offer, lib/commands/gates.ts encodePhase) or '' (remove), '1' to
  * clear the gate's claim.
  * A new log, or a change of status from before the first event to after the last, is also published
  * on the list channel as `changed <seq> <epoch> <status> <now> <dagId> <previous status, '' for a new log>`.
- * Returns { seq of the first event, epoch, ckpt_seq }.
+ * Returns { seq of the first event stored, epoch, ckpt_seq, events skipped }: with a producer, the events
+ * whose numbers it stored already are skipped (a retried batch); { -1, number expected } when the
+ * batch skips numbers (nothing stored); { 0, '', 0, count } when every event was stored already.
  */
 export const appendScript: ScriptDefinition = {
   numberOfKeys: 4,
   lua: compact(`
 local meta, log, ckpt, gates = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+-- A producer's last number is stored with its events, in this script: a retry never applies twice.
+-- A producer the log does not know starts at any number (a lost log forgets them all).
+local producer, skip = ARGV[9], 0
+local count = (#ARGV - 10) / 6
+if producer ~= '' then
+  local last = redis.call('HGET', meta, 'n:' .. producer)
+  if last then
+    local number = tonumber(ARGV[10])
+    if number > tonumber(last) + 1 then return { -1, tonumber(last) + 1 } end
+    skip = tonumber(last) + 1 - number
+    if skip >= count then return { 0, '', 0, count } end
+  end
+end
 local epoch = redis.call('HGET', meta, 'epoch')
 local previous = ''
 if epoch then previous = redis.call('HGET', meta, 'status') end
@@ -41,7 +58,7 @@ if not epoch then
 end
 local first = tonumber(redis.call('HGET', meta, 'seq')) + 1
 local seq = first - 1
-for base = 9, #ARGV, 6 do
+for base = 11 + skip * 6, #ARGV, 6 do
   seq = seq + 1
   -- The event is a JSON object: its position goes in before the closing brace, as JSON.stringify would.
   local frame = string.sub(ARGV[base], 1, -2) .. ',"seq":' .. seq .. ',"epoch":"' .. epoch .. '"}'
@@ -56,14 +73,16 @@ end
 -- Keep the history window, and never an entry after the checkpoint: the snapshot is built from them.
 local ckpt_seq = tonumber(redis.call('HGET', meta, 'ckpt_seq'))
 redis.call('XTRIM', log, 'MAXLEN', math.max(tonumber(ARGV[4]), seq - ckpt_seq))
-redis.call('HSET', meta, 'seq', seq, 'driver', ARGV[2], 'updated_at', ARGV[3])
+redis.call('HSET', meta, 'seq', seq, 'updated_at', ARGV[3])
+if ARGV[2] ~= '' then redis.call('HSET', meta, 'driver', ARGV[2]) end
+if producer ~= '' then redis.call('HSET', meta, 'n:' .. producer, tonumber(ARGV[10]) + count - 1) end
 local ttl = redis.call('HGET', meta, 'ttl')
 for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, ttl) end
 local status = redis.call('HGET', meta, 'status')
 if status ~= previous then
   redis.call('PUBLISH', ARGV[7], 'changed ' .. seq .. ' ' .. epoch .. ' ' .. status .. ' ' .. ARGV[3] .. ' ' .. ARGV[8] .. ' ' .. previous)
 end
-return { first, epoch, ckpt_seq }
+return { first, epoch, ckpt_seq, skip }
 `)
 }
 
@@ -89,7 +108,7 @@ return { m[1], m[2], m[3], checkpoint, redis.call('XRANGE', KEYS[2], (ckpt_seq +
 /**
  * KEYS: meta, log. ARGV: epoch and seq the reader has, history window.
  * Returns nil for an unknown DAG, else { epoch, seq, oldest seq kept for replay, entries after the
- * reader's seq (only when its epoch matches and they are all kept) }.
+ * reader's seq (only when its epoch matches, or it is at 0, and they are all kept) }.
  */
 const readAfter: ScriptDefinition = {
   numberOfKeys: 2,
@@ -103,7 +122,8 @@ if #first > 0 then oldest = tonumber(string.match(first[1][1], '^%d+')) end
 oldest = math.max(oldest, head - tonumber(ARGV[3]) + 1)
 local since = tonumber(ARGV[2])
 local entries = {}
-if ARGV[1] == m[1] and since + 1 >= oldest and since < head then
+-- A reader at 0 has nothing of any epoch: it follows any log whose start is still kept.
+if (ARGV[1] == m[1] or since == 0) and since + 1 >= oldest and since < head then
   entries = redis.call('XRANGE', KEYS[2], (since + 1) .. '-0', '+')
 end
 return { m[1], head, oldest, entries }
@@ -173,12 +193,27 @@ return lapsed
 `)
 }
 
+/**
+ * KEYS: meta. ARGV: instance, idle TTL (ms). Makes the instance the DAG's driver (client events go to
+ * it), whether or not the DAG has a log yet: its first event keeps the field. A meta with no TTL yet
+ * (no log) gets the idle one, so that a feed for a DAG that never starts leaves nothing behind.
+ */
+const drive: ScriptDefinition = {
+  numberOfKeys: 1,
+  lua: compact(`
+redis.call('HSET', KEYS[1], 'driver', ARGV[1])
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 1
+`)
+}
+
 /** Registered on the command connection under these names (and `<name>Buffer` for Buffer replies). */
 export const scripts = {
   dagStreamReadState: readState,
   dagStreamReadAfter: readAfter,
   dagStreamCheckpoint: checkpoint,
   dagStreamReadGate: readGate,
+  dagStreamDrive: drive,
   dagStreamCompareAndSetGate: compareAndSetGate,
   dagStreamTakeLapsedLeases: takeLapsedLeases
 } as const

@@ -7,7 +7,7 @@ import { isDeepStrictEqual } from 'node:util'
 import type { FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
 import { applyEvent, createState, EventRefusedError, fromSnapshot, toSnapshot, type ClientEventContext } from '../../../lib/index.js'
-import type { ClientEvent, DAGList, DAGSnapshot, HelloFrame, SequencedEvent, ServerMessage } from '../../../schemas/index.js'
+import { PROTOCOL_VERSION, type ClientEvent, type DAGList, type DAGSnapshot, type HelloFrame, type SequencedEvent, type ServerMessage } from '../../../schemas/index.js'
 import { dagKeys } from '../../../lib/backplane/redis/keys.js'
 import { events } from '../../support/events.js'
 import { frameWhere, until } from '../../support/wait.js'
@@ -104,7 +104,7 @@ t.test('resume anywhere: a client that saw seq 12 on A resumes on B with exactly
   const epoch = (seen[0] as SequencedEvent).epoch
 
   const resumed = await open(b, 'd', `?since=12&epoch=${epoch}`)
-  t.same(resumed.hello, { type: 'hello', dag_id: 'd', epoch, seq: 30, recovered: true })
+  t.same(resumed.hello, { type: 'hello', protocol: PROTOCOL_VERSION, dag_id: 'd', epoch, seq: 30, recovered: true })
   const replay = (await resumed.client.waitFor(19)).slice(1)
   t.same(replay, seen.slice(12), 'B replays 13 … 30, frame for frame what A sent')
   await engine.dagStream.broadcast('d', { type: 'execution_status', status: 'paused' })
@@ -118,9 +118,9 @@ t.test('resume anywhere: past the history window, or from another epoch, no part
   const epoch = (await engine.dagStream.snapshot('d'))?.epoch as string
 
   const past = await open(b, 'd', `?since=12&epoch=${epoch}`)
-  t.same(past.hello, { type: 'hello', dag_id: 'd', epoch, seq: 30, recovered: false, reason: 'history_exceeded' })
+  t.same(past.hello, { type: 'hello', protocol: PROTOCOL_VERSION, dag_id: 'd', epoch, seq: 30, recovered: false, reason: 'history_exceeded' })
   const otherEpoch = await open(c, 'd', '?since=12&epoch=not-this-log')
-  t.same(otherEpoch.hello, { type: 'hello', dag_id: 'd', epoch, seq: 30, recovered: false, reason: 'epoch_changed' })
+  t.same(otherEpoch.hello, { type: 'hello', protocol: PROTOCOL_VERSION, dag_id: 'd', epoch, seq: 30, recovered: false, reason: 'epoch_changed' })
   // 21 … 30 are kept: a client at 20 misses nothing that is gone.
   const edge = await open(c, 'd', `?since=20&epoch=${epoch}`)
   t.match(edge.hello, { recovered: true, seq: 30 })
