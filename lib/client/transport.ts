@@ -71,10 +71,12 @@ function dagUrl (
   since?: { epoch: string; seq: number }
 ): URL {
   const url = new URL(`${snapshotUrl(baseUrl, prefix, dagId)}/${path}`)
-  for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value)
-  if (since !== undefined) {
-    url.searchParams.set('since', String(since.seq))
-    url.searchParams.set('epoch', since.epoch)
+  // The position is the client's own: an app's parameter of the same name never reaches the server,
+  // also when the client has no position to give (it then asks for the snapshot's state).
+  const resume = since === undefined ? {} : { since: String(since.seq), epoch: since.epoch }
+  for (const [name, value] of Object.entries(params)) {
+    if (name !== 'since' && name !== 'epoch') url.searchParams.set(name, value)
   }
+  for (const [name, value] of Object.entries(resume)) url.searchParams.set(name, value)
   return url
 }

@@ -188,6 +188,7 @@ async function appendWithLostMessage (redis: OwnRedis, prefix: string, dagId: st
     appendScript.lua, appendScript.numberOfKeys,
     keys.meta, keys.log, keys.checkpoint, keys.gates,
     'unused-epoch', 'lost-message-test', Date.now(), 1000, 86_400_000, `${prefix}:nowhere`, `${prefix}:nowhere`, dagId,
+    '', 0, // no producer: an engine in process
     JSON.stringify(event), '', '', '', '', '0'
   )
 }
