@@ -5,11 +5,11 @@
 // the API, as the engine's own work would against a real engine. The median of the rounds.
 
 import Fastify, { type FastifyInstance } from 'fastify'
-import { Redis } from 'ioredis'
 import { redisBackplane } from '../lib/backplane/redis/index.js'
 import dagStream from '../lib/index.js'
 import type { DAGEvent } from '../schemas/index.js'
 import { parseOptions } from './options.js'
+import { deleteKeysUnder } from './redis-keys.js'
 import { fixed, int, median, printTable } from './stats.js'
 
 const USAGE = `Usage: npm run bench:engine-http -- [options]
@@ -97,14 +97,7 @@ async function main (): Promise<void> {
   } finally {
     await servers.memory.app.close()
     await servers.redis.app.close()
-    const redis = new Redis(REDIS_URL)
-    let cursor = '0'
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
-      if (keys.length > 0) await redis.del(...keys)
-      cursor = next
-    } while (cursor !== '0')
-    redis.disconnect()
+    await deleteKeysUnder(REDIS_URL, prefix)
   }
   printTable(['backplane', 'way', 'events/s', 'vs broadcast pipelined'], rows)
 }

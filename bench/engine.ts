@@ -7,11 +7,11 @@
 // Exits 1 if the handle costs more than 10 % over broadcast per event, or pipelining is not 5× faster.
 
 import Fastify, { type FastifyInstance } from 'fastify'
-import { Redis } from 'ioredis'
 import { redisBackplane } from '../lib/backplane/redis/index.js'
 import dagStream from '../lib/index.js'
 import type { DAGEvent } from '../schemas/index.js'
 import { parseOptions } from './options.js'
+import { deleteKeysUnder } from './redis-keys.js'
 import { fixed, median, printTable } from './stats.js'
 
 const USAGE = `Usage: npm run bench:engine -- [options]
@@ -123,14 +123,7 @@ async function main (): Promise<number> {
   } finally {
     await servers.memory.close()
     await servers.redis.close()
-    const redis = new Redis(REDIS_URL)
-    let cursor = '0'
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
-      if (keys.length > 0) await redis.del(...keys)
-      cursor = next
-    } while (cursor !== '0')
-    redis.disconnect()
+    await deleteKeysUnder(REDIS_URL, prefix)
   }
   printTable(['measure', 'run handle', 'broadcast', 'handle vs broadcast'], rows)
   if (!ok) console.error('the handle costs more than 10 % over broadcast per event, or pipelining is less than 5× faster')
