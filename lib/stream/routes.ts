@@ -172,8 +172,13 @@ export function registerStreamRoutes (fastify: FastifyInstance, deps: StreamRout
 }
 
 /** Where a Last-Event-ID resumes: after its event, or (an id that is not ours) from nothing: the start of the log if kept, else a resync. */
-function resumeAfter (lastEvent: { epoch: string; seq: number } | undefined): { since: number; epoch: string } {
-  return lastEvent === undefined ? { since: 0, epoch: '' } : { since: lastEvent.seq, epoch: lastEvent.epoch }
+/**
+ * The position a Last-Event-ID names. One that is not ours names none: the client is given the state
+ * from the start (a snapshot), not taken for one that saw an empty log (`since=0`, no epoch), which
+ * would be continued into the run's whole history.
+ */
+function resumeAfter (lastEvent: { epoch: string; seq: number } | undefined): { since?: number; epoch?: string } {
+  return lastEvent === undefined ? {} : { since: lastEvent.seq, epoch: lastEvent.epoch }
 }
 
 // Fastify hands a validator compiler the schema of one part of the request at a time (params, body …),
