@@ -140,9 +140,14 @@ const dagStreamPlugin: FastifyPluginAsync<DAGStreamOptions> = async (fastify, ra
     commandTimeoutMs: options.commandTimeoutMs,
     execute: (dagId, event, sender) => later.commands.execute(dagId, event, sender),
     // An engine's answer to its feed, or a gate_viewing POSTed for an event stream.
-    receiveStreamMessage: (message) => 'feed' in message.message
-      ? later.feeds?.receive(message.dagId, message.message) ?? { ok: false, code: 'stream_not_found', message: 'The engine API is off on this server' }
-      : later.streamKeys.receive(message as StreamMessage & { message: GateViewingEvent }),
+    receiveStreamMessage: (message) => {
+      if (!('feed' in message.message)) return later.streamKeys.receive(message as StreamMessage & { message: GateViewingEvent })
+      /* c8 ignore start -- an answer is routed to the instance holding its feed, which has the engine API;
+         only a forged bus message, or instances configured apart mid-deploy, reach here: refused, not thrown */
+      if (later.feeds === undefined) return { ok: false, code: 'stream_not_found', message: 'The engine API is off on this server' }
+      /* c8 ignore stop */
+      return later.feeds.receive(message.dagId, message.message)
+    },
     log: fastify.log
   })
   fastify.addHook('onClose', async () => backplane.close())
