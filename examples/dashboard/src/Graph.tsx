@@ -4,7 +4,8 @@
 // node and edge objects (and the same edges array) for everything that did not change. A big graph
 // (BIG_GRAPH steps and more) opens on its work in progress at a readable zoom instead of fitting 5,000
 // cards into the window; no card pulses and no edge is animated there (each is a compositor animation
-// that keeps the main thread painting), and zoomed out the cards drop their text (FAR_ZOOM).
+// that keeps the main thread painting), and zoomed out a big graph's cards drop their text (FAR_ZOOM;
+// a small graph keeps it: on a phone its whole-graph view is that far out, and its text costs little).
 // Groups (subgraphs: nodes with a `parent`, groups.ts) get a box around their members, and a toggle
 // each that folds the group into its parent's card.
 import { Background, Controls, MarkerType, Position, ReactFlow, ReactFlowProvider, useReactFlow, useStore, type Dimensions, type Edge, type Node, type NodeChange, type NodeHandle, type NodeProps, type Viewport } from '@xyflow/react'
@@ -167,7 +168,7 @@ function FlowCanvas ({ nodes: allNodes, edges: allEdges, positions, selected, on
     }
   }
 
-  const className = `graph${big ? ' graph--big' : ''}${far ? ' graph--far' : ''}${stale ? ' graph--stale' : ''}`
+  const className = `graph${big ? ' graph--big' : ''}${big && far ? ' graph--far' : ''}${stale ? ' graph--stale' : ''}`
   return (
     <div className={className} data-testid='graph' data-layout={ready ? 'done' : 'pending'} data-stale={stale} ref={container}>
       {groups.length > 0 && (
