@@ -1,6 +1,7 @@
-// `fastify-dag-stream/react`: the useDAGStream hook. React is a peer dependency, imported only here.
+// `fastify-dag-stream/react`: the useDAGStream hook, and its parts for big views (useDAGSelector, useDAGNode). React is a peer dependency, imported only here.
 
 export { useDAGStream } from './use-dag-stream.js'
+export { useDAGNode, useDAGSelector } from './use-dag-selector.js'
 export { useDAGList, type DAGListHookResult, type UseDAGListOptions } from './use-dag-list.js'
 export type { DAGStreamHookResult, UseDAGStreamOptions } from './shared-clients.js'
 // A value, not only a type: `error instanceof DAGStreamError` needs no second import.

@@ -21,6 +21,7 @@ import {
   type StreamTransport
 } from '../client/index.js'
 import { resolveBaseUrl } from '../client/options.js'
+import { throttle } from './throttle.js'
 
 /** The hook's options: the client's, but the hook owns the store and the connection. */
 export type UseDAGStreamOptions = Omit<DAGStreamClientOptions, 'dagId' | 'store' | 'connect'> & {
@@ -71,6 +72,11 @@ export interface SharedClient {
   subscribe (onChange: () => void): () => void
   /** For useSyncExternalStore. */
   getResult (): DAGStreamHookResult
+  /**
+   * For hooks that read a part of the state (useDAGSelector): counts the subscriber, connects on the
+   * first, and calls `onChange` after the DAG changed, at most once per `throttleMs`.
+   */
+  subscribeState (onChange: () => void, throttleMs: number): () => void
 }
 
 const shared = new Map<string, SharedClient>()
@@ -89,9 +95,19 @@ export function sharedClient (dagId: string, options: UseDAGStreamOptions): Shar
   return entry
 }
 
+/** The selector hooks of one DAG that share an interval, told together. */
+interface StateFanOut {
+  listeners: Set<() => void>
+  stop (): void
+}
+
 function createShared (key: string, client: DAGStreamClient<DefaultDAGStore>): SharedClient {
   let subscribers = 0
   let result: DAGStreamHookResult | undefined
+  // A graph of thousands of cards has thousands of selector hooks: one store listener and one timer per
+  // interval serve them all, and tell them in the same task, so React draws the cards that changed in
+  // one render.
+  const fanOuts = new Map<number, StateFanOut>()
   // Bound once, so that they are stable across renders (safe in effect dependencies).
   const methods = {
     send: client.send.bind(client),
@@ -129,6 +145,39 @@ function createShared (key: string, client: DAGStreamClient<DefaultDAGStore>): S
       client.connect()
       return () => {
         for (const off of unsubscribe) off()
+        release()
+      }
+    },
+    subscribeState (onChange, throttleMs) {
+      subscribers += 1
+      let fanOut = fanOuts.get(throttleMs)
+      if (fanOut === undefined) {
+        const listeners = new Set<() => void>()
+        const notify = () => {
+          for (const listener of [...listeners]) listener()
+        }
+        // Stamped when the hooks are told, not when they have rendered: each renders a small part (a
+        // card), so the render does not eat the interval as a whole graph's does (see throttle.ts).
+        const throttled = throttleMs === 0 ? undefined : throttle(notify, throttleMs)
+        const unsubscribe = client.store.subscribe(throttled?.call ?? notify)
+        fanOut = {
+          listeners,
+          stop () {
+            unsubscribe()
+            throttled?.cancel()
+          }
+        }
+        fanOuts.set(throttleMs, fanOut)
+      }
+      const joined = fanOut
+      joined.listeners.add(onChange)
+      client.connect()
+      return () => {
+        joined.listeners.delete(onChange)
+        if (joined.listeners.size === 0) {
+          joined.stop()
+          fanOuts.delete(throttleMs)
+        }
         release()
       }
     },

@@ -1,7 +1,9 @@
 // The run's graph: laid out automatically (layout.ts), coloured by status, with animated edges where data flows.
 //
 // Built to stay smooth at thousands of steps: React Flow draws only what is in view, and gets the same
-// node and edge objects (and the same edges array) for everything that did not change. A big graph
+// nodes and edges arrays until the structure, the layout or the selection changes. A status change never
+// reaches it: each card follows its own node (StepNode.tsx), so React Flow does not go over thousands of
+// nodes and edges to redraw one card. A big graph
 // (BIG_GRAPH steps and more) opens on its work in progress at a readable zoom instead of fitting 5,000
 // cards into the window; no card pulses and no edge is animated there (each is a compositor animation
 // that keeps the main thread painting), and zoomed out a big graph's cards drop their text (FAR_ZOOM;
@@ -14,7 +16,6 @@ import { useEffect, useMemo, useRef, useState } from 'react'
 import type { EdgeView, NodeView } from '../../../lib/index.js'
 import { groupGraph, type GroupBox } from './groups.js'
 import { NODE_HEIGHT, NODE_WIDTH, type Positions } from './layout.js'
-import { isHeld, nodeStatusLabel } from './status.js'
 import { StepNode, type StepNodeType } from './StepNode.js'
 
 type GroupBoxNode = Node<{ label: string }, 'groupBox'>
@@ -110,14 +111,17 @@ function FlowCanvas ({ nodes: allNodes, edges: allEdges, positions, selected, on
     }
   }, [fitView, big])
 
-  // React Flow leaves a node or an edge alone when it gets the same object again: one object per record
-  // and what else it is drawn from, so a change redraws only the cards and edges whose records changed.
-  const flowNodeFor = useBuiltPerRecord<NodeView, StepNodeType>()
-  const flowEdgeFor = useBuiltPerRecord<EdgeView, Edge>()
+  // React Flow leaves a node or an edge alone when it gets the same object again: one object per node
+  // id (the card reads the node's record itself) and per edge record, each kept while what else it is
+  // drawn from stays the same.
+  const flowNodeFor = useBuiltPerKey<string, StepNodeType>(() => new Map())
+  const boxNodeFor = useBuiltPerKey<string, GroupBoxNode>(() => new Map())
+  const flowEdgeFor = useBuiltPerKey<EdgeView, Edge>(() => new WeakMap())
   // React Flow measures a card once and reports its size as a change; a node object without the size
   // would be hidden and measured again, its edges gone meanwhile. Kept here for the next object of the node
   // (one entry per node of this run: RunView is keyed by the run).
   const [measuredSizes] = useState(() => new Map<string, Dimensions>())
+  const stableNodes = useStableArray<StepNodeType | GroupBoxNode>()
   const stableEdges = useStableArray<Edge>()
   // The first viewport of a big graph, fixed once: React Flow reads it when it mounts.
   const [firstViewport, setFirstViewport] = useState<Viewport | undefined>()
@@ -134,19 +138,19 @@ function FlowCanvas ({ nodes: allNodes, edges: allEdges, positions, selected, on
     const position = positions?.get(view.id)
     if (position === undefined) continue
     const isSelected = view.id === selected
-    // Only a step in flight looks different while the run is paused: the others stay as they are.
-    const held = isHeld(view.status, runPaused)
-    flowNodes.push(flowNodeFor(view, [position, isSelected, held, big], () => ({
+    flowNodes.push(flowNodeFor(view.id, [position, isSelected, big], () => ({
       id: view.id,
       type: 'step',
       position,
       measured: measuredSizes.get(view.id) ?? (big ? CARD_SIZE : undefined),
       handles: big ? CARD_HANDLES : undefined,
       // Our selection, not React Flow's: it survives re-renders without an onNodesChange round trip.
-      data: { view, selected: isSelected, held },
-      ariaLabel: `${view.label ?? view.id}: ${nodeStatusLabel(view.status, runPaused)}`
+      // No ariaLabel: it would name the status, which changes without a new object (the card names it).
+      data: { selected: isSelected }
     })))
   }
+  const boxNodes = boxes.map((box) => boxNodeFor(box.id, [box.x, box.y, box.width, box.height, box.label], () => boxNode(box)))
+  const allFlowNodes = stableNodes(boxNodes.length === 0 ? flowNodes : [...boxNodes, ...flowNodes])
   // Past BIG_GRAPH an active edge is marked by its colour, not animated; paused or not live, nothing flows.
   const animate = !big && !runPaused && !stale
   const flowEdges = stableEdges(edges.flatMap((edge) => positions?.has(edge.from) === true && positions.has(edge.to)
@@ -191,7 +195,7 @@ function FlowCanvas ({ nodes: allNodes, edges: allEdges, positions, selected, on
           <ReactFlow<StepNodeType | GroupBoxNode>
             // A run that grows past BIG_GRAPH starts again with the opening view of a big graph.
             key={big ? 'big' : 'small'}
-            nodes={boxes.length === 0 ? flowNodes : [...boxes.map(boxNode), ...flowNodes]}
+            nodes={allFlowNodes}
             edges={flowEdges}
             nodeTypes={nodeTypes}
             nodesDraggable={false}
@@ -258,28 +262,34 @@ function openingViewport (nodes: readonly NodeView[], positions: Positions, box:
   return { zoom, x: box.width / 2 - (focus.x + NODE_WIDTH / 2) * zoom, y: box.height / 3 - (focus.y + NODE_HEIGHT / 2) * zoom }
 }
 
+interface KeyedCache<Key, Value> {
+  get (key: Key): Value | undefined
+  set (key: Key, value: Value): unknown
+}
+
 /**
- * Returns `build()`'s object for `record`, or the one built last time for the same record from the same
- * `inputs` (compared like a hook's dependencies). A cache, not state: filling it never calls for a render,
- * and a record the store replaced or dropped takes its entry with it.
+ * Returns `build()`'s object for `key`, or the one built last time for the same key from the same
+ * `inputs` (compared like a hook's dependencies). A cache, not state: filling it never calls for a render.
+ * Keyed by a store record (a WeakMap), a record the store replaced or dropped takes its entry with it;
+ * keyed by id (a Map), it holds one entry per node the run had (RunView is keyed by the run).
  */
-function useBuiltPerRecord<StoreRecord extends object, Built> () {
-  const [cache] = useState(() => new WeakMap<StoreRecord, { inputs: readonly unknown[]; built: Built }>())
-  return (record: StoreRecord, inputs: readonly unknown[], build: () => Built): Built => {
-    const cached = cache.get(record)
+function useBuiltPerKey<Key, Built> (createCache: () => KeyedCache<Key, { inputs: readonly unknown[]; built: Built }>) {
+  const [cache] = useState(createCache)
+  return (key: Key, inputs: readonly unknown[], build: () => Built): Built => {
+    const cached = cache.get(key)
     if (cached !== undefined && cached.inputs.every((input, index) => Object.is(input, inputs[index]))) return cached.built
     const built = build()
-    cache.set(record, { inputs, built })
+    cache.set(key, { inputs, built })
     return built
   }
 }
 
 /**
- * The array given last time when it holds the same objects: React Flow then skips its pass over the
- * edges (thousands of them) for a render where only a node's status changed.
+ * The array given last time when it holds the same objects: React Flow then skips its passes over the
+ * nodes and edges (thousands of them) for a render where nothing it draws from changed.
  */
 function useStableArray<Item> () {
-  // A cache like useBuiltPerRecord's, of one entry.
+  // A cache like useBuiltPerKey's, of one entry.
   const [last] = useState(() => new Map<'items', Item[]>())
   return (items: Item[]): Item[] => {
     const previous = last.get('items')

@@ -13,6 +13,7 @@ import { useLayout } from './layout.js'
 import { NODE_DETAILS_ID, NodeDetails } from './NodeDetails.js'
 import { Progress } from './Progress.js'
 import { RunControls } from './RunControls.js'
+import { RunStreamContext } from './run-stream.js'
 import { RunSummary } from './RunSummary.js'
 import { StepList } from './StepList.js'
 import { viewerParams } from './viewer.js'
@@ -52,7 +53,10 @@ const PHONE_QUERY = '(max-width: 700px)'
 
 export function RunView ({ dagId, onShowRuns }: RunViewProps) {
   const [huge, setHuge] = useState(false)
-  const stream = useDAGStream(dagId, huge ? HUGE_RUN_OPTIONS : STREAM_OPTIONS)
+  const streamOptions = huge ? HUGE_RUN_OPTIONS : STREAM_OPTIONS
+  const stream = useDAGStream(dagId, streamOptions)
+  // The graph's cards follow their own nodes, on the same client and at the same pace.
+  const runStream = useMemo(() => ({ dagId, options: streamOptions }), [dagId, streamOptions])
   // Set during render when the run crosses the size (React's pattern for state derived from props).
   if ((stream.state.nodes.size >= HUGE_RUN) !== huge) setHuge(!huge)
   const { state, existence } = stream
@@ -149,7 +153,9 @@ export function RunView ({ dagId, onShowRuns }: RunViewProps) {
       {exists
         ? (
           <div className={`runbody${panelOpen ? '' : ' runbody--folded'}`}>
-            <Graph nodes={nodes} edges={edges} positions={positions} selected={selected} onSelect={setSelected} runPaused={runPaused} stale={stale} />
+            <RunStreamContext.Provider value={runStream}>
+              <Graph nodes={nodes} edges={edges} positions={positions} selected={selected} onSelect={setSelected} runPaused={runPaused} stale={stale} />
+            </RunStreamContext.Provider>
             {!panelOpen && (
               <button className='button panel-toggle panel-toggle--show' data-testid='panel-show' aria-expanded={false} aria-controls={SIDE_PANEL_ID} onClick={() => setPanelOpen(true)}>
                 ⇤ Show panel

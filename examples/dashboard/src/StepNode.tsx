@@ -1,34 +1,42 @@
 // One step of the run as a card in the graph: what it is, its status, and what it cost so far.
 import { Handle, Position, type Node, type NodeProps } from '@xyflow/react'
-import { memo } from 'react'
-import type { NodeView } from '../../../lib/index.js'
-import { HELD_HINT, HELD_LABEL, NODE_STATUS_COLORS, NODE_STATUS_LABELS, NODE_STATUS_TEXT_COLORS, formatDollars } from './status.js'
+import { memo, useLayoutEffect, useRef } from 'react'
+import { useDAGNode, useDAGSelector } from '../../../lib/react/index.js'
+import { useRunStream } from './run-stream.js'
+import { HELD_HINT, HELD_LABEL, NODE_STATUS_COLORS, NODE_STATUS_LABELS, NODE_STATUS_TEXT_COLORS, formatDollars, isHeld } from './status.js'
 
-/** `held` (isHeld), not the run's pause: pausing redraws only the cards of the steps in flight. */
-export type StepNodeData = { view: NodeView; selected: boolean; held: boolean }
+export type StepNodeData = { selected: boolean }
 export type StepNodeType = Node<StepNodeData, 'step'>
 
 const KIND_ICONS: Record<string, string> = { llm: '✦', tool: '⚙', human: '☺' }
 
 /**
- * Drawn again only when its record, its selection or its hold changed: the client store replaces the
- * record of a node that changed and keeps the others, so a burst of events for one node (its text
- * streaming in) leaves every other card alone. Graph.tsx also reuses each node's object, so React Flow
- * does not even get that far for the other cards; this comparison covers new objects for old records
- * (a relayout when a node is added moves cards without changing them).
+ * The card follows its own node (useDAGNode): a status change redraws this card and nothing else, and
+ * React Flow, whose node object for the card stays the same, does not go over the graph's thousands of
+ * nodes for it. Drawn again from above only when its selection changed.
  */
-export const StepNode = memo(StepCard, (before, after) =>
-  before.data.view === after.data.view && before.data.selected === after.data.selected && before.data.held === after.data.held
-)
+export const StepNode = memo(StepCard, (before, after) => before.id === after.id && before.data.selected === after.data.selected)
 
-function StepCard ({ data }: NodeProps<StepNodeType>) {
-  const { view, selected, held } = data
+function StepCard ({ id, data: { selected } }: NodeProps<StepNodeType>) {
+  const { dagId, options } = useRunStream()
+  const view = useDAGNode(dagId, id, options)
+  // Only a step in flight looks different while the run is paused: a pause redraws those cards only.
+  const held = useDAGSelector(dagId, (state) => isHeld(state.nodes.get(id)?.status ?? 'pending', state.status === 'paused'), options)
+  const card = useRef<HTMLDivElement>(null)
+  const label = view?.label ?? id
+  const status = view === undefined ? '' : held ? HELD_LABEL : NODE_STATUS_LABELS[view.status]
+  // React Flow names the card's focusable wrapper from the node object, which stays the same when the
+  // status changes (see above): the card keeps the name current itself, for screen readers.
+  useLayoutEffect(() => {
+    card.current?.closest('.react-flow__node')?.setAttribute('aria-label', `${label}: ${status}`)
+  }, [label, status])
+  // A node removed from the run: the graph drops its card at its next render.
+  if (view === undefined) return null
   const kind = typeof view.data?.kind === 'string' ? view.data.kind : 'tool'
   const model = typeof view.data?.model === 'string' ? view.data.model : undefined
-  const label = view.label ?? view.id
-  const status = held ? HELD_LABEL : NODE_STATUS_LABELS[view.status]
   return (
     <div
+      ref={card}
       className={`step step--${view.status}${held ? ' step--held' : ''}${selected ? ' step--selected' : ''}`}
       style={{ borderColor: NODE_STATUS_COLORS[view.status] }}
       data-testid={`node-${view.id}`}
