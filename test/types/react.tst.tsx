@@ -1,7 +1,9 @@
 import { expect, test } from 'tstyche'
-import type { DAGSummary } from '../../schemas/index.js'
+import type { DAGSummary, NodeView } from '../../schemas/index.js'
 import {
   useDAGList,
+  useDAGNode,
+  useDAGSelector,
   useDAGStream,
   type DAGListHookResult,
   type DAGListStatus,
@@ -80,4 +82,12 @@ test('useDAGList takes the list query and returns the page, its status and its c
   expect(list.dags.push).type.toRaiseError()
   expect<UseDAGListOptions>().type.not.toHaveProperty('query')
   expect(useDAGList({}, { baseUrl: 'https://api.example.com', backoff: { minDelayMs: 500 } })).type.not.toRaiseError()
+})
+
+test('useDAGNode returns one node or undefined; useDAGSelector what its selector returns', () => {
+  expect(useDAGNode('run-42', 'draft')).type.toBe<NodeView | undefined>()
+  expect(useDAGNode('run-42', 'draft', { throttleMs: 50 })).type.toBe<NodeView | undefined>()
+  expect(useDAGSelector('run-42', (state) => state.status === 'paused')).type.toBe<boolean>()
+  expect(useDAGSelector('run-42', (state) => state.gates.size, { throttleMs: 50 })).type.toBe<number>()
+  expect(useDAGSelector).type.not.toBeCallableWith('run-42', (state: DAGView) => state, { throttleMs: 'fast' })
 })
