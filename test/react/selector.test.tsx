@@ -3,6 +3,7 @@
 
 import { hookOptions } from '../support/react-environment.js'
 import { render, screen, waitFor } from '@testing-library/react'
+import { useLayoutEffect } from 'react'
 import t from 'tap'
 import { useDAGNode, useDAGSelector, useDAGStream, type UseDAGStreamOptions } from '../../lib/react/index.js'
 import { build } from '../support/helpers.js'
@@ -99,7 +100,9 @@ t.test('throttled: a burst renders a card at most once per interval, and the las
     const node = useDAGNode('d', 'a', options)
     // A second card on the same interval: both are told by one timer.
     useDAGNode('d', 'b', options)
-    renderTimes.push(performance.now())
+    useLayoutEffect(() => {
+      renderTimes.push(performance.now())
+    })
     return <p data-testid='timed'>{node?.partial_output ?? ''}</p>
   }
   const view = render(<TimedCard />)
