@@ -42,6 +42,12 @@ export interface DAGView {
   readonly results?: unknown
   /** Counts the changes; handy as a memo dependency. */
   readonly version: number
+  /**
+   * Counts the changes to the graph's shape: a node or an edge added or removed, the graph replaced,
+   * every reset. Not a status, an output or a node's data: a memo on it (a layout, the list of a
+   * graph's cards) is worked out again only when the shape changed.
+   */
+  readonly structure: number
 }
 
 /** The store `createDAGStreamClient` uses unless given another. */
@@ -74,6 +80,7 @@ export function createDAGStore (): DefaultDAGStore {
   let epoch = ''
   let seq = 0
   let version = 0
+  let structure = 0
   let view: DAGView | undefined
   let notifying = false
   const listeners = new Set<() => void>()
@@ -89,10 +96,22 @@ export function createDAGStore (): DefaultDAGStore {
     })
   }
 
+  /** Applies `event` with the reducer, and counts it as a change of shape if it was one. */
+  function applyCounted (event: DAGEvent): void {
+    const nodesBefore = state.nodes.size
+    const edgesBefore = state.edges.size
+    applyEvent(state, event)
+    const reshaped = event.type === 'dag_mutated'
+      ? event.mutation.op !== 'update_node'
+      // A node or an edge the DAG did not have may also come with a status, an output or edge_active.
+      : state.nodes.size !== nodesBefore || state.edges.size !== edgesBefore
+    if (reshaped) structure += 1
+  }
+
   // Every local edit is expressed as the event that has the same effect, so the reducer stays the
   // only code that changes a DAG.
   function edit (event: DAGEvent): void {
-    applyEvent(state, event)
+    applyCounted(event)
     changed()
   }
 
@@ -109,7 +128,8 @@ export function createDAGStore (): DefaultDAGStore {
       // each view its own, so a component memoised on `errors` sees the change.
       errors: [...state.errors],
       results: state.results,
-      version
+      version,
+      structure
     }
   }
 
@@ -118,10 +138,11 @@ export function createDAGStore (): DefaultDAGStore {
       state = fromSnapshot(snapshot)
       epoch = snapshot.epoch
       seq = snapshot.seq
+      structure += 1
       changed()
     },
     apply (event) {
-      applyEvent(state, event)
+      applyCounted(event)
       epoch = event.epoch
       seq = event.seq
       changed()

@@ -115,3 +115,34 @@ t.test('the DAGStore surface: local edits through the reducer, which keep the lo
   await Promise.resolve()
   t.equal(notified, 1, 'no notification after unsubscribe')
 })
+
+t.test("structure counts the changes to the graph's shape, not statuses, outputs or data", async (t) => {
+  const store = createDAGStore()
+  let seq = 0
+  const apply = (event: DAGEvent) => store.apply({ ...event, seq: ++seq, epoch: 'e' })
+  const structure = () => store.getSnapshot().structure
+  t.equal(structure(), 0)
+  store.reset({ dag_id: 'd', epoch: 'e', seq: 0, status: 'running', nodes: [], edges: [], cost: null, gates: [], errors: [] })
+  t.equal(structure(), 1, 'a reset may bring any graph')
+  const steps: Array<[string, DAGEvent, number]> = [
+    ['a node added', { type: 'dag_mutated', mutation: { op: 'add_node', node: { id: 'a' } } }, 1],
+    ['a status', { type: 'node_state', node_id: 'a', status: 'running' }, 0],
+    ['text streaming in', { type: 'node_output_delta', node_id: 'a', delta: 'hi' }, 0],
+    ["a node's data", { type: 'dag_mutated', mutation: { op: 'update_node', node_id: 'a', data: { model: 'm' } } }, 0],
+    ['a status for a node the DAG did not have', { type: 'node_state', node_id: 'b', status: 'queued' }, 1],
+    ['an edge added', { type: 'dag_mutated', mutation: { op: 'add_edge', from: 'a', to: 'b' } }, 1],
+    ['an edge that carries data', { type: 'edge_active', from: 'a', to: 'b' }, 0],
+    ['edge_active for an edge the DAG did not have', { type: 'edge_active', from: 'b', to: 'a' }, 1],
+    ['an edge removed', { type: 'dag_mutated', mutation: { op: 'remove_edge', from: 'b', to: 'a' } }, 1],
+    ['a node removed', { type: 'dag_mutated', mutation: { op: 'remove_node', node_id: 'b' } }, 1],
+    ['the cost', { type: 'cost_update', spent: 1, budget: 10, remaining: 9 }, 0]
+  ]
+  for (const [what, event, expected] of steps) {
+    const before = structure()
+    apply(event)
+    t.equal(structure() - before, expected, what)
+  }
+  const before = structure()
+  store.applyMutation({ op: 'set_graph', nodes: [{ id: 'x' }], edges: [] })
+  t.equal(structure(), before + 1, 'a local edit of the graph counts too')
+})

@@ -14,7 +14,7 @@ import { Background, Controls, MarkerType, Position, ReactFlow, ReactFlowProvide
 import '@xyflow/react/dist/style.css'
 import { useEffect, useMemo, useRef, useState } from 'react'
 import type { EdgeView, NodeView } from '../../../lib/index.js'
-import { groupGraph, type GroupBox } from './groups.js'
+import { groupEdges, groupNodes, type GroupBox } from './groups.js'
 import { NODE_HEIGHT, NODE_WIDTH, type Positions } from './layout.js'
 import { StepNode, type StepNodeType } from './StepNode.js'
 
@@ -71,10 +71,9 @@ function FlowCanvas ({ nodes: allNodes, edges: allEdges, positions, selected, on
   const { fitView } = useReactFlow()
   const container = useRef<HTMLDivElement>(null)
   const [collapsed, setCollapsed] = useState<ReadonlySet<string>>(() => new Set())
-  const { nodes, edges, boxes, groups } = useMemo(
-    () => groupGraph(allNodes, allEdges, positions ?? NO_POSITIONS, collapsed),
-    [allNodes, allEdges, positions, collapsed]
-  )
+  // The nodes only when the shape or the layout changed; the edges also when one starts or stops carrying data.
+  const { nodes, boxes, groups, shownAs } = useMemo(() => groupNodes(allNodes, positions ?? NO_POSITIONS, collapsed), [allNodes, positions, collapsed])
+  const edges = useMemo(() => groupEdges(allEdges, shownAs), [allEdges, shownAs])
   const toggle = (groupId: string) => setCollapsed((previous) => {
     const next = new Set(previous)
     if (!next.delete(groupId)) next.add(groupId)
@@ -132,25 +131,28 @@ function FlowCanvas ({ nodes: allNodes, edges: allEdges, positions, selected, on
   }
   const ready = positions !== undefined && (!big || firstViewport !== undefined)
 
-  const flowNodes: StepNodeType[] = []
-  for (const view of nodes) {
-    // A node added since the last layout waits for its place.
-    const position = positions?.get(view.id)
-    if (position === undefined) continue
-    const isSelected = view.id === selected
-    flowNodes.push(flowNodeFor(view.id, [position, isSelected, big], () => ({
-      id: view.id,
-      type: 'step',
-      position,
-      measured: measuredSizes.get(view.id) ?? (big ? CARD_SIZE : undefined),
-      handles: big ? CARD_HANDLES : undefined,
-      // Our selection, not React Flow's: it survives re-renders without an onNodesChange round trip.
-      // No ariaLabel: it would name the status, which changes without a new object (the card names it).
-      data: { selected: isSelected }
-    })))
-  }
-  const boxNodes = boxes.map((box) => boxNodeFor(box.id, [box.x, box.y, box.width, box.height, box.label], () => boxNode(box)))
-  const allFlowNodes = stableNodes(boxNodes.length === 0 ? flowNodes : [...boxNodes, ...flowNodes])
+  // Worked out again when the shape, the layout or the selection changed: never for a status.
+  const allFlowNodes = useMemo(() => {
+    const flowNodes: StepNodeType[] = []
+    for (const view of nodes) {
+      // A node added since the last layout waits for its place.
+      const position = positions?.get(view.id)
+      if (position === undefined) continue
+      const isSelected = view.id === selected
+      flowNodes.push(flowNodeFor(view.id, [position, isSelected, big], () => ({
+        id: view.id,
+        type: 'step',
+        position,
+        measured: measuredSizes.get(view.id) ?? (big ? CARD_SIZE : undefined),
+        handles: big ? CARD_HANDLES : undefined,
+        // Our selection, not React Flow's: it survives re-renders without an onNodesChange round trip.
+        // No ariaLabel: it would name the status, which changes without a new object (the card names it).
+        data: { selected: isSelected }
+      })))
+    }
+    const boxNodes = boxes.map((box) => boxNodeFor(box.id, [box.x, box.y, box.width, box.height, box.label], () => boxNode(box)))
+    return stableNodes(boxNodes.length === 0 ? flowNodes : [...boxNodes, ...flowNodes])
+  }, [nodes, boxes, positions, selected, big, flowNodeFor, boxNodeFor, measuredSizes, stableNodes])
   // Past BIG_GRAPH an active edge is marked by its colour, not animated; paused or not live, nothing flows.
   const animate = !big && !runPaused && !stale
   const flowEdges = stableEdges(edges.flatMap((edge) => positions?.has(edge.from) === true && positions.has(edge.to)
@@ -274,14 +276,18 @@ interface KeyedCache<Key, Value> {
  * keyed by id (a Map), it holds one entry per node the run had (RunView is keyed by the run).
  */
 function useBuiltPerKey<Key, Built> (createCache: () => KeyedCache<Key, { inputs: readonly unknown[]; built: Built }>) {
-  const [cache] = useState(createCache)
-  return (key: Key, inputs: readonly unknown[], build: () => Built): Built => {
-    const cached = cache.get(key)
-    if (cached !== undefined && cached.inputs.every((input, index) => Object.is(input, inputs[index]))) return cached.built
-    const built = build()
-    cache.set(key, { inputs, built })
-    return built
-  }
+  // The same function at every render, so that a memo may depend on it.
+  const [builtFor] = useState(() => {
+    const cache = createCache()
+    return (key: Key, inputs: readonly unknown[], build: () => Built): Built => {
+      const cached = cache.get(key)
+      if (cached !== undefined && cached.inputs.every((input, index) => Object.is(input, inputs[index]))) return cached.built
+      const built = build()
+      cache.set(key, { inputs, built })
+      return built
+    }
+  })
+  return builtFor
 }
 
 /**
@@ -289,12 +295,14 @@ function useBuiltPerKey<Key, Built> (createCache: () => KeyedCache<Key, { inputs
  * nodes and edges (thousands of them) for a render where nothing it draws from changed.
  */
 function useStableArray<Item> () {
-  // A cache like useBuiltPerKey's, of one entry.
-  const [last] = useState(() => new Map<'items', Item[]>())
-  return (items: Item[]): Item[] => {
-    const previous = last.get('items')
-    if (previous?.length === items.length && items.every((item, index) => item === previous[index])) return previous
-    last.set('items', items)
-    return items
-  }
+  // A cache like useBuiltPerKey's, of one entry, and the same function at every render.
+  const [stable] = useState(() => {
+    let last: Item[] | undefined
+    return (items: Item[]): Item[] => {
+      if (last?.length === items.length && items.every((item, index) => item === last?.[index])) return last
+      last = items
+      return items
+    }
+  })
+  return stable
 }

@@ -65,10 +65,14 @@ export function RunView ({ dagId, onShowRuns }: RunViewProps) {
   const loaded = existence === 'found'
   // The view object changes exactly when the DAG did, so these lists are rebuilt once per change.
   const nodes = useMemo(() => [...state.nodes.values()], [state])
+  // The graph is drawn from the shape (its cards follow their own nodes): a new list only when a node
+  // or an edge came or went, not at every status.
+  // eslint-disable-next-line react-hooks/exhaustive-deps -- `structure` counts the changes of shape
+  const graphNodes = useMemo(() => [...state.nodes.values()], [state.nodes, state.structure])
   const edges = useMemo(() => [...state.edges.values()], [state])
   const gates = useMemo(() => [...state.gates.values()], [state])
   // Status updates must not move anything: laid out in a worker, when the structure changes.
-  const positions = useLayout(nodes, edges)
+  const positions = useLayout(graphNodes, edges)
   const phone = useMediaQuery(PHONE_QUERY)
   const behindMs = useLag(stream.on, state)
   const firstGate = gates[0]
@@ -154,7 +158,7 @@ export function RunView ({ dagId, onShowRuns }: RunViewProps) {
         ? (
           <div className={`runbody${panelOpen ? '' : ' runbody--folded'}`}>
             <RunStreamContext.Provider value={runStream}>
-              <Graph nodes={nodes} edges={edges} positions={positions} selected={selected} onSelect={setSelected} runPaused={runPaused} stale={stale} />
+              <Graph nodes={graphNodes} edges={edges} positions={positions} selected={selected} onSelect={setSelected} runPaused={runPaused} stale={stale} />
             </RunStreamContext.Provider>
             {!panelOpen && (
               <button className='button panel-toggle panel-toggle--show' data-testid='panel-show' aria-expanded={false} aria-controls={SIDE_PANEL_ID} onClick={() => setPanelOpen(true)}>

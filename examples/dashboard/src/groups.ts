@@ -24,15 +24,24 @@ export interface GroupInfo {
   size: number
 }
 
-export interface GroupedGraph {
+export interface GroupedNodes {
   nodes: NodeView[]
-  /** The edges to draw: an edge whose end is hidden leads to the collapsed group that hides it. */
-  edges: EdgeView[]
   /** A box per expanded group with a member in sight. */
   boxes: GroupBox[]
   /** Every group of the graph, for the collapse toggles. */
   groups: GroupInfo[]
+  /** The node drawn in place of each node: its outermost collapsed ancestor, or itself. */
+  shownAs: ReadonlyMap<string, string>
 }
+
+export interface GroupedGraph extends Omit<GroupedNodes, 'shownAs'> {
+  /** The edges to draw: an edge whose end is hidden leads to the collapsed group that hides it. */
+  edges: EdgeView[]
+}
+
+const NO_BOXES: GroupBox[] = []
+const NO_GROUPS: GroupInfo[] = []
+const SHOWN_AS_ITSELF: ReadonlyMap<string, string> = new Map()
 
 export function groupGraph (
   nodes: readonly NodeView[],
@@ -40,8 +49,17 @@ export function groupGraph (
   positions: Positions,
   collapsed: ReadonlySet<string>
 ): GroupedGraph {
-  // Most runs have no groups: the store's own arrays then, and nothing more to work out.
-  if (!nodes.some((node) => node.parent !== undefined)) return { nodes: nodes as NodeView[], edges: edges as EdgeView[], boxes: [], groups: [] }
+  const { shownAs, ...grouped } = groupNodes(nodes, positions, collapsed)
+  return { ...grouped, edges: groupEdges(edges, shownAs) }
+}
+
+/**
+ * The nodes to draw, the groups' boxes and toggles. Apart from the edges, which change more often (an
+ * edge that starts or stops carrying data), so that the graph works this out only when the shape does.
+ */
+export function groupNodes (nodes: readonly NodeView[], positions: Positions, collapsed: ReadonlySet<string>): GroupedNodes {
+  // Most runs have no groups: the store's own array then, and nothing more to work out.
+  if (!nodes.some((node) => node.parent !== undefined)) return { nodes: nodes as NodeView[], boxes: NO_BOXES, groups: NO_GROUPS, shownAs: SHOWN_AS_ITSELF }
   const byId = new Map(nodes.map((node) => [node.id, node]))
   /** A node's ancestors, nearest first; a parent that is not a node of the graph is no group. */
   const ancestors = (node: NodeView): string[] => {
@@ -49,7 +67,6 @@ export function groupGraph (
     for (let parent = node.parent; parent !== undefined && byId.has(parent) && !chain.includes(parent); parent = byId.get(parent)?.parent) chain.push(parent)
     return chain
   }
-  /** The node drawn in place of `id`: its outermost collapsed ancestor, or itself. */
   const shownAs = new Map<string, string>()
   const members = new Map<string, string[]>()
   for (const node of nodes) {
@@ -61,20 +78,6 @@ export function groupGraph (
     }
     const hiddenBy = chain.filter((group) => collapsed.has(group)).at(-1)
     shownAs.set(node.id, hiddenBy ?? node.id)
-  }
-
-  const shownNodes = nodes.filter((node) => shownAs.get(node.id) === node.id)
-  const shownEdges: EdgeView[] = []
-  const seen = new Set<string>()
-  for (const edge of edges) {
-    const from = shownAs.get(edge.from) ?? edge.from
-    const to = shownAs.get(edge.to) ?? edge.to
-    if (from === to) continue
-    const key = `${from}>${to}`
-    if (seen.has(key)) continue
-    seen.add(key)
-    // The store's own record when nothing was rerouted, so the graph redraws it only when it changed.
-    shownEdges.push(from === edge.from && to === edge.to ? edge : { from, to, active: edge.active })
   }
 
   const boxes: GroupBox[] = []
@@ -96,5 +99,24 @@ export function groupGraph (
       height: Math.max(...corners.map((corner) => corner.y)) + NODE_HEIGHT + BOX_PADDING - y
     })
   }
-  return { nodes: shownNodes, edges: shownEdges, boxes, groups }
+  return { nodes: nodes.filter((node) => shownAs.get(node.id) === node.id), boxes, groups, shownAs }
+}
+
+/** The edges to draw, given where each node is drawn (groupNodes' `shownAs`). */
+export function groupEdges (edges: readonly EdgeView[], shownAs: ReadonlyMap<string, string>): EdgeView[] {
+  // No node hidden: the store's own array.
+  if (shownAs.size === 0) return edges as EdgeView[]
+  const shownEdges: EdgeView[] = []
+  const seen = new Set<string>()
+  for (const edge of edges) {
+    const from = shownAs.get(edge.from) ?? edge.from
+    const to = shownAs.get(edge.to) ?? edge.to
+    if (from === to) continue
+    const key = `${from}>${to}`
+    if (seen.has(key)) continue
+    seen.add(key)
+    // The store's own record when nothing was rerouted, so the graph redraws it only when it changed.
+    shownEdges.push(from === edge.from && to === edge.to ? edge : { from, to, active: edge.active })
+  }
+  return shownEdges
 }
