@@ -65,7 +65,7 @@ export function RunSummary ({ errors, nodes, results, streamError }: RunSummaryP
       )}
       <section className='card'>
         <h2 className='card__title'>Legend</h2>
-        <p className='hint'>Select a step (click it, or Tab to it and press Enter) to see its output and metrics. Blue animated edges carry data right now.</p>
+        <p className='hint'>Select a step (click it, or Tab to it and press Enter) to see its output and metrics. Blue edges carry data right now.</p>
         <div className='legend'>
           {(Object.keys(NODE_STATUS_COLORS) as NodeStatus[]).map((status) => (
             <span className='legend__item' key={status}>
