@@ -3,11 +3,11 @@
 // Built to stay smooth at thousands of steps: React Flow draws only what is in view, and gets the same
 // nodes and edges arrays until the structure, the layout or the selection changes. A status change never
 // reaches it: each card follows its own node (StepNode.tsx), so React Flow does not go over thousands of
-// nodes and edges to redraw one card. A big graph
-// (BIG_GRAPH steps and more) opens on its work in progress at a readable zoom instead of fitting 5,000
-// cards into the window; no card pulses and no edge is animated there (each is a compositor animation
-// that keeps the main thread painting), and zoomed out a big graph's cards drop their text (FAR_ZOOM;
-// a small graph keeps it: on a phone its whole-graph view is that far out, and its text costs little).
+// nodes and edges to redraw one card. A big graph (BIG_GRAPH steps and more) opens on its work in
+// progress at a readable zoom instead of fitting 5,000 cards into the window; no card pulses and no edge
+// is animated there (each is an animation that keeps the page painting every frame), and zoomed out a
+// big graph's cards drop their text (FAR_ZOOM; a small graph keeps it: on a phone its whole-graph view
+// is that far out, and its text costs little).
 // Groups (subgraphs: nodes with a `parent`, groups.ts) get a box around their members, and a toggle
 // each that folds the group into its parent's card.
 import { Background, Controls, MarkerType, Position, ReactFlow, ReactFlowProvider, useReactFlow, useStore, type Dimensions, type Edge, type Node, type NodeChange, type NodeHandle, type NodeProps, type Viewport } from '@xyflow/react'
@@ -47,6 +47,10 @@ const CARD_HANDLES: NodeHandle[] = [
 ]
 
 interface GraphProps {
+  /**
+   * The run's nodes: a new array when the shape changes (DAGView.structure). The graph reads their ids,
+   * parents and labels, and the statuses once, for a big graph's first view; each card reads its own node.
+   */
   nodes: readonly NodeView[]
   edges: readonly EdgeView[]
   /** From useLayout: a new map only when the structure changes; undefined until the first layout. */
