@@ -11,6 +11,7 @@ import { listScripts } from '../../../lib/backplane/redis/list-scripts.js'
 import { memoryBackplane, type Backplane, type BackplaneSettings, type DAGListPageQuery } from '../../../lib/index.js'
 import type { ExecutionStatus } from '../../../schemas/index.js'
 import { openBackplane } from '../../support/backplanes.js'
+import { recordingLogger } from '../../support/logger.js'
 import { cleanupPrefix, REDIS_URL, startRedis, uniquePrefix } from '../../support/redis-helpers.js'
 import { nextMillisecond, until } from '../../support/wait.js'
 
@@ -111,6 +112,24 @@ t.test('a DAG moves between the sets with its status, and is in one set only', a
   await backplane.appendMany('d', [{ type: 'execution_status', status: 'running' }, { type: 'execution_complete', results: {} }])
   await updated(backplane)
   t.same(await placeOf(redis, prefix, 'd'), { sets: ['completed'], stamp: `${first.epoch} 5 completed`, indexed: true })
+})
+
+t.test('an append whose list update fails stands, and says so in the log; a page that meets the DAG puts it right', async (t) => {
+  const { prefix, redis, open } = setup(t, 'update-fails')
+  const { lines, log } = recordingLogger()
+  const backplane = await open({ log })
+  await backplane.append('d', { type: 'execution_status', status: 'running' })
+  await updated(backplane)
+  // A stamps hash that is not one: the update script fails after the append went through.
+  await redis.set(listKeys(prefix).stamps, 'not a hash')
+  const appended = await backplane.append('d', { type: 'execution_status', status: 'failed' })
+  t.equal(appended.seq, 2)
+  await until(() => lines.length > 0, 'the failure to be logged', 5000)
+  t.same(lines, [{ level: 'warn', message: 'fastify-dag-stream: could not update the DAG list index' }])
+  await redis.del(listKeys(prefix).stamps)
+  t.same(await backplane.list(page(10, 0, ['failed'])), { dags: [], total: 0 }, 'not listed under its new status yet')
+  t.same(await backplane.list(page(10, 0, ['running'])), { dags: [], total: 0 }, 'the page that meets it under the old one does not show it')
+  t.match(await backplane.list(page(10, 0, ['failed'])), { dags: [{ dag_id: 'd', seq: 2 }], total: 1 }, 'and lists it under its status')
 })
 
 t.test('a late update never overwrites a newer one: an older seq of the same log, an older time of another', async (t) => {
