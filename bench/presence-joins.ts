@@ -5,8 +5,6 @@
 // directly, without sockets: what is measured is the presence work alone, so a 2-core machine under
 // load still shows its order (time for N joins grows with N, not N²) if not its exact figures.
 
-import { spawn } from 'node:child_process'
-import { createServer } from 'node:net'
 import { Redis } from 'ioredis'
 import type { FastifyBaseLogger } from 'fastify'
 import { RedisPresence } from '../lib/backplane/redis/presence.js'
@@ -14,7 +12,8 @@ import { Presence, type PresenceMember } from '../lib/stream/presence.js'
 import type { PresenceViewer } from '../schemas/index.js'
 import { parseOptions } from './options.js'
 import { guard } from './processes.js'
-import { cpuMs, killChildren, killWithBench, now } from './redis-ipc.js'
+import { startOwnRedis } from './own-redis.js'
+import { cpuMs, killChildren, now } from './redis-ipc.js'
 import { bytes, int, ms, printTable } from './stats.js'
 
 const USAGE = `Usage: npm run bench:presence-joins -- [options]
@@ -38,31 +37,6 @@ function options () {
   return { joins: numbers.joins, deadlineS: numbers.deadline }
 }
 
-async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    }).once('error', reject)
-  })
-}
-
-/** A redis-server of this run's own, so that its command counts are this run's alone. */
-async function startRedis (): Promise<string> {
-  const port = await freePort()
-  const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'inherit'] })
-  killWithBench(server)
-  await new Promise<void>((resolve, reject) => {
-    let output = ''
-    server.stdout.on('data', (chunk: Buffer) => {
-      output += chunk.toString()
-      if (output.includes('Ready to accept connections')) resolve()
-    })
-    server.once('exit', (code) => reject(new Error(`redis-server exited with ${code}:\n${output}`)))
-  })
-  return `redis://127.0.0.1:${port}`
-}
-
 function viewers (count: number, prefix: string): PresenceViewer[] {
   return Array.from({ length: count }, (_, index) => ({ id: `${prefix}-${index}`, identity: { id: `${prefix}-user-${index}`, name: `User ${index}` }, gate: null }))
 }
@@ -70,7 +44,7 @@ function viewers (count: number, prefix: string): PresenceViewer[] {
 async function main (): Promise<void> {
   const settings = options()
   guard(settings.deadlineS)
-  const url = await startRedis()
+  const url = await startOwnRedis()
   const admin = new Redis(url)
   const log = { warn: console.warn, error: console.error } as unknown as FastifyBaseLogger
   const instance = (instanceId: string) => {

@@ -65,6 +65,8 @@ export interface RedisBackplaneConfig {
 }
 
 type ScriptCall = (...args: Array<string | number>) => Promise<unknown>
+/** What the append script returns for events it stored (see scripts.ts). */
+type AppendReply = [first: number, epoch: string, checkpointSeq: number, skipped: number, status: ExecutionStatus]
 /** [id, [field, value]] as XRANGE returns it. */
 type StreamEntry = [Buffer, Buffer[]]
 
@@ -103,6 +105,8 @@ export class RedisBackplane implements Backplane {
   /** The run list's index (list-index.ts). */
   readonly #index: ListIndex
   #probe?: NodeJS.Timeout
+  /** Whether a probe reconciled the list index since this instance started. */
+  #reconciled = false
   #closed = false
   /** Watches the connections for losses and recoveries (health.ts). */
   readonly #health: ConnectionHealth
@@ -112,7 +116,7 @@ export class RedisBackplane implements Backplane {
     this.#config = config
     this.#connections = connections
     this.#checkpointEvery = Math.max(1, Math.floor(settings.historySize / 2))
-    this.#index = new ListIndex(connections.commands, config.keyPrefix, settings.maxIdleMs)
+    this.#index = new ListIndex(connections.commands, config.keyPrefix, settings)
     for (const [name, definition] of Object.entries(scripts)) connections.commands.defineCommand(name, definition)
     this.#bus = new CommandBus({
       self: this.#id,
@@ -187,7 +191,7 @@ export class RedisBackplane implements Backplane {
       const producer = stamp === undefined ? undefined : { ...stamp, first: stamp.first + start }
       calls.push(this.#append(dagId, chunk, driver, producer).then((reply): ProducedAppend => {
         if (reply[0] === -1) return { stored: [], gap: reply[1] as number }
-        const [first, epoch, , skipped] = reply as [number, string, number, number]
+        const [first, epoch, , skipped] = reply as AppendReply
         return { stored: chunk.map((event, index) => (index < skipped ? undefined : { ...event, seq: first + index - skipped, epoch }) as SequencedEvent) }
       }))
     }
@@ -203,10 +207,10 @@ export class RedisBackplane implements Backplane {
 
   /**
    * Appends `events` in one script call (with a producer: those it has not stored yet); resolves with
-   * the first one's seq, the epoch, the checkpoint's seq and how many were skipped, or [-1, the number
-   * expected] for a producer's gap.
+   * the first one's seq, the epoch, the checkpoint's seq, how many were skipped and the DAG's status
+   * after them, or [-1, the number expected] for a producer's gap.
    */
-  #append (dagId: string, events: readonly DAGEvent[], driver: string, stamp?: ProducerStamp): Promise<[number, string, number, number] | [-1, number]> {
+  #append (dagId: string, events: readonly DAGEvent[], driver: string, stamp?: ProducerStamp): Promise<AppendReply | [-1, number]> {
     const keys = this.#keys(dagId)
     const now = Date.now()
     const args: Array<string | number> = [
@@ -242,16 +246,21 @@ export class RedisBackplane implements Backplane {
     // The body is a kilobyte on a connection that is there anyway; the read-only scripts go by SHA.
     const appended = this.#redis('append', () => this.#connections.commands.eval(
       appendScript.lua, appendScript.numberOfKeys, ...args
-    ) as Promise<[number, string, number, number] | [-1, number]>)
-    if (this.#commandsReady()) {
-      this.#index.touch(dagId, now).catch((error: unknown) => {
-        this.#settings.log.warn({ err: error, dagId }, 'fastify-dag-stream: could not update the DAG list index')
-      })
-    }
+    ) as Promise<AppendReply | [-1, number]>)
     return appended.then((result) => {
-      const [first, , checkpointSeq, skipped] = result as [number, string, number, number]
+      const [first, epoch, checkpointSeq, skipped, status] = result as AppendReply
       // (A producer's refusal, -1, and a batch stored already, 0, stored nothing.)
-      if (first > 0 && first + events.length - skipped - 1 - checkpointSeq >= this.#checkpointEvery) this.#checkpoint(dagId)
+      if (first <= 0) return result
+      const last = first + events.length - skipped - 1
+      // The list index is in another slot than the DAG (keys.ts): written once the append says what it
+      // did, not awaited, and before the caller resumes, so that its next command on this connection
+      // (a page of the list, say) comes after it.
+      if (this.#commandsReady()) {
+        this.#index.touch(dagId, { epoch, seq: last, status }, now).catch((error: unknown) => {
+          this.#settings.log.warn({ err: error, dagId }, 'fastify-dag-stream: could not update the DAG list index')
+        })
+      }
+      if (last - checkpointSeq >= this.#checkpointEvery) this.#checkpoint(dagId)
       return result
     })
   }
@@ -437,9 +446,17 @@ export class RedisBackplane implements Backplane {
    * failover can leave a connection open but deaf.
    */
   #runProbe (): void {
-    // Ids of DAGs idle past maxIdleMs go here, so the index stays as large as the set of live DAGs
-    // (and those finished within maxIdleMs).
-    this.#index.pruneIdle().then(() => this.#listWatchers.size > 0 ? this.#index.reconcile() : undefined).catch(ignoreFailure)
+    // Ids of DAGs whose keys expired go here, so the index stays as large as the set of live DAGs.
+    // The first probe reconciles the whole index once, whether or not lists are watched: it lists the
+    // DAGs an older version listed, which had no status sets, under their status (see list-index.ts).
+    const reconcile = this.#listWatchers.size > 0 || !this.#reconciled
+    this.#index.pruneIdle()
+      .then(async () => {
+        if (!reconcile) return
+        await this.#index.reconcile()
+        this.#reconciled = true
+      })
+      .catch(ignoreFailure)
     this.#health.pingSubscriber(this.#config.probeMs)
     for (const { dagId, follower } of this.#followed.values()) {
       this.status(dagId).then(

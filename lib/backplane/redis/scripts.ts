@@ -10,7 +10,7 @@ export interface ScriptDefinition {
 }
 
 /** The script as sent: no comments or indentation, since the append's body travels with every call. */
-function compact (lua: string): string {
+export function compact (lua: string): string {
   return lua.split('\n').map((line) => line.trim()).filter((line) => line !== '' && !line.startsWith('--')).join('\n')
 }
 
@@ -26,7 +26,8 @@ function compact (lua: string): string {
  * clear the gate's claim.
  * A new log, or a change of status from before the first event to after the last, is also published
  * on the list channel as `changed <seq> <epoch> <status> <now> <dagId> <previous status, '' for a new log>`.
- * Returns { seq of the first event stored, epoch, ckpt_seq, events skipped }: with a producer, the events
+ * Returns { seq of the first event stored, epoch, ckpt_seq, events skipped, status after them } (the status
+ * for the list index, which is in another slot: list-scripts.ts): with a producer, the events
  * whose numbers it stored already are skipped (a retried batch); { -1, number expected } when the
  * batch skips numbers (nothing stored); { 0, '', 0, count } when every event was stored already.
  */
@@ -82,7 +83,7 @@ local status = redis.call('HGET', meta, 'status')
 if status ~= previous then
   redis.call('PUBLISH', ARGV[7], 'changed ' .. seq .. ' ' .. epoch .. ' ' .. status .. ' ' .. ARGV[3] .. ' ' .. ARGV[8] .. ' ' .. previous)
 end
-return { first, epoch, ckpt_seq, skip }
+return { first, epoch, ckpt_seq, skip, status }
 `)
 }
 

@@ -1,6 +1,6 @@
 // The Redis backplane on a real Redis Cluster (three masters started by this test): the per-DAG
 // scripts run on one slot each (a key outside the DAG's hash tag would fail with CROSSSLOT), pub/sub
-// reaches every instance, and the list index spans the slots.
+// reaches every instance, and the list index (in a slot of its own) lists DAGs of every slot.
 
 import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -10,6 +10,7 @@ import Fastify from 'fastify'
 import { Cluster, Redis } from 'ioredis'
 import t, { type Test } from 'tap'
 import { redisBackplane } from '../../../lib/backplane/redis/index.js'
+import { listKeys, listScriptKeys } from '../../../lib/backplane/redis/keys.js'
 import dagStream from '../../../lib/index.js'
 import type { ClientEvent } from '../../../schemas/index.js'
 import { TestClient } from '../../support/helpers.js'
@@ -120,5 +121,15 @@ t.test('two instances on a three-master Cluster: one order, one snapshot, comman
   const list = await (await fetch(`http://127.0.0.1:${viewer.port}/api/dags?limit=5`)).json() as { dags: Array<{ dag_id: string }>; total: number }
   t.equal(list.total, 12)
   t.equal(list.dags[0]?.dag_id, 'run-0', 'most recently updated first')
+
+  // The list's keys (the index and its status sets) share one slot, so one script writes them all.
+  const listSlots = new Set(await Promise.all(listScriptKeys(listKeys(keyPrefix)).map((key) => cluster.cluster('KEYSLOT', key))))
+  t.equal(listSlots.size, 1, 'every key of the list in the index\'s slot')
+  await engine.app.dagStream.broadcast('run-3', { type: 'execution_status', status: 'paused' })
+  await engine.app.dagStream.broadcast('run-5', { type: 'execution_complete', results: {} })
+  const filtered = await (await fetch(`http://127.0.0.1:${viewer.port}/api/dags?status=paused&status=completed&order=oldest`)).json() as typeof list
+  t.same(filtered.dags.map((dag) => dag.dag_id), ['run-3', 'run-5'], 'filtered by status across the slots of the DAGs')
+  t.equal(filtered.total, 2)
+  t.match(await (await fetch(`http://127.0.0.1:${viewer.port}/api/dags?status=running&limit=5`)).json(), { total: 10 })
   client.close()
 })

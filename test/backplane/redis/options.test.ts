@@ -5,7 +5,7 @@ import Fastify from 'fastify'
 import { Redis } from 'ioredis'
 import t from 'tap'
 import dagStream, { BackplaneUnavailableError, InvalidOptionError } from '../../../lib/index.js'
-import { dagKeys, indexKey, instanceChannel } from '../../../lib/backplane/redis/keys.js'
+import { dagKeys, indexKey, instanceChannel, listKeys, listScriptKeys } from '../../../lib/backplane/redis/keys.js'
 import { DEFAULT_KEY_PREFIX, redisBackplane, type RedisBackplaneOptions } from '../../../lib/backplane/redis/index.js'
 import { until } from '../../support/wait.js'
 
@@ -54,7 +54,7 @@ t.test('an application\'s client: used for commands, duplicated for the subscrib
   await app.close()
   t.equal(client.status, 'ready', 'still open after app.close()')
   t.equal(await client.ping(), 'PONG')
-  await client.del(...Object.values(dagKeys(keyPrefix, 'd')).slice(0, 4), indexKey(keyPrefix))
+  await client.del(...Object.values(dagKeys(keyPrefix, 'd')).slice(0, 4), ...listScriptKeys(listKeys(keyPrefix)))
 })
 
 t.test('Cluster-safe layout: every key and the channel of one DAG share its hash tag', async (t) => {
@@ -65,6 +65,13 @@ t.test('Cluster-safe layout: every key and the channel of one DAG share its hash
     t.ok(key.startsWith('app:'), `${name} is under the prefix`)
   }
   t.equal(indexKey('app'), 'app:dags')
+  // The list's other keys end in the tag {app:dags}, which Cluster hashes as it hashes the index's name.
+  const list = listKeys('app')
+  t.equal(list.index, 'app:dags', 'the index keeps its name')
+  for (const key of [list.stamps, ...Object.values(list.byStatus)]) {
+    t.ok(key.startsWith('app:dags:') && key.endsWith(':{app:dags}'), key)
+  }
+  t.equal(list.byStatus.failed, 'app:dags:status:failed:{app:dags}')
   t.equal(instanceChannel('app', 'i1'), 'app:instance:i1')
   t.equal(DEFAULT_KEY_PREFIX, 'dag-stream')
 })
