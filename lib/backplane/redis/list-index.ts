@@ -7,6 +7,7 @@
 
 import type { ExecutionStatus } from '../../../schemas/events.js'
 import type { DAGSummary } from '../../../schemas/snapshot.js'
+import { openGatesOf } from '../list-changes.js'
 import type { DAGListPageQuery } from '../types.js'
 import type { RedisClient } from './backplane.js'
 import { dagKeys, indexKey, listChannel } from './keys.js'
@@ -72,13 +73,15 @@ export class ListIndex {
   /** The summaries of those of `ids` that still exist; the others are dropped from the index. */
   async #present (ids: string[]): Promise<DAGSummary[]> {
     const redis = this.#redis
-    const metas = await Promise.all(ids.map((id) => redis.hmget(dagKeys(this.#keyPrefix, id).meta, 'epoch', 'seq', 'status', 'updated_at')))
+    const metas = await Promise.all(ids.map((id) => redis.hmget(dagKeys(this.#keyPrefix, id).meta, 'epoch', 'seq', 'status', 'updated_at', 'open_gates')))
     const gone = ids.filter((_, index) => metas[index]?.[0] === null)
     if (gone.length > 0) await this.#drop(gone)
     return ids.flatMap((dagId, index): DAGSummary[] => {
-      const [epoch, seq, status, updatedAt] = metas[index] as [string | null, string, string, string]
+      const [epoch, seq, status, updatedAt, waiting] = metas[index] as [string | null, string, ExecutionStatus, string, string | null]
       if (epoch === null) return []
-      return [{ dag_id: dagId, epoch, seq: Number(seq), status: status as ExecutionStatus, updated_at: new Date(Number(updatedAt)).toISOString() }]
+      // (null, 0: a log written before the count was kept, counted at its next append.)
+      const openGates = openGatesOf(status, Number(waiting))
+      return [{ dag_id: dagId, epoch, seq: Number(seq), status, updated_at: new Date(Number(updatedAt)).toISOString(), open_gates: openGates }]
     })
   }
 
