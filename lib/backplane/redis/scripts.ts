@@ -49,11 +49,10 @@ if producer ~= '' then
     if skip >= count then return { 0, '', 0, count } end
   end
 end
-local epoch = redis.call('HGET', meta, 'epoch')
-local previous, open = '', 0
+local m = redis.call('HMGET', meta, 'epoch', 'status', 'open_gates')
+local epoch, previous, open = m[1], '', 0
 if epoch then
-  previous = redis.call('HGET', meta, 'status')
-  open = tonumber(redis.call('HGET', meta, 'open_gates'))
+  previous, open = m[2], tonumber(m[3])
   if not open then
     -- A log written before the count was kept: its gates are counted once.
     open = 0
