@@ -113,25 +113,6 @@ export async function createExampleServer (options: ExampleServerOptions = {}): 
       }
     )
 
-    // Which of the listed runs wait for a human: the run list marks them. (The library's list carries
-    // each run's status, not its gates; this asks the snapshots, which every instance can read.)
-    app.get(
-      '/api/runs/waiting',
-      {
-        schema: {
-          tags: ['runs'],
-          summary: 'Which of the given runs have a step waiting for a human decision',
-          querystring: Type.Object({ ids: Type.String({ maxLength: 8192, description: 'Comma-separated run ids (at most 100)' }) }),
-          response: { 200: Type.Object({ waiting: Type.Array(Type.String()) }) }
-        }
-      },
-      async (request) => {
-        const ids = request.query.ids.split(',').filter((id) => id !== '').slice(0, 100)
-        const snapshots = await Promise.all(ids.map((id) => app.dagStream.snapshot(id).catch(() => undefined)))
-        return { waiting: ids.filter((_id, index) => (snapshots[index]?.gates.length ?? 0) > 0) }
-      }
-    )
-
     // The AsyncAPI document, readable: /asyncapi.json is the machine's copy, minified.
     app.get('/asyncapi', { schema: { hide: true } }, async (_request, reply) => {
       const response = await app.inject({ method: 'GET', url: '/asyncapi.json' })

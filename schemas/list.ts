@@ -1,6 +1,7 @@
 // The live run list: the frames of the WebSocket on `GET {prefix}` (the list route, upgraded). The
 // first frame is the page the query asks for; then one small frame per change a run list shows: a DAG
-// created, its status changed or finished, or its log evicted. Node events never reach this socket.
+// created, its status changed or finished, the number of its gates waiting for a human changed, or its
+// log evicted. Node events never reach this socket.
 
 import { Type, type Static } from '@sinclair/typebox'
 import { ExecutionStatus, Identifier } from './events.js'
@@ -17,10 +18,15 @@ export const DAGListFrame = Type.Composite(
 )
 export type DAGListFrame = Static<typeof DAGListFrame>
 
-export const DAGChange = Type.Union([Type.Literal('created'), Type.Literal('status_changed'), Type.Literal('finished')], {
-  $id: 'DagChange',
-  description: 'created: a new log (a new epoch); finished: the status became completed, failed or cancelled.'
-})
+export const DAGChange = Type.Union(
+  [Type.Literal('created'), Type.Literal('status_changed'), Type.Literal('finished'), Type.Literal('open_gates_changed')],
+  {
+    $id: 'DagChange',
+    description:
+      'created: a new log (a new epoch); finished: the status became completed, failed or cancelled; ' +
+      'open_gates_changed: the status is the same, `open_gates` is not (a gate opened, or one was decided or withdrawn).'
+  }
+)
 export type DAGChange = Static<typeof DAGChange>
 
 export const DAGChangedFrame = Type.Object(
@@ -28,15 +34,16 @@ export const DAGChangedFrame = Type.Object(
     type: Type.Literal('dag_changed'),
     change: DAGChange,
     dag: DAGSummary,
-    // The status before the change (absent for `created`): a list filtered by status drops the DAG
-    // once it no longer matches.
+    // The status before the change (absent for `created`; the same as `dag.status` for
+    // `open_gates_changed`): a list filtered by status drops the DAG once it no longer matches.
     previous_status: Type.Optional(ExecutionStatus)
   },
   {
     additionalProperties: false,
     $id: 'DagChangedFrame',
     description:
-      'A DAG was created or its execution status changed (`previous_status`: the status before, absent for `created`). ' +
+      'A DAG was created, its execution status changed, or the number of its gates waiting for a decision ' +
+      '(`open_gates`) changed (`previous_status`: the status before, absent for `created`). ' +
       'Sent once per change, never per node event: `seq` and `updated_at` are those of the change.'
   }
 )

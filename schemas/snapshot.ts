@@ -78,7 +78,14 @@ export const DAGSummary = Type.Object(
     epoch: Type.String(),
     seq: Type.Integer({ minimum: 0 }),
     status: ExecutionStatus,
-    updated_at: Type.String({ format: 'date-time' })
+    updated_at: Type.String({ format: 'date-time' }),
+    open_gates: Type.Integer({
+      minimum: 0,
+      description:
+        'How many human gates wait for a decision in the run right now: opened by `human_gate_waiting`, not yet ' +
+        'resolved or withdrawn, the gates a `human_decision` is taken for. A run list marks the runs that need someone ' +
+        'with it. 0 once the run finished (its gates can no longer be decided).'
+    })
   },
   { $id: 'DAGSummary' }
 )

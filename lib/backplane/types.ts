@@ -139,7 +139,11 @@ export interface BackplaneProvider {
   create(settings: BackplaneSettings): Backplane
 }
 
-/** A rule of lib/commands/gates.ts applied to one gate's record: what to answer, and the record to store. */
+/**
+ * A rule of lib/commands/gates.ts applied to one gate's record: what to answer, and the record to store.
+ * The rules change the claim only: the phase and offer are written by the appends of the gate's events,
+ * and a summary's `open_gates` follows them (the Redis append script keeps the count).
+ */
 export type GateTransition<Result> = (
   record: GateRecord,
   dag: LogHead

@@ -2,8 +2,9 @@
 // changes after it applied to that page. It reconnects like the stream client (same backoff, same
 // close codes), and every new socket starts with a fresh page, so nothing needs resuming.
 //
-// Keeping the page: a changed DAG takes its new place by `updated_at` (the time of its last status
-// change), a DAG that leaves the status filter or is evicted goes, and the page is cut to `limit`.
+// Keeping the page: a changed DAG takes its new place by `updated_at` (the time of its last change of
+// status or of `open_gates`), a DAG that leaves the status filter or is evicted goes, and the page is cut
+// to `limit`.
 // `total` is the server's count in the page frame, then moved by each change the client can account
 // for; a reconnect makes both exact again.
 
@@ -38,6 +39,7 @@ export type DAGListStatus = Exclude<ConnectionStatus, 'resyncing'>
 
 /** What the list shows: a new object whenever it changed. */
 export interface DAGListView {
+  /** Each with its status and `open_gates` (the gates waiting for a decision), kept live. */
   readonly dags: readonly DAGSummary[]
   readonly total: number
 }

@@ -21,7 +21,7 @@ export type UseDAGListOptions = Omit<DAGListClientOptions, 'query' | 'connect'>
 
 /** What `useDAGList` returns: a new object when something in it changed, the same one otherwise. */
 export interface DAGListHookResult {
-  /** The page, kept in the query's order; empty until the first page arrives. */
+  /** The page, kept in the query's order; empty until the first page arrives. Each DAG carries `open_gates`. */
   dags: readonly DAGSummary[]
   /** How many DAGs match the query's status filter (see DAGListClient on how exact it stays). */
   total: number
@@ -86,7 +86,8 @@ function createShared (key: string, client: DAGListClient): SharedList {
 
 /**
  * Lists DAGs live: the page the query asks for, kept current by the server's changes (creations,
- * status changes, evictions), over one socket shared by every hook that shows the same list.
+ * status changes, gates opened or decided, evictions), over one socket shared by every hook that shows
+ * the same list.
  * @example
  * function Runs () {
  *   const { dags, connection } = useDAGList({ limit: 50, status: ['running', 'paused'] })

@@ -203,6 +203,67 @@ for (const { name, store } of BACKPLANE_KINDS) {
       t.same(await backplane.updateGate('d', 'h', claimGate('x', Date.now(), 1000)), { kind: 'refused', code: 'gate_not_waiting' }, 'a finished run waits for nobody')
     })
 
+    t.test('open_gates: the gates waiting for a decision, in the list, and every change of it told to the list', async (t) => {
+      const backplane = await open(t)
+      const heard: Array<DAGListChangeFrame | ListGap> = []
+      await backplane.watchList((change) => heard.push(change))
+      /** What the list says of 'd'. */
+      const listed = async () => (await backplane.list(page(100, 0))).dags.find((dag) => dag.dag_id === 'd')?.open_gates
+      const seen: Array<[number | undefined, number | undefined]> = []
+      /** Appends, then notes what the list says and what its watchers were told last. */
+      const step = async (event: DAGEvent) => {
+        const before = heard.length
+        const { seq } = await backplane.append('d', event)
+        // A change is told by the time a later one is: the marker DAG's creation is the last word.
+        await backplane.append(`marker-${seq}`, nodeState(1))
+        await until(() => heard.some((change) => change.type === 'dag_changed' && change.dag.dag_id === `marker-${seq}`), 'the marker')
+        const told = heard.slice(before).filter((change) => change.type === 'dag_changed' && change.dag.dag_id === 'd')
+        t.ok(told.length <= 1, 'one frame per append at most')
+        const frame = told[0]
+        seen.push([await listed(), frame?.type === 'dag_changed' ? frame.dag.open_gates : undefined])
+        return frame
+      }
+      const waiting = (node: string, gate?: string): DAGEvent => gate === undefined
+        ? { type: 'human_gate_waiting', node_id: node, presentation: { title: `${node}?` } }
+        : { type: 'human_gate_waiting', node_id: node, gate_id: gate, presentation: { title: `${gate}?`, decisions: ['approve', 'reject'] } }
+      t.match(await step(nodeState(1)), { change: 'created', dag: { open_gates: 0 } })
+      t.match(await step(waiting('a')), { change: 'open_gates_changed', previous_status: 'running', dag: { dag_id: 'd', status: 'running', open_gates: 1 } })
+      t.match(await step(waiting('b', 'b-budget')), { change: 'open_gates_changed', dag: { open_gates: 2 } }, 'a gate with an id of its own, and an offer')
+      t.equal(await step(waiting('a')), undefined, 'the same gate again: still two')
+      t.same(await backplane.updateGate('d', 'a', claimGate('k', Date.now(), 10_000)), { kind: 'claimed' })
+      t.equal(await listed(), 2, 'a claim changes no count')
+      t.match(await step({ type: 'human_gate_resolved', node_id: 'a', decision: 'approve' }), { change: 'open_gates_changed', dag: { open_gates: 1 } }, 'decided')
+      t.equal(await step({ type: 'human_gate_resolved', node_id: 'a', decision: 'approve' }), undefined, 'decided twice: the same')
+      t.match(await step(waiting('a')), { dag: { open_gates: 2 } }, 'a new round of a decided gate')
+      t.match(await step({ type: 'human_gate_withdrawn', node_id: 'b', gate_id: 'b-budget' }), { dag: { open_gates: 1 } }, 'withdrawn')
+      t.equal(await step({ type: 'human_gate_withdrawn', node_id: 'b', gate_id: 'b-budget' }), undefined, 'withdrawn again: nothing')
+      t.match(await step({ type: 'dag_mutated', mutation: { op: 'remove_node', node_id: 'a' } }), { dag: { open_gates: 0 } }, 'its node removed')
+      t.match(await step(waiting('c')), { dag: { open_gates: 1 } })
+      t.match(await step({ type: 'execution_status', status: 'paused' }), { change: 'status_changed', previous_status: 'running', dag: { status: 'paused', open_gates: 1 } })
+      t.match(await step({ type: 'execution_status', status: 'cancelled' }), { change: 'finished', dag: { status: 'cancelled', open_gates: 0 } }, 'a finished run waits for nobody')
+      t.equal(await step({ type: 'human_gate_resolved', node_id: 'c', decision: 'approve' }), undefined, 'nor is its list told of its gates')
+      t.same(seen.map(([list]) => list), [0, 1, 2, 2, 1, 1, 2, 1, 1, 0, 1, 1, 0, 0], 'what the list said after each step')
+      t.same(seen.map(([, told]) => told), [0, 1, 2, undefined, 1, undefined, 2, 1, undefined, 0, 1, 1, 0, undefined], 'what its watchers were told')
+    })
+
+    t.test('open_gates: a new log starts with none, whatever the old one had open', async (t) => {
+      const backplane = await open(t, { maxIdleMs: 300 })
+      const first = await backplane.append('d', { type: 'human_gate_waiting', node_id: 'a', presentation: { title: 'a?' } })
+      t.same((await backplane.list(page(10, 0))).dags.map((dag) => dag.open_gates), [1])
+      await until(async () => (await backplane.status('d')) === undefined, 'the idle DAG to be evicted', 5000)
+      const heard: Array<DAGListChangeFrame | ListGap> = []
+      await backplane.watchList((change) => heard.push(change))
+      const again = await backplane.append('d', nodeState(1))
+      t.not(again.epoch, first.epoch, 'a new log')
+      await until(() => heard.length === 1, 'the creation')
+      t.match(heard[0], { change: 'created', dag: { epoch: again.epoch, open_gates: 0 } })
+      t.same((await backplane.list(page(10, 0))).dags.map((dag) => dag.open_gates), [0])
+      await backplane.append('d', { type: 'human_gate_resolved', node_id: 'a', decision: 'approve' })
+      t.same((await backplane.list(page(10, 0))).dags.map((dag) => dag.open_gates), [0], 'the old gate is not in the new log: deciding it takes nothing off')
+      await backplane.append('d', { type: 'human_gate_waiting', node_id: 'a', presentation: { title: 'a?' } })
+      t.same((await backplane.list(page(10, 0))).dags.map((dag) => dag.open_gates), [1])
+    })
+
     t.test('dispatch reaches the executor of the instance that appended, within the bound', async (t) => {
       const seen: unknown[] = []
       let answer: Promise<CommandOutcome> = Promise.resolve({ ok: true })

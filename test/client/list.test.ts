@@ -68,6 +68,27 @@ t.test('a status filter: a DAG that leaves it goes, one that enters it comes', a
   await until(() => shown(client.view) === 'b:running (1)', 'b entered it')
 })
 
+t.test('open gates: a gate that opens or is decided updates the DAG where it is shown, and the total holds', async (t) => {
+  const server = await build(t)
+  await server.app.dagStream.broadcast('a', running)
+  await nextMillisecond()
+  await server.app.dagStream.broadcast('b', running)
+  const client = listClient(t, server, { query: { limit: 1 } })
+  const gates = (view: DAGListView) => `${view.dags.map((dag) => `${dag.dag_id}:${dag.open_gates}`).join(' ')} (${view.total})`
+  await until(() => client.status === 'open', 'the page')
+  t.equal(gates(client.view), 'b:0 (2)')
+  await nextMillisecond()
+  await server.app.dagStream.broadcast('b', { type: 'human_gate_waiting', node_id: 'review', presentation: { title: 'Ship?' } })
+  await until(() => gates(client.view) === 'b:1 (2)', 'b needs a decision')
+  await nextMillisecond()
+  // `a` was never shown: its change comes with its status, so it is not counted as a new DAG.
+  await server.app.dagStream.broadcast('a', { type: 'human_gate_waiting', node_id: 'review', presentation: { title: 'Ship?' } })
+  await until(() => gates(client.view) === 'a:1 (2)', 'a moved up, the total the same')
+  await nextMillisecond()
+  await server.app.dagStream.broadcast('a', { type: 'human_gate_resolved', node_id: 'review', decision: 'approve' })
+  await until(() => gates(client.view) === 'a:0 (2)', 'decided')
+})
+
 t.test('after a lost socket, a fresh page; after a final close code, closed with the error', async (t) => {
   let allowed = true
   const server = await build(t, { authorize: async () => allowed })

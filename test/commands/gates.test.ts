@@ -178,6 +178,31 @@ t.test('the gate rules on their own: a key in flight, leases, and claims that ar
   t.same(step(claimGate('a', 0, 100)), { kind: 'refused', code: 'gate_not_waiting' })
 })
 
+t.test('the gate rules change claims only: the phase and offer stay those the log wrote (Redis counts open gates by them)', async (t) => {
+  const offer = { decisions: ['approve' as const] }
+  const claims = [undefined, { key: 'a', state: 'claimed' as const, expiresAt: 50 }, { key: 'a', state: 'applying' as const, expiresAt: 500 }, { key: 'a', state: 'accepted' as const, expiresAt: 0 }]
+  const phases: GateRecord[] = [{}, { phase: 'waiting' }, { phase: 'waiting', offer }, { phase: 'decided' }]
+  const rules = [
+    claimGate('a', 100, 100, { decision: 'approve' }), claimGate('b', 100, 100), beginGate('a', 100, 100), renewGate('a', 100, 100),
+    claimProgress('a', 100), settleGate('a', true), settleGate('a', false), releaseGate('a')
+  ]
+  const changed: string[] = []
+  let checked = 0
+  for (const status of ['running', 'stalled', 'completed'] as const) {
+    for (const base of phases) {
+      for (const claim of claims) {
+        const record: GateRecord = claim === undefined ? base : { ...base, claim }
+        rules.forEach((rule, index) => {
+          const { next } = rule(record, { epoch: 'e', seq: 1, status })
+          if (next.phase !== record.phase || next.offer !== record.offer) changed.push(`rule ${index} on ${JSON.stringify(record)} (${status})`)
+          checked += 1
+        })
+      }
+    }
+  }
+  t.same(changed, [], `${checked} records and rules`)
+})
+
 t.test('the gate rules check a decision against the gate\'s offer before any claim, and a stalled run answers engine_unavailable', async (t) => {
   const running: LogHead = { epoch: 'e', seq: 1, status: 'running' }
   const [write] = [gateWriteFor({

@@ -1,5 +1,6 @@
 // What a new user of the demo runs into, in a real browser (Debian's chromium through playwright-core):
-// a run that waits for a human says so in the list and in its pill; the keyboard reaches a decision in
+// a run that waits for a human says so in the list (live, from the list's `open_gates`: the gate opens
+// after the list was loaded, and a decision takes the mark away) and in its pill; the keyboard reaches a decision in
 // a few presses and focus lands on a confirmation after it; a graph that is not live looks it; and
 // `kill <pid of npm start>` stops the server. Screenshots go to artifacts/screenshots/ux-*.png.
 
@@ -8,6 +9,7 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { chromium } from 'playwright-core'
 import t, { type Test } from 'tap'
+import type { ListServerFrame } from '../../schemas/index.js'
 import { CHROMIUM, CHROMIUM_ARGS, exampleEnv, listening, ROOT, startExampleServer, withChromium } from '../support/browser-helpers.js'
 
 const SCREENSHOTS = join(ROOT, 'artifacts', 'screenshots')
@@ -29,6 +31,17 @@ async function run (): Promise<void> {
   page.on('pageerror', (error) => pageErrors.push(error.message))
   mkdirSync(SCREENSHOTS, { recursive: true })
   const shoot = (name: string) => page.screenshot({ path: join(SCREENSHOTS, `ux-${name}.png`) })
+  // What the run list's socket (`GET /api/dags`, upgraded) receives, to tell a page from a change.
+  const listFrames: ListServerFrame[] = []
+  page.on('websocket', (socket) => {
+    if (new URL(socket.url()).pathname !== '/api/dags') return
+    socket.on('framereceived', ({ payload }) => listFrames.push(JSON.parse(String(payload)) as ListServerFrame))
+  })
+  /** The open gates of `dagId` in each list frame that names it: `page 0` for a page, `change 1` for a change. */
+  const listed = (dagId: string) => listFrames.flatMap((frame) => {
+    if (frame.type === 'dag_list') return frame.dags.filter((dag) => dag.dag_id === dagId).map((dag) => `page ${dag.open_gates}`)
+    return frame.type === 'dag_changed' && frame.dag.dag_id === dagId ? [`${frame.change} ${frame.dag.open_gates}`] : []
+  })
 
   await page.goto(server.url)
   await page.getByTestId('new-run').click()
@@ -52,12 +65,16 @@ async function run (): Promise<void> {
     t.pass('live again: not greyed')
   })
 
-  await t.test('a run waiting for a human is marked in the list and in its pill', async (t) => {
+  await t.test('a run waiting for a human is marked in the list and in its pill, by a change the list is sent', async (t) => {
     await page.getByTestId('gate-panel').waitFor({ timeout: 60_000 })
     t.equal(await page.getByTestId('execution-status').textContent(), 'Needs decision', 'the pill')
     const item = page.locator(`[data-testid="run-item"][data-dag-id="${dagId}"]`)
     await item.getByTestId('run-waiting').waitFor({ timeout: 10_000 })
     t.equal(await item.getByTestId('run-waiting').textContent(), 'Needs decision', 'the list')
+    t.equal(await item.getAttribute('data-open-gates'), '1')
+    const told = listed(dagId)
+    t.equal(told.at(-1), 'open_gates_changed 1', `the gate opened after the list was loaded: the mark came live (${told.join(', ')})`)
+    t.notOk(told.slice(0, -1).some((each) => each.endsWith(' 1')), 'no page or change before it had the gate')
     t.ok(await page.getByTestId('jump-to-gate').isVisible(), '"Decision needed" shows with the panel open')
     await shoot('waiting')
   })
@@ -87,6 +104,13 @@ async function run (): Promise<void> {
     t.match(await page.getByTestId('decision-confirmation').textContent(), /^You approved “.+”/, 'this tab is told its decision was taken')
     t.not(await page.evaluate(() => document.activeElement?.tagName), 'BODY', 'focus is not lost to the page')
     await shoot('decided')
+    // The page was reloaded before the decision: its list page had the gate, and the decision takes the mark away.
+    const item = page.locator(`[data-testid="run-item"][data-dag-id="${dagId}"]`)
+    await item.getByTestId('run-waiting').waitFor({ state: 'detached', timeout: 10_000 })
+    t.equal(await item.getAttribute('data-open-gates'), '0', 'the list no longer marks the run')
+    const told = listed(dagId)
+    const lastPage = told.findLastIndex((each) => each.startsWith('page'))
+    t.same(told.slice(lastPage, lastPage + 2), ['page 1', 'open_gates_changed 0'], `the page after the reload had the gate; a change took it away (${told.join(', ')})`)
   })
 
   t.same(pageErrors, [], 'no uncaught errors in the page')

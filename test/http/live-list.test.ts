@@ -1,7 +1,8 @@
 // The live run list: `GET {prefix}` upgraded to a WebSocket sends the page, then a frame per change a
 // run list shows, filtered per socket by status and by `authorize`.
 
-import t from 'tap'
+import type { FastifyInstance } from 'fastify'
+import t, { type Test } from 'tap'
 import { UnauthorizedError, memoryBackplane, type BackplaneProvider } from '../../lib/index.js'
 import type { DAGEvent, ListServerFrame, ServerMessage } from '../../schemas/index.js'
 import { build, TestClient, upgradeRefusal } from '../support/helpers.js'
@@ -24,7 +25,7 @@ function describe (frame: ListServerFrame | ServerMessage): string {
   const list = frame as ListServerFrame
   switch (list.type) {
     case 'dag_list': return `dag_list ${list.dags.map((dag) => dag.dag_id).join(',')} total=${list.total}`
-    case 'dag_changed': return `${list.change} ${list.dag.dag_id} ${list.previous_status ?? '-'}>${list.dag.status}`
+    case 'dag_changed': return `${list.change} ${list.dag.dag_id} ${list.previous_status ?? '-'}>${list.dag.status}` + (list.dag.open_gates > 0 ? ` gates=${list.dag.open_gates}` : '')
     case 'dag_evicted': return `evicted ${list.dag_id}`
   }
 }
@@ -117,6 +118,55 @@ t.test('changes made while the page is read are sent after it, none lost', async
   await app.dagStream.broadcast('during', running)
   release()
   t.same([await nextFrame(client), await nextFrame(client)].map(describe), ['dag_list slow total=1', 'created during ->running'])
+})
+
+/**
+ * A gate opened after the list socket's page, decided by a dashboard on `viewer`'s stream (the engine,
+ * `engine`, resolves it), and another one withdrawn: each change of `open_gates` reaches the list at
+ * once, and a list filtered to another status hears none of it.
+ */
+async function gatesReachTheList (t: Test, viewer: { url: (path: string) => string }, engine: FastifyInstance): Promise<void> {
+  engine.dagStream.onClientEvent(async (event, { dagId }) => {
+    if (event.type === 'human_decision') await engine.dagStream.broadcast(dagId, { type: 'human_gate_resolved', node_id: event.node_id, decision: event.decision })
+  })
+  await engine.dagStream.broadcast('run', running)
+  const list = await TestClient.open(viewer.url('/api/dags'))
+  const pausedOnly = await TestClient.open(viewer.url('/api/dags?status=paused'))
+  t.match(await nextFrame(list), { type: 'dag_list', dags: [{ dag_id: 'run', open_gates: 0 }] }, 'the page carries open_gates')
+  t.equal(describe(await nextFrame(pausedOnly)), 'dag_list  total=0')
+
+  await engine.dagStream.broadcast('run', { type: 'human_gate_waiting', node_id: 'review', presentation: { title: 'Ship?' } })
+  await engine.dagStream.broadcast('run', { type: 'human_gate_waiting', node_id: 'budget', gate_id: 'budget-1', presentation: { title: 'Spend?' } })
+  t.same([await nextFrame(list), await nextFrame(list)].map(describe), ['open_gates_changed run running>running gates=1', 'open_gates_changed run running>running gates=2'])
+
+  const dashboard = await TestClient.open(viewer.url('/api/dags/run/stream'))
+  await dashboard.next() // hello
+  dashboard.send({ type: 'human_decision', id: 'k', node_id: 'review', decision: 'approve' })
+  await dashboard.nextWhere((frame) => frame.type === 'ack', 'the ack')
+  t.equal(describe(await nextFrame(list)), 'open_gates_changed run running>running gates=1', 'decided through a dashboard')
+  await engine.dagStream.broadcast('run', { type: 'human_gate_withdrawn', node_id: 'budget', gate_id: 'budget-1' })
+  const withdrawn = await nextFrame(list)
+  t.equal(describe(withdrawn), 'open_gates_changed run running>running', 'withdrawn')
+  t.match(withdrawn, { dag: { open_gates: 0 } })
+  await engine.dagStream.broadcast('run', paused)
+  t.equal(describe(await nextFrame(list)), 'status_changed run running>paused')
+  t.equal(describe(await nextFrame(pausedOnly)), 'status_changed run running>paused', 'the filtered list heard only the status change')
+  t.equal(pausedOnly.received.length, 2)
+  t.equal(list.received.length, 6)
+  dashboard.close()
+}
+
+t.test('a gate opened, decided or withdrawn after the page reaches the list as open_gates_changed', async (t) => {
+  const server = await build(t)
+  await gatesReachTheList(t, server, server.app)
+})
+
+t.test('redis: a list on one instance hears the gates of a DAG another instance drives, decided through the first', async (t) => {
+  const prefix = uniquePrefix('live-list-gates')
+  cleanupPrefix(t, prefix)
+  const viewer = await buildInstance(t, { prefix })
+  const engine = await buildInstance(t, { prefix })
+  await gatesReachTheList(t, viewer, engine.app)
 })
 
 t.test('the stream\'s guards: Origin, connection limits, a backplane that is down', async (t) => {

@@ -39,17 +39,19 @@ t.test('an unknown DAG is a 404 with a typed JSON error', async (t) => {
   t.equal((await fetch(`${http}/api/dags/bad%20id`)).status, 400, 'a malformed id is refused by the schema')
 })
 
-t.test('GET /api/dags lists DAGs with status and seq, newest first, paged, in either order, filtered by status', async (t) => {
+t.test('GET /api/dags lists DAGs with status, seq and open gates, newest first, paged, in either order, filtered by status', async (t) => {
   const { app, http } = await build(t)
   // Apart in time, so that "most recently updated" has one answer.
   for (const dag of ['a', 'b', 'c']) {
     await app.dagStream.broadcast(dag, { type: 'execution_status', status: 'running' })
     await nextMillisecond()
   }
+  await app.dagStream.broadcast('c', { type: 'human_gate_waiting', node_id: 'review', presentation: { title: 'Ship?' } })
+  await nextMillisecond()
   await app.dagStream.broadcast('b', { type: 'execution_status', status: 'paused' })
   const all = (await (await fetch(`${http}/api/dags`)).json()) as DAGList
   t.match(all, { total: 3, limit: 100, offset: 0 })
-  t.match(all.dags, [{ dag_id: 'b', seq: 2, status: 'paused' }, { dag_id: 'c', seq: 1, status: 'running' }, { dag_id: 'a' }])
+  t.match(all.dags, [{ dag_id: 'b', seq: 2, status: 'paused', open_gates: 0 }, { dag_id: 'c', seq: 2, status: 'running', open_gates: 1 }, { dag_id: 'a', open_gates: 0 }])
   t.ok(all.dags.every((dag) => !Number.isNaN(Date.parse(dag.updated_at))))
   const page = (await (await fetch(`${http}/api/dags?limit=1&offset=1`)).json()) as DAGList
   t.same(page.dags.map((dag) => dag.dag_id), ['c'])

@@ -1,6 +1,7 @@
 import { expect, test } from 'tstyche'
 import WebSocket from 'ws'
 import {
+  createDAGListClient,
   createDAGStreamClient,
   DAGStreamError,
   type ConnectionStatus,
@@ -13,7 +14,7 @@ import {
   type ReconnectInfo,
   type StreamPosition
 } from '../../lib/client/index.js'
-import type { DAGSnapshot, ErrorCode, SequencedEvent } from '../../schemas/index.js'
+import type { DAGChange, DAGSnapshot, DAGSummary, ErrorCode, SequencedEvent } from '../../schemas/index.js'
 
 const client = createDAGStreamClient({ baseUrl: 'http://localhost:3000', dagId: 'run-42', WebSocket })
 
@@ -76,4 +77,13 @@ test('error codes include every server code', () => {
   expect<'timeout' | 'connection_lost' | 'client_closed'>().type.toBeAssignableTo<DAGStreamErrorCode>()
   expect(new DAGStreamError('gate_not_waiting', 'no')).type.toBeAssignableTo<Error>()
   expect(new DAGStreamError('nope', 'no')).type.toRaiseError()
+})
+
+test('the list client: each summary carries the run\'s open gates, and a change may be only theirs', () => {
+  const runs = createDAGListClient({ baseUrl: 'http://localhost:3000', WebSocket, connect: false })
+  expect(runs.view.dags[0]?.open_gates).type.toBe<number | undefined>()
+  runs.on('list', ({ dags }) => {
+    expect(dags.filter((dag) => dag.open_gates > 0)).type.toBe<DAGSummary[]>()
+  })
+  expect<DAGChange>().type.toBe<'created' | 'status_changed' | 'finished' | 'open_gates_changed'>()
 })

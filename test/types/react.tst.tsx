@@ -73,6 +73,8 @@ test('useDAGList takes the list query and returns the page, its status and its c
   expect(list).type.toBe<DAGListHookResult>()
   expect(list.dags).type.toBe<readonly DAGSummary[]>()
   expect(list.total).type.toBe<number>()
+  expect(list.dags[0]?.open_gates).type.toBe<number | undefined>()
+  expect<DAGSummary['open_gates']>().type.toBe<number>()
   expect(list.status).type.toBe<DAGListStatus>()
   expect<DAGListStatus>().type.toBe<'connecting' | 'open' | 'reconnecting' | 'closed'>()
   expect(list.reconnect).type.toBe<ReconnectInfo | undefined>()

@@ -1,10 +1,10 @@
 // The runs of every instance (with --redis, several servers share them), live: useDAGList keeps the
-// page current from the server's changes (a run created, paused, finished, evicted), with no polling.
-// And the button that starts another run on this instance.
+// page current from the server's changes (a run created, paused, finished, evicted, a gate of it opened
+// or decided), with no polling. And the button that starts another run on this instance.
 import { useEffect, useState } from 'react'
 import type { DAGSummary } from '../../../lib/index.js'
 import { useDAGList } from '../../../lib/react/index.js'
-import { fetchWaiting, startRun } from './api.js'
+import { startRun } from './api.js'
 import { EXECUTION_STATUS_LABELS } from './status.js'
 import { useAction } from './useAction.js'
 
@@ -26,7 +26,6 @@ export function RunList ({ selected, pickFirst, onSelect }: RunListProps) {
   // Nothing selected yet: show the most recently active run that is still going (a cancelled or
   // finished one is no first screen), else the top one, rather than an empty page.
   const top = (runs.find((summary) => summary.status === 'running' || summary.status === 'paused') ?? runs[0])?.dag_id
-  const waiting = useWaiting(runs)
   useEffect(() => {
     if (pickFirst && selected === undefined && top !== undefined) onSelect(top)
   }, [pickFirst, selected, top, onSelect])
@@ -50,12 +49,13 @@ export function RunList ({ selected, pickFirst, onSelect }: RunListProps) {
               data-testid='run-item'
               data-dag-id={summary.dag_id}
               data-status={summary.status}
+              data-open-gates={summary.open_gates}
               aria-current={summary.dag_id === selected ? 'page' : undefined}
               title={summary.dag_id}
               onClick={() => onSelect(summary.dag_id)}
             >
               <span className='runs__id'>{summary.dag_id}</span>
-              {waiting.has(summary.dag_id) && summary.status === 'running'
+              {summary.open_gates > 0 && summary.status === 'running'
                 ? <span className='pill pill--small pill--waiting' data-testid='run-waiting'>Needs decision</span>
                 : <span className={`pill pill--small pill--${summary.status}`}>{EXECUTION_STATUS_LABELS[summary.status]}</span>}
               <span className='runs__time'>{new Date(summary.updated_at).toLocaleTimeString()}</span>
@@ -68,34 +68,9 @@ export function RunList ({ selected, pickFirst, onSelect }: RunListProps) {
   )
 }
 
-/** How often the list asks which runs wait for a human (a gate opening is no change of the run's status). */
-const WAITING_POLL_MS = 2000
-
-/** The ids of the listed runs that have a step waiting for a human decision. */
-function useWaiting (runs: readonly DAGSummary[]): ReadonlySet<string> {
-  const [waiting, setWaiting] = useState<ReadonlySet<string>>(() => new Set())
-  const active = runs.filter((summary) => summary.status === 'running').map((summary) => summary.dag_id).join(',')
-  useEffect(() => {
-    if (active === '') return
-    let current = true
-    const ask = () => {
-      fetchWaiting(active).then((ids) => {
-        if (current) setWaiting(new Set(ids))
-      }, () => {})
-    }
-    ask()
-    const timer = setInterval(ask, WAITING_POLL_MS)
-    return () => {
-      current = false
-      clearInterval(timer)
-    }
-  }, [active])
-  return waiting
-}
-
 /**
- * The list is ordered by the time of each run's last status change, so a run that pauses would jump
- * to the top under the user's pointer. Runs already shown keep their places (with fresh status and
+ * The list is ordered by the time of each run's last change (its status, or a gate opened or decided),
+ * so a run that pauses or waits for a human would jump to the top under the user's pointer. Runs already shown keep their places (with fresh status and
  * time); runs new to the list go on top, in the server's order; runs the server no longer lists go.
  */
 function useStablePlaces (latest: readonly DAGSummary[]): DAGSummary[] {

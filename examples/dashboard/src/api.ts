@@ -7,10 +7,3 @@ export async function startRun (): Promise<string> {
   const { dag_id: dagId } = (await response.json()) as { dag_id: string }
   return dagId
 }
-
-/** Which of these runs have a step waiting for a human decision. */
-export async function fetchWaiting (ids: string): Promise<string[]> {
-  const response = await fetch(`api/runs/waiting?ids=${encodeURIComponent(ids)}`)
-  if (!response.ok) throw new Error(`HTTP ${response.status}`)
-  return ((await response.json()) as { waiting: string[] }).waiting
-}

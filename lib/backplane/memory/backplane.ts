@@ -10,7 +10,7 @@ import { applyGateWrite, gateWriteFor, type GateRecord } from '../../commands/ga
 import { applyEvent, createState, isFinished, toSnapshot, type DAGState } from '../../shared/reducer.js'
 import { RingBuffer } from './ring-buffer.js'
 import { instanceGone, withDeadline } from '../deadline.js'
-import { listChange } from '../list-changes.js'
+import { listChange, openGatesOf, type ListedState } from '../list-changes.js'
 import { MemoryPresence } from './presence.js'
 import { planReplay, replayOf } from '../replay.js'
 import type {
@@ -40,6 +40,8 @@ interface DAGLog {
   state: DAGState
   history: RingBuffer<LogEntry>
   gates: Map<string, GateRecord>
+  /** How many of `gates` are in phase `waiting`: kept with every write, so a summary costs no scan. */
+  waitingGates: number
   /** The last number of each producer of the HTTP engine API; forgotten with the log. */
   producers: Map<string, number>
   updatedAt: number
@@ -104,7 +106,7 @@ export class MemoryBackplane implements Backplane {
     if (this.#closed) throw new ClosedError()
     const existing = this.#logs.get(dagId)
     const log = existing ?? this.#create(dagId)
-    const previousStatus = existing?.state.status
+    const before = existing && listedState(existing)
     log.seq += 1
     log.updatedAt = Date.now()
     applyEvent(log.state, event)
@@ -116,7 +118,8 @@ export class MemoryBackplane implements Backplane {
     const entry: LogEntry = { epoch: log.epoch, seq: log.seq, frame: ownedJson(sequenced) }
     log.history.push(entry)
     for (const listener of this.#listeners.get(dagId) ?? []) listener(entry)
-    if (previousStatus !== log.state.status) this.#listChanged(listChange(summaryOf(dagId, log), previousStatus))
+    const change = listChange(summaryOf(dagId, log), before)
+    if (change !== undefined) this.#listChanged(change)
     return sequenced
   }
 
@@ -226,6 +229,7 @@ export class MemoryBackplane implements Backplane {
       state: createState({ inPlace: true }),
       history: new RingBuffer(this.#settings.historySize),
       gates: new Map(),
+      waitingGates: 0,
       producers: new Map(),
       updatedAt: Date.now()
     }
@@ -234,6 +238,7 @@ export class MemoryBackplane implements Backplane {
   }
 
   #storeGate (log: DAGLog, gateId: string, record: GateRecord): void {
+    log.waitingGates += Number(record.phase === 'waiting') - Number(log.gates.get(gateId)?.phase === 'waiting')
     if (record.phase === undefined && record.claim === undefined) log.gates.delete(gateId)
     else log.gates.set(gateId, record)
   }
@@ -265,7 +270,11 @@ export class MemoryBackplane implements Backplane {
 }
 
 function summaryOf (dagId: string, log: DAGLog): DAGSummary {
-  return { dag_id: dagId, epoch: log.epoch, seq: log.seq, status: log.state.status, updated_at: new Date(log.updatedAt).toISOString() }
+  return { dag_id: dagId, epoch: log.epoch, seq: log.seq, updated_at: new Date(log.updatedAt).toISOString(), ...listedState(log) }
+}
+
+function listedState (log: DAGLog): ListedState {
+  return { status: log.state.status, open_gates: openGatesOf(log.state.status, log.waitingGates) }
 }
 
 function statusOf (log: DAGLog): LogHead {

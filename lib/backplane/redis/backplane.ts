@@ -432,8 +432,10 @@ export class RedisBackplane implements Backplane {
       return
     }
     if (this.presence.receive(name, message)) return
-    if (name === listChannel(this.#config.keyPrefix)) this.#onListChange(parseListMessage(message.toString()))
-    else if (name === instanceChannel(this.#config.keyPrefix, this.#id)) this.#bus.receive(message.toString())
+    if (name === listChannel(this.#config.keyPrefix)) {
+      const change = parseListMessage(message.toString())
+      if (change !== undefined) this.#onListChange(change)
+    } else if (name === instanceChannel(this.#config.keyPrefix, this.#id)) this.#bus.receive(message.toString())
   }
 
   #onListChange (change: DAGListChangeFrame): void {

@@ -5,7 +5,7 @@ import type { ExecutionStatus } from '../../../schemas/events.js'
 import type { DAGListChangeFrame } from '../../../schemas/list.js'
 import type { DAGSummary } from '../../../schemas/snapshot.js'
 import { decodePhase, encodePhase, type ClaimRecord, type GateRecord } from '../../commands/gates.js'
-import { listChange } from '../list-changes.js'
+import { listChange, openGatesOf } from '../list-changes.js'
 import type { LogEntry } from '../types.js'
 
 /** A pub/sub message: `<seq> <epoch> <frame>`; the frame stays a view of the message's bytes. */
@@ -37,11 +37,17 @@ export function encodeGate (record: GateRecord): [string, string] {
   return [encodePhase(record), record.claim === undefined ? '' : JSON.stringify(record.claim)]
 }
 
-/** A list channel message: `changed <seq> <epoch> <status> <now> <dagId> <previous>` (see the append script) or `evicted <dagId>`. */
-export function parseListMessage (message: string): DAGListChangeFrame {
+/**
+ * A list channel message: `changed <seq> <epoch> <status> <now> <dagId> <previous> <waiting> <previous
+ * waiting>` (see the append script) or `evicted <dagId>`. Undefined when nothing a list shows changed:
+ * the count of waiting gates moved in a finished run, whose `open_gates` stays 0.
+ */
+export function parseListMessage (message: string): DAGListChangeFrame | undefined {
   const [kind, ...fields] = message.split(' ')
   if (kind === 'evicted') return { type: 'dag_evicted', dag_id: fields[0] as string }
-  const [seq, epoch, status, now, dagId, previous] = fields as [string, string, ExecutionStatus, string, string, string]
-  const dag: DAGSummary = { dag_id: dagId, epoch, seq: Number(seq), status, updated_at: new Date(Number(now)).toISOString() }
-  return listChange(dag, previous === '' ? undefined : previous as ExecutionStatus)
+  const [seq, epoch, status, now, dagId, previous, waiting, waitingBefore] = fields as [string, string, ExecutionStatus, string, string, string, string, string]
+  const dag: DAGSummary = { dag_id: dagId, epoch, seq: Number(seq), status, updated_at: new Date(Number(now)).toISOString(), open_gates: openGatesOf(status, Number(waiting)) }
+  if (previous === '') return listChange(dag, undefined)
+  const before = previous as ExecutionStatus
+  return listChange(dag, { status: before, open_gates: openGatesOf(before, Number(waitingBefore)) })
 }

@@ -6,7 +6,7 @@
 import { ExecutionStatus } from '../../../schemas/events.js'
 
 export interface DAGKeys {
-  /** Hash: epoch, seq, ckpt_seq, status, driver, updated_at, ttl. */
+  /** Hash: epoch, seq, ckpt_seq, status, driver, updated_at, ttl, open_gates (gates in phase `waiting`), `n:<producer>`. */
   meta: string
   /** Stream: one entry per event, entry id `<seq>-0`, field `f` = the frame. */
   log: string

@@ -19,6 +19,7 @@
 import type { ExecutionStatus } from '../../../schemas/events.js'
 import type { DAGSummary } from '../../../schemas/snapshot.js'
 import { isFinished } from '../../shared/reducer.js'
+import { openGatesOf } from '../list-changes.js'
 import type { DAGListPageQuery, LogHead } from '../types.js'
 import type { RedisClient } from './backplane.js'
 import { dagKeys, EXECUTION_STATUSES, listChannel, listKeys, listScriptKeys } from './keys.js'
@@ -122,14 +123,14 @@ export class ListIndex {
   async #check (listed: Listed[], filtered: boolean): Promise<{ dags: DAGSummary[]; putRight: boolean }> {
     const redis = this.#redis
     const [metas, stamps] = await Promise.all([
-      Promise.all(listed.map(({ dagId }) => redis.hmget(dagKeys(this.#keyPrefix, dagId).meta, 'epoch', 'seq', 'status', 'updated_at'))),
+      Promise.all(listed.map(({ dagId }) => redis.hmget(dagKeys(this.#keyPrefix, dagId).meta, 'epoch', 'seq', 'status', 'updated_at', 'open_gates'))),
       // Read from the index itself, a DAG's status there is its stamp's.
       filtered || listed.length === 0 ? [] : redis.hmget(this.#keys[1] as string, ...listed.map(({ dagId }) => dagId))
     ])
     const gone: Listed[] = []
     const misplaced: Array<Promise<unknown>> = []
     const dags = listed.flatMap((entry, index): DAGSummary[] => {
-      const [epoch, seq, status, updatedAt] = metas[index] as [string | null, string, string, string]
+      const [epoch, seq, status, updatedAt, waiting] = metas[index] as [string | null, string, ExecutionStatus, string, string | null]
       if (epoch === null) {
         gone.push(entry)
         return []
@@ -137,7 +138,9 @@ export class ListIndex {
       const listedAs = filtered ? entry.status : stamps[index]?.split(' ')[2]
       if (listedAs !== status) misplaced.push(this.#script('dagStreamListUpdate')(...this.#keys, entry.dagId, epoch, seq, status, updatedAt, '1'))
       if (filtered && listedAs !== status) return []
-      return [{ dag_id: entry.dagId, epoch, seq: Number(seq), status: status as ExecutionStatus, updated_at: new Date(Number(updatedAt)).toISOString() }]
+      // (null, 0: a log written before the count was kept, counted at its next append.)
+      const openGates = openGatesOf(status, Number(waiting))
+      return [{ dag_id: entry.dagId, epoch, seq: Number(seq), status, updated_at: new Date(Number(updatedAt)).toISOString(), open_gates: openGates }]
     })
     await Promise.all(misplaced)
     if (gone.length > 0) await this.#evicted(await this.#script('dagStreamListDrop')(...this.#keys, ...gone.flatMap(({ dagId, score }) => [dagId, score])) as string[])

@@ -24,8 +24,10 @@ export function compact (lua: string): string {
  * `APPEND_FIELDS` = 6 fields: event JSON, status to set or '', TTL (ms) that comes with that status,
  * gate id or '', gate phase (and offer, lib/commands/gates.ts encodePhase) or '' (remove), '1' to
  * clear the gate's claim.
- * A new log, or a change of status from before the first event to after the last, is also published
- * on the list channel as `changed <seq> <epoch> <status> <now> <dagId> <previous status, '' for a new log>`.
+ * The meta field `open_gates` counts the gates whose phase is `waiting` (written here and nowhere else:
+ * compareAndSetGate changes claims only). A new log, or a change of status or of that count from before
+ * the first event to after the last, is also published on the list channel as
+ * `changed <seq> <epoch> <status> <now> <dagId> <previous status, '' for a new log> <open_gates> <previous open_gates>`.
  * Returns { seq of the first event stored, epoch, ckpt_seq, events skipped, status after them } (the status
  * for the list index, which is in another slot: list-scripts.ts): with a producer, the events
  * whose numbers it stored already are skipped (a retried batch); { -1, number expected } when the
@@ -48,15 +50,24 @@ if producer ~= '' then
     if skip >= count then return { 0, '', 0, count } end
   end
 end
-local epoch = redis.call('HGET', meta, 'epoch')
-local previous = ''
-if epoch then previous = redis.call('HGET', meta, 'status') end
-if not epoch then
+local m = redis.call('HMGET', meta, 'epoch', 'status', 'open_gates')
+local epoch, previous, open = m[1], '', 0
+if epoch then
+  previous, open = m[2], tonumber(m[3])
+  if not open then
+    -- A log written before the count was kept: its gates are counted once.
+    open = 0
+    for _, value in ipairs(redis.call('HVALS', gates)) do
+      if string.sub(value, 1, 7) == 'waiting' then open = open + 1 end
+    end
+  end
+else
   -- A new DAG, or one whose data is gone: a new log, whose new epoch tells every client so.
   epoch = ARGV[1]
   redis.call('DEL', log, ckpt, gates)
   redis.call('HSET', meta, 'epoch', epoch, 'seq', 0, 'ckpt_seq', 0, 'status', 'running', 'ttl', ARGV[5])
 end
+local opened = open
 local first = tonumber(redis.call('HGET', meta, 'seq')) + 1
 local seq = first - 1
 for base = 11 + skip * 6, #ARGV, 6 do
@@ -66,7 +77,11 @@ for base = 11 + skip * 6, #ARGV, 6 do
   redis.call('XADD', log, seq .. '-0', 'f', frame)
   if ARGV[base + 1] ~= '' then redis.call('HSET', meta, 'status', ARGV[base + 1], 'ttl', ARGV[base + 2]) end
   if ARGV[base + 3] ~= '' then
-    if ARGV[base + 4] == '' then redis.call('HDEL', gates, 'p:' .. ARGV[base + 3]) else redis.call('HSET', gates, 'p:' .. ARGV[base + 3], ARGV[base + 4]) end
+    local field, phase = 'p:' .. ARGV[base + 3], ARGV[base + 4]
+    -- A phase is 'waiting', 'waiting <offer>' or 'decided' (encodePhase): the count moves with each change.
+    if string.sub(redis.call('HGET', gates, field) or '', 1, 7) == 'waiting' then open = open - 1 end
+    if string.sub(phase, 1, 7) == 'waiting' then open = open + 1 end
+    if phase == '' then redis.call('HDEL', gates, field) else redis.call('HSET', gates, field, phase) end
     if ARGV[base + 5] == '1' then redis.call('HDEL', gates, 'c:' .. ARGV[base + 3]) end
   end
   redis.call('PUBLISH', ARGV[6], seq .. ' ' .. epoch .. ' ' .. frame)
@@ -74,14 +89,14 @@ end
 -- Keep the history window, and never an entry after the checkpoint: the snapshot is built from them.
 local ckpt_seq = tonumber(redis.call('HGET', meta, 'ckpt_seq'))
 redis.call('XTRIM', log, 'MAXLEN', math.max(tonumber(ARGV[4]), seq - ckpt_seq))
-redis.call('HSET', meta, 'seq', seq, 'updated_at', ARGV[3])
+redis.call('HSET', meta, 'seq', seq, 'updated_at', ARGV[3], 'open_gates', open)
 if ARGV[2] ~= '' then redis.call('HSET', meta, 'driver', ARGV[2]) end
 if producer ~= '' then redis.call('HSET', meta, 'n:' .. producer, tonumber(ARGV[10]) + count - 1) end
 local ttl = redis.call('HGET', meta, 'ttl')
 for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, ttl) end
 local status = redis.call('HGET', meta, 'status')
-if status ~= previous then
-  redis.call('PUBLISH', ARGV[7], 'changed ' .. seq .. ' ' .. epoch .. ' ' .. status .. ' ' .. ARGV[3] .. ' ' .. ARGV[8] .. ' ' .. previous)
+if status ~= previous or open ~= opened then
+  redis.call('PUBLISH', ARGV[7], 'changed ' .. seq .. ' ' .. epoch .. ' ' .. status .. ' ' .. ARGV[3] .. ' ' .. ARGV[8] .. ' ' .. previous .. ' ' .. open .. ' ' .. opened)
 end
 return { first, epoch, ckpt_seq, skip, status }
 `)
@@ -164,6 +179,8 @@ return { m[1], m[2], m[3], g[1] or '', g[2] or '' }
 /**
  * KEYS: meta, gates. ARGV: gate id, epoch, phase and claim as read, phase and claim to write ('' removes).
  * Writes only if nothing changed since the read, the DAG's log included. Returns 1 written, 0 not.
+ * The rules of lib/commands/gates.ts change claims only: the phase written is the one read, so the
+ * meta's `open_gates` (the append script's) stays exact without this script.
  */
 const compareAndSetGate: ScriptDefinition = {
   numberOfKeys: 2,

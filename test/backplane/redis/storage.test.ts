@@ -92,3 +92,35 @@ t.test('garbage published on an instance\'s channel is logged and ignored', asyn
   t.same(logged, ['fastify-dag-stream: unreadable message on the instance channel'])
   t.match(await engine.dagStream.broadcast('d', events(1, 1)[0] as DAGEvent), { seq: 1 }, 'and the instance carries on')
 })
+
+t.test('open_gates lives in the meta hash: a log whose meta is lost starts from none, one written before the count is counted once', async (t) => {
+  const redis = new Redis(REDIS_URL)
+  t.teardown(() => redis.disconnect())
+  const prefix = uniquePrefix('open-gates')
+  cleanupPrefix(t, prefix)
+  const engine = await buildEngine(t, { prefix })
+  const keys = dagKeys(prefix, 'd')
+  const openGates = async () => ((await engine.inject({ method: 'GET', url: '/api/dags' })).json() as { dags: Array<{ open_gates: number }> }).dags.map((dag) => dag.open_gates)
+  const waiting = (node: string): DAGEvent => ({ type: 'human_gate_waiting', node_id: node, presentation: { title: `${node}?` } })
+  await engine.dagStream.broadcast('d', waiting('a'))
+  await engine.dagStream.broadcast('d', waiting('b'))
+  await engine.dagStream.broadcast('d', { type: 'human_gate_resolved', node_id: 'b', decision: 'approve' })
+  t.equal(await redis.hget(keys.meta, 'open_gates'), '1', 'the count beside the status')
+  t.same(await openGates(), [1], 'and in the REST list')
+
+  // A meta written before the count was kept (the gates hash is the truth): counted at the next append.
+  await engine.dagStream.broadcast('d', waiting('c'))
+  await redis.hdel(keys.meta, 'open_gates')
+  t.same(await openGates(), [0], 'until then, none')
+  await engine.dagStream.broadcast('d', events(1)[0] as DAGEvent)
+  t.same(await openGates(), [2], 'a and c, not the decided b')
+
+  // The meta lost on its own (the other keys outlive it): a new log, whose gates start empty.
+  await redis.del(keys.meta)
+  const created = await engine.dagStream.broadcast('d', events(1)[0] as DAGEvent)
+  t.equal(created.seq, 1, 'a new log')
+  t.same(await redis.hgetall(keys.gates), {}, 'the old gates went with the old log')
+  t.same(await openGates(), [0])
+  await engine.dagStream.broadcast('d', { type: 'human_gate_withdrawn', node_id: 'a' })
+  t.same(await openGates(), [0], 'a gate of the old log withdrawn takes nothing off')
+})
