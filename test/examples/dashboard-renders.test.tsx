@@ -51,10 +51,10 @@ const flowRenders: Array<{ at: number; nodes: readonly StepNodeType[]; edges: re
 function CountingHandle (props: xyflow.HandleProps) {
   const nodeId = xyflow.useNodeId()
   // Each card has two handles: count one of them.
-  if (props.type === 'target' && nodeId !== null) {
-    countOne(cardRenders, nodeId)
-    cardRenderTimes.set(nodeId, [...cardRenderTimes.get(nodeId) ?? [], performance.now()])
-  }
+  if (props.type === 'target' && nodeId !== null) countOne(cardRenders, nodeId)
+  useLayoutEffect(() => {
+    if (props.type === 'target' && nodeId !== null) cardRenderTimes.set(nodeId, [...cardRenderTimes.get(nodeId) ?? [], performance.now()])
+  })
   return <xyflow.Handle {...props} />
 }
 
