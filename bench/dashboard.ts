@@ -161,11 +161,15 @@ async function benchSize (
     result.firstRender = load.at
     result.loadLongest = load.longest
     console.log(`${size} nodes, ${dag.edges.length} edges: first render ${(load.at / 1000).toFixed(2)} s (longest task ${Math.round(load.longest)} ms)`)
+    // Each node's next status in the cycle, from the state publish() left it in, kept across the windows:
+    // started again at every window, a node's first event there could repeat the status it shows, change
+    // nothing on screen, and be counted only at its next matching change (seconds later).
+    const next = dag.initial.map((status) => Math.max(0, CYCLE.indexOf(status) + 1) % CYCLE.length)
     for (const rate of rates) {
       // The page settles (fitView's animation, a late layout) before the window starts.
       await page.waitForTimeout(1000)
       const profiling = profile === `${size}:${rate}`
-      const window = await measure(page, cdp, server, dagId, dag, size, rate, seconds, profiling)
+      const window = await measure(page, cdp, server, dagId, dag, next, size, rate, seconds, profiling)
       result.windows.push(window)
       console.log(`  ${rate} ev/s: ${fixed(window.fps, 1)} fps, ${window.longTasks} long tasks (longest ${Math.round(window.longestTask)} ms), busy ${percent(window)}, ` +
         `latency p50 ${int(window.p50)} / p95 ${int(window.p95)} ms (in the page p95 ${int(window.pagep95)} ms; ${window.measured} of ${window.sent} events seen), heap ${Math.round(window.heapMb)} MB`)
@@ -191,7 +195,7 @@ async function publish (server: ExampleServer, dagId: string, dag: GeneratedDag)
 }
 
 async function measure (
-  page: Page, cdp: CDPSession, server: ExampleServer, dagId: string, dag: GeneratedDag, size: number, rate: number, seconds: number, profiling: boolean
+  page: Page, cdp: CDPSession, server: ExampleServer, dagId: string, dag: GeneratedDag, next: number[], size: number, rate: number, seconds: number, profiling: boolean
 ): Promise<Window> {
   await page.evaluate(() => (window as unknown as BenchWindow).bench.reset())
   if (profiling) await startProfiler(cdp)
@@ -199,8 +203,6 @@ async function measure (
   const startedAt = Date.now()
   let heap = before.JSHeapUsedSize ?? 0
   let sent = 0
-  // Each node's next status in the cycle, from the state publish() left it in.
-  const next = dag.initial.map((status) => Math.max(0, CYCLE.indexOf(status) + 1) % CYCLE.length)
   const random = mulberry32(size * 7919 + rate)
   const ticker = setInterval(() => {
     const due = Math.floor(((Date.now() - startedAt) * rate) / 1000)
