@@ -70,8 +70,9 @@ export function RunList ({ selected, pickFirst, onSelect }: RunListProps) {
 
 /**
  * The list is ordered by the time of each run's last change (its status, or a gate opened or decided),
- * so a run that pauses or waits for a human would jump to the top under the user's pointer. Runs already shown keep their places (with fresh status and
- * time); runs new to the list go on top, in the server's order; runs the server no longer lists go.
+ * so a run that pauses or waits for a human would jump to the top under the user's pointer. Runs
+ * already shown keep their places (with fresh status and time); runs new to the list go on top, in the
+ * server's order; runs the server no longer lists go.
  */
 function useStablePlaces (latest: readonly DAGSummary[]): DAGSummary[] {
   const [places, setPlaces] = useState(() => ({ latest, shown: keepPlaces([], latest) }))
