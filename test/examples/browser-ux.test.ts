@@ -1,8 +1,8 @@
 // What a new user of the demo runs into, in a real browser (Debian's chromium through playwright-core):
 // a run that waits for a human says so in the list (live, from the list's `open_gates`: the gate opens
 // after the list was loaded, and a decision takes the mark away) and in its pill; the keyboard reaches a decision in
-// a few presses and focus lands on a confirmation after it; a graph that is not live looks it; and
-// `kill <pid of npm start>` stops the server. Screenshots go to artifacts/screenshots/ux-*.png.
+// a few presses and focus lands on a confirmation after it; a graph that is not live looks it (while
+// reconnecting, and while the page is too busy to draw); and `kill <pid of npm start>` stops the server. Screenshots go to artifacts/screenshots/ux-*.png.
 
 import { spawn } from 'node:child_process'
 import { mkdirSync } from 'node:fs'
@@ -63,6 +63,33 @@ async function run (): Promise<void> {
     await page.locator('[data-testid="connection"][data-state="open"]').waitFor({ timeout: 20_000 })
     await page.locator('[data-testid="graph"][data-stale="false"]').waitFor()
     t.pass('live again: not greyed')
+  })
+
+  await t.test('a page too busy to draw says it is behind, not "Live"; once it keeps up, it is live again', async (t) => {
+    await page.locator('[data-testid="connection"][data-state="open"][data-behind="false"]').waitFor()
+    // The page's thread busy for 1.5 s at a time, 0.1 s free between: what a render of seconds does
+    // on a slow machine. Nothing is drawn while it spins, whatever the stream sends.
+    await page.evaluate(() => {
+      const page = window as unknown as { busy: boolean }
+      page.busy = true
+      const spin = () => {
+        if (!page.busy) return
+        const end = Date.now() + 1500
+        while (Date.now() < end) { /* the thread is taken */ }
+        setTimeout(spin, 100)
+      }
+      setTimeout(spin, 0)
+    })
+    const badge = page.getByTestId('connection')
+    await page.locator('[data-testid="connection"][data-behind="true"]').waitFor({ timeout: 20_000 })
+    t.match(await badge.textContent(), /^Behind by \d+ s$/, 'the badge says how far behind')
+    t.equal(await page.getByTestId('graph').getAttribute('data-stale'), 'true', 'and the graph is drawn as not live')
+    await shoot('behind')
+    await page.evaluate(() => {
+      (window as unknown as { busy: boolean }).busy = false
+    })
+    await page.locator('[data-testid="connection"][data-state="open"][data-behind="false"]').waitFor({ timeout: 20_000 })
+    t.equal(await badge.textContent(), 'Live', 'live again once the thread is free')
   })
 
   await t.test('a run waiting for a human is marked in the list and in its pill, by a change the list is sent', async (t) => {

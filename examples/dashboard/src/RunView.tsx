@@ -224,11 +224,18 @@ function useMediaQuery (query: string): boolean {
 
 /** How long the view has been behind the stream, once that is over LAG_LIMIT_MS; undefined while it keeps up. */
 const LAG_LIMIT_MS = 1000
+const LAG_CHECK_MS = 250
 
 /**
  * Events arrive at once, but are drawn at the throttle's pace and as fast as the page can render: a
- * page too slow for the stream falls behind it. Measured from the first event not yet drawn to the
- * render that draws it, checked four times a second.
+ * page too slow for the stream falls behind it. Two measures, checked four times a second, the larger
+ * one counting:
+ * - from the first event read but not yet drawn to the render that draws it (renders too slow or too
+ *   far apart);
+ * - how late the check itself comes: the page's thread was busy that long (a render, or anything else,
+ *   taking seconds), and drew nothing meanwhile. Events are read on that same thread, so the first
+ *   measure cannot see this: an event that waited behind the busy thread is read late, then drawn soon.
+ * A hidden tab's timers are slowed down by the browser on purpose: that is no lag of the view.
  */
 function useLag (on: ReturnType<typeof useDAGStream>['on'], state: ReturnType<typeof useDAGStream>['state']): number | undefined {
   const waitingSince = useRef<number | undefined>(undefined)
@@ -241,12 +248,28 @@ function useLag (on: ReturnType<typeof useDAGStream>['on'], state: ReturnType<ty
     waitingSince.current = undefined
   }, [state])
   useEffect(() => {
+    let lastCheck = Date.now()
+    let lastBehind: { lagMs: number; at: number } | undefined
     const timer = setInterval(() => {
+      const now = Date.now()
+      const stalled = document.hidden ? 0 : now - lastCheck - LAG_CHECK_MS
+      lastCheck = now
       const since = waitingSince.current
-      const lag = since === undefined ? 0 : Date.now() - since
-      setBehindMs(lag > LAG_LIMIT_MS ? Math.round(lag / 1000) * 1000 : undefined)
-    }, 250)
-    return () => clearInterval(timer)
+      const lag = Math.max(since === undefined ? 0 : now - since, stalled)
+      if (lag > LAG_LIMIT_MS) lastBehind = { lagMs: Math.round(lag / 1000) * 1000, at: now }
+      // Behind until it kept up for a whole LAG_LIMIT_MS: a page that stalls again and again is behind
+      // between its stalls too, and must not flicker back to "Live" there.
+      setBehindMs(lastBehind !== undefined && now - lastBehind.at < LAG_LIMIT_MS ? lastBehind.lagMs : undefined)
+    }, LAG_CHECK_MS)
+    // Back from a hidden tab: the next check is late because the browser held it back, not the page.
+    const onVisibility = () => {
+      lastCheck = Date.now()
+    }
+    document.addEventListener('visibilitychange', onVisibility)
+    return () => {
+      clearInterval(timer)
+      document.removeEventListener('visibilitychange', onVisibility)
+    }
   }, [])
   return behindMs
 }
