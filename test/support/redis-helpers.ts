@@ -14,6 +14,7 @@ import { Redis } from 'ioredis'
 import type { Test } from 'tap'
 import { redisBackplane } from '../../lib/backplane/redis/index.js'
 import dagStream, { type DAGStreamOptions } from '../../lib/index.js'
+import { deleteKeysUnder } from '../../bench/redis-keys.js'
 import type { ClientEvent, DAGEvent, SequencedEvent } from '../../schemas/index.js'
 import type { InstanceConfig, InstanceRequest } from './redis-instance.js'
 import { build } from './helpers.js'
@@ -35,20 +36,7 @@ export function uniquePrefix (name: string): string {
 
 /** Deletes every key under `prefix` when the test ends (after the apps registered later have closed). */
 export function cleanupPrefix (t: Test, prefix: string, url = REDIS_URL): void {
-  t.teardown(async () => {
-    const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 })
-    try {
-      await redis.connect()
-      let cursor = '0'
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
-        if (keys.length > 0) await redis.del(...keys)
-        cursor = next
-      } while (cursor !== '0')
-    } finally {
-      redis.disconnect()
-    }
-  })
+  t.teardown(() => deleteKeysUnder(url, prefix))
 }
 
 export interface RedisInstanceOptions extends Omit<DAGStreamOptions, 'backplane'> {

@@ -2,10 +2,15 @@
 import type { NodeView } from '../../../lib/index.js'
 import { isSettled } from './status.js'
 
-export function Progress ({ nodes, runPaused }: { nodes: readonly NodeView[]; runPaused: boolean }) {
-  const done = nodes.filter((node) => isSettled(node.status)).length
-  const running = nodes.filter((node) => node.status === 'running').length
-  const total = nodes.length
+/** `nodes`: the store's map itself, counted in one pass (no array of thousands built per render for it). */
+export function Progress ({ nodes, runPaused }: { nodes: ReadonlyMap<string, NodeView>; runPaused: boolean }) {
+  let done = 0
+  let running = 0
+  for (const node of nodes.values()) {
+    if (isSettled(node.status)) done += 1
+    if (node.status === 'running') running += 1
+  }
+  const total = nodes.size
   return (
     <div className='stat' data-testid='progress' data-done={done} data-total={total}>
       <div className='stat__label'>Progress</div>

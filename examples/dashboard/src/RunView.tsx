@@ -63,12 +63,11 @@ export function RunView ({ dagId, onShowRuns }: RunViewProps) {
   const exists = existence !== 'not_found'
   // Progress and cost of a state that has not arrived would read "0 / 0 steps".
   const loaded = existence === 'found'
-  // The view object changes exactly when the DAG did, so these lists are rebuilt once per change.
-  const nodes = useMemo(() => [...state.nodes.values()], [state])
   // The graph is drawn from the shape (its cards follow their own nodes): a new list only when a node
   // or an edge came or went, not at every status.
   // eslint-disable-next-line react-hooks/exhaustive-deps -- `structure` counts the changes of shape
   const graphNodes = useMemo(() => [...state.nodes.values()], [state.nodes, state.structure])
+  // The view object changes exactly when the DAG did, so these lists are rebuilt once per change.
   const edges = useMemo(() => [...state.edges.values()], [state])
   const gates = useMemo(() => [...state.gates.values()], [state])
   // Status updates must not move anything: laid out in a worker, when the structure changes.
@@ -133,7 +132,7 @@ export function RunView ({ dagId, onShowRuns }: RunViewProps) {
           <span><ConnectionBadge status={stream.status} existence={existence} retryAt={stream.reconnect?.retryAt} behindMs={behindMs} /></span>
           <Viewers presence={stream.presence} />
         </div>
-        {loaded && <Progress nodes={nodes} runPaused={runPaused} />}
+        {loaded && <Progress nodes={state.nodes} runPaused={runPaused} />}
         {loaded && <CostTicker cost={state.cost} />}
         <div className='runbar__spacer' />
         <div className='runbar__actions'>
